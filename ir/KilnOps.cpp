@@ -1,0 +1,353 @@
+//===- KilnOps.cpp - Operations of the kiln dialect -----------------------===//
+//
+// Verifiers and result-type inference. Shape logic lives in ir/ShapeRules.cpp so that
+// the frontend reports exactly the same rules to users.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ir/KilnOps.h"
+#include "ir/ShapeRules.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace kiln;
+
+#include "ir/KilnOpsEnums.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+static RankedTensorType getTensorType(Value v) {
+  return cast<RankedTensorType>(v.getType());
+}
+
+/// Emits `error` at `loc` (when there is one) and fails.
+static LogicalResult inferError(std::optional<Location> loc,
+                                const std::string &error) {
+  return emitOptionalError(loc, error);
+}
+
+static LogicalResult inferBroadcast(std::optional<Location> loc, Value lhs,
+                                    Value rhs,
+                                    SmallVectorImpl<Type> &results) {
+  RankedTensorType a = getTensorType(lhs), b = getTensorType(rhs);
+  if (a.getElementType() != b.getElementType())
+    return emitOptionalError(loc, "operands have different element types: ",
+                             a.getElementType(), " and ", b.getElementType());
+  std::string error;
+  FailureOr<shape::Shape> shape =
+      shape::broadcast(a.getShape(), b.getShape(), error);
+  if (failed(shape))
+    return inferError(loc, error);
+  results.push_back(RankedTensorType::get(*shape, a.getElementType()));
+  return success();
+}
+
+static LogicalResult inferReduce(std::optional<Location> loc, Value input,
+                                 ArrayRef<int64_t> axes, bool keepDims,
+                                 SmallVectorImpl<Type> &results) {
+  RankedTensorType type = getTensorType(input);
+  std::string error;
+  FailureOr<shape::Shape> shape =
+      shape::reduce(type.getShape(), axes, keepDims, error);
+  if (failed(shape))
+    return inferError(loc, error);
+  results.push_back(RankedTensorType::get(*shape, type.getElementType()));
+  return success();
+}
+
+static LogicalResult inferLoss(std::optional<Location> loc, Value lhs,
+                               LogicalResult check,
+                               SmallVectorImpl<Type> &results) {
+  if (failed(check))
+    return failure();
+  results.push_back(
+      RankedTensorType::get({}, getTensorType(lhs).getElementType()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// custom<Init>: `kind` or `kind(arg, ...)`.
+//===----------------------------------------------------------------------===//
+
+static ParseResult parseInit(OpAsmParser &parser, InitKindAttr &kind,
+                             DenseF64ArrayAttr &args) {
+  SMLoc loc = parser.getCurrentLocation();
+  StringRef keyword;
+  if (parser.parseKeyword(&keyword))
+    return failure();
+  std::optional<InitKind> parsed = symbolizeInitKind(keyword);
+  if (!parsed)
+    return parser.emitError(loc) << "unknown initializer '" << keyword << "'";
+  kind = InitKindAttr::get(parser.getContext(), *parsed);
+  SmallVector<double> values;
+  if (succeeded(parser.parseOptionalLParen())) {
+    if (parser.parseCommaSeparatedList([&]() -> ParseResult {
+          double v;
+          if (parser.parseFloat(v))
+            return failure();
+          values.push_back(v);
+          return success();
+        }) ||
+        parser.parseRParen())
+      return failure();
+  }
+  args = DenseF64ArrayAttr::get(parser.getContext(), values);
+  return success();
+}
+
+/// Prints the shortest decimal form of `v` that parses back to the same double.
+static void printShortestDouble(raw_ostream &os, double v) {
+  char buf[32];
+  for (int precision = 1; precision <= 17; ++precision) {
+    snprintf(buf, sizeof(buf), "%.*g", precision, v);
+    if (strtod(buf, nullptr) == v)
+      break;
+  }
+  StringRef s(buf);
+  os << s;
+  // Keep it a float literal for the MLIR lexer.
+  if (s.find_first_of(".eEn") == StringRef::npos)
+    os << ".0";
+}
+
+static void printInit(OpAsmPrinter &printer, Operation *, InitKindAttr kind,
+                      DenseF64ArrayAttr args) {
+  printer << stringifyInitKind(kind.getValue());
+  if (!args || args.empty())
+    return;
+  printer << "(";
+  llvm::interleaveComma(args.asArrayRef(), printer, [&](double v) {
+    printShortestDouble(printer.getStream(), v);
+  });
+  printer << ")";
+}
+
+//===----------------------------------------------------------------------===//
+// ParamOp / LoadParamOp / ConstantOp
+//===----------------------------------------------------------------------===//
+
+unsigned ParamOp::getNumInitArgs(InitKind kind) {
+  switch (kind) {
+  case InitKind::zeros:
+  case InitKind::ones:
+    return 0;
+  case InitKind::constant:
+  case InitKind::he_uniform:
+  case InitKind::he_normal:
+    return 1;
+  case InitKind::uniform:
+  case InitKind::normal:
+  case InitKind::glorot_uniform:
+  case InitKind::glorot_normal:
+    return 2;
+  }
+  llvm_unreachable("unknown InitKind");
+}
+
+LogicalResult ParamOp::verify() {
+  unsigned expected = getNumInitArgs(getInit());
+  if (getInitArgs().size() != expected)
+    return emitOpError() << "initializer '" << stringifyInitKind(getInit())
+                         << "' takes " << expected << " argument(s), got "
+                         << getInitArgs().size();
+  return success();
+}
+
+LogicalResult
+LoadParamOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  auto param =
+      symbolTable.lookupNearestSymbolFrom<ParamOp>(*this, getParamAttr());
+  if (!param)
+    return emitOpError() << "'" << getParam()
+                         << "' does not name a kiln.param";
+  if (param.getType() != getType())
+    return emitOpError() << "result type " << getType()
+                         << " differs from the type of parameter '"
+                         << getParam() << "': " << param.getType();
+  return success();
+}
+
+LogicalResult ConstantOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location>, ValueRange,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange,
+    SmallVectorImpl<Type> &results) {
+  Properties *props = properties.as<Properties *>();
+  if (!props || !props->value)
+    return failure();
+  results.push_back(props->value.getType());
+  return success();
+}
+
+OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValue(); }
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+#define KILN_INFER_BINARY(OP)                                                  \
+  LogicalResult OP::inferReturnTypes(MLIRContext *,                            \
+                                     std::optional<Location> loc,             \
+                                     Adaptor adaptor,                          \
+                                     SmallVectorImpl<Type> &results) {         \
+    return inferBroadcast(loc, adaptor.getLhs(), adaptor.getRhs(), results);   \
+  }
+KILN_INFER_BINARY(AddOp)
+KILN_INFER_BINARY(SubOp)
+KILN_INFER_BINARY(MulOp)
+KILN_INFER_BINARY(DivOp)
+KILN_INFER_BINARY(MaximumOp)
+KILN_INFER_BINARY(MinimumOp)
+#undef KILN_INFER_BINARY
+
+//===----------------------------------------------------------------------===//
+// Contractions, normalizations, reductions
+//===----------------------------------------------------------------------===//
+
+LogicalResult MatmulOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &results) {
+  RankedTensorType a = getTensorType(adaptor.getLhs()),
+                   b = getTensorType(adaptor.getRhs());
+  if (a.getElementType() != b.getElementType())
+    return emitOptionalError(loc, "operands have different element types: ",
+                             a.getElementType(), " and ", b.getElementType());
+  std::string error;
+  FailureOr<shape::Shape> shape =
+      shape::matmul(a.getShape(), b.getShape(), error);
+  if (failed(shape))
+    return inferError(loc, error);
+  results.push_back(RankedTensorType::get(*shape, a.getElementType()));
+  return success();
+}
+
+template <typename Op>
+static LogicalResult verifyAxisOp(Op op) {
+  int64_t rank = op.getType().getRank();
+  int64_t axis = static_cast<int64_t>(op.getAxis());
+  if (axis < 0 || axis >= rank)
+    return op.emitOpError() << "axis " << axis
+                            << " is out of range for a tensor of rank "
+                            << rank;
+  return success();
+}
+LogicalResult SoftmaxOp::verify() { return verifyAxisOp(*this); }
+LogicalResult LogSoftmaxOp::verify() { return verifyAxisOp(*this); }
+
+#define KILN_INFER_REDUCE(OP)                                                  \
+  LogicalResult OP::inferReturnTypes(MLIRContext *,                            \
+                                     std::optional<Location> loc,             \
+                                     Adaptor adaptor,                          \
+                                     SmallVectorImpl<Type> &results) {         \
+    return inferReduce(loc, adaptor.getInput(), adaptor.getAxes(),             \
+                       adaptor.getKeepdims(), results);                        \
+  }
+KILN_INFER_REDUCE(ReduceSumOp)
+KILN_INFER_REDUCE(ReduceMeanOp)
+KILN_INFER_REDUCE(ReduceMaxOp)
+#undef KILN_INFER_REDUCE
+
+LogicalResult ArgmaxOp::inferReturnTypes(MLIRContext *ctx,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &results) {
+  RankedTensorType type = getTensorType(adaptor.getInput());
+  int64_t axis = adaptor.getAxis();
+  if (axis < 0 || axis >= type.getRank())
+    return emitOptionalError(loc, "axis ", axis,
+                             " is out of range for a tensor of rank ",
+                             type.getRank());
+  std::string error;
+  FailureOr<shape::Shape> shape = shape::dropAxis(type.getShape(), axis, error);
+  if (failed(shape))
+    return inferError(loc, error);
+  results.push_back(RankedTensorType::get(*shape, IntegerType::get(ctx, 32)));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Shape manipulation
+//===----------------------------------------------------------------------===//
+
+LogicalResult ReshapeOp::verify() {
+  RankedTensorType in = getTensorType(getInput()), out = getType();
+  if (in.getElementType() != out.getElementType())
+    return emitOpError("cannot change the element type");
+  if (in.getNumElements() != out.getNumElements())
+    return emitOpError() << "cannot reshape " << in << " ("
+                         << in.getNumElements() << " elements) to " << out
+                         << " (" << out.getNumElements() << " elements)";
+  return success();
+}
+
+OpFoldResult ReshapeOp::fold(FoldAdaptor) {
+  if (getInput().getType() == getType())
+    return getInput();
+  return {};
+}
+
+LogicalResult TransposeOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &results) {
+  RankedTensorType type = getTensorType(adaptor.getInput());
+  std::string error;
+  FailureOr<shape::Shape> shape =
+      shape::transpose(type.getShape(), adaptor.getPerm(), error);
+  if (failed(shape))
+    return inferError(loc, error);
+  results.push_back(RankedTensorType::get(*shape, type.getElementType()));
+  return success();
+}
+
+LogicalResult BroadcastToOp::verify() {
+  RankedTensorType in = getTensorType(getInput()), out = getType();
+  if (in.getElementType() != out.getElementType())
+    return emitOpError("cannot change the element type");
+  if (!shape::broadcastsTo(in.getShape(), out.getShape()))
+    return emitOpError() << in << " does not broadcast to " << out;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Losses
+//===----------------------------------------------------------------------===//
+
+LogicalResult CrossEntropyOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<Type> &results) {
+  std::string error;
+  LogicalResult check =
+      shape::crossEntropy(getTensorType(adaptor.getLhs()).getShape(),
+                          getTensorType(adaptor.getRhs()).getShape(), error);
+  if (failed(check))
+    return inferError(loc, error);
+  return inferLoss(loc, adaptor.getLhs(), check, results);
+}
+
+#define KILN_INFER_SAME_SHAPE_LOSS(OP)                                         \
+  LogicalResult OP::inferReturnTypes(MLIRContext *,                            \
+                                     std::optional<Location> loc,             \
+                                     Adaptor adaptor,                          \
+                                     SmallVectorImpl<Type> &results) {         \
+    std::string error;                                                         \
+    RankedTensorType a = getTensorType(adaptor.getLhs()),                      \
+                     b = getTensorType(adaptor.getRhs());                      \
+    LogicalResult check =                                                      \
+        shape::sameShapeLoss(a.getShape(), b.getShape(), error);               \
+    if (failed(check))                                                         \
+      return inferError(loc, error);                                           \
+    if (a.getElementType() != b.getElementType())                              \
+      return emitOptionalError(loc, "operands have different element types");  \
+    return inferLoss(loc, adaptor.getLhs(), check, results);                   \
+  }
+KILN_INFER_SAME_SHAPE_LOSS(MseOp)
+KILN_INFER_SAME_SHAPE_LOSS(BceWithLogitsOp)
+#undef KILN_INFER_SAME_SHAPE_LOSS
+
+#define GET_OP_CLASSES
+#include "ir/KilnOps.cpp.inc"

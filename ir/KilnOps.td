@@ -1,0 +1,274 @@
+//===- KilnOps.td - Operations of the kiln dialect -------------*- tablegen -*-===//
+//
+// One op per DSL builtin. Every op verifies its operands and infers its result type
+// from the shape rules in ir/ShapeRules.h, the same rules the frontend's semantic
+// analysis reports to users.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_OPS_TD
+#define KILN_OPS_TD
+
+include "ir/KilnDialect.td"
+include "mlir/IR/EnumAttr.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/IR/BuiltinAttributeInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+//===----------------------------------------------------------------------===//
+// Types and attributes
+//===----------------------------------------------------------------------===//
+
+def Kiln_FloatTensor : StaticShapeTensorOf<[F32, F64]>;
+def Kiln_LabelTensor : StaticShapeTensorOf<[I32]>;
+def Kiln_AnyTensor : StaticShapeTensorOf<[F32, F64, I32]>;
+def Kiln_ScalarFloat : 0DTensorOf<[F32, F64]>;
+
+def Kiln_InitKind : I32EnumAttr<"InitKind", "parameter initializer", [
+    I32EnumAttrCase<"zeros", 0>,
+    I32EnumAttrCase<"ones", 1>,
+    I32EnumAttrCase<"constant", 2>,       // (value)
+    I32EnumAttrCase<"uniform", 3>,        // (low, high)
+    I32EnumAttrCase<"normal", 4>,         // (mean, std)
+    I32EnumAttrCase<"glorot_uniform", 5>, // (fan_in, fan_out)
+    I32EnumAttrCase<"glorot_normal", 6>,  // (fan_in, fan_out)
+    I32EnumAttrCase<"he_uniform", 7>,     // (fan_in)
+    I32EnumAttrCase<"he_normal", 8>       // (fan_in)
+  ]> {
+  let cppNamespace = "::kiln";
+}
+
+//===----------------------------------------------------------------------===//
+// Base classes
+//===----------------------------------------------------------------------===//
+
+class Kiln_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Kiln_Dialect, mnemonic, traits>;
+
+/// Elementwise binary op with NumPy broadcasting of its operands.
+class Kiln_BinaryOp<string mnemonic, string summary_>
+    : Kiln_Op<mnemonic, [Pure, InferTypeOpAdaptor]> {
+  let summary = summary_;
+  let description = [{
+    Elementwise on the NumPy broadcast of the two operand shapes; both operands have
+    the same element type.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$lhs, Kiln_FloatTensor:$rhs);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+/// Elementwise unary op on a float tensor.
+class Kiln_UnaryOp<string mnemonic, string summary_>
+    : Kiln_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+  let summary = summary_;
+  let arguments = (ins Kiln_FloatTensor:$input);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+/// Reduction over a set of axes.
+class Kiln_ReduceOp<string mnemonic, string summary_>
+    : Kiln_Op<mnemonic, [Pure, InferTypeOpAdaptor]> {
+  let summary = summary_;
+  let description = [{
+    Reduces `input` over `axes` (distinct, in [0, rank)); the reduced dimensions are
+    dropped unless `keepdims` is set, in which case they become 1.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, DenseI64ArrayAttr:$axes,
+                       DefaultValuedAttr<BoolAttr, "false">:$keepdims);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `axes` `=` $axes attr-dict `:` type($input) `->` type($result)
+  }];
+}
+
+/// Normalization along one axis (softmax and friends).
+class Kiln_AxisOp<string mnemonic, string summary_>
+    : Kiln_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+  let summary = summary_;
+  let arguments = (ins Kiln_FloatTensor:$input, I64Attr:$axis);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$input `axis` `=` $axis attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+/// A loss: reduces its operands to a scalar, the mean over the batch.
+class Kiln_LossOp<string mnemonic, string summary_>
+    : Kiln_Op<mnemonic, [Pure, InferTypeOpAdaptor]> {
+  let summary = summary_;
+  let results = (outs Kiln_ScalarFloat:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Parameters and constants
+//===----------------------------------------------------------------------===//
+
+def Kiln_ParamOp : Kiln_Op<"param", [Symbol, HasParent<"mlir::ModuleOp">]> {
+  let summary = "a trainable parameter";
+  let description = [{
+    Declares a trainable tensor owned by the compiled model, named hierarchically
+    after the call site that created it (`fc1.w`), with the initializer the runtime
+    applies before training:
+
+    ```mlir
+    kiln.param @fc1.w : tensor<784x256xf32> = glorot_uniform(784, 256)
+    kiln.param @fc1.b : tensor<256xf32> = zeros
+    ```
+
+    Initializer arguments: `constant(value)`, `uniform(low, high)`,
+    `normal(mean, std)`, `glorot_*(fan_in, fan_out)`, `he_*(fan_in)`.
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name,
+                       TypeAttrOf<Kiln_FloatTensor>:$type,
+                       Kiln_InitKind:$init,
+                       DefaultValuedAttr<DenseF64ArrayAttr, "{}">:$init_args);
+  let assemblyFormat = [{
+    $sym_name `:` $type `=` custom<Init>($init, $init_args) attr-dict
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    mlir::RankedTensorType getTensorType() {
+      return llvm::cast<mlir::RankedTensorType>(getType());
+    }
+    /// The number of arguments the initializer `kind` takes.
+    static unsigned getNumInitArgs(InitKind kind);
+  }];
+}
+
+def Kiln_LoadParamOp : Kiln_Op<"load_param",
+    [Pure, DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "reads the current value of a parameter";
+  let arguments = (ins FlatSymbolRefAttr:$param);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$param attr-dict `:` type($result)";
+}
+
+def Kiln_ConstantOp : Kiln_Op<"constant",
+    [ConstantLike, Pure, DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "a constant tensor";
+  let arguments = (ins ElementsAttr:$value);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = "$value attr-dict";
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+def Kiln_AddOp : Kiln_BinaryOp<"add", "elementwise addition">;
+def Kiln_SubOp : Kiln_BinaryOp<"sub", "elementwise subtraction">;
+def Kiln_MulOp : Kiln_BinaryOp<"mul", "elementwise multiplication">;
+def Kiln_DivOp : Kiln_BinaryOp<"div", "elementwise division">;
+def Kiln_MaximumOp : Kiln_BinaryOp<"maximum", "elementwise maximum">;
+def Kiln_MinimumOp : Kiln_BinaryOp<"minimum", "elementwise minimum">;
+
+def Kiln_NegOp : Kiln_UnaryOp<"neg", "negation">;
+def Kiln_ReluOp : Kiln_UnaryOp<"relu", "rectified linear unit, max(x, 0)">;
+def Kiln_SigmoidOp : Kiln_UnaryOp<"sigmoid", "logistic sigmoid">;
+def Kiln_TanhOp : Kiln_UnaryOp<"tanh", "hyperbolic tangent">;
+def Kiln_ExpOp : Kiln_UnaryOp<"exp", "natural exponential">;
+def Kiln_LogOp : Kiln_UnaryOp<"log", "natural logarithm">;
+def Kiln_SqrtOp : Kiln_UnaryOp<"sqrt", "square root">;
+def Kiln_AbsOp : Kiln_UnaryOp<"abs", "absolute value">;
+
+//===----------------------------------------------------------------------===//
+// Contractions, normalizations, reductions
+//===----------------------------------------------------------------------===//
+
+def Kiln_MatmulOp : Kiln_Op<"matmul", [Pure, InferTypeOpAdaptor]> {
+  let summary = "(batched) matrix product";
+  let description = [{
+    `[..., M, K] x [..., K, N] -> [..., M, N]`; both operands have rank >= 2 and
+    their leading (batch) dimensions broadcast.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$lhs, Kiln_FloatTensor:$rhs);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Kiln_SoftmaxOp : Kiln_AxisOp<"softmax", "softmax along an axis">;
+def Kiln_LogSoftmaxOp : Kiln_AxisOp<"log_softmax", "log-softmax along an axis">;
+
+def Kiln_ReduceSumOp : Kiln_ReduceOp<"reduce_sum", "sum over axes">;
+def Kiln_ReduceMeanOp : Kiln_ReduceOp<"reduce_mean", "mean over axes">;
+def Kiln_ReduceMaxOp : Kiln_ReduceOp<"reduce_max", "maximum over axes">;
+
+def Kiln_ArgmaxOp : Kiln_Op<"argmax", [Pure, InferTypeOpAdaptor]> {
+  let summary = "index of the maximum along an axis (first on ties)";
+  let arguments = (ins Kiln_FloatTensor:$input, I64Attr:$axis);
+  let results = (outs Kiln_LabelTensor:$result);
+  let assemblyFormat = [{
+    $input `axis` `=` $axis attr-dict `:` type($input) `->` type($result)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Shape manipulation
+//===----------------------------------------------------------------------===//
+
+def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure]> {
+  let summary = "reinterprets a tensor with another shape of the same size";
+  let arguments = (ins Kiln_AnyTensor:$input);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+def Kiln_TransposeOp : Kiln_Op<"transpose", [Pure, InferTypeOpAdaptor]> {
+  let summary = "permutes the dimensions of a tensor";
+  let description = "Result dimension `i` is input dimension `perm[i]`.";
+  let arguments = (ins Kiln_AnyTensor:$input, DenseI64ArrayAttr:$perm);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = [{
+    $input `perm` `=` $perm attr-dict `:` type($input) `->` type($result)
+  }];
+}
+
+def Kiln_BroadcastToOp : Kiln_Op<"broadcast_to", [Pure]> {
+  let summary = "broadcasts a tensor to a larger shape (NumPy rules)";
+  let arguments = (ins Kiln_AnyTensor:$input);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Losses
+//===----------------------------------------------------------------------===//
+
+def Kiln_CrossEntropyOp : Kiln_LossOp<"cross_entropy",
+    "softmax cross-entropy of logits against integer class labels"> {
+  let description = [{
+    `logits: [N, C]`, `labels: i32[N]` with values in [0, C); the mean over N of
+    `-log_softmax(logits)[n, labels[n]]`.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$lhs, Kiln_LabelTensor:$rhs);
+}
+
+def Kiln_MseOp : Kiln_LossOp<"mse", "mean squared error"> {
+  let description = "The mean over all elements of `(lhs - rhs)^2`; equal shapes.";
+  let arguments = (ins Kiln_FloatTensor:$lhs, Kiln_FloatTensor:$rhs);
+}
+
+def Kiln_BceWithLogitsOp : Kiln_LossOp<"bce_with_logits",
+    "binary cross-entropy of logits against targets in [0, 1]"> {
+  let description = [{
+    The mean over all elements of
+    `max(x, 0) - x * t + log(1 + exp(-|x|))`; `lhs` holds the logits `x`, `rhs` the
+    targets `t`, of equal shapes.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$lhs, Kiln_FloatTensor:$rhs);
+}
+
+#endif // KILN_OPS_TD

@@ -1,0 +1,216 @@
+//===- ShapeRules.cpp - Static shape rules shared by sema and the IR ------===//
+
+#include "ir/ShapeRules.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SmallBitVector.h"
+
+#include <algorithm>
+
+using llvm::ArrayRef;
+using llvm::failure;
+using llvm::FailureOr;
+using llvm::LogicalResult;
+using llvm::success;
+
+namespace kiln::shape {
+
+std::string str(ArrayRef<int64_t> shape) {
+  std::string s = "[";
+  for (auto [i, d] : llvm::enumerate(shape)) {
+    if (i)
+      s += ", ";
+    s += std::to_string(d);
+  }
+  return s + "]";
+}
+
+int64_t numElements(ArrayRef<int64_t> shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+FailureOr<int64_t> normalizeAxis(int64_t axis, int64_t rank,
+                                 std::string &error) {
+  if (axis < -rank || axis >= rank) {
+    error = "axis " + std::to_string(axis) + " is out of range for a tensor of rank " +
+            std::to_string(rank);
+    return failure();
+  }
+  return axis < 0 ? axis + rank : axis;
+}
+
+FailureOr<Shape> broadcast(ArrayRef<int64_t> lhs, ArrayRef<int64_t> rhs,
+                           std::string &error) {
+  size_t rank = std::max(lhs.size(), rhs.size());
+  Shape result(rank, 1);
+  for (size_t i = 0; i < rank; ++i) {
+    int64_t a = i < lhs.size() ? lhs[lhs.size() - 1 - i] : 1;
+    int64_t b = i < rhs.size() ? rhs[rhs.size() - 1 - i] : 1;
+    if (a != b && a != 1 && b != 1) {
+      error = "shapes " + str(lhs) + " and " + str(rhs) +
+              " cannot be broadcast together";
+      return failure();
+    }
+    result[rank - 1 - i] = a == 1 ? b : a;
+  }
+  return result;
+}
+
+bool broadcastsTo(ArrayRef<int64_t> from, ArrayRef<int64_t> to) {
+  if (from.size() > to.size())
+    return false;
+  for (size_t i = 0; i < from.size(); ++i) {
+    int64_t a = from[from.size() - 1 - i], b = to[to.size() - 1 - i];
+    if (a != b && a != 1)
+      return false;
+  }
+  return true;
+}
+
+FailureOr<Shape> matmul(ArrayRef<int64_t> lhs, ArrayRef<int64_t> rhs,
+                        std::string &error) {
+  if (lhs.size() < 2 || rhs.size() < 2) {
+    error = "matmul needs operands of rank >= 2, got " + str(lhs) + " @ " +
+            str(rhs);
+    return failure();
+  }
+  int64_t k1 = lhs.back(), k2 = rhs[rhs.size() - 2];
+  if (k1 != k2) {
+    error = "matmul inner dimensions differ: " + str(lhs) + " @ " + str(rhs) +
+            " (" + std::to_string(k1) + " vs " + std::to_string(k2) + ")";
+    return failure();
+  }
+  std::string batchError;
+  FailureOr<Shape> batch =
+      broadcast(lhs.drop_back(2), rhs.drop_back(2), batchError);
+  if (failed(batch)) {
+    error = "matmul batch dimensions of " + str(lhs) + " @ " + str(rhs) +
+            " cannot be broadcast together";
+    return failure();
+  }
+  Shape result = *batch;
+  result.push_back(lhs[lhs.size() - 2]);
+  result.push_back(rhs.back());
+  return result;
+}
+
+FailureOr<Shape> reduce(ArrayRef<int64_t> input, ArrayRef<int64_t> axes,
+                        bool keepDims, std::string &error) {
+  llvm::SmallBitVector reduced(input.size());
+  for (int64_t axis : axes) {
+    if (axis < 0 || axis >= static_cast<int64_t>(input.size())) {
+      error = "axis " + std::to_string(axis) +
+              " is out of range for a tensor of rank " +
+              std::to_string(input.size());
+      return failure();
+    }
+    if (reduced.test(axis)) {
+      error = "axis " + std::to_string(axis) + " is reduced twice";
+      return failure();
+    }
+    reduced.set(axis);
+  }
+  Shape result;
+  for (auto [i, d] : llvm::enumerate(input)) {
+    if (!reduced.test(i))
+      result.push_back(d);
+    else if (keepDims)
+      result.push_back(1);
+  }
+  return result;
+}
+
+FailureOr<Shape> transpose(ArrayRef<int64_t> input, ArrayRef<int64_t> perm,
+                           std::string &error) {
+  if (perm.size() != input.size()) {
+    error = "permutation of " + std::to_string(perm.size()) +
+            " axes for a tensor of rank " + std::to_string(input.size());
+    return failure();
+  }
+  llvm::SmallBitVector seen(input.size());
+  Shape result;
+  for (int64_t p : perm) {
+    if (p < 0 || p >= static_cast<int64_t>(input.size()) || seen.test(p)) {
+      error = "permutation " + str(perm) + " is not a permutation of the " +
+              std::to_string(input.size()) + " axes";
+      return failure();
+    }
+    seen.set(p);
+    result.push_back(input[p]);
+  }
+  return result;
+}
+
+FailureOr<Shape> reshape(ArrayRef<int64_t> input, ArrayRef<int64_t> target,
+                         std::string &error) {
+  Shape result(target.begin(), target.end());
+  int64_t known = 1;
+  int inferred = -1;
+  for (auto [i, d] : llvm::enumerate(target)) {
+    if (d == -1 && inferred < 0) {
+      inferred = static_cast<int>(i);
+      continue;
+    }
+    if (d <= 0) {
+      error = "reshape target " + str(target) +
+              " must have positive dimensions (and at most one -1)";
+      return failure();
+    }
+    known *= d;
+  }
+  int64_t total = numElements(input);
+  if (inferred >= 0) {
+    if (known == 0 || total % known != 0) {
+      error = "cannot reshape " + str(input) + " (" + std::to_string(total) +
+              " elements) to " + str(target);
+      return failure();
+    }
+    result[inferred] = total / known;
+  } else if (known != total) {
+    error = "cannot reshape " + str(input) + " (" + std::to_string(total) +
+            " elements) to " + str(target) + " (" + std::to_string(known) +
+            " elements)";
+    return failure();
+  }
+  return result;
+}
+
+FailureOr<Shape> dropAxis(ArrayRef<int64_t> input, int64_t axis,
+                          std::string &error) {
+  FailureOr<int64_t> a = normalizeAxis(axis, input.size(), error);
+  if (failed(a))
+    return failure();
+  Shape result(input.begin(), input.end());
+  result.erase(result.begin() + *a);
+  return result;
+}
+
+LogicalResult crossEntropy(ArrayRef<int64_t> logits, ArrayRef<int64_t> labels,
+                           std::string &error) {
+  if (logits.size() != 2) {
+    error = "cross_entropy expects logits of shape [N, C], got " + str(logits);
+    return failure();
+  }
+  if (labels.size() != 1 || labels[0] != logits[0]) {
+    error = "cross_entropy expects labels of shape [" +
+            std::to_string(logits[0]) + "] for logits " + str(logits) +
+            ", got " + str(labels);
+    return failure();
+  }
+  return success();
+}
+
+LogicalResult sameShapeLoss(ArrayRef<int64_t> lhs, ArrayRef<int64_t> rhs,
+                            std::string &error) {
+  if (lhs != rhs) {
+    error = "loss operands must have the same shape, got " + str(lhs) +
+            " and " + str(rhs);
+    return failure();
+  }
+  return success();
+}
+
+} // namespace kiln::shape

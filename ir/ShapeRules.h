@@ -1,0 +1,76 @@
+//===- ShapeRules.h - Static shape rules shared by sema and the IR -*- C++ -*-===//
+//
+// The one place that says which shapes an op accepts and what it produces. The
+// frontend reports failures as DSL diagnostics; the kiln ops use the same rules for
+// result-type inference and verification.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_IR_SHAPERULES_H
+#define KILN_IR_SHAPERULES_H
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/Support/LogicalResult.h"
+
+#include <string>
+
+namespace kiln::shape {
+
+using Shape = llvm::SmallVector<int64_t, 4>;
+
+/// Renders a shape the way the DSL writes it: `[64, 784]`.
+std::string str(llvm::ArrayRef<int64_t> shape);
+
+/// Number of elements of a static shape.
+int64_t numElements(llvm::ArrayRef<int64_t> shape);
+
+/// Maps a possibly negative axis into [0, rank); fails (with `error` set) when
+/// it is out of range.
+llvm::FailureOr<int64_t> normalizeAxis(int64_t axis, int64_t rank,
+                                       std::string &error);
+
+/// NumPy broadcasting of two shapes.
+llvm::FailureOr<Shape> broadcast(llvm::ArrayRef<int64_t> lhs,
+                                 llvm::ArrayRef<int64_t> rhs,
+                                 std::string &error);
+
+/// True if `from` broadcasts to exactly `to`.
+bool broadcastsTo(llvm::ArrayRef<int64_t> from, llvm::ArrayRef<int64_t> to);
+
+/// `[..., M, K] x [..., K, N] -> [..., M, N]` with broadcast batch dimensions.
+llvm::FailureOr<Shape> matmul(llvm::ArrayRef<int64_t> lhs,
+                              llvm::ArrayRef<int64_t> rhs, std::string &error);
+
+/// Reduction over `axes` (already normalized; must be distinct).
+llvm::FailureOr<Shape> reduce(llvm::ArrayRef<int64_t> input,
+                              llvm::ArrayRef<int64_t> axes, bool keepDims,
+                              std::string &error);
+
+/// Permutation of dimensions: result dim i is input dim perm[i].
+llvm::FailureOr<Shape> transpose(llvm::ArrayRef<int64_t> input,
+                                 llvm::ArrayRef<int64_t> perm,
+                                 std::string &error);
+
+/// Reshape; at most one -1 in `target` is inferred from the element count.
+llvm::FailureOr<Shape> reshape(llvm::ArrayRef<int64_t> input,
+                               llvm::ArrayRef<int64_t> target,
+                               std::string &error);
+
+/// Drops dimension `axis` (argmax).
+llvm::FailureOr<Shape> dropAxis(llvm::ArrayRef<int64_t> input, int64_t axis,
+                                std::string &error);
+
+/// Checks a classification loss: logits `[N, C]`, labels `[N]`.
+llvm::LogicalResult crossEntropy(llvm::ArrayRef<int64_t> logits,
+                                 llvm::ArrayRef<int64_t> labels,
+                                 std::string &error);
+
+/// Checks an elementwise loss: both operands have the same shape.
+llvm::LogicalResult sameShapeLoss(llvm::ArrayRef<int64_t> lhs,
+                                  llvm::ArrayRef<int64_t> rhs,
+                                  std::string &error);
+
+} // namespace kiln::shape
+
+#endif // KILN_IR_SHAPERULES_H
