@@ -1,0 +1,22 @@
+//===- Parser.h - Parses .kiln source into an AST ---------------*- C++ -*-===//
+
+#ifndef KILN_FRONTEND_PARSER_H
+#define KILN_FRONTEND_PARSER_H
+
+#include "frontend/AST.h"
+#include "frontend/Diagnostics.h"
+
+#include <memory>
+
+namespace kiln {
+
+/// Parses the buffer `bufferId` of the reporter's SourceMgr. Syntax errors are
+/// reported through `reporter` (the parser recovers at statement and declaration
+/// boundaries, so one run reports several); the returned module holds everything
+/// that parsed. Never crashes or hangs, whatever the bytes.
+std::unique_ptr<ast::Module> parseModule(unsigned bufferId,
+                                         DiagnosticReporter &reporter);
+
+} // namespace kiln
+
+#endif // KILN_FRONTEND_PARSER_H
