@@ -21,6 +21,10 @@
 #include <string>
 #include <vector>
 
+namespace llvm {
+class SourceMgr;
+} // namespace llvm
+
 namespace kiln::ast {
 
 using llvm::SMLoc;
@@ -290,7 +294,7 @@ struct Module {
 /// Prints `module` as an indented tree (kilnc --emit=ast). Locations are printed as
 /// `@line:col` using `srcMgr` when given.
 void dump(const Module &module, llvm::raw_ostream &os,
-          const class llvm::SourceMgr *srcMgr = nullptr);
+          const llvm::SourceMgr *srcMgr = nullptr);
 
 } // namespace kiln::ast
 

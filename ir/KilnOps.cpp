@@ -15,6 +15,7 @@ using namespace mlir;
 using namespace kiln;
 
 #include "ir/KilnOpsEnums.cpp.inc"
+#include "ir/KilnInterfaces.cpp.inc"
 
 //===----------------------------------------------------------------------===//
 // Helpers
@@ -201,6 +202,7 @@ KILN_INFER_BINARY(MulOp)
 KILN_INFER_BINARY(DivOp)
 KILN_INFER_BINARY(MaximumOp)
 KILN_INFER_BINARY(MinimumOp)
+KILN_INFER_BINARY(GreaterOp)
 #undef KILN_INFER_BINARY
 
 //===----------------------------------------------------------------------===//
@@ -310,6 +312,15 @@ LogicalResult BroadcastToOp::verify() {
     return emitOpError("cannot change the element type");
   if (!shape::broadcastsTo(in.getShape(), out.getShape()))
     return emitOpError() << in << " does not broadcast to " << out;
+  return success();
+}
+
+LogicalResult OneHotOp::verify() {
+  RankedTensorType labels = getTensorType(getLabels()), out = getType();
+  if (labels.getRank() != 1 || out.getRank() != 2 ||
+      out.getDimSize(0) != labels.getDimSize(0))
+    return emitOpError() << "expects labels [N] and a result [N, C], got "
+                         << labels << " -> " << out;
   return success();
 }
 

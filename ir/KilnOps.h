@@ -6,6 +6,7 @@
 #include "ir/KilnDialect.h"
 
 #include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/OpDefinition.h"
@@ -14,6 +15,7 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "ir/KilnOpsEnums.h.inc"
+#include "ir/KilnInterfaces.h.inc"
 
 #define GET_OP_CLASSES
 #include "ir/KilnOps.h.inc"

@@ -10,6 +10,7 @@
 #define KILN_OPS_TD
 
 include "ir/KilnDialect.td"
+include "ir/KilnInterfaces.td"
 include "mlir/IR/EnumAttr.td"
 include "mlir/IR/SymbolInterfaces.td"
 include "mlir/IR/BuiltinAttributeInterfaces.td"
@@ -48,7 +49,7 @@ class Kiln_Op<string mnemonic, list<Trait> traits = []>
 
 /// Elementwise binary op with NumPy broadcasting of its operands.
 class Kiln_BinaryOp<string mnemonic, string summary_>
-    : Kiln_Op<mnemonic, [Pure, InferTypeOpAdaptor]> {
+    : Kiln_Op<mnemonic, [Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
   let summary = summary_;
   let description = [{
     Elementwise on the NumPy broadcast of the two operand shapes; both operands have
@@ -63,7 +64,7 @@ class Kiln_BinaryOp<string mnemonic, string summary_>
 
 /// Elementwise unary op on a float tensor.
 class Kiln_UnaryOp<string mnemonic, string summary_>
-    : Kiln_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+    : Kiln_Op<mnemonic, [Pure, SameOperandsAndResultType, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
   let summary = summary_;
   let arguments = (ins Kiln_FloatTensor:$input);
   let results = (outs Kiln_FloatTensor:$result);
@@ -72,7 +73,7 @@ class Kiln_UnaryOp<string mnemonic, string summary_>
 
 /// Reduction over a set of axes.
 class Kiln_ReduceOp<string mnemonic, string summary_>
-    : Kiln_Op<mnemonic, [Pure, InferTypeOpAdaptor]> {
+    : Kiln_Op<mnemonic, [Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
   let summary = summary_;
   let description = [{
     Reduces `input` over `axes` (distinct, in [0, rank)); the reduced dimensions are
@@ -88,7 +89,7 @@ class Kiln_ReduceOp<string mnemonic, string summary_>
 
 /// Normalization along one axis (softmax and friends).
 class Kiln_AxisOp<string mnemonic, string summary_>
-    : Kiln_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+    : Kiln_Op<mnemonic, [Pure, SameOperandsAndResultType, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
   let summary = summary_;
   let arguments = (ins Kiln_FloatTensor:$input, I64Attr:$axis);
   let results = (outs Kiln_FloatTensor:$result);
@@ -98,7 +99,7 @@ class Kiln_AxisOp<string mnemonic, string summary_>
 
 /// A loss: reduces its operands to a scalar, the mean over the batch.
 class Kiln_LossOp<string mnemonic, string summary_>
-    : Kiln_Op<mnemonic, [Pure, InferTypeOpAdaptor]> {
+    : Kiln_Op<mnemonic, [Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
   let summary = summary_;
   let results = (outs Kiln_ScalarFloat:$result);
   let assemblyFormat = [{
@@ -170,6 +171,14 @@ def Kiln_DivOp : Kiln_BinaryOp<"div", "elementwise division">;
 def Kiln_MaximumOp : Kiln_BinaryOp<"maximum", "elementwise maximum">;
 def Kiln_MinimumOp : Kiln_BinaryOp<"minimum", "elementwise minimum">;
 
+def Kiln_GreaterOp : Kiln_BinaryOp<"greater",
+    "elementwise lhs > rhs as 1.0 (true) or 0.0 (false)"> {
+  let description = [{
+    A float mask on the NumPy broadcast of the operand shapes; not differentiable
+    (gradient rules use it to select where gradients flow).
+  }];
+}
+
 def Kiln_NegOp : Kiln_UnaryOp<"neg", "negation">;
 def Kiln_ReluOp : Kiln_UnaryOp<"relu", "rectified linear unit, max(x, 0)">;
 def Kiln_SigmoidOp : Kiln_UnaryOp<"sigmoid", "logistic sigmoid">;
@@ -183,7 +192,7 @@ def Kiln_AbsOp : Kiln_UnaryOp<"abs", "absolute value">;
 // Contractions, normalizations, reductions
 //===----------------------------------------------------------------------===//
 
-def Kiln_MatmulOp : Kiln_Op<"matmul", [Pure, InferTypeOpAdaptor]> {
+def Kiln_MatmulOp : Kiln_Op<"matmul", [Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
   let summary = "(batched) matrix product";
   let description = [{
     `[..., M, K] x [..., K, N] -> [..., M, N]`; both operands have rank >= 2 and
@@ -216,7 +225,7 @@ def Kiln_ArgmaxOp : Kiln_Op<"argmax", [Pure, InferTypeOpAdaptor]> {
 // Shape manipulation
 //===----------------------------------------------------------------------===//
 
-def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure]> {
+def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
   let summary = "reinterprets a tensor with another shape of the same size";
   let arguments = (ins Kiln_AnyTensor:$input);
   let results = (outs Kiln_AnyTensor:$result);
@@ -225,7 +234,7 @@ def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure]> {
   let hasFolder = 1;
 }
 
-def Kiln_TransposeOp : Kiln_Op<"transpose", [Pure, InferTypeOpAdaptor]> {
+def Kiln_TransposeOp : Kiln_Op<"transpose", [Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
   let summary = "permutes the dimensions of a tensor";
   let description = "Result dimension `i` is input dimension `perm[i]`.";
   let arguments = (ins Kiln_AnyTensor:$input, DenseI64ArrayAttr:$perm);
@@ -235,11 +244,23 @@ def Kiln_TransposeOp : Kiln_Op<"transpose", [Pure, InferTypeOpAdaptor]> {
   }];
 }
 
-def Kiln_BroadcastToOp : Kiln_Op<"broadcast_to", [Pure]> {
+def Kiln_BroadcastToOp : Kiln_Op<"broadcast_to", [Pure, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
   let summary = "broadcasts a tensor to a larger shape (NumPy rules)";
   let arguments = (ins Kiln_AnyTensor:$input);
   let results = (outs Kiln_AnyTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Kiln_OneHotOp : Kiln_Op<"one_hot", [Pure]> {
+  let summary = "class indices to one-hot float rows";
+  let description = [{
+    `labels: i32[N]` to `[N, C]` with 1.0 at `[n, labels[n]]` and 0.0 elsewhere;
+    an out-of-range label gives an all-zero row.
+  }];
+  let arguments = (ins Kiln_LabelTensor:$labels);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$labels attr-dict `:` type($labels) `->` type($result)";
   let hasVerifier = 1;
 }
 
@@ -269,6 +290,63 @@ def Kiln_BceWithLogitsOp : Kiln_LossOp<"bce_with_logits",
     targets `t`, of equal shapes.
   }];
   let arguments = (ins Kiln_FloatTensor:$lhs, Kiln_FloatTensor:$rhs);
+}
+
+//===----------------------------------------------------------------------===//
+// Optimizer updates
+//
+// Each takes the parameter, its gradient, its optimizer state and the step's
+// `hyper` vector (see runtime/KilnABI.h: [0] learning rate, [1] 1-based step) and
+// returns the updated parameter and state. They follow PyTorch's definitions.
+//===----------------------------------------------------------------------===//
+
+def Kiln_HyperTensor : StaticShapeTensorOf<[F32]>;
+
+def Kiln_SgdUpdateOp : Kiln_Op<"sgd_update", [Pure, AllTypesMatch<["param", "grad", "new_param"]>]> {
+  let summary = "p - lr * (g + weight_decay * p)";
+  let arguments = (ins Kiln_FloatTensor:$param, Kiln_FloatTensor:$grad,
+                       Kiln_HyperTensor:$hyper, F64Attr:$weight_decay);
+  let results = (outs Kiln_FloatTensor:$new_param);
+  let assemblyFormat = [{
+    $param `,` $grad `,` $hyper attr-dict `:` type($param) `,` type($hyper)
+  }];
+}
+
+def Kiln_MomentumUpdateOp : Kiln_Op<"momentum_update",
+    [Pure, AllTypesMatch<["param", "grad", "velocity", "new_param", "new_velocity"]>]> {
+  let summary = "SGD with (Nesterov) momentum";
+  let description = [{
+    `g' = g + wd * p; v' = momentum * v + g'; d = nesterov ? g' + momentum * v' : v';
+    p' = p - lr * d`.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$param, Kiln_FloatTensor:$grad,
+                       Kiln_FloatTensor:$velocity, Kiln_HyperTensor:$hyper,
+                       F64Attr:$momentum, F64Attr:$weight_decay,
+                       BoolAttr:$nesterov);
+  let results = (outs Kiln_FloatTensor:$new_param,
+                      Kiln_FloatTensor:$new_velocity);
+  let assemblyFormat = [{
+    $param `,` $grad `,` $velocity `,` $hyper attr-dict `:` type($param) `,` type($hyper)
+  }];
+}
+
+def Kiln_AdamUpdateOp : Kiln_Op<"adam_update",
+    [Pure, AllTypesMatch<["param", "grad", "m", "v", "new_param", "new_m", "new_v"]>]> {
+  let summary = "Adam, or AdamW when `decoupled`";
+  let description = [{
+    Adam: `g' = g + wd * p`. AdamW (`decoupled`): `p = p * (1 - lr * wd)`, `g' = g`.
+    Then `m' = b1 m + (1 - b1) g'; v' = b2 v + (1 - b2) g'^2;
+    p' = p - lr * (m' / (1 - b1^t)) / (sqrt(v' / (1 - b2^t)) + eps)`.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$param, Kiln_FloatTensor:$grad,
+                       Kiln_FloatTensor:$m, Kiln_FloatTensor:$v,
+                       Kiln_HyperTensor:$hyper, F64Attr:$beta1, F64Attr:$beta2,
+                       F64Attr:$eps, F64Attr:$weight_decay, BoolAttr:$decoupled);
+  let results = (outs Kiln_FloatTensor:$new_param, Kiln_FloatTensor:$new_m,
+                      Kiln_FloatTensor:$new_v);
+  let assemblyFormat = [{
+    $param `,` $grad `,` $m `,` $v `,` $hyper attr-dict `:` type($param) `,` type($hyper)
+  }];
 }
 
 #endif // KILN_OPS_TD

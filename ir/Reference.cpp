@@ -1,0 +1,421 @@
+//===- Reference.cpp - Reference semantics of the kiln ops in f64 ---------===//
+
+#include "ir/Reference.h"
+
+#include "ir/KilnOps.h"
+
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace kiln;
+
+namespace {
+
+using Shape = llvm::SmallVector<int64_t, 4>;
+
+Shape shapeOf(Value v) {
+  auto type = cast<RankedTensorType>(v.getType());
+  return Shape(type.getShape().begin(), type.getShape().end());
+}
+
+Shape stridesOf(ArrayRef<int64_t> shape) {
+  Shape strides(shape.size(), 1);
+  for (int64_t i = static_cast<int64_t>(shape.size()) - 2; i >= 0; --i)
+    strides[i] = strides[i + 1] * shape[i + 1];
+  return strides;
+}
+
+/// Offset into a tensor of `shape` (right-aligned with `index`, size-1 dims
+/// broadcast) for the multi-index `index` of a larger result.
+int64_t broadcastOffset(ArrayRef<int64_t> index, ArrayRef<int64_t> shape) {
+  Shape strides = stridesOf(shape);
+  int64_t lead = index.size() - shape.size(), offset = 0;
+  for (size_t i = 0; i < shape.size(); ++i)
+    offset += (shape[i] == 1 ? 0 : index[i + lead]) * strides[i];
+  return offset;
+}
+
+/// Calls `fn(multiIndex, linear)` for every element of `shape`.
+template <typename Fn>
+void forEachIndex(ArrayRef<int64_t> shape, Fn fn) {
+  Shape index(shape.size(), 0);
+  int64_t n = RefTensor::numElements(shape);
+  for (int64_t linear = 0; linear < n; ++linear) {
+    fn(ArrayRef<int64_t>(index), linear);
+    for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+      if (++index[d] < shape[d])
+        break;
+      index[d] = 0;
+    }
+  }
+}
+
+RefTensor binary(const RefTensor &a, const RefTensor &b, ArrayRef<int64_t> out,
+                 double (*fn)(double, double)) {
+  RefTensor r(out);
+  forEachIndex(out, [&](ArrayRef<int64_t> idx, int64_t i) {
+    r.data[i] = fn(a.data[broadcastOffset(idx, a.shape)],
+                   b.data[broadcastOffset(idx, b.shape)]);
+  });
+  return r;
+}
+
+RefTensor unary(const RefTensor &a, double (*fn)(double)) {
+  RefTensor r = a;
+  for (double &x : r.data)
+    x = fn(x);
+  return r;
+}
+
+/// Applies `fn(offsets of one lane)` along `axis`: every (outer, inner) lane.
+template <typename Fn>
+void forEachLane(ArrayRef<int64_t> shape, int64_t axis, Fn fn) {
+  int64_t outer = 1, inner = 1, n = shape[axis];
+  for (int64_t i = 0; i < axis; ++i)
+    outer *= shape[i];
+  for (size_t i = axis + 1; i < shape.size(); ++i)
+    inner *= shape[i];
+  std::vector<int64_t> lane(n);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t in = 0; in < inner; ++in) {
+      for (int64_t k = 0; k < n; ++k)
+        lane[k] = (o * n + k) * inner + in;
+      fn(lane);
+    }
+}
+
+RefTensor reduce(const RefTensor &x, ArrayRef<int64_t> axes,
+                 ArrayRef<int64_t> out, double init,
+                 double (*fn)(double, double)) {
+  // Reduce into the keepdims shape, then reinterpret as `out`.
+  Shape keep(x.shape);
+  for (int64_t a : axes)
+    keep[a] = 1;
+  RefTensor r(keep, init);
+  forEachIndex(x.shape, [&](ArrayRef<int64_t> idx, int64_t i) {
+    double &acc = r.data[broadcastOffset(idx, keep)];
+    acc = fn(acc, x.data[i]);
+  });
+  r.shape.assign(out.begin(), out.end());
+  return r;
+}
+
+double scalarOf(const RefTensor &t, int64_t i) { return t.data[i]; }
+
+} // namespace
+
+FailureOr<SmallVector<RefTensor>>
+kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
+               const llvm::StringMap<RefTensor> *params) {
+  if (args.size() != func.getNumArguments())
+    return func.emitError("reference evaluation: expected ")
+           << func.getNumArguments() << " arguments, got " << args.size();
+  llvm::DenseMap<Value, RefTensor> env;
+  for (auto [arg, value] : llvm::zip(func.getArguments(), args)) {
+    if (ArrayRef<int64_t>(value.shape) != ArrayRef<int64_t>(shapeOf(arg)))
+      return func.emitError("reference evaluation: argument shape mismatch");
+    env[arg] = value;
+  }
+
+  for (Operation &op : func.getBody().front()) {
+    auto in = [&](unsigned i) -> const RefTensor & {
+      return env[op.getOperand(i)];
+    };
+    Shape out = op.getNumResults() ? shapeOf(op.getResult(0)) : Shape();
+    LogicalResult ok = success();
+    SmallVector<RefTensor> results;
+    llvm::TypeSwitch<Operation *>(&op)
+        .Case([&](func::ReturnOp ret) {
+          for (Value v : ret.getOperands())
+            results.push_back(env[v]);
+        })
+        .Case([&](ConstantOp c) {
+          RefTensor r(out);
+          auto attr = cast<DenseElementsAttr>(c.getValue());
+          int64_t i = 0;
+          if (isa<FloatType>(attr.getElementType())) {
+            for (APFloat v : attr.getValues<APFloat>())
+              r.data[i++] = v.convertToDouble();
+          } else {
+            for (APInt v : attr.getValues<APInt>())
+              r.data[i++] = static_cast<double>(v.getSExtValue());
+          }
+          if (attr.isSplat())
+            std::fill(r.data.begin(), r.data.end(), r.data[0]);
+          results.push_back(std::move(r));
+        })
+        .Case([&](LoadParamOp p) {
+          if (!params || !params->count(p.getParam())) {
+            ok = p.emitError("reference evaluation: no value for parameter ")
+                 << p.getParam();
+            return;
+          }
+          results.push_back(params->lookup(p.getParam()));
+        })
+        .Case([&](AddOp) {
+          results.push_back(binary(in(0), in(1), out,
+                                   [](double a, double b) { return a + b; }));
+        })
+        .Case([&](SubOp) {
+          results.push_back(binary(in(0), in(1), out,
+                                   [](double a, double b) { return a - b; }));
+        })
+        .Case([&](MulOp) {
+          results.push_back(binary(in(0), in(1), out,
+                                   [](double a, double b) { return a * b; }));
+        })
+        .Case([&](DivOp) {
+          results.push_back(binary(in(0), in(1), out,
+                                   [](double a, double b) { return a / b; }));
+        })
+        .Case([&](MaximumOp) {
+          results.push_back(binary(in(0), in(1), out, [](double a, double b) {
+            return std::max(a, b);
+          }));
+        })
+        .Case([&](MinimumOp) {
+          results.push_back(binary(in(0), in(1), out, [](double a, double b) {
+            return std::min(a, b);
+          }));
+        })
+        .Case([&](GreaterOp) {
+          results.push_back(binary(in(0), in(1), out, [](double a, double b) {
+            return a > b ? 1.0 : 0.0;
+          }));
+        })
+        .Case([&](NegOp) {
+          results.push_back(unary(in(0), [](double x) { return -x; }));
+        })
+        .Case([&](ReluOp) {
+          results.push_back(
+              unary(in(0), [](double x) { return x > 0 ? x : 0.0; }));
+        })
+        .Case([&](SigmoidOp) {
+          results.push_back(
+              unary(in(0), [](double x) { return 1 / (1 + std::exp(-x)); }));
+        })
+        .Case([&](TanhOp) {
+          results.push_back(unary(in(0), [](double x) { return std::tanh(x); }));
+        })
+        .Case([&](ExpOp) {
+          results.push_back(unary(in(0), [](double x) { return std::exp(x); }));
+        })
+        .Case([&](LogOp) {
+          results.push_back(unary(in(0), [](double x) { return std::log(x); }));
+        })
+        .Case([&](SqrtOp) {
+          results.push_back(unary(in(0), [](double x) { return std::sqrt(x); }));
+        })
+        .Case([&](AbsOp) {
+          results.push_back(unary(in(0), [](double x) { return std::fabs(x); }));
+        })
+        .Case([&](MatmulOp) {
+          const RefTensor &a = in(0), &b = in(1);
+          int64_t m = a.shape[a.shape.size() - 2], k = a.shape.back(),
+                  n = b.shape.back();
+          RefTensor r(out);
+          Shape batch(out.begin(), out.end() - 2);
+          Shape aBatch(a.shape.begin(), a.shape.end() - 2),
+              bBatch(b.shape.begin(), b.shape.end() - 2);
+          forEachIndex(batch, [&](ArrayRef<int64_t> idx, int64_t bi) {
+            int64_t ao = broadcastOffset(idx, aBatch) * m * k;
+            int64_t bo = broadcastOffset(idx, bBatch) * k * n;
+            for (int64_t i = 0; i < m; ++i)
+              for (int64_t j = 0; j < n; ++j) {
+                double acc = 0;
+                for (int64_t p = 0; p < k; ++p)
+                  acc += a.data[ao + i * k + p] * b.data[bo + p * n + j];
+                r.data[bi * m * n + i * n + j] = acc;
+              }
+          });
+          results.push_back(std::move(r));
+        })
+        .Case<SoftmaxOp, LogSoftmaxOp>([&](auto s) {
+          bool isLog = isa<LogSoftmaxOp>(s.getOperation());
+          RefTensor r = in(0);
+          forEachLane(r.shape, s.getAxis(), [&](ArrayRef<int64_t> lane) {
+            double mx = -INFINITY, sum = 0;
+            for (int64_t o : lane)
+              mx = std::max(mx, r.data[o]);
+            for (int64_t o : lane)
+              sum += std::exp(r.data[o] - mx);
+            for (int64_t o : lane)
+              r.data[o] = isLog ? r.data[o] - mx - std::log(sum)
+                                : std::exp(r.data[o] - mx) / sum;
+          });
+          results.push_back(std::move(r));
+        })
+        .Case([&](ReduceSumOp s) {
+          results.push_back(reduce(in(0), s.getAxes(), out, 0,
+                                   [](double a, double b) { return a + b; }));
+        })
+        .Case([&](ReduceMeanOp s) {
+          RefTensor r = reduce(in(0), s.getAxes(), out, 0,
+                               [](double a, double b) { return a + b; });
+          double count = double(in(0).size()) / std::max<int64_t>(r.size(), 1);
+          for (double &x : r.data)
+            x /= count;
+          results.push_back(std::move(r));
+        })
+        .Case([&](ReduceMaxOp s) {
+          results.push_back(
+              reduce(in(0), s.getAxes(), out, -INFINITY,
+                     [](double a, double b) { return std::max(a, b); }));
+        })
+        .Case([&](ArgmaxOp s) {
+          const RefTensor &x = in(0);
+          RefTensor r(out);
+          int64_t next = 0;
+          // Lanes are visited in row-major order of the remaining dims.
+          std::vector<std::pair<int64_t, double>> best;
+          Shape keep(x.shape);
+          keep[s.getAxis()] = 1;
+          RefTensor idx(keep, -1), val(keep, -INFINITY);
+          forEachIndex(x.shape, [&](ArrayRef<int64_t> i, int64_t lin) {
+            int64_t o = broadcastOffset(i, keep);
+            if (x.data[lin] > val.data[o]) {
+              val.data[o] = x.data[lin];
+              idx.data[o] = static_cast<double>(i[s.getAxis()]);
+            }
+          });
+          (void)next;
+          r.data = idx.data;
+          results.push_back(std::move(r));
+        })
+        .Case([&](ReshapeOp) {
+          RefTensor r = in(0);
+          r.shape = out;
+          results.push_back(std::move(r));
+        })
+        .Case([&](TransposeOp t) {
+          const RefTensor &x = in(0);
+          RefTensor r(out);
+          Shape xs = stridesOf(x.shape);
+          ArrayRef<int64_t> perm = t.getPerm();
+          forEachIndex(out, [&](ArrayRef<int64_t> idx, int64_t i) {
+            int64_t o = 0;
+            for (size_t d = 0; d < perm.size(); ++d)
+              o += idx[d] * xs[perm[d]];
+            r.data[i] = x.data[o];
+          });
+          results.push_back(std::move(r));
+        })
+        .Case([&](BroadcastToOp) {
+          const RefTensor &x = in(0);
+          RefTensor r(out);
+          forEachIndex(out, [&](ArrayRef<int64_t> idx, int64_t i) {
+            r.data[i] = x.data[broadcastOffset(idx, x.shape)];
+          });
+          results.push_back(std::move(r));
+        })
+        .Case([&](OneHotOp) {
+          const RefTensor &labels = in(0);
+          RefTensor r(out);
+          int64_t c = out[1];
+          for (int64_t n = 0; n < out[0]; ++n) {
+            int64_t l = static_cast<int64_t>(labels.data[n]);
+            if (l >= 0 && l < c)
+              r.data[n * c + l] = 1;
+          }
+          results.push_back(std::move(r));
+        })
+        .Case([&](CrossEntropyOp) {
+          const RefTensor &x = in(0), &labels = in(1);
+          int64_t n = x.shape[0], c = x.shape[1];
+          double total = 0;
+          for (int64_t i = 0; i < n; ++i) {
+            double mx = -INFINITY, sum = 0;
+            for (int64_t j = 0; j < c; ++j)
+              mx = std::max(mx, x.data[i * c + j]);
+            for (int64_t j = 0; j < c; ++j)
+              sum += std::exp(x.data[i * c + j] - mx);
+            int64_t l = static_cast<int64_t>(labels.data[i]);
+            total += mx + std::log(sum) - x.data[i * c + l];
+          }
+          RefTensor r(out);
+          r.data[0] = total / n;
+          results.push_back(std::move(r));
+        })
+        .Case([&](MseOp) {
+          const RefTensor &a = in(0), &b = in(1);
+          double total = 0;
+          for (int64_t i = 0; i < a.size(); ++i)
+            total += (a.data[i] - b.data[i]) * (a.data[i] - b.data[i]);
+          RefTensor r(out);
+          r.data[0] = total / a.size();
+          results.push_back(std::move(r));
+        })
+        .Case([&](BceWithLogitsOp) {
+          const RefTensor &x = in(0), &t = in(1);
+          double total = 0;
+          for (int64_t i = 0; i < x.size(); ++i) {
+            double v = x.data[i];
+            total += std::max(v, 0.0) - v * t.data[i] +
+                     std::log1p(std::exp(-std::fabs(v)));
+          }
+          RefTensor r(out);
+          r.data[0] = total / x.size();
+          results.push_back(std::move(r));
+        })
+        .Case([&](SgdUpdateOp u) {
+          const RefTensor &p = in(0), &g = in(1), &h = in(2);
+          double lr = scalarOf(h, 0), wd = u.getWeightDecay().convertToDouble();
+          RefTensor r = p;
+          for (int64_t i = 0; i < p.size(); ++i)
+            r.data[i] = p.data[i] - lr * (g.data[i] + wd * p.data[i]);
+          results.push_back(std::move(r));
+        })
+        .Case([&](MomentumUpdateOp u) {
+          const RefTensor &p = in(0), &g = in(1), &v = in(2), &h = in(3);
+          double lr = scalarOf(h, 0), mu = u.getMomentum().convertToDouble(),
+                 wd = u.getWeightDecay().convertToDouble();
+          RefTensor np = p, nv = v;
+          for (int64_t i = 0; i < p.size(); ++i) {
+            double gi = g.data[i] + wd * p.data[i];
+            nv.data[i] = mu * v.data[i] + gi;
+            double d = u.getNesterov() ? gi + mu * nv.data[i] : nv.data[i];
+            np.data[i] = p.data[i] - lr * d;
+          }
+          results.push_back(std::move(np));
+          results.push_back(std::move(nv));
+        })
+        .Case([&](AdamUpdateOp u) {
+          const RefTensor &p = in(0), &g = in(1), &m = in(2), &v = in(3),
+                          &h = in(4);
+          double lr = scalarOf(h, 0), t = scalarOf(h, 1);
+          double b1 = u.getBeta1().convertToDouble(),
+                 b2 = u.getBeta2().convertToDouble(),
+                 eps = u.getEps().convertToDouble(),
+                 wd = u.getWeightDecay().convertToDouble();
+          RefTensor np = p, nm = m, nv = v;
+          for (int64_t i = 0; i < p.size(); ++i) {
+            double pi = p.data[i], gi = g.data[i];
+            if (u.getDecoupled())
+              pi *= 1 - lr * wd;
+            else
+              gi += wd * pi;
+            nm.data[i] = b1 * m.data[i] + (1 - b1) * gi;
+            nv.data[i] = b2 * v.data[i] + (1 - b2) * gi * gi;
+            double mhat = nm.data[i] / (1 - std::pow(b1, t));
+            double vhat = nv.data[i] / (1 - std::pow(b2, t));
+            np.data[i] = pi - lr * mhat / (std::sqrt(vhat) + eps);
+          }
+          results.push_back(std::move(np));
+          results.push_back(std::move(nm));
+          results.push_back(std::move(nv));
+        })
+        .Default([&](Operation *other) {
+          ok = other->emitError("reference evaluation: unsupported op");
+        });
+    if (failed(ok))
+      return failure();
+    if (isa<func::ReturnOp>(op))
+      return results;
+    for (auto [res, value] : llvm::zip(op.getResults(), results))
+      env[res] = std::move(value);
+  }
+  return func.emitError("reference evaluation: function has no return");
+}

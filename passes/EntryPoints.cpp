@@ -1,0 +1,135 @@
+//===- EntryPoints.cpp - @eval_step and @predict from @forward ------------===//
+
+#include "passes/Passes.h"
+
+#include "ir/KilnOps.h"
+
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/SetVector.h"
+
+namespace kiln {
+#define GEN_PASS_DEF_KILNENTRYPOINTS
+#include "passes/Passes.h.inc"
+} // namespace kiln
+
+using namespace mlir;
+using namespace kiln;
+
+namespace {
+
+struct KilnEntryPointsPass
+    : public kiln::impl::KilnEntryPointsBase<KilnEntryPointsPass> {
+  void runOnOperation() override;
+};
+
+/// Erases pure ops whose results are unused, last to first.
+void eraseDeadOps(Block &block) {
+  for (Operation &op : llvm::make_early_inc_range(llvm::reverse(block)))
+    if (op.use_empty() && !op.hasTrait<OpTrait::IsTerminator>() &&
+        isPure(&op))
+      op.erase();
+}
+
+/// Clones @forward into `name` with the parameters as leading arguments, returning
+/// the forward results selected by `results`; inputs that the selected results
+/// do not use are dropped when `pruneInputs`.
+func::FuncOp buildEntry(OpBuilder &b, func::FuncOp forward,
+                        MutableArrayRef<ParamOp> params, StringRef name,
+                        ArrayRef<unsigned> results, bool pruneInputs) {
+  SmallVector<Type> argTypes, resultTypes;
+  for (ParamOp p : params)
+    argTypes.push_back(p.getType());
+  llvm::append_range(argTypes, forward.getArgumentTypes());
+  for (unsigned r : results)
+    resultTypes.push_back(forward.getResultTypes()[r]);
+  auto func = b.create<func::FuncOp>(forward.getLoc(), name,
+                                     b.getFunctionType(argTypes, resultTypes));
+  for (auto [i, p] : llvm::enumerate(params))
+    func.setArgAttr(i, "kiln.param", b.getStringAttr(p.getSymName()));
+  for (unsigned i = 0; i < forward.getNumArguments(); ++i)
+    func.setArgAttrs(params.size() + i, forward.getArgAttrDict(i));
+  for (auto [i, r] : llvm::enumerate(results))
+    func.setResultAttrs(i, forward.getResultAttrDict(r));
+
+  Block *entry = func.addEntryBlock();
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(entry);
+  IRMapping mapping;
+  llvm::StringMap<Value> paramArgs;
+  for (auto [i, p] : llvm::enumerate(params))
+    paramArgs[p.getSymName()] = func.getArgument(i);
+  for (unsigned i = 0; i < forward.getNumArguments(); ++i)
+    mapping.map(forward.getArgument(i), func.getArgument(params.size() + i));
+  for (Operation &op : forward.getBody().front()) {
+    if (auto load = dyn_cast<LoadParamOp>(op)) {
+      mapping.map(load.getResult(), paramArgs.lookup(load.getParam()));
+      continue;
+    }
+    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      SmallVector<Value> values;
+      for (unsigned r : results)
+        values.push_back(mapping.lookup(ret.getOperand(r)));
+      b.create<func::ReturnOp>(ret.getLoc(), values);
+      continue;
+    }
+    b.clone(op, mapping);
+  }
+  eraseDeadOps(*entry);
+  if (pruneInputs) {
+    llvm::BitVector unused(func.getNumArguments());
+    for (unsigned i = params.size(); i < func.getNumArguments(); ++i)
+      if (func.getArgument(i).use_empty())
+        unused.set(i);
+    (void)func.eraseArguments(unused);
+  }
+  return func;
+}
+
+} // namespace
+
+void KilnEntryPointsPass::runOnOperation() {
+  ModuleOp module = getOperation();
+  auto forward = module.lookupSymbol<func::FuncOp>("forward");
+  if (!forward) {
+    module.emitError("kiln-entry-points: the module has no @forward function");
+    return signalPassFailure();
+  }
+  SmallVector<ParamOp> params(module.getOps<ParamOp>());
+  OpBuilder b(&getContext());
+  b.setInsertionPointAfter(forward);
+
+  SmallVector<unsigned> all, outputs;
+  for (unsigned r = 0; r < forward.getNumResults(); ++r) {
+    all.push_back(r);
+    if (forward.getResultAttr(r, KilnDialect::kOutputAttrName))
+      outputs.push_back(r);
+  }
+  buildEntry(b, forward, params, "eval_step", all, /*pruneInputs=*/false);
+  if (!outputs.empty())
+    buildEntry(b, forward, params, "predict", outputs, /*pruneInputs=*/true);
+
+  // Accuracy: an i32 output shaped like the labels of a cross_entropy loss.
+  SmallVector<Attribute> metrics;
+  llvm::SetVector<std::pair<StringRef, StringRef>> seen;
+  forward.walk([&](CrossEntropyOp ce) {
+    auto labels = dyn_cast<BlockArgument>(ce.getRhs());
+    if (!labels)
+      return;
+    auto labelName = forward.getArgAttrOfType<StringAttr>(
+        labels.getArgNumber(), KilnDialect::kInputAttrName);
+    if (!labelName)
+      return;
+    for (unsigned r : outputs) {
+      auto outName = forward.getResultAttrOfType<StringAttr>(
+          r, KilnDialect::kOutputAttrName);
+      if (forward.getResultTypes()[r] != labels.getType() ||
+          !seen.insert({outName.getValue(), labelName.getValue()}))
+        continue;
+      metrics.push_back(b.getStrArrayAttr(
+          {"accuracy", outName.getValue(), labelName.getValue()}));
+    }
+  });
+  if (!metrics.empty())
+    module->setAttr("kiln.metrics", b.getArrayAttr(metrics));
+  forward.erase();
+}

@@ -1,0 +1,25 @@
+//===- Passes.h - Kiln's passes on the kiln dialect -------------*- C++ -*-===//
+
+#ifndef KILN_PASSES_PASSES_H
+#define KILN_PASSES_PASSES_H
+
+#include "ir/KilnOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace kiln {
+
+#define GEN_PASS_DECL
+#include "passes/Passes.h.inc"
+
+/// registerKilnPasses() registers every pass of passes/Passes.td.
+#define GEN_PASS_REGISTRATION
+#include "passes/Passes.h.inc"
+
+/// Adds Kiln's graph-level pipeline (autodiff, entry points, cleanups) to `pm`.
+void buildKilnPipeline(mlir::OpPassManager &pm);
+
+} // namespace kiln
+
+#endif // KILN_PASSES_PASSES_H

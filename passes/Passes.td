@@ -1,0 +1,56 @@
+//===- Passes.td - Kiln's passes on the kiln dialect -----------*- tablegen -*-===//
+
+#ifndef KILN_PASSES_TD
+#define KILN_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def KilnAutodiff : Pass<"kiln-autodiff", "mlir::ModuleOp"> {
+  let summary = "Builds @train_step: forward, reverse-mode gradients, optimizer";
+  let description = [{
+    Differentiates the loss of `@forward` with respect to every `kiln.param` and
+    appends the optimizer update configured in the module's `kiln.train`
+    attribute (sgd, momentum, adam or adamw; gradient-norm clipping when
+    `clip_norm` > 0). The new function takes the parameters, the optimizer state,
+    the model inputs and the `hyper` vector, and returns the updated parameters
+    and state and the loss (see runtime/KilnABI.h for the buffer conventions).
+    The gradient rules are the ops' DifferentiableOpInterface implementations.
+  }];
+  let dependentDialects = ["mlir::func::FuncDialect", "kiln::KilnDialect"];
+  let statistics = [
+    Statistic<"numGradientOps", "gradient-ops", "Ops built by gradient rules">,
+    Statistic<"numDifferentiated", "params", "Parameters differentiated">,
+  ];
+}
+
+def KilnEntryPoints : Pass<"kiln-entry-points", "mlir::ModuleOp"> {
+  let summary = "Builds @eval_step and @predict from @forward, then drops it";
+  let description = [{
+    `@eval_step(params..., inputs...) -> (loss, outputs...)` and
+    `@predict(params..., needed inputs...) -> (outputs...)`, with parameters as
+    arguments (`kiln.param` argument attributes) instead of kiln.load_param. Also
+    records `kiln.metrics`: classification accuracy for every i32 output shaped
+    like the labels of a cross_entropy loss.
+  }];
+  let dependentDialects = ["mlir::func::FuncDialect", "kiln::KilnDialect"];
+}
+
+def KilnCheckGradients : Pass<"kiln-check-gradients", "mlir::ModuleOp"> {
+  let summary = "Checks gradient rules against central finite differences";
+  let description = [{
+    For every function with float tensor arguments, builds the gradient of
+    `sum(f(x) * w)` (random fixed weights `w`, all float results) with respect to
+    every float argument using the same rules as kiln-autodiff, evaluates it with
+    the f64 reference evaluator, and compares each component with a central
+    finite difference. Reports one remark per function (`gradient check passed`)
+    or an error with the worst component. A testing aid, used by lit.
+  }];
+  let options = [
+    Option<"tolerance", "tolerance", "double", "1e-6",
+           "Largest accepted relative error">,
+    Option<"seed", "seed", "unsigned", "1", "Seed of the random inputs">,
+  ];
+  let dependentDialects = ["kiln::KilnDialect"];
+}
+
+#endif // KILN_PASSES_TD

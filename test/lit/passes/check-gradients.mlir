@@ -1,0 +1,139 @@
+// RUN: kiln-opt --kiln-check-gradients %s -verify-diagnostics -split-input-file -o /dev/null
+//
+// Every gradient rule of ir/GradientRules.cpp against central finite differences
+// in f64 (on random inputs, through a random linear functional of the result).
+
+// expected-remark @below {{gradient check passed for @add_broadcast}}
+func.func @add_broadcast(%a: tensor<3x4xf32>, %b: tensor<4xf32>) -> tensor<3x4xf32> {
+  %0 = kiln.add %a, %b : (tensor<3x4xf32>, tensor<4xf32>) -> tensor<3x4xf32>
+  return %0 : tensor<3x4xf32>
+}
+
+// -----
+
+// expected-remark @below {{gradient check passed for @sub_broadcast}}
+func.func @sub_broadcast(%a: tensor<3x1xf32>, %b: tensor<1x4xf32>) -> tensor<3x4xf32> {
+  %0 = kiln.sub %a, %b : (tensor<3x1xf32>, tensor<1x4xf32>) -> tensor<3x4xf32>
+  return %0 : tensor<3x4xf32>
+}
+
+// -----
+
+// expected-remark @below {{gradient check passed for @mul_scalar}}
+func.func @mul_scalar(%a: tensor<2x3xf32>, %b: tensor<f32>) -> tensor<2x3xf32> {
+  %0 = kiln.mul %a, %b : (tensor<2x3xf32>, tensor<f32>) -> tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+// expected-remark @below {{gradient check passed for @div}}
+func.func @div(%a: tensor<2x3xf32>, %b: tensor<2x3xf32> {kiln.check_range = [0.5, 2.0]}) -> tensor<2x3xf32> {
+  %0 = kiln.div %a, %b : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+// expected-remark @below {{gradient check passed for @max_min}}
+func.func @max_min(%a: tensor<5xf32>, %b: tensor<5xf32>) -> (tensor<5xf32>, tensor<5xf32>) {
+  %0 = kiln.maximum %a, %b : (tensor<5xf32>, tensor<5xf32>) -> tensor<5xf32>
+  %1 = kiln.minimum %a, %b : (tensor<5xf32>, tensor<5xf32>) -> tensor<5xf32>
+  return %0, %1 : tensor<5xf32>, tensor<5xf32>
+}
+
+// -----
+
+// expected-remark @below {{gradient check passed for @unary}}
+func.func @unary(%x: tensor<2x5xf32>) -> (tensor<2x5xf32>, tensor<2x5xf32>, tensor<2x5xf32>, tensor<2x5xf32>, tensor<2x5xf32>, tensor<2x5xf32>) {
+  %0 = kiln.neg %x : tensor<2x5xf32>
+  %1 = kiln.relu %x : tensor<2x5xf32>
+  %2 = kiln.sigmoid %x : tensor<2x5xf32>
+  %3 = kiln.tanh %x : tensor<2x5xf32>
+  %4 = kiln.exp %x : tensor<2x5xf32>
+  %5 = kiln.abs %x : tensor<2x5xf32>
+  return %0, %1, %2, %3, %4, %5 : tensor<2x5xf32>, tensor<2x5xf32>, tensor<2x5xf32>, tensor<2x5xf32>, tensor<2x5xf32>, tensor<2x5xf32>
+}
+
+// -----
+
+// expected-remark @below {{gradient check passed for @log_sqrt}}
+func.func @log_sqrt(%x: tensor<6xf32> {kiln.check_range = [0.5, 2.0]}) -> (tensor<6xf32>, tensor<6xf32>) {
+  %0 = kiln.log %x : tensor<6xf32>
+  %1 = kiln.sqrt %x : tensor<6xf32>
+  return %0, %1 : tensor<6xf32>, tensor<6xf32>
+}
+
+// -----
+
+// expected-remark @below {{gradient check passed for @matmul}}
+func.func @matmul(%a: tensor<3x4xf32>, %b: tensor<4x5xf32>) -> tensor<3x5xf32> {
+  %0 = kiln.matmul %a, %b : (tensor<3x4xf32>, tensor<4x5xf32>) -> tensor<3x5xf32>
+  return %0 : tensor<3x5xf32>
+}
+
+// -----
+
+// expected-remark @below {{gradient check passed for @batched_matmul_broadcast}}
+func.func @batched_matmul_broadcast(%a: tensor<2x3x4xf32>, %b: tensor<4x2xf32>) -> tensor<2x3x2xf32> {
+  %0 = kiln.matmul %a, %b : (tensor<2x3x4xf32>, tensor<4x2xf32>) -> tensor<2x3x2xf32>
+  return %0 : tensor<2x3x2xf32>
+}
+
+// -----
+
+// expected-remark @below {{gradient check passed for @softmaxes}}
+func.func @softmaxes(%x: tensor<3x4xf32>) -> (tensor<3x4xf32>, tensor<3x4xf32>) {
+  %0 = kiln.softmax %x axis = 1 : tensor<3x4xf32>
+  %1 = kiln.log_softmax %x axis = 0 : tensor<3x4xf32>
+  return %0, %1 : tensor<3x4xf32>, tensor<3x4xf32>
+}
+
+// -----
+
+// expected-remark @below {{gradient check passed for @reductions}}
+func.func @reductions(%x: tensor<2x3x4xf32>) -> (tensor<2x4xf32>, tensor<1x3x1xf32>, tensor<2x3xf32>) {
+  %0 = kiln.reduce_sum %x axes = [1] : tensor<2x3x4xf32> -> tensor<2x4xf32>
+  %1 = kiln.reduce_mean %x axes = [0, 2] {keepdims = true} : tensor<2x3x4xf32> -> tensor<1x3x1xf32>
+  %2 = kiln.reduce_max %x axes = [2] : tensor<2x3x4xf32> -> tensor<2x3xf32>
+  return %0, %1, %2 : tensor<2x4xf32>, tensor<1x3x1xf32>, tensor<2x3xf32>
+}
+
+// -----
+
+// expected-remark @below {{gradient check passed for @shapes}}
+func.func @shapes(%x: tensor<2x3x4xf32>, %y: tensor<3x1xf32>) -> (tensor<6x4xf32>, tensor<4x2x3xf32>, tensor<2x3x5xf32>) {
+  %0 = kiln.reshape %x : tensor<2x3x4xf32> -> tensor<6x4xf32>
+  %1 = kiln.transpose %x perm = [2, 0, 1] : tensor<2x3x4xf32> -> tensor<4x2x3xf32>
+  %2 = kiln.broadcast_to %y : tensor<3x1xf32> -> tensor<2x3x5xf32>
+  return %0, %1, %2 : tensor<6x4xf32>, tensor<4x2x3xf32>, tensor<2x3x5xf32>
+}
+
+// -----
+
+// expected-remark @below {{gradient check passed for @cross_entropy}}
+func.func @cross_entropy(%logits: tensor<4x5xf32>, %labels: tensor<4xi32> {kiln.check_range = [0.0, 5.0]}) -> tensor<f32> {
+  %0 = kiln.cross_entropy %logits, %labels : (tensor<4x5xf32>, tensor<4xi32>) -> tensor<f32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+// expected-remark @below {{gradient check passed for @mse_bce}}
+func.func @mse_bce(%a: tensor<3x2xf32>, %b: tensor<3x2xf32> {kiln.check_range = [0.0, 1.0]}) -> (tensor<f32>, tensor<f32>) {
+  %0 = kiln.mse %a, %b : (tensor<3x2xf32>, tensor<3x2xf32>) -> tensor<f32>
+  %1 = kiln.bce_with_logits %a, %b : (tensor<3x2xf32>, tensor<3x2xf32>) -> tensor<f32>
+  return %0, %1 : tensor<f32>, tensor<f32>
+}
+
+// -----
+
+// Fan-out: %x feeds two paths, whose gradients must be accumulated.
+// expected-remark @below {{gradient check passed for @fan_out}}
+func.func @fan_out(%x: tensor<4x3xf32>, %w: tensor<3x3xf32>) -> tensor<4x3xf32> {
+  %0 = kiln.matmul %x, %w : (tensor<4x3xf32>, tensor<3x3xf32>) -> tensor<4x3xf32>
+  %1 = kiln.tanh %0 : tensor<4x3xf32>
+  %2 = kiln.mul %1, %x : (tensor<4x3xf32>, tensor<4x3xf32>) -> tensor<4x3xf32>
+  %3 = kiln.add %2, %0 : (tensor<4x3xf32>, tensor<4x3xf32>) -> tensor<4x3xf32>
+  return %3 : tensor<4x3xf32>
+}
