@@ -34,7 +34,6 @@ struct KilnCheckGradientsPass
     : public kiln::impl::KilnCheckGradientsBase<KilnCheckGradientsPass> {
   using KilnCheckGradientsBase::KilnCheckGradientsBase;
   void runOnOperation() override;
-  LogicalResult check(func::FuncOp func);
 };
 
 bool isFloatTensor(Type t) {
@@ -44,7 +43,9 @@ bool isFloatTensor(Type t) {
 
 } // namespace
 
-LogicalResult KilnCheckGradientsPass::check(func::FuncOp func) {
+FailureOr<GradientCheckResult> kiln::checkGradients(func::FuncOp func,
+                                                   unsigned seed) {
+  GradientCheckResult result;
   std::mt19937_64 rng(seed);
   OpBuilder b(func);
   Location loc = func.getLoc();
@@ -77,7 +78,7 @@ LogicalResult KilnCheckGradientsPass::check(func::FuncOp func) {
   }
   if (!total) {
     objective.erase();
-    return success(); // nothing differentiable to check
+    return result; // nothing differentiable to check
   }
   SmallVector<Value> wrt;
   SmallVector<unsigned> wrtIndex;
@@ -152,25 +153,40 @@ LogicalResult KilnCheckGradientsPass::check(func::FuncOp func) {
     }
   }
   objective.erase();
-  if (worst > tolerance)
-    return func.emitError("gradient check failed for @")
-           << func.getName() << ": d/d(argument " << worstArg << ")["
-           << worstElem << "] is " << worstA << " but finite differences give "
-           << worstN << " (relative error " << worst << " > " << tolerance
-           << ")";
-  func.emitRemark("gradient check passed for @")
-      << func.getName() << ": " << components
-      << " components, max relative error "
-      << llvm::formatv("{0:e2}", worst).str();
-  return success();
+  result.maxError = worst;
+  result.components = components;
+  result.worstArgument = worstArg;
+  result.worstElement = worstElem;
+  result.worstAnalytic = worstA;
+  result.worstNumeric = worstN;
+  return result;
 }
 
 void KilnCheckGradientsPass::runOnOperation() {
   bool ok = true;
   for (auto func :
-       llvm::make_early_inc_range(getOperation().getOps<func::FuncOp>()))
-    if (!func.isDeclaration())
-      ok &= succeeded(check(func));
+       llvm::make_early_inc_range(getOperation().getOps<func::FuncOp>())) {
+    if (func.isDeclaration())
+      continue;
+    FailureOr<GradientCheckResult> r = checkGradients(func, seed);
+    if (failed(r)) {
+      ok = false;
+      continue;
+    }
+    if (r->maxError > tolerance) {
+      func.emitError("gradient check failed for @")
+          << func.getName() << ": d/d(argument " << r->worstArgument << ")["
+          << r->worstElement << "] is " << r->worstAnalytic
+          << " but finite differences give " << r->worstNumeric
+          << " (relative error " << r->maxError << " > " << tolerance << ")";
+      ok = false;
+      continue;
+    }
+    func.emitRemark("gradient check passed for @")
+        << func.getName() << ": " << r->components
+        << " components, max relative error "
+        << llvm::formatv("{0:e2}", r->maxError).str();
+  }
   if (!ok)
     signalPassFailure();
 }
