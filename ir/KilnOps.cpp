@@ -11,6 +11,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace kiln;
 
@@ -103,6 +105,10 @@ static ParseResult parseInit(OpAsmParser &parser, InitKindAttr &kind,
 /// Prints the shortest decimal form of `v` that parses back to the same double.
 static void printShortestDouble(raw_ostream &os, double v) {
   char buf[32];
+  if (v == std::floor(v) && std::fabs(v) < 1e15) {
+    os << static_cast<int64_t>(v) << ".0";
+    return;
+  }
   for (int precision = 1; precision <= 17; ++precision) {
     snprintf(buf, sizeof(buf), "%.*g", precision, v);
     if (strtod(buf, nullptr) == v)

@@ -1,0 +1,149 @@
+// RUN: kiln-opt %s -split-input-file -verify-diagnostics
+//
+// The verifiers and type inference of the kiln ops reject malformed IR with a
+// message, never a crash.
+
+func.func @matmul_inner(%a: tensor<64x784xf32>, %b: tensor<700x256xf32>) {
+  // expected-error @+2 {{'kiln.matmul' op failed to infer returned types}}
+  // expected-error @+1 {{matmul inner dimensions differ: [64, 784] @ [700, 256] (784 vs 700)}}
+  %0 = kiln.matmul %a, %b : (tensor<64x784xf32>, tensor<700x256xf32>) -> tensor<64x256xf32>
+  return
+}
+
+// -----
+
+func.func @broadcast(%a: tensor<64x10xf32>, %b: tensor<32xf32>) {
+  // expected-error @+2 {{'kiln.add' op failed to infer returned types}}
+  // expected-error @+1 {{shapes [64, 10] and [32] cannot be broadcast together}}
+  %0 = kiln.add %a, %b : (tensor<64x10xf32>, tensor<32xf32>) -> tensor<64x10xf32>
+  return
+}
+
+// -----
+
+func.func @wrong_result(%a: tensor<4xf32>, %b: tensor<4xf32>) {
+  // expected-error @+2 {{'kiln.add' op failed to infer returned types}}
+  // expected-error @+1 {{'kiln.add' op inferred type(s) 'tensor<4xf32>' are incompatible with return type(s) of operation 'tensor<5xf32>'}}
+  %0 = kiln.add %a, %b : (tensor<4xf32>, tensor<4xf32>) -> tensor<5xf32>
+  return
+}
+
+// -----
+
+func.func @mixed_types(%a: tensor<4xf32>, %b: tensor<4xf64>) {
+  // expected-error @+2 {{'kiln.mul' op failed to infer returned types}}
+  // expected-error @+1 {{operands have different element types}}
+  %0 = kiln.mul %a, %b : (tensor<4xf32>, tensor<4xf64>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @dynamic(%a: tensor<?xf32>) {
+  // expected-error @+1 {{must be statically shaped tensor}}
+  %0 = kiln.relu %a : tensor<?xf32>
+  return
+}
+
+// -----
+
+func.func @softmax_axis(%a: tensor<2x3xf32>) {
+  // expected-error @+1 {{axis 2 is out of range for a tensor of rank 2}}
+  %0 = kiln.softmax %a axis = 2 : tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @reduce_axis(%a: tensor<2x3xf32>) {
+  // expected-error @+2 {{'kiln.reduce_sum' op failed to infer returned types}}
+  // expected-error @+1 {{axis 1 is reduced twice}}
+  %0 = kiln.reduce_sum %a axes = [1, 1] : tensor<2x3xf32> -> tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @reshape_size(%a: tensor<2x3xf32>) {
+  // expected-error @+1 {{cannot reshape 'tensor<2x3xf32>' (6 elements) to 'tensor<7xf32>' (7 elements)}}
+  %0 = kiln.reshape %a : tensor<2x3xf32> -> tensor<7xf32>
+  return
+}
+
+// -----
+
+func.func @transpose_perm(%a: tensor<2x3xf32>) {
+  // expected-error @+2 {{'kiln.transpose' op failed to infer returned types}}
+  // expected-error @+1 {{permutation [0, 0] is not a permutation of the 2 axes}}
+  %0 = kiln.transpose %a perm = [0, 0] : tensor<2x3xf32> -> tensor<2x2xf32>
+  return
+}
+
+// -----
+
+func.func @broadcast_to(%a: tensor<3xf32>) {
+  // expected-error @+1 {{'tensor<3xf32>' does not broadcast to 'tensor<2x4xf32>'}}
+  %0 = kiln.broadcast_to %a : tensor<3xf32> -> tensor<2x4xf32>
+  return
+}
+
+// -----
+
+func.func @labels(%a: tensor<4x5xf32>, %y: tensor<3xi32>) {
+  // expected-error @+2 {{'kiln.cross_entropy' op failed to infer returned types}}
+  // expected-error @+1 {{cross_entropy expects labels of shape [4] for logits [4, 5], got [3]}}
+  %0 = kiln.cross_entropy %a, %y : (tensor<4x5xf32>, tensor<3xi32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @labels_type(%a: tensor<4x5xf32>, %y: tensor<4xf32>) {
+  // expected-error @+1 {{operand #1 must be statically shaped tensor of 32-bit signless integer values}}
+  %0 = kiln.cross_entropy %a, %y : (tensor<4x5xf32>, tensor<4xf32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @mse_shapes(%a: tensor<4xf32>, %b: tensor<5xf32>) {
+  // expected-error @+2 {{'kiln.mse' op failed to infer returned types}}
+  // expected-error @+1 {{loss operands must have the same shape, got [4] and [5]}}
+  %0 = kiln.mse %a, %b : (tensor<4xf32>, tensor<5xf32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+// expected-error @+1 {{initializer 'normal' takes 2 argument(s), got 1}}
+kiln.param @p : tensor<3xf32> = normal(0.5)
+
+// -----
+
+// expected-error @+1 {{unknown initializer 'gaussian'}}
+kiln.param @p : tensor<3xf32> = gaussian
+
+// -----
+
+kiln.param @p : tensor<3xf32> = zeros
+func.func @load_type() {
+  // expected-error @+1 {{result type 'tensor<4xf32>' differs from the type of parameter 'p': 'tensor<3xf32>'}}
+  %0 = kiln.load_param @p : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @load_missing() {
+  // expected-error @+1 {{'missing' does not name a kiln.param}}
+  %0 = kiln.load_param @missing : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @one_hot(%y: tensor<3xi32>) {
+  // expected-error @+1 {{expects labels [N] and a result [N, C]}}
+  %0 = kiln.one_hot %y : tensor<3xi32> -> tensor<4x2xf32>
+  return
+}

@@ -1,0 +1,87 @@
+// RUN: kiln-opt %s | kiln-opt | FileCheck %s
+// RUN: kiln-opt %s --mlir-print-op-generic | kiln-opt | FileCheck %s
+//
+// Every kiln op prints and parses back to itself.
+
+// CHECK-LABEL: module
+// CHECK: kiln.param @w : tensor<4x3xf32> = glorot_uniform(4.0, 3.0)
+// CHECK: kiln.param @n : tensor<3xf32> = normal(0.0, 0.02)
+// CHECK: kiln.param @z : tensor<3xf32> = zeros
+// CHECK: kiln.param @c : tensor<3xf32> = constant(0.5)
+kiln.param @w : tensor<4x3xf32> = glorot_uniform(4.0, 3.0)
+kiln.param @n : tensor<3xf32> = normal(0.0, 0.02)
+kiln.param @z : tensor<3xf32> = zeros
+kiln.param @c : tensor<3xf32> = constant(0.5)
+
+// CHECK-LABEL: func.func @all_ops
+func.func @all_ops(%x: tensor<2x4xf32>, %y: tensor<2xi32>, %h: tensor<4xf32>) -> tensor<f32> {
+  // CHECK: kiln.load_param @w : tensor<4x3xf32>
+  %w = kiln.load_param @w : tensor<4x3xf32>
+  // CHECK: kiln.constant dense<5.000000e-01> : tensor<f32>
+  %c = kiln.constant dense<0.5> : tensor<f32>
+  // CHECK: kiln.matmul %{{.+}}, %{{.+}} : (tensor<2x4xf32>, tensor<4x3xf32>) -> tensor<2x3xf32>
+  %0 = kiln.matmul %x, %w : (tensor<2x4xf32>, tensor<4x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.add {{.*}} : (tensor<2x3xf32>, tensor<f32>) -> tensor<2x3xf32>
+  %1 = kiln.add %0, %c : (tensor<2x3xf32>, tensor<f32>) -> tensor<2x3xf32>
+  // CHECK: kiln.sub
+  %2 = kiln.sub %1, %c : (tensor<2x3xf32>, tensor<f32>) -> tensor<2x3xf32>
+  // CHECK: kiln.mul
+  %3 = kiln.mul %2, %1 : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.div
+  %4 = kiln.div %3, %c : (tensor<2x3xf32>, tensor<f32>) -> tensor<2x3xf32>
+  // CHECK: kiln.maximum
+  %5 = kiln.maximum %4, %c : (tensor<2x3xf32>, tensor<f32>) -> tensor<2x3xf32>
+  // CHECK: kiln.minimum
+  %6 = kiln.minimum %5, %c : (tensor<2x3xf32>, tensor<f32>) -> tensor<2x3xf32>
+  // CHECK: kiln.greater
+  %7 = kiln.greater %6, %c : (tensor<2x3xf32>, tensor<f32>) -> tensor<2x3xf32>
+  // CHECK: kiln.neg %{{.+}} : tensor<2x3xf32>
+  %8 = kiln.neg %7 : tensor<2x3xf32>
+  // CHECK: kiln.relu
+  %9 = kiln.relu %8 : tensor<2x3xf32>
+  // CHECK: kiln.sigmoid
+  %10 = kiln.sigmoid %9 : tensor<2x3xf32>
+  // CHECK: kiln.tanh
+  %11 = kiln.tanh %10 : tensor<2x3xf32>
+  // CHECK: kiln.exp
+  %12 = kiln.exp %11 : tensor<2x3xf32>
+  // CHECK: kiln.log
+  %13 = kiln.log %12 : tensor<2x3xf32>
+  // CHECK: kiln.sqrt
+  %14 = kiln.sqrt %12 : tensor<2x3xf32>
+  // CHECK: kiln.abs
+  %15 = kiln.abs %14 : tensor<2x3xf32>
+  // CHECK: kiln.softmax %{{.+}} axis = 1 : tensor<2x3xf32>
+  %16 = kiln.softmax %15 axis = 1 : tensor<2x3xf32>
+  // CHECK: kiln.log_softmax %{{.+}} axis = 0 : tensor<2x3xf32>
+  %17 = kiln.log_softmax %16 axis = 0 : tensor<2x3xf32>
+  // CHECK: kiln.reduce_sum %{{.+}} axes = [1] {keepdims = true} : tensor<2x3xf32> -> tensor<2x1xf32>
+  %18 = kiln.reduce_sum %17 axes = [1] {keepdims = true} : tensor<2x3xf32> -> tensor<2x1xf32>
+  // CHECK: kiln.reduce_mean %{{.+}} axes = [0] : tensor<2x3xf32> -> tensor<3xf32>
+  %19 = kiln.reduce_mean %17 axes = [0] : tensor<2x3xf32> -> tensor<3xf32>
+  // CHECK: kiln.reduce_max %{{.+}} axes = [0, 1] : tensor<2x3xf32> -> tensor<f32>
+  %20 = kiln.reduce_max %17 axes = [0, 1] : tensor<2x3xf32> -> tensor<f32>
+  // CHECK: kiln.argmax %{{.+}} axis = 1 : tensor<2x3xf32> -> tensor<2xi32>
+  %21 = kiln.argmax %17 axis = 1 : tensor<2x3xf32> -> tensor<2xi32>
+  // CHECK: kiln.reshape %{{.+}} : tensor<2x3xf32> -> tensor<6xf32>
+  %22 = kiln.reshape %17 : tensor<2x3xf32> -> tensor<6xf32>
+  // CHECK: kiln.transpose %{{.+}} perm = [1, 0] : tensor<2x3xf32> -> tensor<3x2xf32>
+  %23 = kiln.transpose %17 perm = [1, 0] : tensor<2x3xf32> -> tensor<3x2xf32>
+  // CHECK: kiln.broadcast_to %{{.+}} : tensor<3xf32> -> tensor<2x3xf32>
+  %24 = kiln.broadcast_to %19 : tensor<3xf32> -> tensor<2x3xf32>
+  // CHECK: kiln.one_hot %{{.+}} : tensor<2xi32> -> tensor<2x3xf32>
+  %25 = kiln.one_hot %y : tensor<2xi32> -> tensor<2x3xf32>
+  // CHECK: kiln.cross_entropy %{{.+}}, %{{.+}} : (tensor<2x3xf32>, tensor<2xi32>) -> tensor<f32>
+  %26 = kiln.cross_entropy %24, %y : (tensor<2x3xf32>, tensor<2xi32>) -> tensor<f32>
+  // CHECK: kiln.mse
+  %27 = kiln.mse %24, %25 : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<f32>
+  // CHECK: kiln.bce_with_logits
+  %28 = kiln.bce_with_logits %24, %25 : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<f32>
+  // CHECK: kiln.sgd_update %{{.+}}, %{{.+}}, %{{.+}} {weight_decay = 0.000000e+00 : f64} : tensor<4x3xf32>, tensor<4xf32>
+  %29 = kiln.sgd_update %w, %w, %h {weight_decay = 0.0 : f64} : tensor<4x3xf32>, tensor<4xf32>
+  // CHECK: kiln.momentum_update
+  %30:2 = kiln.momentum_update %w, %w, %w, %h {momentum = 0.9 : f64, weight_decay = 0.0 : f64, nesterov = false} : tensor<4x3xf32>, tensor<4xf32>
+  // CHECK: kiln.adam_update
+  %31:3 = kiln.adam_update %w, %w, %w, %w, %h {beta1 = 0.9 : f64, beta2 = 0.999 : f64, eps = 1.0e-8 : f64, weight_decay = 0.0 : f64, decoupled = true} : tensor<4x3xf32>, tensor<4xf32>
+  return %28 : tensor<f32>
+}
