@@ -195,6 +195,65 @@ OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValue(); }
 // Elementwise
 //===----------------------------------------------------------------------===//
 
+/// Folds an elementwise op on two splat constants into a splat constant.
+template <typename Fn>
+static OpFoldResult foldSplats(Type resultType, ArrayRef<Attribute> operands,
+                               Fn fn) {
+  auto lhs = dyn_cast_or_null<SplatElementsAttr>(operands[0]);
+  auto rhs = dyn_cast_or_null<SplatElementsAttr>(operands[1]);
+  auto type = dyn_cast<RankedTensorType>(resultType);
+  if (!lhs || !rhs || !type)
+    return {};
+  APFloat a = lhs.getSplatValue<APFloat>(), b = rhs.getSplatValue<APFloat>();
+  return DenseElementsAttr::get(type, fn(a, b));
+}
+
+/// True if `attr` is a splat constant equal to `value`.
+static bool isSplatOf(Attribute attr, double value) {
+  auto splat = dyn_cast_or_null<SplatElementsAttr>(attr);
+  return splat && splat.getSplatValue<APFloat>().convertToDouble() == value;
+}
+
+OpFoldResult AddOp::fold(FoldAdaptor adaptor) {
+  if (isSplatOf(adaptor.getRhs(), 0) && getLhs().getType() == getType())
+    return getLhs();
+  return foldSplats(getType(), adaptor.getOperands(),
+                    [](APFloat a, const APFloat &b) { return a + b; });
+}
+OpFoldResult SubOp::fold(FoldAdaptor adaptor) {
+  if (isSplatOf(adaptor.getRhs(), 0) && getLhs().getType() == getType())
+    return getLhs();
+  return foldSplats(getType(), adaptor.getOperands(),
+                    [](APFloat a, const APFloat &b) { return a - b; });
+}
+OpFoldResult MulOp::fold(FoldAdaptor adaptor) {
+  if (isSplatOf(adaptor.getRhs(), 1) && getLhs().getType() == getType())
+    return getLhs();
+  return foldSplats(getType(), adaptor.getOperands(),
+                    [](APFloat a, const APFloat &b) { return a * b; });
+}
+OpFoldResult DivOp::fold(FoldAdaptor adaptor) {
+  if (isSplatOf(adaptor.getRhs(), 1) && getLhs().getType() == getType())
+    return getLhs();
+  return foldSplats(getType(), adaptor.getOperands(),
+                    [](APFloat a, const APFloat &b) { return a / b; });
+}
+OpFoldResult MaximumOp::fold(FoldAdaptor adaptor) {
+  return foldSplats(getType(), adaptor.getOperands(),
+                    [](APFloat a, const APFloat &b) { return maximum(a, b); });
+}
+OpFoldResult MinimumOp::fold(FoldAdaptor adaptor) {
+  return foldSplats(getType(), adaptor.getOperands(),
+                    [](APFloat a, const APFloat &b) { return minimum(a, b); });
+}
+OpFoldResult GreaterOp::fold(FoldAdaptor adaptor) {
+  return foldSplats(getType(), adaptor.getOperands(),
+                    [](APFloat a, const APFloat &b) {
+                      return APFloat(a.getSemantics(),
+                                     a.compare(b) == APFloat::cmpGreaterThan);
+                    });
+}
+
 #define KILN_INFER_BINARY(OP)                                                  \
   LogicalResult OP::inferReturnTypes(MLIRContext *,                            \
                                      std::optional<Location> loc,             \

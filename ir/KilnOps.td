@@ -60,6 +60,7 @@ class Kiln_BinaryOp<string mnemonic, string summary_>
   let assemblyFormat = [{
     $lhs `,` $rhs attr-dict `:` functional-type(operands, results)
   }];
+  let hasFolder = 1;
 }
 
 /// Elementwise unary op on a float tensor.

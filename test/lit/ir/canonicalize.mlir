@@ -1,0 +1,47 @@
+// RUN: kiln-opt --canonicalize %s | FileCheck %s
+//
+// Folders: elementwise ops on splat constants fold to a constant; adding zero
+// and multiplying by one fold away when the shape does not change.
+
+// CHECK-LABEL: func.func @fold_constants
+// CHECK-NEXT: %[[C:.+]] = kiln.constant dense<2.500000e-01> : tensor<f32>
+// CHECK-NEXT: return %[[C]]
+func.func @fold_constants() -> tensor<f32> {
+  %a = kiln.constant dense<1.0> : tensor<f32>
+  %b = kiln.constant dense<4.0> : tensor<f32>
+  %c = kiln.constant dense<2.0> : tensor<f32>
+  %0 = kiln.div %a, %b : (tensor<f32>, tensor<f32>) -> tensor<f32>
+  %1 = kiln.mul %0, %c : (tensor<f32>, tensor<f32>) -> tensor<f32>
+  %2 = kiln.sub %1, %0 : (tensor<f32>, tensor<f32>) -> tensor<f32>
+  %3 = kiln.maximum %2, %a : (tensor<f32>, tensor<f32>) -> tensor<f32>
+  %4 = kiln.minimum %3, %0 : (tensor<f32>, tensor<f32>) -> tensor<f32>
+  return %4 : tensor<f32>
+}
+
+// CHECK-LABEL: func.func @identities
+// CHECK-SAME: (%[[X:.+]]: tensor<3xf32>)
+// CHECK-NEXT: return %[[X]]
+func.func @identities(%x: tensor<3xf32>) -> tensor<3xf32> {
+  %zero = kiln.constant dense<0.0> : tensor<f32>
+  %one = kiln.constant dense<1.0> : tensor<f32>
+  %0 = kiln.add %x, %zero : (tensor<3xf32>, tensor<f32>) -> tensor<3xf32>
+  %1 = kiln.mul %0, %one : (tensor<3xf32>, tensor<f32>) -> tensor<3xf32>
+  %2 = kiln.div %1, %one : (tensor<3xf32>, tensor<f32>) -> tensor<3xf32>
+  return %2 : tensor<3xf32>
+}
+
+// Adding a zero that broadcasts the operand to a larger shape is not an identity.
+// CHECK-LABEL: func.func @not_identity
+// CHECK: kiln.add
+func.func @not_identity(%x: tensor<3xf32>) -> tensor<2x3xf32> {
+  %zero = kiln.constant dense<0.0> : tensor<2x3xf32>
+  %0 = kiln.add %x, %zero : (tensor<3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// CHECK-LABEL: func.func @reshape_noop
+// CHECK-NOT: kiln.reshape
+func.func @reshape_noop(%x: tensor<3xf32>) -> tensor<3xf32> {
+  %0 = kiln.reshape %x : tensor<3xf32> -> tensor<3xf32>
+  return %0 : tensor<3xf32>
+}
