@@ -1,0 +1,421 @@
+//===- Cli.cpp - The command line of a compiled model executable --------===//
+
+#include "runtime/Cli.h"
+
+#include "runtime/Manifest.h"
+#include "runtime/Train.h"
+
+#include <cmath>
+
+namespace kiln::rt {
+
+namespace {
+
+struct FlagDef {
+  const char *name;
+  const char *metavar; ///< nullptr for a switch
+  const char *help;
+};
+
+struct CommandDef {
+  const char *name;
+  const char *summary;
+  std::vector<FlagDef> flags;
+};
+
+const std::vector<CommandDef> &commands() {
+  static const std::vector<CommandDef> defs = {
+      {"train",
+       "train the model; initial weights from its initializers (or --resume)",
+       {
+           {"--epochs", "N", "number of epochs in all (default: the model's)"},
+           {"--lr", "X", "learning rate (default: the model's optimizer lr)"},
+           {"--seed", "N", "seed for initialization and shuffling"},
+           {"--data", "INPUT=PATH",
+            "training data for an input (repeatable); the format follows the "
+            "extension: .npy, .npz (PATH.npz:KEY picks an array), .csv, else "
+            "IDX; .gz is decompressed"},
+           {"--test", "INPUT=PATH",
+            "test data for an input (repeatable), evaluated after each epoch"},
+           {"--checkpoint", "FILE",
+            "write parameters and optimizer state (safetensors) after each "
+            "epoch"},
+           {"--resume", "FILE", "continue from a checkpoint (its step too)"},
+           {"--metrics", "FILE.csv",
+            "write epoch,step,train_loss,test_loss,test_accuracy,seconds "
+            "after each epoch"},
+           {"--steps", "N", "stop after N steps (quick runs)"},
+           {"--log-every", "N",
+            "a progress line every N steps (default: 10 an epoch)"},
+           {"--quiet", nullptr, "print only errors"},
+       }},
+      {"eval",
+       "evaluate a checkpoint on the test data",
+       {
+           {"--checkpoint", "FILE", "the checkpoint to evaluate (required)"},
+           {"--test", "INPUT=PATH",
+            "test data for an input (repeatable; default: the model's)"},
+           {"--json", nullptr,
+            "print one JSON object: {\"loss\":..,\"accuracy\":..,"
+            "\"examples\":..}"},
+       }},
+      {"predict",
+       "run the model on inputs and write each output as DIR/NAME.npy",
+       {
+           {"--checkpoint", "FILE", "the parameters to use (required)"},
+           {"--input", "NAME=FILE.npy",
+            "data for a predict input (one for each; .npz, .csv and IDX "
+            "work too)"},
+           {"--output", "DIR", "where to write the outputs (required)"},
+           {"--quiet", nullptr, "print only errors"},
+       }},
+      {"info",
+       "describe the model: parameters, inputs, outputs, optimizer",
+       {}},
+  };
+  return defs;
+}
+
+const CommandDef *findCommand(const std::string &name) {
+  for (const CommandDef &c : commands())
+    if (name == c.name)
+      return &c;
+  return nullptr;
+}
+
+/// Word-wraps TEXT to WIDTH columns, continuation lines indented by INDENT.
+std::string wrap(const std::string &text, size_t indent, size_t width) {
+  std::string out, line;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t space = text.find(' ', start);
+    std::string word = text.substr(start, space - start);
+    if (!line.empty() && indent + line.size() + 1 + word.size() > width) {
+      out += line + "\n" + std::string(indent, ' ');
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + word;
+    if (space == std::string::npos)
+      break;
+    start = space + 1;
+  }
+  return out + line;
+}
+
+void printUsage(FILE *out, const std::string &prog, const Manifest *m) {
+  fmt::print(out, "usage: {} <command> [flags]\n\n", prog);
+  if (m)
+    fmt::print(out,
+               "Trains and runs the Kiln model '{}' ({} parameters, batch "
+               "{}).\n\n",
+               m->model, groupDigits(m->numParamElements()), m->batch);
+  fmt::print(out, "commands:\n");
+  for (const CommandDef &c : commands())
+    fmt::print(out, "  {:<9} {}\n", c.name, c.summary);
+  fmt::print(out,
+             "\nRun '{} <command> --help' for a command's flags.\nRelative "
+             "data paths are looked up in the current directory, then in "
+             "$KILN_DATA_DIR.\n",
+             prog);
+}
+
+void printCommandUsage(FILE *out, const std::string &prog,
+                       const CommandDef &c) {
+  fmt::print(out, "usage: {} {}{}\n\n{}.\n", prog, c.name,
+             c.flags.empty() ? "" : " [flags]", c.summary);
+  if (c.flags.empty())
+    return;
+  fmt::print(out, "\nflags:\n");
+  for (const FlagDef &f : c.flags) {
+    std::string head = f.metavar ? fmt::format("{} {}", f.name, f.metavar)
+                                 : std::string(f.name);
+    std::string help = wrap(f.help, 28, 80);
+    if (head.size() > 24)
+      fmt::print(out, "  {}\n  {:<24}  {}\n", head, "", help);
+    else
+      fmt::print(out, "  {:<24}  {}\n", head, help);
+  }
+}
+
+/// Flag values by name, in command-line order.
+struct ParsedFlags {
+  std::vector<std::pair<std::string, std::string>> values;
+
+  const std::string *last(const std::string &name) const {
+    const std::string *v = nullptr;
+    for (const auto &[k, value] : values)
+      if (k == name)
+        v = &value;
+    return v;
+  }
+  bool has(const std::string &name) const { return last(name) != nullptr; }
+  std::vector<std::string> all(const std::string &name) const {
+    std::vector<std::string> out;
+    for (const auto &[k, value] : values)
+      if (k == name)
+        out.push_back(value);
+    return out;
+  }
+};
+
+Expected<int64_t> positiveInt(const std::string &flag,
+                              const std::string &value) {
+  std::optional<int64_t> v = parseInt(value);
+  if (!v)
+    return Error::usage(
+        fmt::format("{}: '{}' is not a positive integer", flag, value));
+  if (*v <= 0)
+    return Error::usage(fmt::format("{} must be at least 1, got {}", flag, *v));
+  return *v;
+}
+
+Expected<std::vector<DataSource>> dataSources(const ParsedFlags &flags,
+                                              const std::string &flag) {
+  std::vector<DataSource> sources;
+  for (const std::string &v : flags.all(flag)) {
+    size_t eq = v.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == v.size())
+      return Error::usage(
+          fmt::format("{} expects INPUT=PATH, got '{}'", flag, v));
+    sources.push_back(sourceFromPath(v.substr(0, eq), v.substr(eq + 1)));
+  }
+  return sources;
+}
+
+Expected<TrainOptions> trainOptions(const ParsedFlags &flags) {
+  TrainOptions o;
+  for (const char *name : {"--epochs", "--steps", "--log-every"}) {
+    const std::string *v = flags.last(name);
+    if (!v)
+      continue;
+    Expected<int64_t> n = positiveInt(name, *v);
+    if (!n)
+      return n.takeError();
+    (std::string(name) == "--epochs"  ? o.epochs
+     : std::string(name) == "--steps" ? o.steps
+                                      : o.logEvery) = *n;
+  }
+  if (const std::string *v = flags.last("--lr")) {
+    std::optional<double> lr = parseDouble(*v);
+    if (!lr || !(*lr > 0) || !std::isfinite(*lr))
+      return Error::usage(
+          fmt::format("--lr must be a positive number, got '{}'", *v));
+    o.lr = *lr;
+  }
+  if (const std::string *v = flags.last("--seed")) {
+    std::optional<uint64_t> seed = parseUInt(*v);
+    if (!seed)
+      return Error::usage(
+          fmt::format("--seed: '{}' is not a non-negative integer", *v));
+    o.seed = *seed;
+  }
+  Expected<std::vector<DataSource>> data = dataSources(flags, "--data");
+  if (!data)
+    return data.takeError();
+  o.data = std::move(*data);
+  Expected<std::vector<DataSource>> test = dataSources(flags, "--test");
+  if (!test)
+    return test.takeError();
+  o.test = std::move(*test);
+  for (auto [name, field] :
+       {std::pair{"--checkpoint", &o.checkpoint},
+        std::pair{"--resume", &o.resume}, std::pair{"--metrics", &o.metrics}})
+    if (const std::string *v = flags.last(name))
+      *field = *v;
+  return o;
+}
+
+void printInfoImpl(const Manifest &m, FILE *out) {
+  fmt::print(out, "model {}\n\nparameters:\n", m.model);
+  size_t w = 4;
+  for (const ParamSpec &p : m.params)
+    w = std::max(w, p.name.size());
+  int64_t bytes = 0;
+  for (const ParamSpec &p : m.params) {
+    fmt::print(out, "  {:<{}}  {:<4} {:<14} {:>12}  {}\n", p.name, w,
+               dtypeName(p.type), formatShape(p.shape),
+               groupDigits(p.numElements()), p.describeInit());
+    bytes += int64_t(p.numBytes());
+  }
+  fmt::print(out, "  total: {} parameters in {} tensors ({})\n",
+             groupDigits(m.numParamElements()), m.params.size(),
+             bytes < (1 << 20)
+                 ? fmt::format("{:.1f} KiB", double(bytes) / 1024)
+                 : fmt::format("{:.1f} MiB", double(bytes) / (1 << 20)));
+  if (!m.state.empty()) {
+    int64_t n = 0;
+    for (const TensorSpec &s : m.state)
+      n += s.numElements();
+    fmt::print(out, "optimizer state: {} values in {} tensors\n",
+               groupDigits(n), m.state.size());
+  }
+  fmt::print(out, "\ninputs (batch {}):\n", m.batch);
+  for (const TensorSpec &t : m.inputs)
+    fmt::print(out, "  {}  {}\n", t.name, t.describe());
+  if (!m.predictInputs.empty())
+    fmt::print(out, "predict inputs: {}\n", fmt::join(m.predictInputs, ", "));
+  fmt::print(out, "\noutputs:\n");
+  for (const TensorSpec &t : m.outputs)
+    fmt::print(out, "  {}  {}\n", t.name, t.describe());
+  for (const MetricSpec &metric : m.metrics)
+    fmt::print(out, "metric: accuracy of {} against {}\n", metric.output,
+               metric.input);
+  fmt::print(out, "\n");
+  if (m.optimizer) {
+    std::string opts;
+    for (const auto &[k, v] : m.optimizer->options)
+      opts += fmt::format(" {}={}", k, v);
+    fmt::print(out, "optimizer: {}{}\n", m.optimizer->name, opts);
+  }
+  fmt::print(out, "training: batch {}, {} epoch(s), seed {}\n", m.batch,
+             m.epochs, m.seed);
+  if (!m.data.empty()) {
+    fmt::print(out, "data:\n");
+    for (const DataSpec &d : m.data) {
+      std::string opts;
+      for (const auto &[k, v] : d.options)
+        opts += fmt::format(" {}={}", k, v);
+      fmt::print(out, "  {:<5} {}: {} {}{}\n", d.split, d.input, d.format,
+                 d.path, opts);
+    }
+  }
+}
+
+int fail(const Console &console, const Error &e) {
+  fmt::print(console.err, "error: {}\n", e.message());
+  std::fflush(console.out);
+  return e.exitCode();
+}
+
+} // namespace
+
+void printInfo(const Manifest &manifest, FILE *out) {
+  printInfoImpl(manifest, out);
+}
+
+int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
+            FILE *out, FILE *err) {
+  Console console;
+  console.out = out;
+  console.err = err;
+  std::string prog = args.empty() ? "model" : args[0];
+  size_t slash = prog.rfind('/');
+  std::string progName =
+      slash == std::string::npos ? prog : prog.substr(slash + 1);
+
+  Expected<Model> model = Model::create(abi);
+  if (!model)
+    return fail(console, model.error());
+  const Manifest &m = model->manifest();
+
+  if (args.size() < 2) {
+    printUsage(err, prog, &m);
+    return fail(console, Error::usage("no command given"));
+  }
+  const std::string &name = args[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    if (name == "help" && args.size() > 2)
+      if (const CommandDef *c = findCommand(args[2])) {
+        printCommandUsage(out, prog, *c);
+        return ExitSuccess;
+      }
+    printUsage(out, prog, &m);
+    return ExitSuccess;
+  }
+  const CommandDef *command = findCommand(name);
+  if (!command)
+    return fail(
+        console,
+        Error::usage(fmt::format(
+            "unknown {} '{}' (commands: train, eval, predict, info; "
+            "see '{} --help')",
+            name.rfind("-", 0) == 0 ? "flag" : "command", name, progName)));
+
+  ParsedFlags flags;
+  for (size_t i = 2; i < args.size(); ++i) {
+    std::string arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      printCommandUsage(out, prog, *command);
+      return ExitSuccess;
+    }
+    if (arg.rfind("--", 0) != 0)
+      return fail(console,
+                  Error::usage(fmt::format("unexpected argument '{}' (see '{} "
+                                           "{} --help')",
+                                           arg, progName, command->name)));
+    std::optional<std::string> inlineValue;
+    size_t eq = arg.find('=');
+    if (eq != std::string::npos) {
+      inlineValue = arg.substr(eq + 1);
+      arg.resize(eq);
+    }
+    const FlagDef *flag = nullptr;
+    for (const FlagDef &f : command->flags)
+      if (arg == f.name)
+        flag = &f;
+    if (!flag)
+      return fail(console, Error::usage(fmt::format(
+                               "unknown flag '{}' for '{}' (see "
+                               "'{} {} --help')",
+                               arg, command->name, progName, command->name)));
+    if (!flag->metavar) {
+      if (inlineValue)
+        return fail(console,
+                    Error::usage(fmt::format("{} takes no value", flag->name)));
+      flags.values.emplace_back(arg, "");
+      continue;
+    }
+    if (!inlineValue) {
+      if (i + 1 >= args.size())
+        return fail(console,
+                    Error::usage(fmt::format("{} needs a value ({})",
+                                             flag->name, flag->metavar)));
+      inlineValue = args[++i];
+    }
+    flags.values.emplace_back(arg, *inlineValue);
+  }
+  console.quiet = flags.has("--quiet");
+
+  Error result;
+  if (name == "info") {
+    printInfo(m, out);
+  } else if (name == "train") {
+    Expected<TrainOptions> options = trainOptions(flags);
+    if (!options)
+      return fail(console, options.error());
+    result = runTrain(*model, *options, console);
+  } else if (name == "eval") {
+    EvalOptions options;
+    const std::string *checkpoint = flags.last("--checkpoint");
+    if (!checkpoint)
+      return fail(console, Error::usage("eval needs --checkpoint FILE"));
+    options.checkpoint = *checkpoint;
+    Expected<std::vector<DataSource>> test = dataSources(flags, "--test");
+    if (!test)
+      return fail(console, test.error());
+    options.test = std::move(*test);
+    options.json = flags.has("--json");
+    result = runEval(*model, options, console);
+  } else if (name == "predict") {
+    PredictOptions options;
+    const std::string *checkpoint = flags.last("--checkpoint");
+    if (!checkpoint)
+      return fail(console, Error::usage("predict needs --checkpoint FILE"));
+    const std::string *output = flags.last("--output");
+    if (!output)
+      return fail(console, Error::usage("predict needs --output DIR"));
+    options.checkpoint = *checkpoint;
+    options.outputDir = *output;
+    Expected<std::vector<DataSource>> inputs = dataSources(flags, "--input");
+    if (!inputs)
+      return fail(console, inputs.error());
+    options.inputs = std::move(*inputs);
+    result = runPredict(*model, options, console);
+  }
+  if (result)
+    return fail(console, result);
+  std::fflush(out);
+  return ExitSuccess;
+}
+
+} // namespace kiln::rt

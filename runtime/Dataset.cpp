@@ -1,0 +1,237 @@
+//===- Dataset.cpp - Model inputs loaded from data files ---------------===//
+
+#include "runtime/Dataset.h"
+
+#include "runtime/Files.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace kiln::rt {
+
+std::string formatFromPath(const std::string &path) {
+  std::string p = path;
+  if (endsWith(p, ".gz"))
+    p.resize(p.size() - 3);
+  if (endsWith(p, ".npy"))
+    return "npy";
+  if (endsWith(path, ".npz"))
+    return "npz";
+  if (endsWith(p, ".csv"))
+    return "csv";
+  return "idx";
+}
+
+namespace {
+
+/// Splits `file.npz:key` into the path and the key.
+void splitNpzKey(std::string &path, std::string &key) {
+  size_t colon = path.rfind(':');
+  if (colon != std::string::npos &&
+      endsWith(std::string_view(path).substr(0, colon), ".npz")) {
+    key = path.substr(colon + 1);
+    path.resize(colon);
+  }
+}
+
+} // namespace
+
+DataSource sourceFromPath(const std::string &input, const std::string &path) {
+  DataSource s;
+  s.input = input;
+  s.path = path;
+  splitNpzKey(s.path, s.key);
+  s.format = formatFromPath(s.path);
+  return s;
+}
+
+DataSource sourceFromSpec(const DataSpec &spec) {
+  DataSource s;
+  s.input = spec.input;
+  s.path = spec.path;
+  s.format = spec.format;
+  s.options = spec.options;
+  splitNpzKey(s.path, s.key);
+  if (s.format == "npy" && endsWith(s.path, ".npz"))
+    s.format = "npz";
+  return s;
+}
+
+Expected<InputData> convertArray(const Array &array, const TensorSpec &input,
+                                 const std::string &file,
+                                 std::optional<double> scale) {
+  InputData d;
+  d.spec = &input;
+  d.file = file;
+  Shape exampleShape(input.shape.begin() + 1, input.shape.end());
+  d.exampleElements = numElements(exampleShape);
+  d.exampleBytes = size_t(d.exampleElements) * dtypeSize(input.type);
+  if (array.shape.empty())
+    return makeError("'{}' holds a single value; expected one example per "
+                     "row for input '{}' ({})",
+                     file, input.name, input.describe());
+  Shape fileExample(array.shape.begin() + 1, array.shape.end());
+  int64_t fileElements = numElements(fileExample);
+  if (fileElements != d.exampleElements) {
+    auto describe = [](const Shape &shape) {
+      int64_t n = numElements(shape);
+      if (shape.empty())
+        return std::string("single values");
+      if (shape.size() == 1)
+        return fmt::format("{} values", n);
+      return fmt::format("{} ({} values)", formatShape(shape), n);
+    };
+    return makeError("'{}' does not fit input '{}' ({}): its examples are {}, "
+                     "the input's are {}",
+                     file, input.name, input.describe(), describe(fileExample),
+                     describe(exampleShape));
+  }
+  int64_t n = array.numElements();
+  if (scale && input.type == DType::I32)
+    return makeError("scale={} is given for input '{}', which is i32 (scale "
+                     "applies to float inputs)",
+                     *scale, input.name);
+  d.bytes.resize(size_t(n) * dtypeSize(input.type));
+  auto where = [&](int64_t i) {
+    return fmt::format("example {}{}", i / std::max<int64_t>(fileElements, 1),
+                       fileElements > 1
+                           ? fmt::format(", value {}", i % fileElements)
+                           : std::string());
+  };
+  if (input.type == DType::I32) {
+    auto *out = reinterpret_cast<int32_t *>(d.bytes.data());
+    bool floatSource = isFloatElem(array.type);
+    for (int64_t i = 0; i < n; ++i) {
+      if (floatSource) {
+        double v = array.get(i);
+        if (!(v == std::floor(v)) || v < INT32_MIN || v > INT32_MAX)
+          return makeError("'{}' {}: {} is not an integer that fits i32 "
+                           "(input '{}' is {})",
+                           file, where(i), v, input.name, input.describe());
+        out[i] = int32_t(v);
+      } else {
+        int64_t v = array.getInt(i);
+        if (v < INT32_MIN || v > INT32_MAX)
+          return makeError("'{}' {}: {} does not fit i32 (input '{}' is {})",
+                           file, where(i), v, input.name, input.describe());
+        out[i] = int32_t(v);
+      }
+    }
+  } else {
+    double s = scale.value_or(1.0);
+    for (int64_t i = 0; i < n; ++i) {
+      double v = array.get(i) * s;
+      if (!std::isfinite(v) ||
+          (input.type == DType::F32 && !std::isfinite(float(v))))
+        return makeError("'{}' {}: value {} is not a finite {} number (input "
+                         "'{}')",
+                         file, where(i), v, dtypeName(input.type), input.name);
+      if (input.type == DType::F32)
+        reinterpret_cast<float *>(d.bytes.data())[i] = float(v);
+      else
+        reinterpret_cast<double *>(d.bytes.data())[i] = v;
+    }
+  }
+  return d;
+}
+
+Expected<Dataset> loadDataset(const Manifest &manifest,
+                              const std::vector<DataSource> &sources,
+                              const std::string &split) {
+  Dataset ds;
+  const InputData *first = nullptr;
+  for (const DataSource &source : sources) {
+    const TensorSpec *input = manifest.findInput(source.input);
+    if (!input)
+      return makeError("{} data: the model has no input '{}'", split,
+                       source.input);
+    std::string what =
+        fmt::format("{} data for input '{}'", split, source.input);
+    Expected<std::string> path =
+        resolveDataPath(source.path, source.format != "npz", what);
+    if (!path)
+      return path.takeError();
+
+    std::optional<double> scale;
+    std::optional<bool> header;
+    for (const auto &[key, value] : source.options) {
+      if (key == "scale") {
+        scale = parseDouble(value);
+        if (!scale || !std::isfinite(*scale))
+          return makeError("{}: scale={} is not a number", what, value);
+      } else if (key == "header") {
+        if (value == "true" || value == "1")
+          header = true;
+        else if (value == "false" || value == "0")
+          header = false;
+        else
+          return makeError("{}: header={} is not true or false", what, value);
+      }
+      // Other options are for other formats or later runtimes.
+    }
+
+    Expected<Array> array = Error::failure("unreachable");
+    if (source.format == "idx")
+      array = readIdx(*path);
+    else if (source.format == "npy")
+      array = readNpy(*path);
+    else if (source.format == "npz")
+      array = readNpz(*path, source.key);
+    else if (source.format == "csv")
+      array = readCsv(*path, header);
+    else
+      return makeError("{}: unknown format '{}'", what, source.format);
+    if (!array)
+      return array.takeError();
+
+    Expected<InputData> data = convertArray(*array, *input, *path, scale);
+    if (!data)
+      return data.takeError();
+    int64_t examples = array->shape[0];
+    if (first && examples != ds.examples)
+      return makeError("{} data: '{}' has {} examples (input '{}') but '{}' "
+                       "has {} (input '{}'); every input needs the same "
+                       "number",
+                       split, first->file, ds.examples, first->spec->name,
+                       data->file, examples, source.input);
+    ds.examples = examples;
+    ds.inputs.push_back(std::move(*data));
+    first = &ds.inputs.front();
+  }
+  // Class labels compared by an accuracy metric must be valid indices.
+  for (const MetricSpec &metric : manifest.metrics) {
+    for (const InputData &d : ds.inputs) {
+      if (d.spec->name != metric.input || d.spec->type != DType::I32)
+        continue;
+      const auto *labels = reinterpret_cast<const int32_t *>(d.bytes.data());
+      size_t n = d.bytes.size() / sizeof(int32_t);
+      for (size_t i = 0; i < n; ++i)
+        if (labels[i] < 0)
+          return makeError(
+              "'{}' example {}: label {} is negative; class labels of input "
+              "'{}' must be in [0, number of classes) (the compiled step may "
+              "also reject labels that are too large)",
+              d.file, i / size_t(std::max<int64_t>(d.exampleElements, 1)),
+              labels[i], d.spec->name);
+    }
+  }
+  return ds;
+}
+
+void Dataset::gather(const int64_t *indices, int64_t n,
+                     const std::vector<void *> &dest) const {
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const InputData &d = inputs[k];
+    char *out = static_cast<char *>(dest[k]);
+    for (int64_t i = 0; i < n; ++i)
+      std::memcpy(out + size_t(i) * d.exampleBytes,
+                  d.bytes.data() + size_t(indices[i]) * d.exampleBytes,
+                  d.exampleBytes);
+    size_t batch = size_t(d.spec->shape[0]);
+    if (size_t(n) < batch)
+      std::memset(out + size_t(n) * d.exampleBytes, 0,
+                  (batch - size_t(n)) * d.exampleBytes);
+  }
+}
+
+} // namespace kiln::rt

@@ -1,0 +1,72 @@
+//===- Dataset.h - Model inputs loaded from data files ----------------===//
+//
+// A Dataset holds, for each model input it feeds, every example converted to
+// the input's element type (with the `scale` option applied to float inputs),
+// checked against the input's per-example shape, and gathers batches from it.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_RUNTIME_DATASET_H
+#define KILN_RUNTIME_DATASET_H
+
+#include "runtime/Data.h"
+#include "runtime/Error.h"
+#include "runtime/Manifest.h"
+
+#include <string>
+#include <vector>
+
+namespace kiln::rt {
+
+/// Where one input's data comes from.
+struct DataSource {
+  std::string input;
+  std::string format; ///< idx, npy, npz or csv
+  std::string path;   ///< as written; resolved when loading
+  std::string key;    ///< the array of an .npz file (empty: the first)
+  Options options;    ///< scale=X, header=true|false
+};
+
+/// The format a path's extension implies: .npy, .npz, .csv (each optionally
+/// .gz), otherwise idx.
+std::string formatFromPath(const std::string &path);
+/// A source from a command line `INPUT=PATH` (`PATH.npz:KEY` selects an array).
+DataSource sourceFromPath(const std::string &input, const std::string &path);
+/// A source from a manifest `data` record.
+DataSource sourceFromSpec(const DataSpec &spec);
+
+/// One input's examples in its element type.
+struct InputData {
+  const TensorSpec *spec = nullptr;
+  std::string file;            ///< the resolved path, for messages
+  int64_t exampleElements = 0; ///< the input's size without the batch dimension
+  size_t exampleBytes = 0;
+  std::string bytes;
+};
+
+struct Dataset {
+  int64_t examples = 0;
+  std::vector<InputData> inputs;
+
+  /// Copies examples INDICES[0..n) of each input into DEST[input] (a buffer
+  /// of the input's full shape); rows past n are zero-filled.
+  void gather(const int64_t *indices, int64_t n,
+              const std::vector<void *> &dest) const;
+};
+
+/// Loads the inputs SOURCES name (one source per input), checking each
+/// against its input's spec and all for the same number of examples. SPLIT
+/// names the data in messages (`train`, `test`, `predict`).
+Expected<Dataset> loadDataset(const Manifest &manifest,
+                              const std::vector<DataSource> &sources,
+                              const std::string &split);
+
+/// Converts an array (read from FILE) for INPUT: per-example shape, element
+/// type, finiteness; SCALE multiplies values of float inputs.
+Expected<InputData> convertArray(const Array &array, const TensorSpec &input,
+                                 const std::string &file,
+                                 std::optional<double> scale);
+
+} // namespace kiln::rt
+
+#endif // KILN_RUNTIME_DATASET_H

@@ -1,0 +1,129 @@
+//===- Manifest.h - The model manifest: parsed and validated -------------===//
+//
+// The text `kiln_manifest()` returns (see KilnABI.h) describes everything the
+// runtime needs to drive a compiled model: its parameters and their
+// initializers, optimizer state, inputs and outputs, metrics, the optimizer's
+// hyper-parameters, training defaults and data sources.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_RUNTIME_MANIFEST_H
+#define KILN_RUNTIME_MANIFEST_H
+
+#include "runtime/Error.h"
+#include "runtime/Tensor.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace kiln::rt {
+
+/// Parameter initializers (the kiln.param op's InitKind).
+enum class InitKind {
+  Zeros,
+  Ones,
+  Constant,      // (value)
+  Uniform,       // (low, high)
+  Normal,        // (mean, std)
+  GlorotUniform, // (fan_in, fan_out)
+  GlorotNormal,  // (fan_in, fan_out)
+  HeUniform,     // (fan_in)
+  HeNormal,      // (fan_in)
+};
+
+const char *initKindName(InitKind kind);
+std::optional<InitKind> parseInitKind(std::string_view name);
+/// The number of arguments the initializer takes.
+unsigned numInitArgs(InitKind kind);
+
+/// KEY=VALUE options, in the order written.
+using Options = std::vector<std::pair<std::string, std::string>>;
+/// The value of KEY, or nullptr.
+const std::string *findOption(const Options &options, std::string_view key);
+
+/// A named tensor with a static shape: param, state, input or output.
+struct TensorSpec {
+  std::string name;
+  DType type = DType::F32;
+  Shape shape;
+  int64_t numElements() const { return rt::numElements(shape); }
+  size_t numBytes() const { return size_t(numElements()) * dtypeSize(type); }
+  /// `f32 64x784`.
+  std::string describe() const;
+};
+
+struct ParamSpec : TensorSpec {
+  InitKind init = InitKind::Zeros;
+  std::vector<double> initArgs;
+  /// `glorot_uniform(784, 10)`.
+  std::string describeInit() const;
+};
+
+/// `metric accuracy OUTPUT INPUT`.
+struct MetricSpec {
+  std::string kind;
+  std::string output;
+  std::string input;
+};
+
+/// `optimizer NAME KEY=VALUE...`.
+struct OptimizerSpec {
+  std::string name;
+  Options options;
+};
+
+/// `data SPLIT INPUT FORMAT PATH [KEY=VALUE...]`; the path percent-decoded.
+struct DataSpec {
+  std::string split;
+  std::string input;
+  std::string format;
+  std::string path;
+  Options options;
+};
+
+struct Manifest {
+  int version = 0;
+  std::string model;
+  std::vector<ParamSpec> params;
+  std::vector<TensorSpec> state;
+  std::vector<TensorSpec> inputs;
+  std::vector<std::string> predictInputs;
+  std::vector<TensorSpec> outputs;
+  std::vector<MetricSpec> metrics;
+  std::optional<OptimizerSpec> optimizer;
+  /// The `train` record; the batch is also the inputs' leading dimension.
+  int64_t batch = 0;
+  int64_t epochs = 1;
+  uint64_t seed = 0;
+  std::vector<DataSpec> data;
+
+  const TensorSpec *findInput(std::string_view name) const;
+  const TensorSpec *findOutput(std::string_view name) const;
+  /// The data record for SPLIT and INPUT, or nullptr.
+  const DataSpec *findData(std::string_view split,
+                           std::string_view input) const;
+  /// The optimizer's learning rate, if the manifest gives one.
+  std::optional<double> learningRate() const;
+  int64_t numParamElements() const;
+};
+
+/// Parses and validates a manifest. Errors name the line:
+/// `manifest line 4: ...`.
+Expected<Manifest> parseManifest(std::string_view text);
+
+/// Decodes %XX escapes (the manifest writes spaces as %20, '%' as %25).
+std::optional<std::string> percentDecode(std::string_view text);
+
+/// Parses a floating-point number (the whole string); nullopt otherwise.
+std::optional<double> parseDouble(std::string_view text);
+/// Parses a decimal integer (the whole string); nullopt otherwise.
+std::optional<int64_t> parseInt(std::string_view text);
+std::optional<uint64_t> parseUInt(std::string_view text);
+
+} // namespace kiln::rt
+
+#endif // KILN_RUNTIME_MANIFEST_H

@@ -1,0 +1,573 @@
+//===- Train.cpp - The train, eval and predict commands -----------------===//
+
+#include "runtime/Train.h"
+
+#include "runtime/Checkpoint.h"
+#include "runtime/Files.h"
+#include "runtime/Init.h"
+#include "runtime/Json.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <sys/stat.h>
+
+namespace kiln::rt {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+/// `12.3s`, `4m05s`, `1h02m03s`.
+std::string formatDuration(double seconds) {
+  if (seconds < 60)
+    return fmt::format("{:.1f}s", seconds);
+  auto s = int64_t(seconds + 0.5);
+  if (s < 3600)
+    return fmt::format("{}m{:02}s", s / 60, s % 60);
+  return fmt::format("{}h{:02}m{:02}s", s / 3600, s / 60 % 60, s % 60);
+}
+
+/// `0:42`, `1:02:03`.
+std::string formatEta(double seconds) {
+  auto s = int64_t(seconds + 0.5);
+  if (s < 3600)
+    return fmt::format("{}:{:02}", s / 60, s % 60);
+  return fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
+}
+
+std::string formatLoss(double loss) { return fmt::format("{:.4f}", loss); }
+
+std::string inputNames(const Manifest &m) {
+  std::string names;
+  for (const TensorSpec &t : m.inputs)
+    names += (names.empty() ? "" : ", ") + t.name;
+  return names;
+}
+
+/// The dataset's input buffers in the model, in the dataset's order.
+std::vector<void *> inputBuffers(Model &model, const Dataset &data) {
+  std::vector<void *> dest;
+  for (const InputData &d : data.inputs)
+    dest.push_back(model.findInput(d.spec->name)->data());
+  return dest;
+}
+
+std::string describeNonFinite(double loss) {
+  return std::isnan(loss) ? "NaN" : "Inf";
+}
+
+} // namespace
+
+Expected<std::vector<DataSource>>
+selectSources(const Manifest &manifest, const std::string &split,
+              const std::vector<DataSource> &overrides) {
+  const char *flag = split == "train" ? "--data" : "--test";
+  for (size_t i = 0; i < overrides.size(); ++i) {
+    if (!manifest.findInput(overrides[i].input))
+      return Error::usage(fmt::format("{}: the model has no input '{}' "
+                                      "(inputs: {})",
+                                      flag, overrides[i].input,
+                                      inputNames(manifest)));
+    for (size_t j = 0; j < i; ++j)
+      if (overrides[j].input == overrides[i].input)
+        return Error::usage(fmt::format("{} is given twice for input '{}'",
+                                        flag, overrides[i].input));
+  }
+  std::vector<DataSource> sources;
+  std::vector<std::string> missing;
+  for (const TensorSpec &input : manifest.inputs) {
+    const DataSource *override = nullptr;
+    for (const DataSource &o : overrides)
+      if (o.input == input.name)
+        override = &o;
+    const DataSpec *spec = manifest.findData(split, input.name);
+    if (override) {
+      DataSource s = *override;
+      const DataSpec *optionsFrom =
+          spec ? spec
+               : (split == "test" ? manifest.findData("train", input.name)
+                                  : nullptr);
+      if (optionsFrom && sourceFromSpec(*optionsFrom).format == s.format)
+        s.options = optionsFrom->options;
+      sources.push_back(std::move(s));
+    } else if (spec) {
+      sources.push_back(sourceFromSpec(*spec));
+    } else {
+      missing.push_back(input.name);
+    }
+  }
+  if (missing.empty())
+    return sources;
+  if (split == "train")
+    return Error::usage(fmt::format(
+        "no training data for input '{}': the model names none; pass --data "
+        "{}=FILE",
+        missing[0], missing[0]));
+  if (sources.empty())
+    return std::vector<DataSource>();
+  return Error::usage(
+      fmt::format("test data is given for input '{}' but not for '{}'; pass "
+                  "--test {}=FILE",
+                  sources[0].input, missing[0], missing[0]));
+}
+
+EvalResult evaluate(Model &model, const Dataset &data) {
+  EvalResult r;
+  int64_t batch = model.batchSize();
+  r.batches = data.examples / batch;
+  r.examples = r.batches * batch;
+  std::vector<void *> dest = inputBuffers(model, data);
+  std::vector<int64_t> indices(size_t(batch), 0);
+  const Manifest &m = model.manifest();
+  std::vector<int64_t> correct(m.metrics.size(), 0), total(m.metrics.size(), 0);
+  double lossSum = 0;
+  for (int64_t b = 0; b < r.batches; ++b) {
+    std::iota(indices.begin(), indices.end(), b * batch);
+    data.gather(indices.data(), batch, dest);
+    lossSum += model.evalStep();
+    for (size_t k = 0; k < m.metrics.size(); ++k) {
+      const Tensor *out = model.findOutput(m.metrics[k].output);
+      const Tensor *in = model.findInput(m.metrics[k].input);
+      int64_t n = out->numElements();
+      for (int64_t i = 0; i < n; ++i)
+        correct[k] += out->at(i) == in->at(i);
+      total[k] += n;
+    }
+  }
+  r.loss = r.batches ? lossSum / double(r.batches) : NAN;
+  for (size_t k = 0; k < m.metrics.size(); ++k)
+    r.accuracy.push_back(total[k] ? double(correct[k]) / double(total[k])
+                                  : NAN);
+  return r;
+}
+
+namespace {
+
+/// Notes that the last examples of a split do not fill a batch.
+void notePartialBatch(const Console &console, const std::string &split,
+                      int64_t examples, int64_t batch) {
+  if (examples % batch)
+    console.note("{} data: {} examples; the last {} do not fill a batch of {} "
+                 "and are skipped",
+                 split, examples, examples % batch, batch);
+}
+
+std::string describeAccuracy(const Manifest &m, const EvalResult &r,
+                             const char *prefix) {
+  std::string s;
+  for (size_t k = 0; k < r.accuracy.size(); ++k)
+    s += fmt::format("  {}{}accuracy {:.2f}%", prefix,
+                     k ? m.metrics[k].output + " " : std::string(),
+                     100 * r.accuracy[k]);
+  return s;
+}
+
+class Trainer {
+public:
+  Trainer(Model &model, const TrainOptions &options, const Console &console)
+      : model(model), m(model.manifest()), options(options), console(console) {}
+  Error run();
+
+private:
+  Error prepare();
+  Error endEpoch(int64_t epoch, int64_t stepsDone, double lossSum,
+                 int64_t lossCount, Clock::time_point epochStart);
+  void progress(int64_t epoch, int64_t stepInEpoch, double lossSum,
+                int64_t lossCount, Clock::time_point epochStart);
+
+  Model &model;
+  const Manifest &m;
+  const TrainOptions &options;
+  const Console &console;
+
+  int64_t epochs = 0, batch = 0, stepsPerEpoch = 0, totalSteps = 0;
+  int64_t startStep = 0, step = 0, stepsRun = 0, logEvery = 1;
+  int64_t lastStep = 0; // where this run stops
+  uint64_t seed = 0;
+  double lr = 0;
+  Dataset train, test;
+  bool hasTest = false;
+  bool tty = false, progressShown = false;
+  Clock::time_point runStart;
+  std::vector<std::string> metricsRows;
+  std::optional<EvalResult> lastTest;
+  double lastTrainLoss = NAN;
+};
+
+Error Trainer::prepare() {
+  epochs = options.epochs.value_or(m.epochs);
+  seed = options.seed.value_or(m.seed);
+  batch = m.batch;
+  if (options.lr) {
+    lr = *options.lr;
+  } else if (std::optional<double> l = m.learningRate()) {
+    lr = *l;
+  } else {
+    return Error::usage("the model's manifest gives no learning rate; pass "
+                        "--lr");
+  }
+  if (!options.checkpoint.empty())
+    if (Error e = checkWritableLocation(options.checkpoint, "checkpoint"))
+      return e;
+  if (!options.metrics.empty())
+    if (Error e = checkWritableLocation(options.metrics, "metrics file"))
+      return e;
+
+  Expected<std::vector<DataSource>> trainSources =
+      selectSources(m, "train", options.data);
+  if (!trainSources)
+    return trainSources.takeError();
+  Expected<std::vector<DataSource>> testSources =
+      selectSources(m, "test", options.test);
+  if (!testSources)
+    return testSources.takeError();
+  Expected<Dataset> trainData = loadDataset(m, *trainSources, "train");
+  if (!trainData)
+    return trainData.takeError();
+  train = std::move(*trainData);
+  if (train.examples < batch)
+    return makeError("the training data has {} examples, fewer than one "
+                     "batch of {} (the batch size is fixed when the model is "
+                     "compiled)",
+                     train.examples, batch);
+  if (!testSources->empty()) {
+    Expected<Dataset> testData = loadDataset(m, *testSources, "test");
+    if (!testData)
+      return testData.takeError();
+    test = std::move(*testData);
+    hasTest = true;
+    if (test.examples < batch)
+      return makeError("the test data has {} examples, fewer than one batch "
+                       "of {}",
+                       test.examples, batch);
+  }
+  stepsPerEpoch = train.examples / batch;
+  if (!checkedMul(epochs, stepsPerEpoch, totalSteps))
+    return Error::usage(fmt::format("{} epochs of {} steps are too many",
+                                    epochs, stepsPerEpoch));
+  logEvery =
+      options.logEvery.value_or(std::max<int64_t>(1, stepsPerEpoch / 10));
+
+  if (!options.resume.empty()) {
+    Expected<CheckpointInfo> info =
+        loadCheckpoint(options.resume, m, model.params, model.state, true);
+    if (!info)
+      return info.takeError();
+    if (!info->model.empty() && info->model != m.model)
+      console.warning("'{}' was written by model '{}'; this is model '{}' "
+                      "(the tensors match)",
+                      options.resume, info->model, m.model);
+    startStep = int64_t(info->step);
+  } else {
+    model.initialize(seed);
+  }
+  step = startStep;
+  lastStep = totalSteps;
+  if (options.steps && *options.steps < totalSteps - startStep)
+    lastStep = startStep + *options.steps;
+  return Error::success();
+}
+
+void Trainer::progress(int64_t epoch, int64_t stepInEpoch, double lossSum,
+                       int64_t lossCount, Clock::time_point epochStart) {
+  double elapsed = secondsSince(epochStart);
+  double runElapsed = secondsSince(runStart);
+  double perSecond = elapsed > 0 ? double(lossCount * batch) / elapsed : 0;
+  double eta =
+      stepsRun ? runElapsed / double(stepsRun) * double(lastStep - step) : 0;
+  std::string line = fmt::format(
+      "epoch {}/{}  step {}/{}  loss {}  {:.0f} samples/s  ETA {}", epoch + 1,
+      epochs, stepInEpoch, stepsPerEpoch,
+      formatLoss(lossSum / double(lossCount)), perSecond, formatEta(eta));
+  if (tty) {
+    console.print("\r\x1b[2K{}", line);
+    std::fflush(console.out);
+    progressShown = true;
+  } else {
+    console.print("{}\n", line);
+  }
+}
+
+Error Trainer::endEpoch(int64_t epoch, int64_t stepsDone, double lossSum,
+                        int64_t lossCount, Clock::time_point epochStart) {
+  if (progressShown) {
+    console.print("\r\x1b[2K");
+    progressShown = false;
+  }
+  // Parameters can turn non-finite in the last update of an epoch, after a
+  // finite loss; never checkpoint them.
+  std::string bad = model.firstNonFinite();
+  if (!bad.empty())
+    return makeError("parameters became NaN or infinite at epoch {} step {} "
+                     "(tensor '{}'); no checkpoint written (try a smaller "
+                     "--lr)",
+                     epoch + 1, step, bad);
+  lastTrainLoss = lossCount ? lossSum / double(lossCount) : NAN;
+  std::string line = fmt::format("epoch {}/{}", epoch + 1, epochs);
+  if (stepsDone < stepsPerEpoch)
+    line += fmt::format(" (stopped at step {}/{})", stepsDone, stepsPerEpoch);
+  line += fmt::format("  train loss {}", formatLoss(lastTrainLoss));
+  if (hasTest) {
+    lastTest = evaluate(model, test);
+    line += fmt::format("  test loss {}", formatLoss(lastTest->loss));
+    line += describeAccuracy(m, *lastTest, "test ");
+  }
+  line += fmt::format("  {}", formatDuration(secondsSince(epochStart)));
+  console.print("{}\n", line);
+  std::fflush(console.out);
+
+  if (!options.metrics.empty()) {
+    std::string row = fmt::format("{},{},{},", epoch + 1, step,
+                                  fmt::format("{:.6g}", lastTrainLoss));
+    if (hasTest)
+      row += fmt::format("{:.6g},{}", lastTest->loss,
+                         lastTest->accuracy.empty()
+                             ? std::string()
+                             : fmt::format("{:.6g}", lastTest->accuracy[0]));
+    else
+      row += ",";
+    row += fmt::format(",{:.3f}\n", secondsSince(runStart));
+    metricsRows.push_back(row);
+    std::string text =
+        "epoch,step,train_loss,test_loss,test_accuracy,seconds\n";
+    for (const std::string &r : metricsRows)
+      text += r;
+    if (Error e = writeFileAtomic(options.metrics, text))
+      return e;
+  }
+  if (!options.checkpoint.empty())
+    if (Error e = writeCheckpoint(options.checkpoint, m, model.params,
+                                  model.state, uint64_t(step)))
+      return e;
+  return Error::success();
+}
+
+Error Trainer::run() {
+  if (Error e = prepare())
+    return e;
+  tty = console.outIsTerminal();
+  if (startStep >= totalSteps) {
+    console.print("nothing to train: '{}' is at step {}, and {} epoch(s) of "
+                  "{} steps end at step {} (raise --epochs to train on)\n",
+                  options.resume, startStep, epochs, stepsPerEpoch, totalSteps);
+    return Error::success();
+  }
+  console.print("training {} ({} parameters) on {} examples: {} epoch(s) of "
+                "{} steps, batch {}, lr {}, seed {}{}\n",
+                m.model, groupDigits(m.numParamElements()), train.examples,
+                epochs, stepsPerEpoch, batch, lr, seed,
+                startStep ? fmt::format(", resuming at step {}", startStep)
+                          : std::string());
+  notePartialBatch(console, "train", train.examples, batch);
+  if (hasTest)
+    notePartialBatch(console, "test", test.examples, batch);
+
+  runStart = Clock::now();
+  std::vector<void *> dest = inputBuffers(model, train);
+  std::vector<int64_t> order(size_t(train.examples));
+  for (int64_t epoch = startStep / stepsPerEpoch; epoch < epochs; ++epoch) {
+    if (step >= lastStep)
+      break;
+    Clock::time_point epochStart = Clock::now();
+    std::iota(order.begin(), order.end(), 0);
+    Rng rng(seed, fmt::format("epoch:{}", epoch));
+    shuffle(order, rng);
+    int64_t s = step - epoch * stepsPerEpoch;
+    double lossSum = 0;
+    int64_t lossCount = 0;
+    for (; s < stepsPerEpoch && step < lastStep; ++s) {
+      train.gather(order.data() + s * batch, batch, dest);
+      ++step;
+      ++stepsRun;
+      double loss = model.trainStep(lr, uint64_t(step));
+      if (!std::isfinite(loss)) {
+        if (progressShown)
+          console.print("\n");
+        return makeError("loss became {} at epoch {} step {} (try a smaller "
+                         "--lr; no checkpoint written for this epoch)",
+                         describeNonFinite(loss), epoch + 1, step);
+      }
+      lossSum += loss;
+      ++lossCount;
+      if ((s + 1) % logEvery == 0 && s + 1 < stepsPerEpoch)
+        progress(epoch, s + 1, lossSum, lossCount, epochStart);
+    }
+    if (Error e = endEpoch(epoch, s, lossSum, lossCount, epochStart))
+      return e;
+  }
+
+  std::string summary = fmt::format("trained {} step(s) in {}", stepsRun,
+                                    formatDuration(secondsSince(runStart)));
+  if (lastTest && !lastTest->accuracy.empty())
+    summary +=
+        fmt::format("; final test accuracy {:.2f}% (loss {})",
+                    100 * lastTest->accuracy[0], formatLoss(lastTest->loss));
+  else if (lastTest)
+    summary += fmt::format("; final test loss {}", formatLoss(lastTest->loss));
+  else
+    summary += fmt::format("; final train loss {}", formatLoss(lastTrainLoss));
+  console.print("{}\n", summary);
+  if (!options.checkpoint.empty())
+    console.print("checkpoint: {} (step {})\n", options.checkpoint, step);
+  return Error::success();
+}
+
+} // namespace
+
+Error runTrain(Model &model, const TrainOptions &options,
+               const Console &console) {
+  return Trainer(model, options, console).run();
+}
+
+Error runEval(Model &model, const EvalOptions &options,
+              const Console &console) {
+  const Manifest &m = model.manifest();
+  Expected<std::vector<DataSource>> sources =
+      selectSources(m, "test", options.test);
+  if (!sources)
+    return sources.takeError();
+  if (sources->empty())
+    return Error::usage(fmt::format("no test data: the model names none; "
+                                    "pass --test INPUT=FILE for each input "
+                                    "({})",
+                                    inputNames(m)));
+  Expected<CheckpointInfo> info =
+      loadCheckpoint(options.checkpoint, m, model.params, model.state, false);
+  if (!info)
+    return info.takeError();
+  Expected<Dataset> data = loadDataset(m, *sources, "test");
+  if (!data)
+    return data.takeError();
+  if (data->examples < model.batchSize())
+    return makeError("the test data has {} examples, fewer than one batch of "
+                     "{}",
+                     data->examples, model.batchSize());
+  Console notes = console;
+  notes.quiet = console.quiet || options.json;
+  notePartialBatch(notes, "test", data->examples, model.batchSize());
+  EvalResult r = evaluate(model, *data);
+  if (options.json) {
+    std::string json = fmt::format("{{\"loss\":{}", jsonNumber(r.loss));
+    for (size_t k = 0; k < r.accuracy.size(); ++k)
+      json += fmt::format(",{}:{}",
+                          jsonQuote(k ? "accuracy_" + m.metrics[k].output
+                                      : std::string("accuracy")),
+                          jsonNumber(r.accuracy[k]));
+    json +=
+        fmt::format(",\"examples\":{},\"step\":{}}}\n", r.examples, info->step);
+    fmt::print(console.out, "{}", json);
+  } else {
+    fmt::print(
+        console.out, "test loss {}{}  ({} examples, checkpoint step {})\n",
+        formatLoss(r.loss), describeAccuracy(m, r, ""), r.examples, info->step);
+  }
+  std::fflush(console.out);
+  return Error::success();
+}
+
+Error runPredict(Model &model, const PredictOptions &options,
+                 const Console &console) {
+  const Manifest &m = model.manifest();
+  if (m.predictInputs.empty())
+    return makeError("model '{}' has no predict inputs", m.model);
+  std::vector<DataSource> sources;
+  for (const DataSource &s : options.inputs) {
+    bool isPredictInput = false;
+    for (const std::string &name : m.predictInputs)
+      isPredictInput |= name == s.input;
+    if (!isPredictInput)
+      return Error::usage(fmt::format(
+          "--input: '{}' is not a predict input of the model (predict "
+          "inputs: {})",
+          s.input, fmt::join(m.predictInputs, ", ")));
+    for (const DataSource &other : sources)
+      if (other.input == s.input)
+        return Error::usage(
+            fmt::format("--input is given twice for '{}'", s.input));
+    // Files of the format the model was trained on get the same options
+    // (e.g. the scale of IDX images).
+    DataSource source = s;
+    const DataSpec *spec = m.findData("test", s.input);
+    if (!spec)
+      spec = m.findData("train", s.input);
+    if (spec && sourceFromSpec(*spec).format == source.format)
+      source.options = spec->options;
+    sources.push_back(std::move(source));
+  }
+  for (const std::string &name : m.predictInputs) {
+    bool given = false;
+    for (const DataSource &s : sources)
+      given |= s.input == name;
+    if (!given)
+      return Error::usage(
+          fmt::format("predict needs --input {}=FILE.npy", name));
+  }
+  // Validate the output location before the (possibly long) run.
+  struct stat st;
+  if (::stat(options.outputDir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
+    return makeError("--output '{}' exists and is not a directory",
+                     options.outputDir);
+  Expected<CheckpointInfo> info =
+      loadCheckpoint(options.checkpoint, m, model.params, model.state, false);
+  if (!info)
+    return info.takeError();
+  Expected<Dataset> data = loadDataset(m, sources, "predict");
+  if (!data)
+    return data.takeError();
+  if (data->examples == 0)
+    return makeError("the predict inputs hold no examples");
+
+  int64_t batch = model.batchSize();
+  int64_t n = data->examples;
+  std::vector<Tensor *> outs;
+  std::vector<std::string> results;
+  for (Tensor &t : model.outputs) {
+    if (t.shape.empty() || t.shape[0] != batch) {
+      console.warning("output '{}' ({} {}) has no leading batch dimension; "
+                      "not written",
+                      t.name, dtypeName(t.type), formatShape(t.shape));
+      continue;
+    }
+    outs.push_back(&t);
+  }
+  std::vector<std::string> collected(outs.size());
+  std::vector<void *> dest = inputBuffers(model, *data);
+  std::vector<int64_t> indices(static_cast<size_t>(batch));
+  for (int64_t start = 0; start < n; start += batch) {
+    int64_t count = std::min(batch, n - start);
+    std::iota(indices.begin(), indices.begin() + count, start);
+    data->gather(indices.data(), count, dest);
+    model.predict();
+    for (size_t k = 0; k < outs.size(); ++k) {
+      size_t rowBytes = outs[k]->numBytes() / size_t(batch);
+      collected[k].append(static_cast<const char *>(outs[k]->data()),
+                          rowBytes * size_t(count));
+    }
+  }
+  if (::stat(options.outputDir.c_str(), &st) != 0 &&
+      ::mkdir(options.outputDir.c_str(), 0777) != 0)
+    return makeError("cannot create output directory '{}': {}",
+                     options.outputDir, std::strerror(errno));
+  for (size_t k = 0; k < outs.size(); ++k) {
+    Shape shape = outs[k]->shape;
+    shape[0] = n;
+    std::string path = options.outputDir + "/" + outs[k]->name + ".npy";
+    if (Error e = writeNpy(path, outs[k]->type, shape, collected[k].data()))
+      return e;
+    console.print("wrote {} ({} {})\n", path, dtypeName(outs[k]->type),
+                  formatShape(shape));
+  }
+  if (n % batch)
+    console.note("{} examples: the last batch was padded to {} and the "
+                 "padding dropped from the outputs",
+                 n, batch);
+  return Error::success();
+}
+
+} // namespace kiln::rt

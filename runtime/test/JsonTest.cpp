@@ -1,0 +1,51 @@
+//===- JsonTest.cpp - Tests of the JSON reader --------------------------===//
+
+#include "runtime/Json.h"
+
+#include <gtest/gtest.h>
+
+using namespace kiln::rt;
+
+TEST(JsonTest, ParsesNestedValues) {
+  Expected<JsonValue> v = parseJson(
+      R"( {"a": [1, 2.5e3, -0], "b": {"c": "x\"y\u00e9\ud83d\ude00"},
+          "t": true, "f": false, "n": null, "big": 18446744073709551615} )");
+  ASSERT_TRUE(v) << v.error().message();
+  ASSERT_EQ(v->kind, JsonValue::Object);
+  const JsonValue *a = v->find("a");
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(a->elements.size(), 3u);
+  EXPECT_EQ(a->elements[0].asUInt(), 1u);
+  EXPECT_EQ(a->elements[1].asDouble(), 2500.0);
+  EXPECT_EQ(a->elements[1].asUInt(), std::nullopt);
+  EXPECT_EQ(v->find("b")->find("c")->text, "x\"y\xc3\xa9\xf0\x9f\x98\x80");
+  EXPECT_TRUE(v->find("t")->boolean);
+  EXPECT_EQ(v->find("n")->kind, JsonValue::Null);
+  EXPECT_EQ(v->find("big")->asUInt(), UINT64_MAX);
+}
+
+TEST(JsonTest, RejectsMalformedText) {
+  for (const char *bad :
+       {"", "{", "{\"a\":1,}", "[1 2]", "{\"a\" 1}", "\"unterminated", "01",
+        "1.", "-", "{\"a\":1}x", "{\"a\":1,\"a\":2}", "\"\\x\"", "\"\\ud800\"",
+        "tru", "{'a':1}", "\"tab\there\""}) {
+    Expected<JsonValue> v = parseJson(bad);
+    EXPECT_FALSE(v) << "accepted: " << bad;
+  }
+  Expected<JsonValue> v = parseJson("{\"a\": [1, }");
+  ASSERT_FALSE(v);
+  EXPECT_NE(v.error().message().find("at byte 10"), std::string::npos)
+      << v.error().message();
+}
+
+TEST(JsonTest, LimitsNesting) {
+  EXPECT_FALSE(parseJson(std::string(10000, '[') + std::string(10000, ']')));
+  EXPECT_TRUE(parseJson(std::string(20, '[') + std::string(20, ']')));
+}
+
+TEST(JsonTest, QuotesAndNumbers) {
+  EXPECT_EQ(jsonQuote("a\"b\\c\n\x01"), "\"a\\\"b\\\\c\\n\\u0001\"");
+  EXPECT_EQ(jsonNumber(0.5), "0.5");
+  EXPECT_EQ(jsonNumber(NAN), "null");
+  EXPECT_EQ(jsonNumber(INFINITY), "null");
+}

@@ -1,0 +1,159 @@
+//===- ManifestTest.cpp - Tests of the manifest parser ------------------===//
+
+#include "runtime/Manifest.h"
+#include "TestUtil.h"
+
+#include <gtest/gtest.h>
+
+using namespace kiln::rt;
+
+namespace {
+
+const char *header = "kiln-manifest 1\nmodel m\n";
+
+/// Parses HEADER + BODY + one input, expecting an error; returns its message.
+std::string manifestError(const std::string &body) {
+  Expected<Manifest> m =
+      parseManifest(std::string(header) + "input x f32 4x2\n" + body);
+  EXPECT_FALSE(m) << "expected an error for:\n" << body;
+  return m ? std::string() : m.error().message();
+}
+
+} // namespace
+
+TEST(ManifestTest, ParsesSoftmaxManifest) {
+  Expected<Manifest> m = parseManifest(test::tinyManifest());
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_EQ(m->version, 1);
+  EXPECT_EQ(m->model, "tiny");
+  ASSERT_EQ(m->params.size(), 2u);
+  EXPECT_EQ(m->params[0].name, "w");
+  EXPECT_EQ(m->params[0].type, DType::F32);
+  EXPECT_EQ(m->params[0].shape, (Shape{3, 3}));
+  EXPECT_EQ(m->params[0].init, InitKind::GlorotUniform);
+  EXPECT_EQ(m->params[0].initArgs, (std::vector<double>{3, 3}));
+  EXPECT_EQ(m->params[1].init, InitKind::Zeros);
+  EXPECT_EQ(m->state.size(), 4u);
+  EXPECT_EQ(m->state[0].name, "w.adam_m");
+  ASSERT_EQ(m->inputs.size(), 2u);
+  EXPECT_EQ(m->inputs[1].name, "label");
+  EXPECT_EQ(m->inputs[1].type, DType::I32);
+  EXPECT_EQ(m->predictInputs, (std::vector<std::string>{"image"}));
+  ASSERT_EQ(m->outputs.size(), 1u);
+  EXPECT_EQ(m->outputs[0].describe(), "i32 4");
+  ASSERT_EQ(m->metrics.size(), 1u);
+  EXPECT_EQ(m->metrics[0].output, "prediction");
+  EXPECT_EQ(m->metrics[0].input, "label");
+  ASSERT_TRUE(m->optimizer);
+  EXPECT_EQ(m->optimizer->name, "adam");
+  EXPECT_EQ(m->learningRate(), 0.1);
+  EXPECT_EQ(m->batch, 4);
+  EXPECT_EQ(m->epochs, 3);
+  EXPECT_EQ(m->seed, 42u);
+  ASSERT_EQ(m->data.size(), 4u);
+  const DataSpec *d = m->findData("test", "label");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->format, "npy");
+  EXPECT_EQ(d->path, "tiny/test-y.npy");
+  EXPECT_EQ(m->numParamElements(), 12);
+}
+
+TEST(ManifestTest, IgnoresUnknownRecordsAndMetricKinds) {
+  Expected<Manifest> m = parseManifest(
+      std::string(header) +
+      "input x f32 4x2\nsomething-new a b c\nmetric f1 out x\n\n# comment\n");
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_TRUE(m->metrics.empty());
+}
+
+TEST(ManifestTest, ParsesOptionsAndScalarShapes) {
+  Expected<Manifest> m = parseManifest(
+      std::string(header) +
+      "param s f64 scalar constant 0.5\ninput x f32 4x2\n"
+      "output loss_sum f32 scalar\n"
+      "data train x idx my%20data/x%25.idx scale=0.00392156862745098\n");
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_EQ(m->params[0].type, DType::F64);
+  EXPECT_TRUE(m->params[0].shape.empty());
+  EXPECT_EQ(m->params[0].describeInit(), "constant(0.5)");
+  EXPECT_TRUE(m->outputs[0].shape.empty());
+  EXPECT_EQ(m->data[0].path, "my data/x%.idx");
+  const std::string *scale = findOption(m->data[0].options, "scale");
+  ASSERT_NE(scale, nullptr);
+  EXPECT_EQ(*scale, "0.00392156862745098");
+  // Without a train record, the batch comes from the inputs.
+  EXPECT_EQ(m->batch, 4);
+  EXPECT_EQ(m->epochs, 1);
+}
+
+TEST(ManifestTest, RejectsMissingHeader) {
+  Expected<Manifest> m = parseManifest("model m\ninput x f32 4\n");
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().message().find("kiln-manifest 1"), std::string::npos);
+  EXPECT_FALSE(parseManifest(""));
+}
+
+TEST(ManifestTest, RejectsUnsupportedVersion) {
+  Expected<Manifest> m = parseManifest("kiln-manifest 2\nmodel m\n");
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().message().find("version 2"), std::string::npos);
+}
+
+TEST(ManifestTest, ErrorsNameTheLine) {
+  std::string msg = manifestError("param w f32 4xx2 zeros\n");
+  EXPECT_NE(msg.find("manifest line 4"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("4xx2"), std::string::npos) << msg;
+}
+
+TEST(ManifestTest, RejectsBadRecords) {
+  EXPECT_NE(manifestError("param w f16 4 zeros\n").find("dtype 'f16'"),
+            std::string::npos);
+  EXPECT_NE(manifestError("param w i32 4 zeros\n").find("f32 or f64"),
+            std::string::npos);
+  EXPECT_NE(manifestError("param w f32 4 glorot_uniform 4\n")
+                .find("takes 2 argument(s), got 1"),
+            std::string::npos);
+  EXPECT_NE(manifestError("param w f32 4 xavier 1 2\n")
+                .find("unknown initializer 'xavier'"),
+            std::string::npos);
+  EXPECT_NE(manifestError("param w f32 4 uniform 1 0\n").find("low > high"),
+            std::string::npos);
+  EXPECT_NE(manifestError("param w f32 0x4 zeros\n").find("bad shape"),
+            std::string::npos);
+  EXPECT_NE(manifestError("input y i32 8\n").find("different batch sizes"),
+            std::string::npos);
+  EXPECT_NE(manifestError("train batch=8\n").find("batch=8"),
+            std::string::npos);
+  EXPECT_NE(manifestError("train epochs=abc\n").find("positive integer"),
+            std::string::npos);
+  EXPECT_NE(manifestError("predict-input y\n").find("'y' is not an input"),
+            std::string::npos);
+  EXPECT_NE(manifestError("metric accuracy out x\n").find("unknown output"),
+            std::string::npos);
+  EXPECT_NE(manifestError("param w f32 4 zeros\nstate w f32 4\n")
+                .find("two parameters or state tensors named 'w'"),
+            std::string::npos);
+  EXPECT_NE(manifestError("data valid x idx p\n").find("split 'valid'"),
+            std::string::npos);
+  EXPECT_NE(manifestError("data train y idx p\n").find("unknown input 'y'"),
+            std::string::npos);
+  EXPECT_NE(manifestError("data train x hdf5 p\n").find("format 'hdf5'"),
+            std::string::npos);
+  EXPECT_NE(manifestError("optimizer adam lr=-1\n").find("lr=-1"),
+            std::string::npos);
+  EXPECT_NE(manifestError("input s f32 scalar\n").find("scalar"),
+            std::string::npos);
+}
+
+TEST(ManifestTest, RequiresModelAndInputs) {
+  EXPECT_FALSE(parseManifest("kiln-manifest 1\ninput x f32 4\n"));
+  Expected<Manifest> m = parseManifest("kiln-manifest 1\nmodel m\n");
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().message().find("no inputs"), std::string::npos);
+}
+
+TEST(ManifestTest, PercentDecodes) {
+  EXPECT_EQ(percentDecode("a%20b%25c"), std::optional<std::string>("a b%c"));
+  EXPECT_EQ(percentDecode("bad%2"), std::nullopt);
+  EXPECT_EQ(percentDecode("bad%zz"), std::nullopt);
+}
