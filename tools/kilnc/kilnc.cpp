@@ -1,6 +1,7 @@
 //===- kilnc.cpp - The Kiln compiler driver -------------------------------===//
 //
-// Compiles a .kiln model: parse -> semantic analysis -> kiln IR -> (later stages).
+// Compiles a .kiln model: parse -> sema -> kiln IR -> Kiln's passes -> linalg -> LLVM
+// -> object -> executable (linked with libkiln_runtime).
 // `--emit=STAGE` stops after a stage and prints it; every error is a diagnostic with
 // a source location and a non-zero exit, and outputs are written atomically.
 //
@@ -10,6 +11,11 @@
 #include "frontend/MLIRGen.h"
 #include "frontend/Parser.h"
 #include "frontend/Sema.h"
+#include "passes/Passes.h"
+#include "codegen/ObjectEmitter.h"
+#include "codegen/Pipeline.h"
+#include "tools/kilnc/CHeader.h"
+#include "tools/kilnc/Link.h"
 #include "tools/Registration.h"
 
 #include "mlir/IR/AsmState.h"
@@ -17,7 +23,14 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/WithColor.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
@@ -25,32 +38,80 @@
 #include "llvm/Support/raw_ostream.h"
 
 using namespace llvm;
+using namespace kiln;
 
 namespace {
 
-enum class Emit { Ast, Kiln };
+/// The stages of compilation, in order; --emit stops after one.
+enum class Emit {
+  Ast,
+  Kiln,
+  KilnOpt,
+  Header,
+  Linalg,
+  LLVMDialect,
+  LLVM,
+  Asm,
+  Obj,
+  Lib,
+  Exe
+};
 
 cl::OptionCategory kilncCategory("kilnc options");
 
 cl::opt<std::string> inputFilename(cl::Positional, cl::desc("<model.kiln>"),
                                    cl::Required, cl::cat(kilncCategory));
 
-cl::opt<std::string> outputFilename("o", cl::desc("Output file (default: stdout)"),
-                                    cl::value_desc("file"), cl::init("-"),
-                                    cl::cat(kilncCategory));
+cl::opt<std::string>
+    outputFilename("o", cl::desc("Output file (default: stdout for text)"),
+                   cl::value_desc("file"), cl::init("-"),
+                   cl::cat(kilncCategory));
 
 cl::opt<Emit> emitAction(
-    "emit", cl::desc("The stage to stop after and print"),
-    cl::values(clEnumValN(Emit::Ast, "ast", "the syntax tree"),
-               clEnumValN(Emit::Kiln, "kiln",
-                          "kiln IR, as built from the source")),
-    cl::init(Emit::Kiln), cl::cat(kilncCategory));
+    "emit",
+    cl::desc("The stage to stop after (default: exe with -o, else kiln)"),
+    cl::values(
+        clEnumValN(Emit::Ast, "ast", "the syntax tree"),
+        clEnumValN(Emit::Kiln, "kiln", "kiln IR, as built from the source"),
+        clEnumValN(Emit::KilnOpt, "kiln-opt",
+                   "kiln IR after Kiln's passes (autodiff, entry points, "
+                   "cleanups)"),
+        clEnumValN(Emit::Header, "header",
+                   "a C header for the compiled functions' ABI"),
+        clEnumValN(Emit::Linalg, "linalg",
+                   "linalg/tensor IR, entries in destination-passing style"),
+        clEnumValN(Emit::LLVMDialect, "llvm-dialect", "the LLVM dialect"),
+        clEnumValN(Emit::LLVM, "llvm", "LLVM IR, optimized for the host"),
+        clEnumValN(Emit::Asm, "asm", "assembly for the host"),
+        clEnumValN(Emit::Obj, "obj", "an object file"),
+        clEnumValN(Emit::Lib, "lib",
+                   "a static library (-o libNAME.a) and its header "
+                   "(libNAME.h)"),
+        clEnumValN(Emit::Exe, "exe",
+                   "an executable that trains, evaluates and runs the model")),
+    cl::cat(kilncCategory));
 
 cl::opt<bool> verifyDiagnostics(
     "verify-diagnostics",
     cl::desc("Check the diagnostics against 'expected-error {{...}}' "
              "comments in the input (for tests)"),
     cl::init(false), cl::cat(kilncCategory));
+
+cl::opt<bool> fastMatmul("fast-matmul",
+                         cl::desc("Tile and vectorize matrix products "
+                                  "(default: on)"),
+                         cl::init(true), cl::cat(kilncCategory));
+
+cl::opt<bool> verbose("v", cl::desc("Print the link command"),
+                      cl::init(false), cl::cat(kilncCategory));
+
+cl::opt<std::string> runtimeDir(
+    "runtime-dir",
+    cl::desc("Directory of libkiln_runtime.a (default: ../lib beside kilnc, "
+             "or $KILN_RUNTIME_DIR)"),
+    cl::value_desc("dir"), cl::cat(kilncCategory));
+
+std::string argv0;
 
 /// Writes `print`'s output to `-o` atomically (a temporary file renamed into
 /// place), so a failed run never leaves a partial or clobbered file.
@@ -68,34 +129,139 @@ LogicalResult writeOutput(function_ref<void(raw_ostream &)> print) {
   return success();
 }
 
-/// Runs the frontend and prints the requested stage. Diagnostics go through the
-/// context's handler; returns failure if any error was reported.
-LogicalResult compile(SourceMgr &srcMgr, mlir::MLIRContext &ctx) {
-  DiagnosticReporter reporter(srcMgr, &ctx);
-  std::unique_ptr<ast::Module> ast =
-      parseModule(srcMgr.getMainFileID(), reporter);
-  if (reporter.hadError() || !ast)
-    return failure();
-  if (emitAction == Emit::Ast)
-    return writeOutput([&](raw_ostream &os) { ast::dump(*ast, os, &srcMgr); });
+/// Writes `bytes` to `-o` atomically.
+LogicalResult writeBytes(StringRef bytes) {
+  return writeOutput([&](raw_ostream &os) { os << bytes; });
+}
 
-  std::optional<graph::Model> model = analyze(*ast, reporter);
+/// Writes an object file for `module` (LLVM dialect) to a new temporary file.
+FailureOr<std::string> emitTemporaryObject(llvm::Module &llvmModule,
+                                           mlir::Location loc) {
+  SmallString<128> path;
+  int fd;
+  if (std::error_code ec =
+          sys::fs::createTemporaryFile("kiln-model", "o", fd, path)) {
+    WithColor::error(errs(), "kilnc")
+        << "cannot create a temporary file: " << ec.message() << "\n";
+    return failure();
+  }
+  raw_fd_ostream os(fd, /*shouldClose=*/true);
+  if (failed(emitObject(llvmModule, os, /*assembly=*/false, loc))) {
+    os.close();
+    sys::fs::remove(path);
+    return failure();
+  }
+  os.close();
+  return std::string(path);
+}
+
+/// Runs the frontend, Kiln's passes and codegen up to the requested stage, and
+/// writes that stage's product. Diagnostics go through the context's handler;
+/// returns failure if any error was reported.
+LogicalResult compile(SourceMgr &srcMgr, mlir::MLIRContext &ctx, Emit emit) {
+  DiagnosticReporter reporter(srcMgr, &ctx);
+  std::unique_ptr<ast::Module> syntax =
+      parseModule(srcMgr.getMainFileID(), reporter);
+  if (reporter.hadError() || !syntax)
+    return failure();
+  if (emit == Emit::Ast)
+    return writeOutput(
+        [&](raw_ostream &os) { ast::dump(*syntax, os, &srcMgr); });
+
+  std::optional<graph::Model> model = analyze(*syntax, reporter);
   if (!model)
     return failure();
   mlir::OwningOpRef<mlir::ModuleOp> module = mlirGen(ctx, *model);
   if (!module)
     return failure();
-  return writeOutput([&](raw_ostream &os) {
-    module->print(os, mlir::OpPrintingFlags().enableDebugInfo(
-                          /*enable=*/false));
-    os << "\n";
-  });
+  auto printModule = [&] {
+    return writeOutput([&](raw_ostream &os) {
+      module->print(os);
+      os << "\n";
+    });
+  };
+  if (emit == Emit::Kiln)
+    return printModule();
+
+  auto runPipeline = [&](auto build) -> LogicalResult {
+    mlir::PassManager pm(&ctx, mlir::ModuleOp::getOperationName());
+    if (failed(mlir::applyPassManagerCLOptions(pm)))
+      return failure();
+    build(pm);
+    return pm.run(*module);
+  };
+  if (failed(runPipeline([](mlir::OpPassManager &pm) { buildKilnPipeline(pm); })))
+    return failure();
+  if (emit == Emit::KilnOpt)
+    return printModule();
+
+  std::string header;
+  if (emit == Emit::Header || emit == Emit::Lib) {
+    raw_string_ostream os(header);
+    emitCHeader(*module, sys::path::filename(inputFilename), os);
+    if (emit == Emit::Header)
+      return writeBytes(header);
+  }
+
+  LoweringOptions lowering;
+  lowering.fastMatmul = fastMatmul;
+  Stage stopAfter = emit == Emit::Linalg ? Stage::Linalg : Stage::LLVMDialect;
+  if (failed(runPipeline([&](mlir::OpPassManager &pm) {
+        buildLoweringPipeline(pm, lowering, stopAfter);
+      })))
+    return failure();
+  if (emit == Emit::Linalg || emit == Emit::LLVMDialect)
+    return printModule();
+
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateToLLVMIR(*module, llvmContext);
+  if (!llvmModule)
+    return failure();
+  mlir::Location loc = module->getLoc();
+  if (emit == Emit::LLVM)
+    return writeOutput([&](raw_ostream &os) { llvmModule->print(os, nullptr); });
+  if (emit == Emit::Asm || emit == Emit::Obj) {
+    SmallString<0> bytes;
+    raw_svector_ostream os(bytes);
+    if (failed(emitObject(*llvmModule, os, emit == Emit::Asm, loc)))
+      return failure();
+    return writeBytes(bytes);
+  }
+
+  FailureOr<std::string> object = emitTemporaryObject(*llvmModule, loc);
+  if (failed(object))
+    return failure();
+  auto removeObject = llvm::make_scope_exit([&] { sys::fs::remove(*object); });
+  if (emit == Emit::Lib) {
+    SmallString<256> headerPath(outputFilename);
+    sys::path::replace_extension(headerPath, "h");
+    if (failed(writeStaticLibrary(*object, outputFilename)))
+      return failure();
+    Error err = writeToOutput(headerPath, [&](raw_ostream &os) {
+      os << header;
+      return Error::success();
+    });
+    if (err) {
+      WithColor::error(errs(), "kilnc") << "cannot write '" << headerPath
+                                        << "': " << toString(std::move(err))
+                                        << "\n";
+      return failure();
+    }
+    return success();
+  }
+  LinkOptions link;
+  link.argv0 = argv0;
+  link.runtimeDir = runtimeDir;
+  link.verbose = verbose;
+  return linkExecutable(*object, outputFilename, link);
 }
 
 } // namespace
 
 int main(int argc, char **argv) {
   InitLLVM y(argc, argv);
+  argv0 = argv[0];
   mlir::registerAsmPrinterCLOptions();
   mlir::registerMLIRContextCLOptions();
   mlir::registerPassManagerCLOptions();
@@ -103,8 +269,10 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(
       argc, argv,
       "kilnc: the Kiln compiler\n\n"
-      "Compiles a .kiln model. --emit=ast prints the syntax tree; --emit=kiln\n"
-      "prints the model's kiln IR (parameters and the @forward function).\n");
+      "Compiles a .kiln model into a native executable that trains it:\n"
+      "  kilnc model.kiln -o model && ./model train\n"
+      "--emit=STAGE stops after a stage and writes it (see --help for the\n"
+      "list); the MLIR --mlir-print-ir-* flags show every pass.\n");
 
   ErrorOr<std::unique_ptr<MemoryBuffer>> file =
       MemoryBuffer::getFileOrSTDIN(inputFilename, /*IsText=*/true);
@@ -122,11 +290,24 @@ int main(int argc, char **argv) {
   SourceMgr srcMgr;
   srcMgr.AddNewSourceBuffer(std::move(*file), SMLoc());
 
+  Emit emit = emitAction.getNumOccurrences()
+                   ? emitAction.getValue()
+                   : (outputFilename == "-" ? Emit::Kiln : Emit::Exe);
+  bool binary = emit == Emit::Obj || emit == Emit::Lib || emit == Emit::Exe;
+  if (binary && outputFilename == "-") {
+    WithColor::error(errs(), "kilnc")
+        << "--emit=" << (emit == Emit::Obj   ? "obj"
+                         : emit == Emit::Lib ? "lib"
+                                             : "exe")
+        << " needs an output file: -o FILE\n";
+    return 2;
+  }
+
   if (verifyDiagnostics) {
     mlir::SourceMgrDiagnosticVerifierHandler handler(srcMgr, &ctx);
-    (void)compile(srcMgr, ctx);
+    (void)compile(srcMgr, ctx, emit);
     return failed(handler.verify()) ? 1 : 0;
   }
   mlir::SourceMgrDiagnosticHandler handler(srcMgr, &ctx);
-  return failed(compile(srcMgr, ctx)) ? 1 : 0;
+  return failed(compile(srcMgr, ctx, emit)) ? 1 : 0;
 }

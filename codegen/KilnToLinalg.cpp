@@ -1,0 +1,1074 @@
+//===- KilnToLinalg.cpp - Lowers kiln ops to linalg on tensors ------------===//
+//
+// One conversion pattern per kiln op (or op class). Every pattern builds
+// linalg.generic ops (plus a few named ops) whose indexing maps are projected
+// permutations: operand dimensions of size 1 that broadcast are collapsed away
+// with tensor.collapse_shape instead of being indexed with a constant 0, which
+// keeps the generics fusable, tileable and vectorizable. Float arithmetic
+// carries the `contract` fast-math flag (FMA formation) and nothing looser.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/Passes.h"
+#include "ir/KilnOps.h"
+
+#include "mlir/Dialect/Utils/ReshapeOpsUtils.h"
+#include "mlir/Transforms/DialectConversion.h"
+#include "llvm/ADT/STLExtras.h"
+
+#include <limits>
+
+namespace kiln {
+#define GEN_PASS_DEF_KILNTOLINALG
+#include "codegen/Passes.h.inc"
+} // namespace kiln
+
+using namespace mlir;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Scalar arithmetic inside generic bodies
+//===----------------------------------------------------------------------===//
+
+/// Builds scalar float arithmetic with the `contract` fast-math flag.
+struct Scalar {
+  OpBuilder &b;
+  Location loc;
+
+  static constexpr arith::FastMathFlags fm = arith::FastMathFlags::contract;
+
+  Value cst(Type type, double v) {
+    return b.create<arith::ConstantOp>(loc, b.getFloatAttr(type, v));
+  }
+  Value add(Value x, Value y) { return b.create<arith::AddFOp>(loc, x, y, fm); }
+  Value sub(Value x, Value y) { return b.create<arith::SubFOp>(loc, x, y, fm); }
+  Value mul(Value x, Value y) { return b.create<arith::MulFOp>(loc, x, y, fm); }
+  Value div(Value x, Value y) { return b.create<arith::DivFOp>(loc, x, y, fm); }
+  Value neg(Value x) { return b.create<arith::NegFOp>(loc, x, fm); }
+  Value max(Value x, Value y) {
+    return b.create<arith::MaximumFOp>(loc, x, y, fm);
+  }
+  Value min(Value x, Value y) {
+    return b.create<arith::MinimumFOp>(loc, x, y, fm);
+  }
+  Value exp(Value x) { return b.create<math::ExpOp>(loc, x, fm); }
+  Value log(Value x) { return b.create<math::LogOp>(loc, x, fm); }
+  Value log1p(Value x) { return b.create<math::Log1pOp>(loc, x, fm); }
+  Value sqrt(Value x) { return b.create<math::SqrtOp>(loc, x, fm); }
+  Value abs(Value x) { return b.create<math::AbsFOp>(loc, x, fm); }
+  Value tanh(Value x) { return b.create<math::TanhOp>(loc, x, fm); }
+  Value gt(Value x, Value y) {
+    return b.create<arith::CmpFOp>(loc, arith::CmpFPredicate::OGT, x, y);
+  }
+  Value select(Value c, Value x, Value y) {
+    return b.create<arith::SelectOp>(loc, c, x, y);
+  }
+  /// 1.0 where `c` holds, else 0.0, of type `type`.
+  Value mask(Value c, Type type) {
+    return select(c, cst(type, 1.0), cst(type, 0.0));
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Building generics
+//===----------------------------------------------------------------------===//
+
+/// A generic operand with its indexing map.
+struct Operand {
+  Value value;
+  AffineMap map;
+};
+
+using BodyFn =
+    function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange)>;
+
+RankedTensorType tensorType(Value v) {
+  return cast<RankedTensorType>(v.getType());
+}
+
+Value emptyLike(OpBuilder &b, Location loc, ArrayRef<int64_t> shape,
+                Type elementType) {
+  return b.create<tensor::EmptyOp>(loc, shape, elementType);
+}
+
+/// A tensor of `shape` filled with `value`.
+Value filled(OpBuilder &b, Location loc, ArrayRef<int64_t> shape,
+             TypedAttr value) {
+  Value init = emptyLike(b, loc, shape, value.getType());
+  Value scalar = b.create<arith::ConstantOp>(loc, value);
+  return b.create<linalg::FillOp>(loc, scalar, init).getResult(0);
+}
+
+/// Creates a linalg.generic and returns its results.
+SmallVector<Value> buildGeneric(OpBuilder &b, Location loc,
+                                ArrayRef<Operand> ins, ArrayRef<Operand> outs,
+                                ArrayRef<utils::IteratorType> iterators,
+                                BodyFn body) {
+  SmallVector<Value> inputs, outputs;
+  SmallVector<Type> resultTypes;
+  SmallVector<AffineMap> maps;
+  for (const Operand &in : ins) {
+    inputs.push_back(in.value);
+    maps.push_back(in.map);
+  }
+  for (const Operand &out : outs) {
+    outputs.push_back(out.value);
+    resultTypes.push_back(out.value.getType());
+    maps.push_back(out.map);
+  }
+  auto generic = b.create<linalg::GenericOp>(
+      loc, resultTypes, inputs, outputs, maps, iterators,
+      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+        nested.create<linalg::YieldOp>(nestedLoc, body(nested, nestedLoc, args));
+      });
+  return SmallVector<Value>(generic.getResults());
+}
+
+/// The reassociation that collapses the dimensions marked in `dropped` (all of
+/// size 1) into their neighbours: each dropped dimension joins the group of the
+/// kept dimension before it, or of the first kept one. Empty when none is kept
+/// (the collapse to rank 0).
+SmallVector<ReassociationIndices> unitDimGroups(ArrayRef<bool> dropped) {
+  SmallVector<ReassociationIndices> groups;
+  ReassociationIndices leading;
+  for (auto [i, drop] : llvm::enumerate(dropped)) {
+    if (!drop) {
+      ReassociationIndices group = leading;
+      leading.clear();
+      group.push_back(i);
+      groups.push_back(group);
+    } else if (groups.empty()) {
+      leading.push_back(i);
+    } else {
+      groups.back().push_back(i);
+    }
+  }
+  return groups;
+}
+
+/// Removes the dimensions marked in `dropped` (all of size 1) from `value`.
+Value dropUnitDims(OpBuilder &b, Location loc, Value value,
+                   ArrayRef<bool> dropped) {
+  if (llvm::none_of(dropped, [](bool d) { return d; }))
+    return value;
+  RankedTensorType type = tensorType(value);
+  SmallVector<int64_t> shape;
+  for (auto [size, drop] : llvm::zip(type.getShape(), dropped))
+    if (!drop)
+      shape.push_back(size);
+  auto collapsedType = RankedTensorType::get(shape, type.getElementType());
+  return b.create<tensor::CollapseShapeOp>(loc, collapsedType, value,
+                                           unitDimGroups(dropped));
+}
+
+/// Inserts dimensions of size 1 into `value` to give it type `type`; `added`
+/// marks them in `type`.
+Value addUnitDims(OpBuilder &b, Location loc, Value value,
+                  RankedTensorType type, ArrayRef<bool> added) {
+  if (tensorType(value) == type)
+    return value;
+  return b.create<tensor::ExpandShapeOp>(loc, type, value,
+                                         unitDimGroups(added));
+}
+
+/// Prepares `value` to be read by a generic with loops of extents `loopShape`,
+/// operand dimension i being indexed by loop `loopDims[i]`. Dimensions of size
+/// 1 whose loop is longer broadcast: they are collapsed away and not indexed.
+Operand broadcastOperand(OpBuilder &b, Location loc, Value value,
+                         ArrayRef<int64_t> loopDims,
+                         ArrayRef<int64_t> loopShape) {
+  ArrayRef<int64_t> shape = tensorType(value).getShape();
+  SmallVector<bool> dropped;
+  SmallVector<AffineExpr> exprs;
+  for (auto [size, loop] : llvm::zip(shape, loopDims)) {
+    bool drop = size == 1 && loopShape[loop] != 1;
+    dropped.push_back(drop);
+    if (!drop)
+      exprs.push_back(b.getAffineDimExpr(loop));
+  }
+  return {dropUnitDims(b, loc, value, dropped),
+          AffineMap::get(loopShape.size(), 0, exprs, b.getContext())};
+}
+
+/// Reads `value` in a generic over `resultShape` with NumPy broadcasting
+/// (trailing dimensions aligned).
+Operand broadcastTo(OpBuilder &b, Location loc, Value value,
+                    ArrayRef<int64_t> resultShape) {
+  int64_t rank = tensorType(value).getRank();
+  int64_t offset = resultShape.size() - rank;
+  SmallVector<int64_t> loopDims;
+  for (int64_t i = 0; i < rank; ++i)
+    loopDims.push_back(i + offset);
+  return broadcastOperand(b, loc, value, loopDims, resultShape);
+}
+
+/// An elementwise generic producing a tensor of `resultType` from `operands`
+/// (broadcast to its shape); `body` maps the operand scalars to the result.
+Value buildElementwise(
+    OpBuilder &b, Location loc, RankedTensorType resultType,
+    ValueRange operands,
+    function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
+  ArrayRef<int64_t> shape = resultType.getShape();
+  SmallVector<Operand> ins;
+  for (Value v : operands)
+    ins.push_back(broadcastTo(b, loc, v, shape));
+  Operand out{emptyLike(b, loc, shape, resultType.getElementType()),
+              b.getMultiDimIdentityMap(shape.size())};
+  SmallVector<utils::IteratorType> iterators(shape.size(),
+                                             utils::IteratorType::parallel);
+  return buildGeneric(b, loc, ins, out, iterators,
+                      [&](OpBuilder &nb, Location nl, ValueRange args) {
+                        return SmallVector<Value>{
+                            body(nb, nl, args.drop_back())};
+                      })
+      .front();
+}
+
+/// Maps of a reduction of a rank-`rank` input over `reduced`: the identity for
+/// the input and the kept loops for the result.
+AffineMap reducedMap(OpBuilder &b, int64_t rank, ArrayRef<bool> reduced) {
+  SmallVector<AffineExpr> exprs;
+  for (int64_t i = 0; i < rank; ++i)
+    if (!reduced[i])
+      exprs.push_back(b.getAffineDimExpr(i));
+  return AffineMap::get(rank, 0, exprs, b.getContext());
+}
+
+SmallVector<int64_t> keptShape(ArrayRef<int64_t> shape,
+                               ArrayRef<bool> reduced) {
+  SmallVector<int64_t> kept;
+  for (auto [size, r] : llvm::zip(shape, reduced))
+    if (!r)
+      kept.push_back(size);
+  return kept;
+}
+
+SmallVector<bool> axesMask(int64_t rank, ArrayRef<int64_t> axes) {
+  SmallVector<bool> mask(rank, false);
+  for (int64_t a : axes)
+    mask[a] = true;
+  return mask;
+}
+
+SmallVector<utils::IteratorType> reductionIterators(ArrayRef<bool> reduced) {
+  return llvm::map_to_vector(reduced, [](bool r) {
+    return r ? utils::IteratorType::reduction : utils::IteratorType::parallel;
+  });
+}
+
+/// Reduces `input` over the dimensions marked in `reduced` with
+/// `combine(accumulator, element)` starting from `init`; the reduced
+/// dimensions are dropped.
+Value buildReduction(OpBuilder &b, Location loc, Value input,
+                     ArrayRef<bool> reduced, double init,
+                     function_ref<Value(Scalar &, Value, Value)> combine) {
+  RankedTensorType type = tensorType(input);
+  int64_t rank = type.getRank();
+  Type element = type.getElementType();
+  Operand in{input, b.getMultiDimIdentityMap(rank)};
+  Operand out{filled(b, loc, keptShape(type.getShape(), reduced),
+                     b.getFloatAttr(element, init)),
+              reducedMap(b, rank, reduced)};
+  return buildGeneric(b, loc, in, out, reductionIterators(reduced),
+                      [&](OpBuilder &nb, Location nl, ValueRange args) {
+                        Scalar s{nb, nl};
+                        return SmallVector<Value>{combine(s, args[1], args[0])};
+                      })
+      .front();
+}
+
+/// `value` (any shape) times the constant `factor`.
+Value scaleBy(OpBuilder &b, Location loc, Value value, double factor) {
+  RankedTensorType type = tensorType(value);
+  return buildElementwise(b, loc, type, value,
+                          [&](OpBuilder &nb, Location nl, ValueRange args) {
+                            Scalar s{nb, nl};
+                            return s.mul(args[0],
+                                         s.cst(type.getElementType(), factor));
+                          });
+}
+
+/// Sums `f(elements...)` over every element of equally shaped `inputs` into a
+/// rank-0 tensor and divides by the element count: the mean losses.
+Value buildMeanOf(OpBuilder &b, Location loc, ValueRange inputs,
+                  function_ref<Value(Scalar &, ValueRange)> f) {
+  RankedTensorType type = tensorType(inputs.front());
+  int64_t rank = type.getRank();
+  Type element = type.getElementType();
+  SmallVector<Operand> ins;
+  for (Value v : inputs)
+    ins.push_back({v, b.getMultiDimIdentityMap(rank)});
+  Operand out{filled(b, loc, {}, b.getFloatAttr(element, 0.0)),
+              AffineMap::get(rank, 0, {}, b.getContext())};
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::reduction);
+  Value sum =
+      buildGeneric(b, loc, ins, out, iterators,
+                   [&](OpBuilder &nb, Location nl, ValueRange args) {
+                     Scalar s{nb, nl};
+                     Value term = f(s, args.drop_back());
+                     return SmallVector<Value>{s.add(args.back(), term)};
+                   })
+          .front();
+  return scaleBy(b, loc, sum, 1.0 / static_cast<double>(type.getNumElements()));
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+template <typename OpTy>
+Value binaryScalar(Scalar &s, Value x, Value y);
+template <>
+Value binaryScalar<kiln::AddOp>(Scalar &s, Value x, Value y) {
+  return s.add(x, y);
+}
+template <>
+Value binaryScalar<kiln::SubOp>(Scalar &s, Value x, Value y) {
+  return s.sub(x, y);
+}
+template <>
+Value binaryScalar<kiln::MulOp>(Scalar &s, Value x, Value y) {
+  return s.mul(x, y);
+}
+template <>
+Value binaryScalar<kiln::DivOp>(Scalar &s, Value x, Value y) {
+  return s.div(x, y);
+}
+template <>
+Value binaryScalar<kiln::MaximumOp>(Scalar &s, Value x, Value y) {
+  return s.max(x, y);
+}
+template <>
+Value binaryScalar<kiln::MinimumOp>(Scalar &s, Value x, Value y) {
+  return s.min(x, y);
+}
+template <>
+Value binaryScalar<kiln::GreaterOp>(Scalar &s, Value x, Value y) {
+  return s.mask(s.gt(x, y), x.getType());
+}
+
+/// add, sub, mul, div, maximum, minimum, greater: one broadcasting generic.
+template <typename OpTy>
+struct BinaryLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  using OpAdaptor = typename OpTy::Adaptor;
+
+  LogicalResult
+  matchAndRewrite(OpTy op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value result = buildElementwise(
+        rewriter, op.getLoc(), op.getType(),
+        ValueRange{adaptor.getLhs(), adaptor.getRhs()},
+        [](OpBuilder &b, Location loc, ValueRange args) {
+          Scalar s{b, loc};
+          return binaryScalar<OpTy>(s, args[0], args[1]);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+template <typename OpTy>
+Value unaryScalar(Scalar &s, Value x);
+template <>
+Value unaryScalar<kiln::NegOp>(Scalar &s, Value x) {
+  return s.neg(x);
+}
+template <>
+Value unaryScalar<kiln::ReluOp>(Scalar &s, Value x) {
+  return s.max(x, s.cst(x.getType(), 0.0));
+}
+template <>
+Value unaryScalar<kiln::SigmoidOp>(Scalar &s, Value x) {
+  Value one = s.cst(x.getType(), 1.0);
+  return s.div(one, s.add(one, s.exp(s.neg(x))));
+}
+template <>
+Value unaryScalar<kiln::TanhOp>(Scalar &s, Value x) {
+  return s.tanh(x);
+}
+template <>
+Value unaryScalar<kiln::ExpOp>(Scalar &s, Value x) {
+  return s.exp(x);
+}
+template <>
+Value unaryScalar<kiln::LogOp>(Scalar &s, Value x) {
+  return s.log(x);
+}
+template <>
+Value unaryScalar<kiln::SqrtOp>(Scalar &s, Value x) {
+  return s.sqrt(x);
+}
+template <>
+Value unaryScalar<kiln::AbsOp>(Scalar &s, Value x) {
+  return s.abs(x);
+}
+
+/// neg, relu, sigmoid, tanh, exp, log, sqrt, abs.
+template <typename OpTy>
+struct UnaryLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  using OpAdaptor = typename OpTy::Adaptor;
+
+  LogicalResult
+  matchAndRewrite(OpTy op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value result = buildElementwise(
+        rewriter, op.getLoc(), op.getType(), adaptor.getInput(),
+        [](OpBuilder &b, Location loc, ValueRange args) {
+          Scalar s{b, loc};
+          return unaryScalar<OpTy>(s, args[0]);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Contractions
+//===----------------------------------------------------------------------===//
+
+struct MatmulLowering : OpConversionPattern<kiln::MatmulOp> {
+  MatmulLowering(MLIRContext *ctx, bool namedMatmul)
+      : OpConversionPattern(ctx), namedMatmul(namedMatmul) {}
+
+  LogicalResult
+  matchAndRewrite(kiln::MatmulOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value lhs = adaptor.getLhs(), rhs = adaptor.getRhs();
+    RankedTensorType resultType = op.getType();
+    Type element = resultType.getElementType();
+    Value zero = filled(rewriter, loc, resultType.getShape(),
+                        rewriter.getFloatAttr(element, 0.0));
+    int64_t lhsRank = tensorType(lhs).getRank();
+    int64_t rhsRank = tensorType(rhs).getRank();
+    if (namedMatmul && lhsRank == 2 && rhsRank == 2) {
+      rewriter.replaceOp(op, rewriter
+                                 .create<linalg::MatmulOp>(
+                                     loc, resultType, ValueRange{lhs, rhs},
+                                     ValueRange{zero})
+                                 .getResult(0));
+      return success();
+    }
+
+    // Loops: batch dims..., m, k, n. With n innermost, the loop nest that
+    // convert-linalg-to-loops emits updates a row of C with a row of B, which
+    // LLVM vectorizes; the (m, n, k) order would be a scalar dot product.
+    ArrayRef<int64_t> shape = resultType.getShape();
+    int64_t numBatch = resultType.getRank() - 2;
+    int64_t m = numBatch, k = numBatch + 1, n = numBatch + 2;
+    SmallVector<int64_t> loopShape(shape.take_front(numBatch));
+    loopShape.append({shape[numBatch], tensorType(lhs).getShape().back(),
+                      shape[numBatch + 1]});
+    auto operandLoops = [&](int64_t rank, int64_t row, int64_t col) {
+      SmallVector<int64_t> loops;
+      for (int64_t i = 0; i < rank - 2; ++i)
+        loops.push_back(numBatch - (rank - 2) + i);
+      loops.append({row, col});
+      return loops;
+    };
+    Operand a = broadcastOperand(rewriter, loc, lhs,
+                                 operandLoops(lhsRank, m, k), loopShape);
+    Operand bOp = broadcastOperand(rewriter, loc, rhs,
+                                   operandLoops(rhsRank, k, n), loopShape);
+    SmallVector<AffineExpr> outExprs;
+    for (int64_t i = 0; i < numBatch; ++i)
+      outExprs.push_back(rewriter.getAffineDimExpr(i));
+    outExprs.append(
+        {rewriter.getAffineDimExpr(m), rewriter.getAffineDimExpr(n)});
+    Operand out{zero, AffineMap::get(loopShape.size(), 0, outExprs,
+                                     rewriter.getContext())};
+    SmallVector<utils::IteratorType> iterators(loopShape.size(),
+                                               utils::IteratorType::parallel);
+    iterators[k] = utils::IteratorType::reduction;
+    Value result =
+        buildGeneric(rewriter, loc, {a, bOp}, out, iterators,
+                     [](OpBuilder &b, Location l, ValueRange args) {
+                       Scalar s{b, l};
+                       return SmallVector<Value>{
+                           s.add(args[2], s.mul(args[0], args[1]))};
+                     })
+            .front();
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+
+  bool namedMatmul;
+};
+
+//===----------------------------------------------------------------------===//
+// Normalizations and reductions
+//===----------------------------------------------------------------------===//
+
+/// softmax and log_softmax: subtract the row maximum, exponentiate, normalize.
+template <typename OpTy>
+struct SoftmaxLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  using OpAdaptor = typename OpTy::Adaptor;
+  static constexpr bool isLog = std::is_same_v<OpTy, kiln::LogSoftmaxOp>;
+
+  LogicalResult
+  matchAndRewrite(OpTy op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = adaptor.getInput();
+    RankedTensorType type = tensorType(x);
+    int64_t rank = type.getRank();
+    SmallVector<bool> reduced =
+        axesMask(rank, {static_cast<int64_t>(op.getAxis())});
+    double negInf = -std::numeric_limits<double>::infinity();
+    Value max = buildReduction(
+        rewriter, loc, x, reduced, negInf,
+        [](Scalar &s, Value acc, Value v) { return s.max(acc, v); });
+
+    AffineMap identity = rewriter.getMultiDimIdentityMap(rank);
+    AffineMap rowMap = reducedMap(rewriter, rank, reduced);
+    SmallVector<utils::IteratorType> parallel(rank,
+                                              utils::IteratorType::parallel);
+    // sum[row] = sum(exp(x - max[row])), as one reduction.
+    Type element = type.getElementType();
+    Operand sumOut{filled(rewriter, loc, keptShape(type.getShape(), reduced),
+                          rewriter.getFloatAttr(element, 0.0)),
+                   rowMap};
+    Value sum = buildGeneric(rewriter, loc, {{x, identity}, {max, rowMap}},
+                             sumOut, reductionIterators(reduced),
+                             [](OpBuilder &b, Location l, ValueRange args) {
+                               Scalar s{b, l};
+                               Value e = s.exp(s.sub(args[0], args[1]));
+                               return SmallVector<Value>{s.add(args[2], e)};
+                             })
+                    .front();
+    Operand out{emptyLike(rewriter, loc, type.getShape(), element), identity};
+    Value result =
+        buildGeneric(rewriter, loc,
+                     {{x, identity}, {max, rowMap}, {sum, rowMap}}, out,
+                     parallel,
+                     [](OpBuilder &b, Location l, ValueRange args) {
+                       Scalar s{b, l};
+                       Value shifted = s.sub(args[0], args[1]);
+                       if (isLog)
+                         return SmallVector<Value>{
+                             s.sub(shifted, s.log(args[2]))};
+                       return SmallVector<Value>{
+                           s.div(s.exp(shifted), args[2])};
+                     })
+            .front();
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// reduce_sum, reduce_mean, reduce_max.
+template <typename OpTy>
+struct ReduceLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  using OpAdaptor = typename OpTy::Adaptor;
+
+  LogicalResult
+  matchAndRewrite(OpTy op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = adaptor.getInput();
+    RankedTensorType type = tensorType(x);
+    SmallVector<bool> reduced = axesMask(type.getRank(), op.getAxes());
+    Value result;
+    if constexpr (std::is_same_v<OpTy, kiln::ReduceMaxOp>) {
+      result = buildReduction(
+          rewriter, loc, x, reduced, -std::numeric_limits<double>::infinity(),
+          [](Scalar &s, Value acc, Value v) { return s.max(acc, v); });
+    } else {
+      result = buildReduction(
+          rewriter, loc, x, reduced, 0.0,
+          [](Scalar &s, Value acc, Value v) { return s.add(acc, v); });
+      if constexpr (std::is_same_v<OpTy, kiln::ReduceMeanOp>) {
+        int64_t count = 1;
+        for (auto [size, r] : llvm::zip(type.getShape(), reduced))
+          if (r)
+            count *= size;
+        result =
+            scaleBy(rewriter, loc, result, 1.0 / static_cast<double>(count));
+      }
+    }
+    if (op.getKeepdims())
+      result = addUnitDims(rewriter, loc, result, op.getType(), reduced);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// argmax: a reduction carrying (maximum, index); strict `>` keeps the first
+/// index on ties.
+struct ArgmaxLowering : OpConversionPattern<kiln::ArgmaxOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::ArgmaxOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = adaptor.getInput();
+    RankedTensorType type = tensorType(x);
+    int64_t rank = type.getRank();
+    int64_t axis = static_cast<int64_t>(op.getAxis());
+    SmallVector<bool> reduced = axesMask(rank, {axis});
+    SmallVector<int64_t> shape = keptShape(type.getShape(), reduced);
+    AffineMap rowMap = reducedMap(rewriter, rank, reduced);
+    Type element = type.getElementType();
+    Type indexType = op.getType().getElementType();
+    Operand maxOut{
+        filled(rewriter, loc, shape,
+               rewriter.getFloatAttr(element,
+                                     -std::numeric_limits<double>::infinity())),
+        rowMap};
+    Operand indexOut{
+        filled(rewriter, loc, shape, rewriter.getIntegerAttr(indexType, 0)),
+        rowMap};
+    SmallVector<Value> results = buildGeneric(
+        rewriter, loc, Operand{x, rewriter.getMultiDimIdentityMap(rank)},
+        {maxOut, indexOut}, reductionIterators(reduced),
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Scalar s{b, l};
+          Value index = b.create<arith::IndexCastOp>(
+              l, indexType, b.create<linalg::IndexOp>(l, axis));
+          Value greater = s.gt(args[0], args[1]);
+          return SmallVector<Value>{s.select(greater, args[0], args[1]),
+                                    s.select(greater, index, args[2])};
+        });
+    rewriter.replaceOp(op, results[1]);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Shape manipulation
+//===----------------------------------------------------------------------===//
+
+/// reshape: collapse to rank 1, expand to the result (views, no copy).
+struct ReshapeLowering : OpConversionPattern<kiln::ReshapeOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::ReshapeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = adaptor.getInput();
+    RankedTensorType in = tensorType(x), out = op.getType();
+    if (in == out) {
+      rewriter.replaceOp(op, x);
+      return success();
+    }
+    auto allDims = [](int64_t rank) {
+      ReassociationIndices all;
+      for (int64_t i = 0; i < rank; ++i)
+        all.push_back(i);
+      return SmallVector<ReassociationIndices>{all};
+    };
+    auto flatType =
+        RankedTensorType::get({in.getNumElements()}, in.getElementType());
+    Value flat = x;
+    if (in.getRank() == 0)
+      flat = rewriter.create<tensor::ExpandShapeOp>(
+          loc, flatType, x, SmallVector<ReassociationIndices>{});
+    else if (in.getRank() > 1)
+      flat = rewriter.create<tensor::CollapseShapeOp>(loc, flatType, x,
+                                                      allDims(in.getRank()));
+    Value result = flat;
+    if (out.getRank() == 0)
+      result = rewriter.create<tensor::CollapseShapeOp>(
+          loc, out, flat, SmallVector<ReassociationIndices>{});
+    else if (out.getRank() > 1)
+      result = rewriter.create<tensor::ExpandShapeOp>(loc, out, flat,
+                                                      allDims(out.getRank()));
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct TransposeLowering : OpConversionPattern<kiln::TransposeOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::TransposeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    Value init =
+        emptyLike(rewriter, loc, type.getShape(), type.getElementType());
+    rewriter.replaceOp(op, rewriter
+                               .create<linalg::TransposeOp>(
+                                   loc, adaptor.getInput(), init, op.getPerm())
+                               .getResult());
+    return success();
+  }
+};
+
+struct BroadcastToLowering : OpConversionPattern<kiln::BroadcastToOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::BroadcastToOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value result = buildElementwise(
+        rewriter, op.getLoc(), op.getType(), adaptor.getInput(),
+        [](OpBuilder &, Location, ValueRange args) { return args[0]; });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct OneHotLowering : OpConversionPattern<kiln::OneHotOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::OneHotOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    Type element = type.getElementType();
+    MLIRContext *ctx = rewriter.getContext();
+    Operand labels{adaptor.getLabels(),
+                   AffineMap::get(2, 0, rewriter.getAffineDimExpr(0), ctx)};
+    Operand out{emptyLike(rewriter, loc, type.getShape(), element),
+                rewriter.getMultiDimIdentityMap(2)};
+    SmallVector<utils::IteratorType> parallel(2,
+                                              utils::IteratorType::parallel);
+    Value result =
+        buildGeneric(rewriter, loc, labels, out, parallel,
+                     [&](OpBuilder &b, Location l, ValueRange args) {
+                       Scalar s{b, l};
+                       Value cls = b.create<arith::IndexCastOp>(
+                           l, args[0].getType(), b.create<linalg::IndexOp>(l, 1));
+                       Value eq = b.create<arith::CmpIOp>(
+                           l, arith::CmpIPredicate::eq, args[0], cls);
+                       return SmallVector<Value>{s.mask(eq, element)};
+                     })
+            .front();
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct ConstantLowering : OpConversionPattern<kiln::ConstantOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::ConstantOp op, OpAdaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto value = dyn_cast<TypedAttr>(op.getValue());
+    if (!value)
+      return rewriter.notifyMatchFailure(op, "value is not a typed attribute");
+    rewriter.replaceOpWithNewOp<arith::ConstantOp>(op, value);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Losses
+//===----------------------------------------------------------------------===//
+
+/// cross_entropy: mean over rows of logsumexp(row) - row[label].
+struct CrossEntropyLowering : OpConversionPattern<kiln::CrossEntropyOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::CrossEntropyOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    Value logits = adaptor.getLhs(), labels = adaptor.getRhs();
+    RankedTensorType type = tensorType(logits);
+    Type element = type.getElementType();
+    int64_t rows = type.getDimSize(0);
+    SmallVector<bool> reduced = {false, true};
+    Value max = buildReduction(
+        rewriter, loc, logits, reduced,
+        -std::numeric_limits<double>::infinity(),
+        [](Scalar &s, Value acc, Value v) { return s.max(acc, v); });
+
+    // One pass over each row: sum of exp(x - max) and the label's logit.
+    AffineMap identity = rewriter.getMultiDimIdentityMap(2);
+    AffineMap rowMap = AffineMap::get(2, 0, rewriter.getAffineDimExpr(0), ctx);
+    auto zeros = [&](ArrayRef<int64_t> shape) {
+      return filled(rewriter, loc, shape, rewriter.getFloatAttr(element, 0.0));
+    };
+    SmallVector<Value> rowSums = buildGeneric(
+        rewriter, loc, {{logits, identity}, {max, rowMap}, {labels, rowMap}},
+        {{zeros({rows}), rowMap}, {zeros({rows}), rowMap}},
+        reductionIterators(reduced),
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Scalar s{b, l};
+          Value e = s.exp(s.sub(args[0], args[1]));
+          Value cls = b.create<arith::IndexCastOp>(
+              l, args[2].getType(), b.create<linalg::IndexOp>(l, 1));
+          Value hit =
+              b.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, args[2], cls);
+          Value picked = s.select(hit, args[0], s.cst(element, 0.0));
+          return SmallVector<Value>{s.add(args[3], e), s.add(args[4], picked)};
+        });
+
+    AffineMap vecMap = rewriter.getMultiDimIdentityMap(1);
+    Value total =
+        buildGeneric(rewriter, loc,
+                     {{max, vecMap}, {rowSums[0], vecMap}, {rowSums[1], vecMap}},
+                     Operand{zeros({}), AffineMap::get(1, 0, {}, ctx)},
+                     utils::IteratorType::reduction,
+                     [](OpBuilder &b, Location l, ValueRange args) {
+                       Scalar s{b, l};
+                       Value lse = s.add(args[0], s.log(args[1]));
+                       return SmallVector<Value>{
+                           s.add(args[3], s.sub(lse, args[2]))};
+                     })
+            .front();
+    rewriter.replaceOp(
+        op, scaleBy(rewriter, loc, total, 1.0 / static_cast<double>(rows)));
+    return success();
+  }
+};
+
+struct MseLowering : OpConversionPattern<kiln::MseOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::MseOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value result =
+        buildMeanOf(rewriter, op.getLoc(),
+                    ValueRange{adaptor.getLhs(), adaptor.getRhs()},
+                    [](Scalar &s, ValueRange args) {
+                      Value d = s.sub(args[0], args[1]);
+                      return s.mul(d, d);
+                    });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// bce_with_logits: max(x, 0) - x t + log(1 + exp(-|x|)), never overflows.
+struct BceWithLogitsLowering : OpConversionPattern<kiln::BceWithLogitsOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::BceWithLogitsOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value result = buildMeanOf(
+        rewriter, op.getLoc(), ValueRange{adaptor.getLhs(), adaptor.getRhs()},
+        [](Scalar &s, ValueRange args) {
+          Value x = args[0], t = args[1];
+          Value relu = s.max(x, s.cst(x.getType(), 0.0));
+          Value softplus = s.log1p(s.exp(s.neg(s.abs(x))));
+          return s.add(s.sub(relu, s.mul(x, t)), softplus);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Optimizer updates
+//===----------------------------------------------------------------------===//
+
+/// Reads hyper[index] (f32) as a scalar of type `element`.
+Value readHyper(OpBuilder &b, Location loc, Value hyper, int64_t index,
+                Type element) {
+  Value i = b.create<arith::ConstantIndexOp>(loc, index);
+  Value v = b.create<tensor::ExtractOp>(loc, hyper, i);
+  if (v.getType() != element)
+    v = b.create<arith::ExtFOp>(loc, element, v);
+  return v;
+}
+
+/// An elementwise generic over equally shaped `ins` with one result per
+/// `numResults`, all of the type of the first input.
+SmallVector<Value> buildUpdate(OpBuilder &b, Location loc, ValueRange ins,
+                               unsigned numResults, BodyFn body) {
+  RankedTensorType type = tensorType(ins.front());
+  int64_t rank = type.getRank();
+  AffineMap identity = b.getMultiDimIdentityMap(rank);
+  SmallVector<Operand> inputs, outputs;
+  for (Value v : ins)
+    inputs.push_back({v, identity});
+  for (unsigned i = 0; i < numResults; ++i)
+    outputs.push_back(
+        {emptyLike(b, loc, type.getShape(), type.getElementType()), identity});
+  SmallVector<utils::IteratorType> parallel(rank,
+                                            utils::IteratorType::parallel);
+  return buildGeneric(b, loc, inputs, outputs, parallel, body);
+}
+
+/// p - lr * (g + wd * p).
+struct SgdLowering : OpConversionPattern<kiln::SgdUpdateOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::SgdUpdateOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Type element = op.getType().getElementType();
+    double wd = op.getWeightDecay().convertToDouble();
+    Value lr = readHyper(rewriter, loc, adaptor.getHyper(), 0, element);
+    SmallVector<Value> results = buildUpdate(
+        rewriter, loc, ValueRange{adaptor.getParam(), adaptor.getGrad()}, 1,
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Scalar s{b, l};
+          Value p = args[0], g = args[1];
+          if (wd != 0.0)
+            g = s.add(g, s.mul(s.cst(element, wd), p));
+          return SmallVector<Value>{s.sub(p, s.mul(lr, g))};
+        });
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+/// PyTorch's SGD with momentum (dampening 0), optionally Nesterov.
+struct MomentumLowering : OpConversionPattern<kiln::MomentumUpdateOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::MomentumUpdateOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Type element = op.getParam().getType().getElementType();
+    double wd = op.getWeightDecay().convertToDouble();
+    double mu = op.getMomentum().convertToDouble();
+    bool nesterov = op.getNesterov();
+    Value lr = readHyper(rewriter, loc, adaptor.getHyper(), 0, element);
+    SmallVector<Value> results = buildUpdate(
+        rewriter, loc,
+        ValueRange{adaptor.getParam(), adaptor.getGrad(),
+                   adaptor.getVelocity()},
+        2, [&](OpBuilder &b, Location l, ValueRange args) {
+          Scalar s{b, l};
+          Value p = args[0], g = args[1], v = args[2];
+          if (wd != 0.0)
+            g = s.add(g, s.mul(s.cst(element, wd), p));
+          Value momentum = s.cst(element, mu);
+          Value newV = s.add(s.mul(momentum, v), g);
+          Value d = nesterov ? s.add(g, s.mul(momentum, newV)) : newV;
+          return SmallVector<Value>{s.sub(p, s.mul(lr, d)), newV};
+        });
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+/// PyTorch's Adam and AdamW (bias-corrected, eps outside the square root).
+struct AdamLowering : OpConversionPattern<kiln::AdamUpdateOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::AdamUpdateOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Type element = op.getParam().getType().getElementType();
+    double b1 = op.getBeta1().convertToDouble();
+    double b2 = op.getBeta2().convertToDouble();
+    double eps = op.getEps().convertToDouble();
+    double wd = op.getWeightDecay().convertToDouble();
+    bool decoupled = op.getDecoupled();
+
+    // Per-step scalars: step size lr / (1 - b1^t) and sqrt(1 - b2^t).
+    Scalar s{rewriter, loc};
+    Value lr = readHyper(rewriter, loc, adaptor.getHyper(), 0, element);
+    Value t = readHyper(rewriter, loc, adaptor.getHyper(), 1, element);
+    Value one = s.cst(element, 1.0);
+    auto correction = [&](double beta) {
+      Value pow = rewriter.create<math::PowFOp>(loc, s.cst(element, beta), t);
+      return s.sub(one, pow);
+    };
+    Value stepSize = s.div(lr, correction(b1));
+    Value correction2Sqrt = s.sqrt(correction(b2));
+    Value decay;
+    if (decoupled && wd != 0.0)
+      decay = s.sub(one, s.mul(lr, s.cst(element, wd)));
+
+    SmallVector<Value> results = buildUpdate(
+        rewriter, loc,
+        ValueRange{adaptor.getParam(), adaptor.getGrad(), adaptor.getM(),
+                   adaptor.getV()},
+        3, [&](OpBuilder &b, Location l, ValueRange args) {
+          Scalar s{b, l};
+          Value p = args[0], g = args[1], m = args[2], v = args[3];
+          if (decay)
+            p = s.mul(p, decay);
+          else if (wd != 0.0)
+            g = s.add(g, s.mul(s.cst(element, wd), p));
+          Value newM = s.add(s.mul(s.cst(element, b1), m),
+                             s.mul(s.cst(element, 1.0 - b1), g));
+          Value newV = s.add(s.mul(s.cst(element, b2), v),
+                             s.mul(s.cst(element, 1.0 - b2), s.mul(g, g)));
+          Value denom =
+              s.add(s.div(s.sqrt(newV), correction2Sqrt), s.cst(element, eps));
+          Value newP = s.sub(p, s.mul(stepSize, s.div(newM, denom)));
+          return SmallVector<Value>{newP, newM, newV};
+        });
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// The pass
+//===----------------------------------------------------------------------===//
+
+struct KilnToLinalgPass
+    : kiln::impl::KilnToLinalgBase<KilnToLinalgPass> {
+  using KilnToLinalgBase::KilnToLinalgBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = &getContext();
+
+    // Parameters must be function arguments by now; say so plainly rather
+    // than "failed to legalize".
+    WalkResult walk = module.walk([](kiln::LoadParamOp op) {
+      op.emitOpError()
+          << "is not supported by codegen: parameters must be entry-function "
+             "arguments (kiln.param argument attribute) before kiln-to-linalg";
+      return WalkResult::interrupt();
+    });
+    if (walk.wasInterrupted())
+      return signalPassFailure();
+
+    unsigned count = 0;
+    module.walk([&](Operation *op) {
+      if (isa<kiln::KilnDialect>(op->getDialect()) && !isa<kiln::ParamOp>(op))
+        ++count;
+    });
+
+    ConversionTarget target(*ctx);
+    target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
+                           math::MathDialect, tensor::TensorDialect,
+                           bufferization::BufferizationDialect,
+                           memref::MemRefDialect, func::FuncDialect,
+                           scf::SCFDialect>();
+    target.addIllegalDialect<kiln::KilnDialect>();
+    target.addLegalOp<kiln::ParamOp>();
+
+    RewritePatternSet patterns(ctx);
+    patterns.add<
+        BinaryLowering<kiln::AddOp>, BinaryLowering<kiln::SubOp>,
+        BinaryLowering<kiln::MulOp>, BinaryLowering<kiln::DivOp>,
+        BinaryLowering<kiln::MaximumOp>, BinaryLowering<kiln::MinimumOp>,
+        BinaryLowering<kiln::GreaterOp>, UnaryLowering<kiln::NegOp>,
+        UnaryLowering<kiln::ReluOp>, UnaryLowering<kiln::SigmoidOp>,
+        UnaryLowering<kiln::TanhOp>, UnaryLowering<kiln::ExpOp>,
+        UnaryLowering<kiln::LogOp>, UnaryLowering<kiln::SqrtOp>,
+        UnaryLowering<kiln::AbsOp>, SoftmaxLowering<kiln::SoftmaxOp>,
+        SoftmaxLowering<kiln::LogSoftmaxOp>, ReduceLowering<kiln::ReduceSumOp>,
+        ReduceLowering<kiln::ReduceMeanOp>, ReduceLowering<kiln::ReduceMaxOp>,
+        ArgmaxLowering, ReshapeLowering, TransposeLowering,
+        BroadcastToLowering, OneHotLowering, ConstantLowering,
+        CrossEntropyLowering, MseLowering, BceWithLogitsLowering, SgdLowering,
+        MomentumLowering, AdamLowering>(ctx);
+    patterns.add<MatmulLowering>(ctx, namedMatmul);
+
+    if (failed(applyPartialConversion(module, target, std::move(patterns))))
+      return signalPassFailure();
+    numOpsLowered += count;
+  }
+};
+
+} // namespace

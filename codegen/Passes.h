@@ -1,0 +1,36 @@
+//===- Passes.h - Kiln's code generation passes -----------------*- C++ -*-===//
+//
+// Lowering from the kiln dialect to the LLVM dialect and the C ABI of
+// runtime/KilnABI.h. See Passes.td for what each pass does, and Pipeline.h for
+// the order in which they run.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_CODEGEN_PASSES_H
+#define KILN_CODEGEN_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace kiln {
+
+#define GEN_PASS_DECL
+#include "codegen/Passes.h.inc"
+
+/// Registers the passes above with the global registry, so that kiln-opt and
+/// pipeline strings can name them.
+void registerCodegenPasses();
+
+} // namespace kiln
+
+#endif // KILN_CODEGEN_PASSES_H

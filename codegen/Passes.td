@@ -1,0 +1,126 @@
+//===- Passes.td - Kiln's code generation passes ---------------*- tablegen -*-===//
+//
+// The passes that take a module of kiln entry functions to the LLVM dialect and
+// the C ABI of runtime/KilnABI.h. Pipeline.cpp strings them together with the
+// upstream passes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_CODEGEN_PASSES_TD
+#define KILN_CODEGEN_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def KilnToLinalg : Pass<"kiln-to-linalg", "mlir::ModuleOp"> {
+  let summary = "Lower kiln ops to linalg, tensor, arith and math on tensors";
+  let description = [{
+    Converts every kiln op except `kiln.param` (kept for the manifest) into
+    linalg ops on tensors: elementwise ops with NumPy broadcasting become one
+    `linalg.generic` each (unit dimensions that broadcast are collapsed away so
+    that every indexing map is a projected permutation), reductions become
+    reduction generics, `matmul` a zero-filled `linalg.matmul` (rank 2) or a
+    batched generic, softmax and the losses their numerically stable forms, and
+    the optimizer updates one elementwise generic with several results.
+    `kiln.load_param` is rejected: codegen expects parameters to be function
+    arguments (see kiln-entry-abi).
+  }];
+  let dependentDialects = [
+    "mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",
+    "mlir::math::MathDialect", "mlir::tensor::TensorDialect"
+  ];
+  let options = [
+    Option<"namedMatmul", "named-matmul", "bool", /*default=*/"true",
+           "Lower rank-2 kiln.matmul to linalg.matmul (i, j, k loop order); "
+           "when false, to a linalg.generic in (i, k, j) order, whose "
+           "innermost loop LLVM vectorizes after convert-linalg-to-loops">
+  ];
+  let statistics = [
+    Statistic<"numOpsLowered", "ops-lowered", "Number of kiln ops lowered">
+  ];
+}
+
+def KilnEntryAbi : Pass<"kiln-entry-abi", "mlir::ModuleOp"> {
+  let summary = "Rewrite entry functions to destination-passing style on memrefs";
+  let description = [{
+    Gives `@train_step`, `@eval_step` and `@predict` the buffer signature of
+    runtime/KilnABI.h: one identity-layout memref argument per buffer, in ABI
+    order (params, state, inputs, hyper, loss for the train step; params,
+    inputs, loss, outputs for eval; params, predict inputs, outputs for
+    predict), and no results. Reads become `bufferization.to_tensor ...
+    restrict` (params and state also `writable`), updated params and state are
+    written back with `bufferization.materialize_in_destination` into the tensor
+    of the same-named argument (so that one-shot-bufferize updates them in
+    place), and the loss and outputs with the memref form `restrict writable`
+    (so that empty-tensor elimination computes them in the caller's buffer).
+
+    Every entry function takes all params (in `kiln.param` op order) and all
+    outputs of the manifest, whether it uses them or not, so that one buffer
+    array layout fits every function. The manifest text (runtime/KilnABI.h) is
+    stored in the module attribute `kiln.manifest`; `kiln.param` ops are
+    erased, and functions other than the entries are erased unless used.
+
+    Run it last at tensor level, right before bufferization: the tensor form
+    of materialize_in_destination has no side effect, and a greedy rewrite
+    (canonicalize, fusion) would erase it as dead.
+  }];
+  let dependentDialects = [
+    "mlir::bufferization::BufferizationDialect", "mlir::memref::MemRefDialect"
+  ];
+  let statistics = [
+    Statistic<"numEntries", "entries", "Number of entry functions rewritten">,
+    Statistic<"numInPlace", "in-place-updates",
+              "Number of params and state updated through their own argument">
+  ];
+}
+
+def KilnVectorizeMatmul : Pass<"kiln-vectorize-matmul", "mlir::func::FuncOp"> {
+  let summary = "Register-tiled vector code for linalg.matmul on memrefs";
+  let description = [{
+    Replaces each `linalg.matmul` on static identity-layout memrefs (after
+    bufferization) with loops over a `rows` x (`lanes` * `vectors`) register
+    tile of accumulators: for each k, `vectors` vector loads from a row of B,
+    one broadcast per row of A and `rows` * `vectors` `vector.fma`s; the tile
+    is loaded from and stored back to C once per block of `k-block` values of
+    k. Columns past the last full tile use masked transfers, rows past the
+    last full tile a one-row kernel, so that every shape is handled.
+  }];
+  let dependentDialects = [
+    "mlir::arith::ArithDialect", "mlir::scf::SCFDialect",
+    "mlir::vector::VectorDialect", "mlir::memref::MemRefDialect"
+  ];
+  let options = [
+    Option<"rows", "rows", "int64_t", /*default=*/"4",
+           "Rows of C per register tile">,
+    Option<"vectors", "vectors", "int64_t", /*default=*/"2",
+           "Vectors of C per row of a register tile">,
+    Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"256",
+           "Bits per hardware vector register (256: AVX2)">,
+    Option<"kBlock", "k-block", "int64_t", /*default=*/"256",
+           "Values of k per cache block">
+  ];
+  let statistics = [
+    Statistic<"numVectorized", "matmuls-vectorized",
+              "Number of linalg.matmul ops replaced by vector code">
+  ];
+}
+
+def KilnAbiWrappers : Pass<"kiln-abi-wrappers", "mlir::ModuleOp"> {
+  let summary = "Emit the C ABI: kiln_* step wrappers and kiln_manifest";
+  let description = [{
+    Runs on the LLVM dialect, after `convert-func-to-llvm` with bare-pointer
+    memrefs. For each of `train_step`, `eval_step` and `predict` it defines
+    `void kiln_NAME(void **buffers)`, which loads each buffer pointer and calls
+    the inner function (made internal so that LLVM inlines it); a missing entry
+    gets a wrapper that does nothing. It turns the module attribute
+    `kiln.manifest` into a constant string returned by
+    `const char *kiln_manifest(void)`. It fails if the module still calls an
+    MLIR runtime helper (`memrefCopy`, `_mlir_*`), which the runtime does not
+    provide.
+  }];
+  let dependentDialects = ["mlir::LLVM::LLVMDialect"];
+  let statistics = [
+    Statistic<"numWrappers", "wrappers", "Number of kiln_* step wrappers defined">
+  ];
+}
+
+#endif // KILN_CODEGEN_PASSES_TD

@@ -1,0 +1,67 @@
+//===- Pipeline.h - The lowering pipeline from kiln to LLVM -----*- C++ -*-===//
+//
+// Builds the pass pipeline that takes a module of kiln entry functions
+// (@train_step, @eval_step, @predict, with kiln.param ops for the manifest) to
+// the LLVM dialect with the C ABI of runtime/KilnABI.h. ObjectEmitter.h takes it
+// from there to an object file.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_CODEGEN_PIPELINE_H
+#define KILN_CODEGEN_PIPELINE_H
+
+#include "llvm/ADT/StringRef.h"
+
+#include <optional>
+
+namespace mlir {
+class DialectRegistry;
+class OpPassManager;
+} // namespace mlir
+
+namespace kiln {
+
+/// Knobs of the lowering; the defaults are what kilnc uses.
+struct LoweringOptions {
+  /// Lower rank-2 matmuls to register-tiled vector code
+  /// (kiln-vectorize-matmul); when false, to plain loops in (i, k, j) order
+  /// that LLVM's loop vectorizer handles.
+  bool fastMatmul = true;
+  /// Fuse elementwise producers into their consumers
+  /// (linalg-fuse-elementwise-ops) before bufferization.
+  bool fuseElementwise = true;
+};
+
+/// Where the pipeline stops.
+enum class Stage {
+  /// linalg/tensor/arith/math on tensors, entries in destination-passing
+  /// style on memrefs (after kiln-entry-abi).
+  Linalg,
+  /// After bufferization and buffer deallocation: linalg on memrefs.
+  Bufferized,
+  /// The LLVM dialect with the kiln_* ABI, ready for translation.
+  LLVMDialect,
+};
+
+/// Parses `linalg`, `bufferized` or `llvm-dialect`.
+std::optional<Stage> parseStage(llvm::StringRef name);
+
+/// Appends the lowering to `pm`, which must be anchored on builtin.module.
+void buildLoweringPipeline(mlir::OpPassManager &pm,
+                           const LoweringOptions &options = {},
+                           Stage stopAfter = Stage::LLVMDialect);
+
+/// Adds the dialects the pipeline produces and the interface implementations
+/// its upstream passes need (bufferization, subset insertion, deallocation,
+/// buffer view flow). Contexts that run the pipeline must be created from a
+/// registry that went through this.
+void registerCodegenDialects(mlir::DialectRegistry &registry);
+
+/// Registers the pipeline as `kiln-lower` (options `fast-matmul`,
+/// `fuse-elementwise`, `stop-after=linalg|bufferized|llvm-dialect`) for
+/// kiln-opt.
+void registerLoweringPipeline();
+
+} // namespace kiln
+
+#endif // KILN_CODEGEN_PIPELINE_H
