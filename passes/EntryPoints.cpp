@@ -108,8 +108,10 @@ void KilnEntryPointsPass::runOnOperation() {
   if (!outputs.empty())
     buildEntry(b, forward, params, "predict", outputs, /*pruneInputs=*/true);
 
-  // Accuracy: an i32 output shaped like the labels of a cross_entropy loss.
+  // Accuracy: an i32 output shaped like the labels of a cross_entropy loss. The
+  // number of classes of each label input is recorded for data validation.
   SmallVector<Attribute> metrics;
+  SmallVector<NamedAttribute> labelClasses;
   llvm::SetVector<std::pair<StringRef, StringRef>> seen;
   forward.walk([&](CrossEntropyOp ce) {
     auto labels = dyn_cast<BlockArgument>(ce.getRhs());
@@ -119,6 +121,12 @@ void KilnEntryPointsPass::runOnOperation() {
         labels.getArgNumber(), KilnDialect::kInputAttrName);
     if (!labelName)
       return;
+    if (llvm::none_of(labelClasses, [&](NamedAttribute a) {
+          return a.getName() == labelName.getValue();
+        }))
+      labelClasses.push_back(b.getNamedAttr(
+          labelName.getValue(),
+          b.getI64IntegerAttr(ce.getLhs().getType().getDimSize(1))));
     for (unsigned r : outputs) {
       auto outName = forward.getResultAttrOfType<StringAttr>(
           r, KilnDialect::kOutputAttrName);
@@ -131,5 +139,7 @@ void KilnEntryPointsPass::runOnOperation() {
   });
   if (!metrics.empty())
     module->setAttr("kiln.metrics", b.getArrayAttr(metrics));
+  if (!labelClasses.empty())
+    module->setAttr("kiln.labels", b.getDictionaryAttr(labelClasses));
   forward.erase();
 }

@@ -30,7 +30,8 @@ def KilnEntryPoints : Pass<"kiln-entry-points", "mlir::ModuleOp"> {
     `@predict(params..., needed inputs...) -> (outputs...)`, with parameters as
     arguments (`kiln.param` argument attributes) instead of kiln.load_param. Also
     records `kiln.metrics`: classification accuracy for every i32 output shaped
-    like the labels of a cross_entropy loss.
+    like the labels of a cross_entropy loss, and `kiln.labels`: the number of
+    classes of every input used as cross_entropy labels.
   }];
   let dependentDialects = ["mlir::func::FuncDialect", "kiln::KilnDialect"];
 }

@@ -198,21 +198,20 @@ Expected<Dataset> loadDataset(const Manifest &manifest,
     ds.inputs.push_back(std::move(*data));
     first = &ds.inputs.front();
   }
-  // Class labels compared by an accuracy metric must be valid indices.
-  for (const MetricSpec &metric : manifest.metrics) {
+  // Class labels must be valid indices: the compiled step reads logits[label].
+  for (const LabelSpec &label : manifest.labels) {
     for (const InputData &d : ds.inputs) {
-      if (d.spec->name != metric.input || d.spec->type != DType::I32)
+      if (d.spec->name != label.input || d.spec->type != DType::I32)
         continue;
       const auto *labels = reinterpret_cast<const int32_t *>(d.bytes.data());
       size_t n = d.bytes.size() / sizeof(int32_t);
       for (size_t i = 0; i < n; ++i)
-        if (labels[i] < 0)
+        if (labels[i] < 0 || labels[i] >= label.classes)
           return makeError(
-              "'{}' example {}: label {} is negative; class labels of input "
-              "'{}' must be in [0, number of classes) (the compiled step may "
-              "also reject labels that are too large)",
+              "'{}' example {}: label {} is out of range; input '{}' holds "
+              "class indices in [0, {})",
               d.file, i / size_t(std::max<int64_t>(d.exampleElements, 1)),
-              labels[i], d.spec->name);
+              labels[i], d.spec->name, label.classes);
     }
   }
   return ds;

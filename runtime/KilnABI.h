@@ -32,6 +32,10 @@
  *   predict-input NAME                       inputs kiln_predict takes, in order
  *   output NAME DTYPE SHAPE                  named outputs (eval and predict)
  *   metric accuracy OUTPUT INPUT             accuracy = mean(OUTPUT == INPUT)
+ *   labels INPUT CLASSES                     INPUT holds class indices in
+ *                                            [0, CLASSES); the runtime rejects
+ *                                            data outside (the compiled step
+ *                                            must not be given any)
  *   optimizer NAME KEY=VALUE...              e.g. adam lr=0.001 beta1=0.9 ...
  *   train batch=B epochs=E seed=S
  *   data SPLIT INPUT FORMAT PATH [KEY=VALUE...]   SPLIT: train | test;

@@ -204,6 +204,15 @@ Error Parser::parseRecord(const std::vector<std::string_view> &f) {
     metricLines.push_back(line);
     return Error::success();
   }
+  if (kind == "labels") {
+    if (f.size() != 3)
+      return error("expected 'labels INPUT CLASSES'");
+    std::optional<int64_t> classes = parseInt(f[2]);
+    if (!classes || *classes <= 0)
+      return error("the number of classes must be a positive integer");
+    m.labels.push_back({std::string(f[1]), *classes});
+    return Error::success();
+  }
   if (kind == "optimizer") {
     if (f.size() < 2)
       return error("expected 'optimizer NAME KEY=VALUE...'");

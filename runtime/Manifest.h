@@ -70,6 +70,12 @@ struct MetricSpec {
   std::string input;
 };
 
+/// `labels INPUT CLASSES`: INPUT holds class indices in [0, CLASSES).
+struct LabelSpec {
+  std::string input;
+  int64_t classes = 0;
+};
+
 /// `optimizer NAME KEY=VALUE...`.
 struct OptimizerSpec {
   std::string name;
@@ -94,6 +100,7 @@ struct Manifest {
   std::vector<std::string> predictInputs;
   std::vector<TensorSpec> outputs;
   std::vector<MetricSpec> metrics;
+  std::vector<LabelSpec> labels;
   std::optional<OptimizerSpec> optimizer;
   /// The `train` record; the batch is also the inputs' leading dimension.
   int64_t batch = 0;

@@ -114,16 +114,22 @@ TEST(DatasetTest, ConvertsNpyDTypes) {
   EXPECT_TRUE(contains(big.error().message(), "does not fit i32"));
 }
 
-TEST(DatasetTest, RejectsNegativeLabelsOfAccuracyInputs) {
+TEST(DatasetTest, RejectsLabelsOutOfRange) {
   TempDir dir;
-  writeBytes(dir.file("y.npy"), i32Npy({0, 1, -1, 2}, "(4,)"));
   Manifest m = tinyManifestParsed();
-  Expected<Dataset> ds =
-      loadDataset(m, {source("label", dir.file("y.npy"))}, "train");
-  ASSERT_FALSE(ds);
-  const std::string &msg = ds.error().message();
-  EXPECT_TRUE(contains(msg, "example 2: label -1 is negative")) << msg;
-  EXPECT_TRUE(contains(msg, "[0, number of classes)")) << msg;
+  ASSERT_EQ(m.labels.size(), 1u);
+  int32_t classes = static_cast<int32_t>(m.labels[0].classes);
+  for (int32_t bad : {-1, classes}) {
+    writeBytes(dir.file("y.npy"), i32Npy({0, 1, bad, 2}, "(4,)"));
+    Expected<Dataset> ds =
+        loadDataset(m, {source("label", dir.file("y.npy"))}, "train");
+    ASSERT_FALSE(ds);
+    const std::string &msg = ds.error().message();
+    EXPECT_TRUE(contains(msg, "example 2: label " + std::to_string(bad) +
+                                  " is out of range"))
+        << msg;
+    EXPECT_TRUE(contains(msg, "[0, " + std::to_string(classes) + ")")) << msg;
+  }
 }
 
 TEST(DatasetTest, RejectsDifferentExampleCounts) {

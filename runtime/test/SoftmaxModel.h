@@ -49,6 +49,7 @@ template <typename Config> struct SoftmaxModel {
                     "predict-input image\n"
                     "output prediction i32 {1}\n"
                     "metric accuracy prediction label\n"
+                    "labels label {3}\n"
                     "optimizer adam lr={4} beta1=0.9 beta2=0.999 eps=1e-08 "
                     "weight_decay=0 clip_norm=0\n"
                     "train batch={1} epochs={5} seed=42\n"

@@ -4,7 +4,7 @@
 // only, from the inputs they need) from @forward, and records the accuracy
 // metric of a classifier.
 
-// CHECK: module attributes {kiln.metrics = {{\[}}["accuracy", "prediction", "label"]]
+// CHECK: module attributes {kiln.labels = {label = 3 : i64}, kiln.metrics = {{\[}}["accuracy", "prediction", "label"]]
 module {
   kiln.param @w : tensor<4x3xf32> = glorot_uniform(4.0, 3.0)
   func.func @forward(%image: tensor<2x4xf32> {kiln.input = "image"}, %label: tensor<2xi32> {kiln.input = "label"}) -> (tensor<f32> {kiln.loss}, tensor<2xi32> {kiln.output = "prediction"}) {
