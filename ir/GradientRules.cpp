@@ -191,6 +191,33 @@ KILN_RULE(BroadcastToOp)
   return {reduceToType(builder, getLoc(), g, getInput().getType())};
 KILN_END
 
+// Convolution, pooling, dropout.
+KILN_RULE(Conv2dOp)
+  Value dx = builder.create<Conv2dBackwardInputOp>(
+      getLoc(), getInput().getType(), g, getFilter(), getStridesAttr(),
+      getPaddingAttr(), getDilationAttr());
+  Value dw = builder.create<Conv2dBackwardFilterOp>(
+      getLoc(), getFilter().getType(), getInput(), g, getStridesAttr(),
+      getPaddingAttr(), getDilationAttr());
+  return {dx, dw};
+KILN_END
+KILN_RULE(MaxPool2dOp)
+  return {builder.create<MaxPool2dBackwardOp>(
+      getLoc(), getInput().getType(), getInput(), getResult(), g,
+      getKernelAttr(), getStridesAttr(), getPaddingAttr())};
+KILN_END
+KILN_RULE(AvgPool2dOp)
+  return {builder.create<AvgPool2dBackwardOp>(
+      getLoc(), getInput().getType(), g, getKernelAttr(), getStridesAttr(),
+      getPaddingAttr())};
+KILN_END
+KILN_RULE(DropoutOp)
+  // Linear in its input for a fixed mask: the same op (same key) maps g.
+  return {builder.create<DropoutOp>(getLoc(), g.getType(), g, getHyper(),
+                                    getRateAttr(), getSaltAttr()),
+          Value()};
+KILN_END
+
 // Losses (means over their elements or rows).
 KILN_RULE(CrossEntropyOp)
   // d/dlogits = (softmax(logits) - one_hot(labels)) * g / N

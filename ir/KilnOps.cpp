@@ -390,6 +390,103 @@ LogicalResult OneHotOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// Convolution and pooling
+//===----------------------------------------------------------------------===//
+
+LogicalResult Conv2dOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &results) {
+  RankedTensorType in = getTensorType(adaptor.getInput()),
+                   filter = getTensorType(adaptor.getFilter());
+  if (in.getElementType() != filter.getElementType())
+    return emitOptionalError(loc, "operands have different element types");
+  std::string error;
+  FailureOr<shape::Shape> shape =
+      shape::conv2d(in.getShape(), filter.getShape(), adaptor.getStrides(),
+                    adaptor.getPadding(), adaptor.getDilation(), error);
+  if (failed(shape))
+    return inferError(loc, error);
+  results.push_back(RankedTensorType::get(*shape, in.getElementType()));
+  return success();
+}
+
+/// Checks that convolving `input` with `filter` gives `output`'s shape.
+template <typename Op>
+static LogicalResult verifyConvShapes(Op op, RankedTensorType input,
+                                      RankedTensorType filter,
+                                      RankedTensorType output) {
+  std::string error;
+  FailureOr<shape::Shape> shape =
+      shape::conv2d(input.getShape(), filter.getShape(), op.getStrides(),
+                    op.getPadding(), op.getDilation(), error);
+  if (failed(shape))
+    return op.emitOpError() << error;
+  if (ArrayRef<int64_t>(*shape) != output.getShape())
+    return op.emitOpError() << "a convolution of " << input << " with "
+                            << filter << " gives shape " << shape::str(*shape)
+                            << ", not " << output;
+  return success();
+}
+
+LogicalResult Conv2dBackwardInputOp::verify() {
+  return verifyConvShapes(*this, getType(), getTensorType(getFilter()),
+                          getTensorType(getGrad()));
+}
+
+LogicalResult Conv2dBackwardFilterOp::verify() {
+  return verifyConvShapes(*this, getTensorType(getInput()), getType(),
+                          getTensorType(getGrad()));
+}
+
+#define KILN_INFER_POOL(OP)                                                    \
+  LogicalResult OP::inferReturnTypes(MLIRContext *,                            \
+                                     std::optional<Location> loc,             \
+                                     Adaptor adaptor,                          \
+                                     SmallVectorImpl<Type> &results) {         \
+    RankedTensorType in = getTensorType(adaptor.getInput());                   \
+    std::string error;                                                         \
+    FailureOr<shape::Shape> shape =                                            \
+        shape::pool2d(in.getShape(), adaptor.getKernel(),                      \
+                      adaptor.getStrides(), adaptor.getPadding(), error);      \
+    if (failed(shape))                                                         \
+      return inferError(loc, error);                                           \
+    results.push_back(RankedTensorType::get(*shape, in.getElementType()));     \
+    return success();                                                          \
+  }
+KILN_INFER_POOL(MaxPool2dOp)
+KILN_INFER_POOL(AvgPool2dOp)
+#undef KILN_INFER_POOL
+
+//===----------------------------------------------------------------------===//
+// Training-only behaviour
+//===----------------------------------------------------------------------===//
+
+OpFoldResult DropoutOp::fold(FoldAdaptor) {
+  if (!getHyper() || getRate().convertToDouble() == 0)
+    return getInput();
+  return {};
+}
+
+LogicalResult
+AssignParamOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  auto param =
+      symbolTable.lookupNearestSymbolFrom<ParamOp>(*this, getParamAttr());
+  if (!param)
+    return emitOpError() << "'" << getParam()
+                         << "' does not name a kiln.param";
+  if (!param.getBuffer())
+    return emitOpError() << "parameter '" << getParam()
+                         << "' is trained by the optimizer; only a buffer "
+                            "parameter can be assigned";
+  if (param.getType() != getValue().getType())
+    return emitOpError() << "value type " << getValue().getType()
+                         << " differs from the type of parameter '"
+                         << getParam() << "': " << param.getType();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // Losses
 //===----------------------------------------------------------------------===//
 

@@ -25,6 +25,8 @@ def Kiln_FloatTensor : StaticShapeTensorOf<[F32, F64]>;
 def Kiln_LabelTensor : StaticShapeTensorOf<[I32]>;
 def Kiln_AnyTensor : StaticShapeTensorOf<[F32, F64, I32]>;
 def Kiln_ScalarFloat : 0DTensorOf<[F32, F64]>;
+/// The per-step hyper-parameter vector of runtime/KilnABI.h.
+def Kiln_HyperTensor : StaticShapeTensorOf<[F32]>;
 
 def Kiln_InitKind : I32EnumAttr<"InitKind", "parameter initializer", [
     I32EnumAttrCase<"zeros", 0>,
@@ -126,11 +128,16 @@ def Kiln_ParamOp : Kiln_Op<"param", [Symbol, HasParent<"mlir::ModuleOp">]> {
 
     Initializer arguments: `constant(value)`, `uniform(low, high)`,
     `normal(mean, std)`, `glorot_*(fan_in, fan_out)`, `he_*(fan_in)`.
+
+    A `buffer` parameter is state that is not trained by the optimizer but set
+    by `kiln.assign_param` (batch normalization's running statistics); it is
+    saved in checkpoints like any parameter.
   }];
   let arguments = (ins SymbolNameAttr:$sym_name,
                        TypeAttrOf<Kiln_FloatTensor>:$type,
                        Kiln_InitKind:$init,
-                       DefaultValuedAttr<DenseF64ArrayAttr, "{}">:$init_args);
+                       DefaultValuedAttr<DenseF64ArrayAttr, "{}">:$init_args,
+                       UnitAttr:$buffer);
   let assemblyFormat = [{
     $sym_name `:` $type `=` custom<Init>($init, $init_args) attr-dict
   }];
@@ -293,6 +300,164 @@ def Kiln_BceWithLogitsOp : Kiln_LossOp<"bce_with_logits",
   let arguments = (ins Kiln_FloatTensor:$lhs, Kiln_FloatTensor:$rhs);
 }
 
+
+//===----------------------------------------------------------------------===//
+// Convolution and pooling (NCHW)
+//===----------------------------------------------------------------------===//
+
+def Kiln_Conv2dOp : Kiln_Op<"conv2d", [Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
+  let summary = "2-D convolution (cross-correlation), NCHW";
+  let description = [{
+    `input: [N, C, H, W]`, `filter: [O, C, KH, KW]` ->
+    `[N, O, (H + 2 ph - dh (KH - 1) - 1) / sh + 1, (W + ...) / sw + 1]`, with
+    `strides = [sh, sw]`, `padding = [ph, pw]` (zeros on both sides) and
+    `dilation = [dh, dw]`, as torch.nn.functional.conv2d.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$filter,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$padding,
+                       DenseI64ArrayAttr:$dilation);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $filter `strides` `=` $strides `padding` `=` $padding
+    `dilation` `=` $dilation attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Kiln_Conv2dBackwardInputOp : Kiln_Op<"conv2d_backward_input", [Pure]> {
+  let summary = "gradient of conv2d with respect to its input";
+  let description = [{
+    Given the gradient of a conv2d's result and its filter, the gradient of its
+    input (a transposed convolution); the result type is the input's type.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$grad, Kiln_FloatTensor:$filter,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$padding,
+                       DenseI64ArrayAttr:$dilation);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grad `,` $filter `strides` `=` $strides `padding` `=` $padding
+    `dilation` `=` $dilation attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Kiln_Conv2dBackwardFilterOp : Kiln_Op<"conv2d_backward_filter", [Pure]> {
+  let summary = "gradient of conv2d with respect to its filter";
+  let description = [{
+    Given a conv2d's input and the gradient of its result, the gradient of its
+    filter; the result type is the filter's type.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$grad,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$padding,
+                       DenseI64ArrayAttr:$dilation);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $grad `strides` `=` $strides `padding` `=` $padding
+    `dilation` `=` $dilation attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+class Kiln_Pool2dOp<string mnemonic, string summary_>
+    : Kiln_Op<mnemonic, [Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
+  let summary = summary_;
+  let description = [{
+    Over `[N, C, H, W]`, windows of `kernel = [kh, kw]` every `strides`, with
+    `padding` on both sides; output `(H + 2 ph - kh) / sh + 1` (floor). Max
+    pooling pads with -inf; average pooling divides by the full window
+    (padding counted, as PyTorch's default count_include_pad).
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, DenseI64ArrayAttr:$kernel,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$padding);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `kernel` `=` $kernel `strides` `=` $strides `padding` `=` $padding
+    attr-dict `:` type($input) `->` type($result)
+  }];
+}
+
+def Kiln_MaxPool2dOp : Kiln_Pool2dOp<"max_pool2d", "2-D max pooling">;
+def Kiln_AvgPool2dOp : Kiln_Pool2dOp<"avg_pool2d", "2-D average pooling">;
+
+def Kiln_MaxPool2dBackwardOp : Kiln_Op<"max_pool2d_backward", [Pure]> {
+  let summary = "gradient of max_pool2d with respect to its input";
+  let description = [{
+    Routes each output gradient to the elements of its window equal to the
+    window's maximum (`output`); the result has the input's type.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$output,
+                       Kiln_FloatTensor:$grad, DenseI64ArrayAttr:$kernel,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$padding);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $output `,` $grad `kernel` `=` $kernel `strides` `=` $strides
+    `padding` `=` $padding attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Kiln_AvgPool2dBackwardOp : Kiln_Op<"avg_pool2d_backward", [Pure]> {
+  let summary = "gradient of avg_pool2d with respect to its input";
+  let arguments = (ins Kiln_FloatTensor:$grad, DenseI64ArrayAttr:$kernel,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$padding);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grad `kernel` `=` $kernel `strides` `=` $strides `padding` `=` $padding
+    attr-dict `:` type($grad) `->` type($result)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Training-only behaviour
+//===----------------------------------------------------------------------===//
+
+def Kiln_DropoutOp : Kiln_Op<"dropout",
+    [Pure, AllTypesMatch<["input", "result"]>, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
+  let summary = "inverted dropout";
+  let description = [{
+    With a `hyper` vector (runtime/KilnABI.h; in @train_step), zeroes each
+    element with probability `rate` and scales the rest by 1 / (1 - rate); the
+    mask is a counter-based hash of (hyper's step and seed, `salt`, the element's
+    index), so it is deterministic and the gradient recomputes the same mask.
+    Without `hyper` (evaluation and prediction) it is the identity.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input,
+                       Optional<Kiln_HyperTensor>:$hyper, F64Attr:$rate,
+                       I64Attr:$salt);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input (`,` $hyper^ `:` type($hyper))? attr-dict `:` type($input)
+  }];
+  let hasFolder = 1;
+}
+
+def Kiln_IfTrainingOp : Kiln_Op<"if_training",
+    [Pure, AllTypesMatch<["train_value", "eval_value", "result"]>]> {
+  let summary = "selects a value by mode: training or evaluation";
+  let description = [{
+    `@forward` describes both modes; kiln-autodiff resolves this op to
+    `train_value` in @train_step and kiln-entry-points to `eval_value` in
+    @eval_step and @predict (batch normalization's batch vs. running statistics).
+  }];
+  let arguments = (ins Kiln_FloatTensor:$train_value,
+                       Kiln_FloatTensor:$eval_value);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $train_value `,` $eval_value attr-dict `:` type($result)
+  }];
+}
+
+def Kiln_AssignParamOp : Kiln_Op<"assign_param",
+    [DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "sets a non-trainable parameter after a training step";
+  let description = [{
+    In @forward, records the value a buffer parameter (`kiln.param` with
+    `buffer`, e.g. batch normalization's running mean) takes after the step;
+    kiln-autodiff makes it a result of @train_step written in place, and the
+    evaluation entry points drop it.
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$param, Kiln_FloatTensor:$value);
+  let assemblyFormat = "$param `,` $value attr-dict `:` type($value)";
+}
+
 //===----------------------------------------------------------------------===//
 // Optimizer updates
 //
@@ -300,8 +465,6 @@ def Kiln_BceWithLogitsOp : Kiln_LossOp<"bce_with_logits",
 // `hyper` vector (see runtime/KilnABI.h: [0] learning rate, [1] 1-based step) and
 // returns the updated parameter and state. They follow PyTorch's definitions.
 //===----------------------------------------------------------------------===//
-
-def Kiln_HyperTensor : StaticShapeTensorOf<[F32]>;
 
 def Kiln_SgdUpdateOp : Kiln_Op<"sgd_update", [Pure, AllTypesMatch<["param", "grad", "new_param"]>]> {
   let summary = "p - lr * (g + weight_decay * p)";

@@ -2,6 +2,7 @@
 
 #include "ir/Reference.h"
 
+#include "ir/DropoutMask.h"
 #include "ir/KilnOps.h"
 
 #include "llvm/ADT/DenseMap.h"
@@ -104,6 +105,88 @@ RefTensor reduce(const RefTensor &x, ArrayRef<int64_t> axes,
 }
 
 double scalarOf(const RefTensor &t, int64_t i) { return t.data[i]; }
+
+/// Geometry of a 2-D window op over NCHW.
+struct Window {
+  int64_t kh, kw, sh, sw, ph, pw, dh = 1, dw = 1;
+};
+
+/// Calls fn(n, c?, oh, ow, ih, iw) for every input position a window of output
+/// position (oh, ow) reads (inside the unpadded input).
+template <typename Fn>
+void forEachWindowTap(int64_t oh, int64_t ow, const Window &w, int64_t h,
+                      int64_t wd, Fn fn) {
+  for (int64_t i = 0; i < w.kh; ++i)
+    for (int64_t j = 0; j < w.kw; ++j) {
+      int64_t ih = oh * w.sh + i * w.dh - w.ph, iw = ow * w.sw + j * w.dw - w.pw;
+      if (ih >= 0 && ih < h && iw >= 0 && iw < wd)
+        fn(i, j, ih, iw);
+    }
+}
+
+/// conv2d forward (mode 0), or its gradients: input (1), filter (2). All three
+/// loop over the same (n, o, oh, ow, c, kh, kw) nest.
+void convolve(int mode, RefTensor &x, RefTensor &w, RefTensor &y,
+              ArrayRef<int64_t> s, ArrayRef<int64_t> p, ArrayRef<int64_t> d) {
+  int64_t n = x.shape[0], c = x.shape[1], h = x.shape[2], wd = x.shape[3];
+  int64_t o = w.shape[0], kh = w.shape[2], kw = w.shape[3];
+  int64_t oh = y.shape[2], ow = y.shape[3];
+  Window win{kh, kw, s[0], s[1], p[0], p[1], d[0], d[1]};
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t f = 0; f < o; ++f)
+      for (int64_t i = 0; i < oh; ++i)
+        for (int64_t j = 0; j < ow; ++j) {
+          double &out = y.data[((b * o + f) * oh + i) * ow + j];
+          for (int64_t ch = 0; ch < c; ++ch)
+            forEachWindowTap(i, j, win, h, wd,
+                             [&](int64_t a, int64_t e, int64_t ih, int64_t iw) {
+                               double &xv =
+                                   x.data[((b * c + ch) * h + ih) * wd + iw];
+                               double &wv =
+                                   w.data[((f * c + ch) * kh + a) * kw + e];
+                               if (mode == 0)
+                                 out += xv * wv;
+                               else if (mode == 1)
+                                 xv += out * wv;
+                               else
+                                 wv += out * xv;
+                             });
+        }
+}
+
+/// max_pool2d (y = output) or its gradient (dx from dy), and avg_pool2d's.
+void pool(bool isMax, bool backward, const RefTensor &x, RefTensor &y,
+          RefTensor *dx, const RefTensor *dy, ArrayRef<int64_t> k,
+          ArrayRef<int64_t> s, ArrayRef<int64_t> p) {
+  int64_t nc = y.shape[0] * y.shape[1], oh = y.shape[2], ow = y.shape[3];
+  int64_t h = x.shape[2], wd = x.shape[3];
+  Window win{k[0], k[1], s[0], s[1], p[0], p[1]};
+  for (int64_t b = 0; b < nc; ++b)
+    for (int64_t i = 0; i < oh; ++i)
+      for (int64_t j = 0; j < ow; ++j) {
+        int64_t o = (b * oh + i) * ow + j;
+        double acc = isMax ? -INFINITY : 0;
+        forEachWindowTap(i, j, win, h, wd,
+                         [&](int64_t, int64_t, int64_t ih, int64_t iw) {
+                           double v = x.data[(b * h + ih) * wd + iw];
+                           acc = isMax ? std::max(acc, v) : acc + v;
+                         });
+        if (!isMax)
+          acc /= double(k[0] * k[1]);
+        if (!backward) {
+          y.data[o] = acc;
+          continue;
+        }
+        forEachWindowTap(i, j, win, h, wd,
+                         [&](int64_t, int64_t, int64_t ih, int64_t iw) {
+                           int64_t at = (b * h + ih) * wd + iw;
+                           if (!isMax)
+                             dx->data[at] += dy->data[o] / double(k[0] * k[1]);
+                           else if (x.data[at] == acc)
+                             dx->data[at] += dy->data[o];
+                         });
+      }
+}
 
 } // namespace
 
@@ -360,6 +443,58 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
           r.data[0] = total / x.size();
           results.push_back(std::move(r));
         })
+        .Case([&](Conv2dOp c) {
+          RefTensor x = in(0), w = in(1), y(out);
+          convolve(0, x, w, y, c.getStrides(), c.getPadding(),
+                   c.getDilation());
+          results.push_back(std::move(y));
+        })
+        .Case([&](Conv2dBackwardInputOp c) {
+          RefTensor dx(out), w = in(1), g = in(0);
+          convolve(1, dx, w, g, c.getStrides(), c.getPadding(),
+                   c.getDilation());
+          results.push_back(std::move(dx));
+        })
+        .Case([&](Conv2dBackwardFilterOp c) {
+          RefTensor x = in(0), dw(out), g = in(1);
+          convolve(2, x, dw, g, c.getStrides(), c.getPadding(),
+                   c.getDilation());
+          results.push_back(std::move(dw));
+        })
+        .Case<MaxPool2dOp, AvgPool2dOp>([&](auto p) {
+          RefTensor y(out);
+          pool(isa<MaxPool2dOp>(p.getOperation()), false, in(0), y, nullptr,
+               nullptr, p.getKernel(), p.getStrides(), p.getPadding());
+          results.push_back(std::move(y));
+        })
+        .Case([&](MaxPool2dBackwardOp p) {
+          RefTensor y = in(1), dx(out);
+          pool(true, true, in(0), y, &dx, &in(2), p.getKernel(),
+               p.getStrides(), p.getPadding());
+          results.push_back(std::move(dx));
+        })
+        .Case([&](AvgPool2dBackwardOp p) {
+          RefTensor x(out), y = in(0), dx(out);
+          pool(false, true, x, y, &dx, &in(0), p.getKernel(), p.getStrides(),
+               p.getPadding());
+          results.push_back(std::move(dx));
+        })
+        .Case([&](DropoutOp d) {
+          RefTensor r = in(0);
+          if (d.getHyper()) {
+            const RefTensor &h = in(1);
+            double rate = d.getRate().convertToDouble();
+            uint32_t key = dropoutKey(uint32_t(h.data[1]), uint32_t(h.data[2]),
+                                      uint32_t(d.getSalt()));
+            for (int64_t i = 0; i < r.size(); ++i)
+              r.data[i] = dropoutUniform(key, uint32_t(i)) < rate
+                              ? 0.0
+                              : r.data[i] / (1 - rate);
+          }
+          results.push_back(std::move(r));
+        })
+        .Case([&](IfTrainingOp) { results.push_back(in(0)); })
+        .Case([&](AssignParamOp) {})
         .Case([&](SgdUpdateOp u) {
           const RefTensor &p = in(0), &g = in(1), &h = in(2);
           double lr = scalarOf(h, 0), wd = u.getWeightDecay().convertToDouble();

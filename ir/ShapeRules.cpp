@@ -4,6 +4,7 @@
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallBitVector.h"
+#include "llvm/ADT/StringRef.h"
 
 #include <algorithm>
 
@@ -211,6 +212,91 @@ LogicalResult sameShapeLoss(ArrayRef<int64_t> lhs, ArrayRef<int64_t> rhs,
     return failure();
   }
   return success();
+}
+
+/// Checks that `values` is an [h, w] pair of numbers >= `min`.
+static LogicalResult checkPair(llvm::StringRef what, ArrayRef<int64_t> values,
+                               int64_t min, std::string &error) {
+  if (values.size() != 2) {
+    error = what.str() + " must give 2 values (height, width), got " +
+            std::to_string(values.size());
+    return failure();
+  }
+  for (int64_t v : values)
+    if (v < min) {
+      error = what.str() + " must be " + (min > 0 ? "positive" : "non-negative") +
+              ", got " + str(values);
+      return failure();
+    }
+  return success();
+}
+
+FailureOr<Shape> conv2d(ArrayRef<int64_t> input, ArrayRef<int64_t> filter,
+                        ArrayRef<int64_t> strides, ArrayRef<int64_t> padding,
+                        ArrayRef<int64_t> dilation, std::string &error) {
+  if (input.size() != 4) {
+    error = "conv2d expects an input of shape [N, C, H, W], got " + str(input);
+    return failure();
+  }
+  if (filter.size() != 4) {
+    error = "conv2d expects a filter of shape [O, C, KH, KW], got " +
+            str(filter);
+    return failure();
+  }
+  if (filter[1] != input[1]) {
+    error = "conv2d input " + str(input) + " has " + std::to_string(input[1]) +
+            " channels but the filter " + str(filter) + " expects " +
+            std::to_string(filter[1]);
+    return failure();
+  }
+  if (failed(checkPair("strides", strides, 1, error)) ||
+      failed(checkPair("padding", padding, 0, error)) ||
+      failed(checkPair("dilation", dilation, 1, error)))
+    return failure();
+  Shape result{input[0], filter[0], 0, 0};
+  for (int i = 0; i < 2; ++i) {
+    int64_t extent = dilation[i] * (filter[2 + i] - 1) + 1;
+    int64_t padded = input[2 + i] + 2 * padding[i];
+    if (extent > padded) {
+      error = "conv2d kernel " + str(filter.drop_front(2)) +
+              " (dilated extent " + std::to_string(extent) +
+              ") is larger than the padded input " +
+              str({input[2] + 2 * padding[0], input[3] + 2 * padding[1]});
+      return failure();
+    }
+    result[2 + i] = (padded - extent) / strides[i] + 1;
+  }
+  return result;
+}
+
+FailureOr<Shape> pool2d(ArrayRef<int64_t> input, ArrayRef<int64_t> kernel,
+                        ArrayRef<int64_t> strides, ArrayRef<int64_t> padding,
+                        std::string &error) {
+  if (input.size() != 4) {
+    error = "pooling expects an input of shape [N, C, H, W], got " +
+            str(input);
+    return failure();
+  }
+  if (failed(checkPair("kernel", kernel, 1, error)) ||
+      failed(checkPair("strides", strides, 1, error)) ||
+      failed(checkPair("padding", padding, 0, error)))
+    return failure();
+  Shape result{input[0], input[1], 0, 0};
+  for (int i = 0; i < 2; ++i) {
+    if (2 * padding[i] > kernel[i]) {
+      error = "pooling padding " + str(padding) +
+              " must be at most half the kernel " + str(kernel);
+      return failure();
+    }
+    int64_t padded = input[2 + i] + 2 * padding[i];
+    if (kernel[i] > padded) {
+      error = "pooling kernel " + str(kernel) +
+              " is larger than the padded input";
+      return failure();
+    }
+    result[2 + i] = (padded - kernel[i]) / strides[i] + 1;
+  }
+  return result;
 }
 
 } // namespace kiln::shape

@@ -71,6 +71,22 @@ llvm::LogicalResult sameShapeLoss(llvm::ArrayRef<int64_t> lhs,
                                   llvm::ArrayRef<int64_t> rhs,
                                   std::string &error);
 
+/// 2-D convolution, NCHW: input [N, C, H, W], filter [O, C, KH, KW]; strides,
+/// padding and dilation are [h, w] pairs.
+llvm::FailureOr<Shape> conv2d(llvm::ArrayRef<int64_t> input,
+                              llvm::ArrayRef<int64_t> filter,
+                              llvm::ArrayRef<int64_t> strides,
+                              llvm::ArrayRef<int64_t> padding,
+                              llvm::ArrayRef<int64_t> dilation,
+                              std::string &error);
+
+/// 2-D pooling over [N, C, H, W] with kernel, strides and padding [h, w] pairs.
+llvm::FailureOr<Shape> pool2d(llvm::ArrayRef<int64_t> input,
+                              llvm::ArrayRef<int64_t> kernel,
+                              llvm::ArrayRef<int64_t> strides,
+                              llvm::ArrayRef<int64_t> padding,
+                              std::string &error);
+
 } // namespace kiln::shape
 
 #endif // KILN_IR_SHAPERULES_H

@@ -56,6 +56,7 @@ extern "C" {
 enum {
   KILN_HYPER_LR = 0,   /* learning rate for this step */
   KILN_HYPER_STEP = 1, /* 1-based step number (Adam's bias correction) */
+  KILN_HYPER_SEED = 2, /* the training seed mod 2^24 (dropout's masks) */
   KILN_HYPER_COUNT = 4 /* the buffer's length; the rest is reserved, zero */
 };
 

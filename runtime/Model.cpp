@@ -73,11 +73,12 @@ Tensor *Model::findOutput(const std::string &name) {
 
 double Model::readLoss() const { return double(loss_.as<float>()[0]); }
 
-double Model::trainStep(double lr, uint64_t step) {
+double Model::trainStep(double lr, uint64_t step, uint64_t seed) {
   float *hyper = hyper_.as<float>();
   std::memset(hyper, 0, KILN_HYPER_COUNT * sizeof(float));
   hyper[KILN_HYPER_LR] = float(lr);
   hyper[KILN_HYPER_STEP] = float(step);
+  hyper[KILN_HYPER_SEED] = float(seed % (uint64_t(1) << 24));
   std::vector<void *> buffers;
   for (Tensor &t : params)
     buffers.push_back(t.data());

@@ -44,7 +44,7 @@ public:
   std::string firstNonFinite() const;
 
   /// Runs kiln_train_step on the current input batch; returns the loss.
-  double trainStep(double lr, uint64_t step);
+  double trainStep(double lr, uint64_t step, uint64_t seed);
   /// Runs kiln_eval_step on the current input batch; returns the loss and
   /// fills the outputs.
   double evalStep();

@@ -385,7 +385,7 @@ Error Trainer::run() {
       train.gather(order.data() + s * batch, batch, dest);
       ++step;
       ++stepsRun;
-      double loss = model.trainStep(lr, uint64_t(step));
+      double loss = model.trainStep(lr, uint64_t(step), seed);
       if (!std::isfinite(loss)) {
         if (progressShown)
           console.print("\n");

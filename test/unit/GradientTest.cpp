@@ -94,6 +94,20 @@ const Case kCases[] = {
     {"kiln.broadcast_to", R"(func.func @f(%y: tensor<3x1xf32>) -> tensor<2x3x5xf32> {
       %0 = kiln.broadcast_to %y : tensor<3x1xf32> -> tensor<2x3x5xf32>
       return %0 : tensor<2x3x5xf32> })"},
+    {"kiln.conv2d", R"(func.func @f(%x: tensor<2x3x6x5xf32>, %w: tensor<4x3x3x2xf32>) -> tensor<2x4x3x3xf32> {
+      %0 = kiln.conv2d %x, %w strides = [2, 1] padding = [1, 0] dilation = [1, 2] : (tensor<2x3x6x5xf32>, tensor<4x3x3x2xf32>) -> tensor<2x4x3x3xf32>
+      return %0 : tensor<2x4x3x3xf32> })"},
+    {"kiln.max_pool2d", R"(func.func @f(%x: tensor<2x2x5x5xf32>) -> (tensor<2x2x2x2xf32>, tensor<2x2x3x3xf32>) {
+      %0 = kiln.max_pool2d %x kernel = [2, 2] strides = [2, 2] padding = [0, 0] : tensor<2x2x5x5xf32> -> tensor<2x2x2x2xf32>
+      %1 = kiln.max_pool2d %x kernel = [3, 3] strides = [2, 2] padding = [1, 1] : tensor<2x2x5x5xf32> -> tensor<2x2x3x3xf32>
+      return %0, %1 : tensor<2x2x2x2xf32>, tensor<2x2x3x3xf32> })"},
+    {"kiln.avg_pool2d", R"(func.func @f(%x: tensor<2x2x5x5xf32>) -> (tensor<2x2x2x2xf32>, tensor<2x2x3x3xf32>) {
+      %0 = kiln.avg_pool2d %x kernel = [2, 2] strides = [2, 2] padding = [0, 0] : tensor<2x2x5x5xf32> -> tensor<2x2x2x2xf32>
+      %1 = kiln.avg_pool2d %x kernel = [3, 3] strides = [2, 2] padding = [1, 1] : tensor<2x2x5x5xf32> -> tensor<2x2x3x3xf32>
+      return %0, %1 : tensor<2x2x2x2xf32>, tensor<2x2x3x3xf32> })"},
+    {"kiln.dropout", R"(func.func @f(%x: tensor<4x8xf32>, %h: tensor<4xf32> {kiln.check_range = [3.2, 3.8]}) -> tensor<4x8xf32> {
+      %0 = kiln.dropout %x, %h : tensor<4xf32> {rate = 0.5 : f64, salt = 7 : i64} : tensor<4x8xf32>
+      return %0 : tensor<4x8xf32> })"},
     {"kiln.cross_entropy", R"(func.func @f(%l: tensor<4x5xf32>, %y: tensor<4xi32> {kiln.check_range = [0.0, 5.0]}) -> tensor<f32> {
       %0 = kiln.cross_entropy %l, %y : (tensor<4x5xf32>, tensor<4xi32>) -> tensor<f32>
       return %0 : tensor<f32> })"},
