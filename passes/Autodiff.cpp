@@ -163,8 +163,11 @@ void KilnAutodiffPass::runOnOperation() {
         << config.name << "'";
     return signalPassFailure();
   }
+  // Buffer parameters (running statistics) are carried like parameters but set
+  // by kiln.assign_param instead of the optimizer; they have no state.
   SmallVector<ParamOp> params(module.getOps<ParamOp>());
   SmallVector<StringRef> slots = config.stateSlots();
+  auto numSlots = [&](ParamOp p) { return p.getBuffer() ? 0 : slots.size(); };
   MLIRContext *ctx = &getContext();
   OpBuilder b(ctx);
   Location loc = forward.getLoc();
@@ -174,21 +177,30 @@ void KilnAutodiffPass::runOnOperation() {
   for (ParamOp p : params)
     argTypes.push_back(p.getType());
   for (ParamOp p : params)
-    for (size_t s = 0; s < slots.size(); ++s)
+    for (size_t s = 0; s < numSlots(p); ++s)
       argTypes.push_back(p.getType());
   llvm::append_range(argTypes, forward.getArgumentTypes());
   auto hyperType = RankedTensorType::get({4}, b.getF32Type());
   argTypes.push_back(hyperType);
+  unsigned numState = 0;
+  for (ParamOp p : params)
+    numState += numSlots(p);
   resultTypes.assign(argTypes.begin(),
-                     argTypes.begin() + params.size() * (1 + slots.size()));
+                     argTypes.begin() + params.size() + numState);
   resultTypes.push_back(forward.getResultTypes().front());
 
   b.setInsertionPointAfter(forward);
   auto step = b.create<func::FuncOp>(loc, "train_step",
                                      b.getFunctionType(argTypes, resultTypes));
   Block *entry = step.addEntryBlock();
-  unsigned numParams = params.size(), numState = numParams * slots.size();
+  unsigned numParams = params.size();
   unsigned inputBase = numParams + numState;
+  // The index of each parameter's first state argument.
+  SmallVector<unsigned> stateBase;
+  for (unsigned i = 0, next = numParams; i < numParams; ++i) {
+    stateBase.push_back(next);
+    next += numSlots(params[i]);
+  }
   Value hyper = step.getArgument(argTypes.size() - 1);
 
   // Attributes naming every buffer (the ABI pass relies on them).
@@ -196,8 +208,9 @@ void KilnAutodiffPass::runOnOperation() {
   for (auto [i, p] : llvm::enumerate(params)) {
     step.setArgAttr(i, "kiln.param", name(p.getSymName()));
     step.setResultAttr(i, "kiln.param", name(p.getSymName()));
-    for (auto [s, slot] : llvm::enumerate(slots)) {
-      unsigned idx = numParams + i * slots.size() + s;
+    for (unsigned s = 0; s < numSlots(p); ++s) {
+      StringRef slot = slots[s];
+      unsigned idx = stateBase[i] + s;
       std::string stateName = (p.getSymName() + ":" + slot).str();
       step.setArgAttr(idx, "kiln.state", name(stateName));
       step.setResultAttr(idx, "kiln.state", name(stateName));
@@ -209,8 +222,10 @@ void KilnAutodiffPass::runOnOperation() {
   step.setResultAttr(resultTypes.size() - 1, KilnDialect::kLossAttrName,
                      b.getUnitAttr());
 
-  // Forward: clone @forward with parameters read from the arguments.
-  llvm::StringMap<Value> paramArgs;
+  // Forward: clone @forward in training mode, with parameters read from the
+  // arguments, dropout keyed by the step's hyper vector, and the values
+  // assigned to buffers collected.
+  llvm::StringMap<Value> paramArgs, assigned;
   for (auto [i, p] : llvm::enumerate(params))
     paramArgs[p.getSymName()] = step.getArgument(i);
   IRMapping mapping;
@@ -223,6 +238,23 @@ void KilnAutodiffPass::runOnOperation() {
       mapping.map(load.getResult(), paramArgs.lookup(load.getParam()));
       continue;
     }
+    if (auto select = dyn_cast<IfTrainingOp>(op)) {
+      mapping.map(select.getResult(),
+                  mapping.lookup(select.getTrainValue()));
+      continue;
+    }
+    if (auto assign = dyn_cast<AssignParamOp>(op)) {
+      assigned[assign.getParam()] = mapping.lookup(assign.getValue());
+      continue;
+    }
+    if (auto dropout = dyn_cast<DropoutOp>(op)) {
+      Value input = mapping.lookup(dropout.getInput());
+      mapping.map(dropout.getResult(),
+                  b.create<DropoutOp>(dropout.getLoc(), input.getType(), input,
+                                      hyper, dropout.getRateAttr(),
+                                      dropout.getSaltAttr()));
+      continue;
+    }
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
       loss = mapping.lookup(ret.getOperand(0));
       continue;
@@ -230,9 +262,11 @@ void KilnAutodiffPass::runOnOperation() {
     b.clone(op, mapping);
   }
 
-  // Backward.
-  SmallVector<Value> wrt(step.getArguments().begin(),
-                         step.getArguments().begin() + numParams);
+  // Backward, with respect to the trainable parameters.
+  SmallVector<Value> wrt;
+  for (unsigned i = 0; i < numParams; ++i)
+    if (!params[i].getBuffer())
+      wrt.push_back(step.getArgument(i));
   uint64_t built = 0;
   FailureOr<SmallVector<Value>> grads = differentiate(b, loss, wrt, &built);
   if (failed(grads))
@@ -267,18 +301,23 @@ void KilnAutodiffPass::runOnOperation() {
       g = b.create<MulOp>(loc, g, scale);
   }
 
-  // Optimizer.
+  // Optimizer (buffers take their assigned value, or keep theirs).
   SmallVector<Value> newParams, newState;
+  unsigned gradIndex = 0;
   auto f64 = [&](StringRef key) {
     return b.getF64FloatAttr(config.hyper.lookup(key));
   };
   for (unsigned i = 0; i < numParams; ++i) {
     ParamOp p = params[i];
-    Value param = step.getArgument(i), grad = (*grads)[i];
+    Value param = step.getArgument(i);
     Location ploc = p.getLoc();
-    auto state = [&](unsigned s) {
-      return step.getArgument(numParams + i * slots.size() + s);
-    };
+    if (p.getBuffer()) {
+      Value value = assigned.lookup(p.getSymName());
+      newParams.push_back(value ? value : param);
+      continue;
+    }
+    Value grad = (*grads)[gradIndex++];
+    auto state = [&](unsigned s) { return step.getArgument(stateBase[i] + s); };
     if (config.name == "sgd") {
       newParams.push_back(b.create<SgdUpdateOp>(ploc, param.getType(), param,
                                                 grad, hyper,

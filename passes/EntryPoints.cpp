@@ -61,10 +61,21 @@ func::FuncOp buildEntry(OpBuilder &b, func::FuncOp forward,
   for (unsigned i = 0; i < forward.getNumArguments(); ++i)
     mapping.map(forward.getArgument(i), func.getArgument(params.size() + i));
   for (Operation &op : forward.getBody().front()) {
+    // Evaluation mode: running statistics, no dropout, no buffer updates.
     if (auto load = dyn_cast<LoadParamOp>(op)) {
       mapping.map(load.getResult(), paramArgs.lookup(load.getParam()));
       continue;
     }
+    if (auto select = dyn_cast<IfTrainingOp>(op)) {
+      mapping.map(select.getResult(), mapping.lookup(select.getEvalValue()));
+      continue;
+    }
+    if (auto dropout = dyn_cast<DropoutOp>(op)) {
+      mapping.map(dropout.getResult(), mapping.lookup(dropout.getInput()));
+      continue;
+    }
+    if (isa<AssignParamOp>(op))
+      continue;
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
       SmallVector<Value> values;
       for (unsigned r : results)
