@@ -137,6 +137,9 @@ KILN_RULE(LogOp) return {r.div(g, getInput())}; KILN_END
 KILN_RULE(SqrtOp)
   return {r.div(g, r.mul(r.scalar(2, g), getResult()))};
 KILN_END
+KILN_RULE(GeluOp)
+  return {r.mul(g, builder.create<GeluDerivativeOp>(getLoc(), getInput()))};
+KILN_END
 KILN_RULE(AbsOp)
   Value x = getInput(), zero = r.scalar(0, x);
   return {r.mul(g, r.sub(r.greater(x, zero), r.greater(zero, x)))};

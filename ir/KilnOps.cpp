@@ -459,6 +459,74 @@ KILN_INFER_POOL(AvgPool2dOp)
 #undef KILN_INFER_POOL
 
 //===----------------------------------------------------------------------===//
+// Fused ops
+//===----------------------------------------------------------------------===//
+
+static LogicalResult verifyActivation(Operation *op, StringRef activation) {
+  if (!llvm::is_contained({"none", "relu", "sigmoid", "tanh", "gelu"},
+                          activation))
+    return op->emitOpError() << "unknown activation '" << activation
+                             << "'; expected none, relu, sigmoid, tanh or gelu";
+  return success();
+}
+
+LogicalResult FusedConv2dOp::verify() {
+  if (failed(verifyActivation(*this, getActivation())))
+    return failure();
+  RankedTensorType in = getTensorType(getInput()),
+                   filter = getTensorType(getFilter());
+  std::string error;
+  FailureOr<shape::Shape> conv =
+      shape::conv2d(in.getShape(), filter.getShape(), getStrides(),
+                    getPadding(), getDilation(), error);
+  if (failed(conv))
+    return emitOpError() << error;
+  if (getBias() &&
+      getTensorType(getBias()).getShape() != ArrayRef<int64_t>{filter.getDimSize(0)})
+    return emitOpError() << "the bias must have shape [" << filter.getDimSize(0)
+                         << "], got " << getBias().getType();
+  shape::Shape out = *conv;
+  if (getPool() != "none") {
+    if (getPool() != "max" && getPool() != "avg")
+      return emitOpError() << "unknown pool '" << getPool()
+                           << "'; expected none, max or avg";
+    FailureOr<shape::Shape> pooled =
+        shape::pool2d(*conv, getPoolKernel(), getPoolStrides(),
+                      getPoolPadding(), error);
+    if (failed(pooled))
+      return emitOpError() << error;
+    out = *pooled;
+  } else if (getActivationOut()) {
+    return emitOpError("returns the activation before pooling, but does not "
+                       "pool");
+  }
+  if (ArrayRef<int64_t>(out) != getResult().getType().getShape())
+    return emitOpError() << "result must have shape " << shape::str(out)
+                         << ", got " << getResult().getType();
+  if (getActivationOut() &&
+      ArrayRef<int64_t>(*conv) != getActivationOut().getType().getShape())
+    return emitOpError() << "the saved activation must have shape "
+                         << shape::str(*conv);
+  return success();
+}
+
+LogicalResult FusedDenseOp::verify() {
+  if (failed(verifyActivation(*this, getActivation())))
+    return failure();
+  RankedTensorType in = getTensorType(getInput()),
+                   w = getTensorType(getWeight()),
+                   b = getTensorType(getBias());
+  if (in.getRank() != 2 || w.getRank() != 2 || b.getRank() != 1 ||
+      in.getDimSize(1) != w.getDimSize(0) || b.getDimSize(0) != w.getDimSize(1))
+    return emitOpError() << "expects [M, K] @ [K, N] + [N], got " << in << ", "
+                         << w << ", " << b;
+  if (getType().getShape() !=
+      ArrayRef<int64_t>{in.getDimSize(0), w.getDimSize(1)})
+    return emitOpError() << "result must be [M, N]";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // Training-only behaviour
 //===----------------------------------------------------------------------===//
 

@@ -195,6 +195,16 @@ def Kiln_ExpOp : Kiln_UnaryOp<"exp", "natural exponential">;
 def Kiln_LogOp : Kiln_UnaryOp<"log", "natural logarithm">;
 def Kiln_SqrtOp : Kiln_UnaryOp<"sqrt", "square root">;
 def Kiln_AbsOp : Kiln_UnaryOp<"abs", "absolute value">;
+def Kiln_GeluOp : Kiln_UnaryOp<"gelu",
+    "Gaussian error linear unit, x * Phi(x) (exact, with erf)">;
+
+def Kiln_GeluDerivativeOp : Kiln_Op<"gelu_derivative",
+    [Pure, SameOperandsAndResultType]> {
+  let summary = "d gelu(x) / dx = Phi(x) + x phi(x) (used by gelu's rule)";
+  let arguments = (ins Kiln_FloatTensor:$input);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
 
 //===----------------------------------------------------------------------===//
 // Contractions, normalizations, reductions
@@ -456,6 +466,51 @@ def Kiln_AssignParamOp : Kiln_Op<"assign_param",
   }];
   let arguments = (ins FlatSymbolRefAttr:$param, Kiln_FloatTensor:$value);
   let assemblyFormat = "$param `,` $value attr-dict `:` type($value)";
+}
+
+//===----------------------------------------------------------------------===//
+// Fused ops (built by kiln-fuse-conv; not differentiable: fusion runs after
+// autodiff)
+//===----------------------------------------------------------------------===//
+
+def Kiln_FusedConv2dOp : Kiln_Op<"fused_conv2d", [Pure]> {
+  let summary = "conv2d + bias + activation [+ pooling] in one op";
+  let description = [{
+    `pool(act(conv2d(input, filter) + bias[None, :, None, None]))`: `bias` is
+    optional (`[O]`); `activation` is one of "none", "relu", "sigmoid", "tanh",
+    "gelu"; `pool` is "none", "max" or "avg" with `pool_kernel`, `pool_strides`
+    and `pool_padding`. When the op has a second result, it also returns the
+    activation before pooling (which max pooling's gradient reads): fusion saves
+    what the backward pass needs instead of losing it.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$filter,
+                       Optional<Kiln_FloatTensor>:$bias,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$padding,
+                       DenseI64ArrayAttr:$dilation, StrAttr:$activation,
+                       StrAttr:$pool, DenseI64ArrayAttr:$pool_kernel,
+                       DenseI64ArrayAttr:$pool_strides,
+                       DenseI64ArrayAttr:$pool_padding);
+  let results = (outs Kiln_FloatTensor:$result,
+                      Optional<Kiln_FloatTensor>:$activation_out);
+  let assemblyFormat = [{
+    $input `,` $filter (`,` $bias^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Kiln_FusedDenseOp : Kiln_Op<"fused_dense", [Pure]> {
+  let summary = "matmul + bias + activation in one op";
+  let description = [{
+    `act(input @ weight + bias)` for `input: [M, K]`, `weight: [K, N]`,
+    `bias: [N]`; `activation` as for kiln.fused_conv2d.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$weight,
+                       Kiln_FloatTensor:$bias, StrAttr:$activation);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $bias attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//

@@ -295,6 +295,17 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
         .Case([&](AbsOp) {
           results.push_back(unary(in(0), [](double x) { return std::fabs(x); }));
         })
+        .Case([&](GeluOp) {
+          results.push_back(unary(in(0), [](double x) {
+            return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
+          }));
+        })
+        .Case([&](GeluDerivativeOp) {
+          results.push_back(unary(in(0), [](double x) {
+            return 0.5 * (1 + std::erf(x / std::sqrt(2.0))) +
+                   x * std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI);
+          }));
+        })
         .Case([&](MatmulOp) {
           const RefTensor &a = in(0), &b = in(1);
           int64_t m = a.shape[a.shape.size() - 2], k = a.shape.back(),
@@ -478,6 +489,75 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
           pool(false, true, x, y, &dx, &in(0), p.getKernel(), p.getStrides(),
                p.getPadding());
           results.push_back(std::move(dx));
+        })
+        .Case([&](FusedConv2dOp f) {
+          RefTensor x = in(0), w = in(1);
+          auto convType = f.getActivationOut()
+                              ? f.getActivationOut().getType()
+                              : f.getResult().getType();
+          Shape convShape;
+          if (f.getPool() == "none") {
+            convShape = shapeOf(f.getResult());
+          } else {
+            // Recover the convolution's shape from the input and filter.
+            int64_t oh = 0, ow = 0;
+            ArrayRef<int64_t> st = f.getStrides(), pd = f.getPadding(),
+                              dl = f.getDilation();
+            oh = (x.shape[2] + 2 * pd[0] - dl[0] * (w.shape[2] - 1) - 1) / st[0] + 1;
+            ow = (x.shape[3] + 2 * pd[1] - dl[1] * (w.shape[3] - 1) - 1) / st[1] + 1;
+            convShape = {x.shape[0], w.shape[0], oh, ow};
+          }
+          (void)convType;
+          RefTensor y(convShape);
+          convolve(0, x, w, y, f.getStrides(), f.getPadding(), f.getDilation());
+          int64_t plane = convShape[2] * convShape[3];
+          for (int64_t i = 0; i < y.size(); ++i) {
+            double v = y.data[i];
+            if (f.getBias())
+              v += in(2).data[(i / plane) % convShape[1]];
+            StringRef act = f.getActivation();
+            if (act == "relu")
+              v = v > 0 ? v : 0;
+            else if (act == "sigmoid")
+              v = 1 / (1 + std::exp(-v));
+            else if (act == "tanh")
+              v = std::tanh(v);
+            else if (act == "gelu")
+              v = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+            y.data[i] = v;
+          }
+          if (f.getPool() == "none") {
+            results.push_back(std::move(y));
+            return;
+          }
+          RefTensor pooled(out);
+          pool(f.getPool() == "max", false, y, pooled, nullptr, nullptr,
+               f.getPoolKernel(), f.getPoolStrides(), f.getPoolPadding());
+          results.push_back(std::move(pooled));
+          if (f.getActivationOut())
+            results.push_back(std::move(y));
+        })
+        .Case([&](FusedDenseOp f) {
+          const RefTensor &x = in(0), &w = in(1), &bias = in(2);
+          int64_t m = x.shape[0], k = x.shape[1], n = w.shape[1];
+          RefTensor r(out);
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+              double v = bias.data[j];
+              for (int64_t p = 0; p < k; ++p)
+                v += x.data[i * k + p] * w.data[p * n + j];
+              StringRef act = f.getActivation();
+              if (act == "relu")
+                v = v > 0 ? v : 0;
+              else if (act == "sigmoid")
+                v = 1 / (1 + std::exp(-v));
+              else if (act == "tanh")
+                v = std::tanh(v);
+              else if (act == "gelu")
+                v = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+              r.data[i * n + j] = v;
+            }
+          results.push_back(std::move(r));
         })
         .Case([&](DropoutOp d) {
           RefTensor r = in(0);

@@ -5,9 +5,15 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
 
-void kiln::buildKilnPipeline(mlir::OpPassManager &pm) {
+void kiln::buildKilnPipeline(mlir::OpPassManager &pm,
+                             const KilnPipelineOptions &options) {
   pm.addPass(createKilnAutodiff());
   pm.addPass(createKilnEntryPoints());
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());
+  if (options.fuse) {
+    pm.addPass(createKilnFuseConv(
+        KilnFuseConvOptions{options.reportMissedFusions, options.reportStats}));
+    pm.addPass(mlir::createCanonicalizerPass());
+  }
 }

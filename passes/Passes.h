@@ -17,8 +17,20 @@ namespace kiln {
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"
 
-/// Adds Kiln's graph-level pipeline (autodiff, entry points, cleanups) to `pm`.
-void buildKilnPipeline(mlir::OpPassManager &pm);
+/// Knobs of Kiln's graph-level pipeline.
+struct KilnPipelineOptions {
+  /// Run kiln-fuse-conv (conv2d/matmul epilogue fusion).
+  bool fuse = true;
+  /// Remarks for fusion candidates that were refused.
+  bool reportMissedFusions = false;
+  /// One remark with the fusion counts.
+  bool reportStats = false;
+};
+
+/// Adds Kiln's graph-level pipeline (autodiff, entry points, cleanups, fusion)
+/// to `pm`.
+void buildKilnPipeline(mlir::OpPassManager &pm,
+                       const KilnPipelineOptions &options = {});
 
 } // namespace kiln
 

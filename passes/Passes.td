@@ -54,4 +54,40 @@ def KilnCheckGradients : Pass<"kiln-check-gradients", "mlir::ModuleOp"> {
   let dependentDialects = ["kiln::KilnDialect"];
 }
 
+def KilnFuseConv : Pass<"kiln-fuse-conv", "mlir::ModuleOp"> {
+  let summary = "Fuses conv2d and matmul with their epilogues";
+  let description = [{
+    `conv2d` + per-channel bias add + activation (relu, sigmoid, tanh, gelu) +
+    a following max/avg pool become one `kiln.fused_conv2d`; rank-2 `matmul` +
+    bias add + activation become one `kiln.fused_dense`. An intermediate is
+    absorbed only when the fused ops are its only users, except the activation
+    before a pool, which the fused op also returns when the backward pass reads
+    it (max pooling's gradient does). Before matching, the relu gradient's mask
+    `greater(z, 0)` is rewritten to `greater(relu(z), 0)` so that it no longer
+    keeps the pre-activation alive. Runs after autodiff, on all entry points.
+    With `report-missed`, every candidate that is not fused gets a remark
+    saying why (as clang's -Rpass-missed). With `report-stats`, one remark on
+    the module gives the counts below (Debian's release LLVM compiles
+    -mlir-pass-statistics out, so this is how kilnc --stats shows them).
+  }];
+  let options = [
+    Option<"reportMissed", "report-missed", "bool", "false",
+           "Emit a remark for every fusion candidate that was refused">,
+    Option<"reportStats", "report-stats", "bool", "false",
+           "Emit one remark with the fusion counts">,
+  ];
+  let statistics = [
+    Statistic<"numConv", "fused-conv", "conv2d ops fused with an epilogue">,
+    Statistic<"numConvBias", "fused-conv-bias", "bias adds fused into a conv2d">,
+    Statistic<"numConvActivation", "fused-conv-activation",
+              "activations fused into a conv2d">,
+    Statistic<"numConvPool", "fused-conv-pool", "pools fused into a conv2d">,
+    Statistic<"numDense", "fused-dense", "matmul + bias [+ activation] fused">,
+    Statistic<"numMaskRewrites", "relu-mask-rewrites",
+              "relu gradient masks moved onto the activation">,
+    Statistic<"numRefused", "refused", "fusion candidates refused">,
+  ];
+  let dependentDialects = ["kiln::KilnDialect"];
+}
+
 #endif // KILN_PASSES_TD

@@ -67,6 +67,9 @@ const Case kCases[] = {
     {"kiln.abs", R"(func.func @f(%x: tensor<2x5xf32>) -> tensor<2x5xf32> {
       %0 = kiln.abs %x : tensor<2x5xf32>
       return %0 : tensor<2x5xf32> })"},
+    {"kiln.gelu", R"(func.func @f(%x: tensor<2x5xf32> {kiln.check_range = [-3.0, 3.0]}) -> tensor<2x5xf32> {
+      %0 = kiln.gelu %x : tensor<2x5xf32>
+      return %0 : tensor<2x5xf32> })"},
     {"kiln.matmul", R"(func.func @f(%a: tensor<2x3x4xf32>, %b: tensor<4x2xf32>) -> tensor<2x3x2xf32> {
       %0 = kiln.matmul %a, %b : (tensor<2x3x4xf32>, tensor<4x2xf32>) -> tensor<2x3x2xf32>
       return %0 : tensor<2x3x2xf32> })"},

@@ -12,6 +12,7 @@
 #include "codegen/Manifest.h"
 #include "codegen/ObjectEmitter.h"
 #include "codegen/Pipeline.h"
+#include "ir/DropoutMask.h"
 #include "ir/KilnOps.h"
 
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
@@ -186,8 +187,7 @@ HostTensor reduceRef(const HostTensor &a, const std::vector<int64_t> &axes,
     for (size_t d = 0; d < keptIndex.size(); ++d)
       flat += keptIndex[d] * strides[d];
     double &acc = r.values[flat];
-    acc = kind == Reduce::Max ? std::max(acc, a.values[i])
-                              : acc + a.values[i];
+    acc = kind == Reduce::Max ? std::max(acc, a.values[i]) : acc + a.values[i];
   }
   if (kind == Reduce::Mean)
     for (double &v : r.values)
@@ -199,12 +199,14 @@ HostTensor reduceRef(const HostTensor &a, const std::vector<int64_t> &axes,
 
 HostTensor softmaxRef(const HostTensor &a, int64_t axis, bool log) {
   HostTensor max = reduceRef(a, {axis}, true, Reduce::Max);
-  HostTensor e = zipRef(a, max, [](double x, double m) { return std::exp(x - m); });
+  HostTensor e =
+      zipRef(a, max, [](double x, double m) { return std::exp(x - m); });
   HostTensor sum = reduceRef(e, {axis}, true, Reduce::Sum);
   if (!log)
     return zipRef(e, sum, [](double x, double s) { return x / s; });
   HostTensor shifted = zipRef(a, max, [](double x, double m) { return x - m; });
-  return zipRef(shifted, sum, [](double x, double s) { return x - std::log(s); });
+  return zipRef(shifted, sum,
+                [](double x, double s) { return x - std::log(s); });
 }
 
 HostTensor argmaxRef(const HostTensor &a, int64_t axis) {
@@ -326,18 +328,18 @@ public:
     FailureOr<kiln::AbiLayout> layout = kiln::computeAbiLayout(*module);
     if (failed(layout))
       return nullptr;
-    compiled->lossType = layout->lossType.getElementType().isF64() ? "f64"
-                                                                   : "f32";
+    compiled->lossType =
+        layout->lossType.getElementType().isF64() ? "f64" : "f32";
     PassManager pm(&ctx, ModuleOp::getOperationName());
     kiln::buildLoweringPipeline(pm, opts);
     if (failed(pm.run(*module)))
       return nullptr;
 
     ExecutionEngineOptions engineOptions;
-    engineOptions.llvmModuleBuilder =
-        [](Operation *op, llvm::LLVMContext &llvmCtx) {
-          return kiln::translateToLLVMIR(cast<ModuleOp>(op), llvmCtx);
-        };
+    engineOptions.llvmModuleBuilder = [](Operation *op,
+                                         llvm::LLVMContext &llvmCtx) {
+      return kiln::translateToLLVMIR(cast<ModuleOp>(op), llvmCtx);
+    };
     engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
     auto engine = ExecutionEngine::create(*module, engineOptions);
     if (!engine) {
@@ -350,8 +352,7 @@ public:
       errors << "no kiln_manifest";
       return nullptr;
     }
-    compiled->manifestText =
-        reinterpret_cast<const char *(*)()>(manifest)();
+    compiled->manifestText = reinterpret_cast<const char *(*)()>(manifest)();
     compiled->parseManifest();
     return compiled;
   }
@@ -406,9 +407,8 @@ public:
       auto &[name, tmpl] = slots[i];
       HostTensor t = tmpl;
       t.values = fromBytes(t.dtype, storage[i], t.size());
-      bool isParamOrState = i < params.size() + (entry == "train_step"
-                                                     ? states.size()
-                                                     : 0);
+      bool isParamOrState =
+          i < params.size() + (entry == "train_step" ? states.size() : 0);
       if (isParamOrState)
         tensors[name] = t;
       else
@@ -566,9 +566,9 @@ std::string tensorType(const Shape &shape, const std::string &dtype) {
 
 /// A module whose @predict takes the named inputs and returns `%r` (of type
 /// `result`) as output "r", computed by `body`.
-std::string predictIR(
-    const std::vector<std::pair<std::string, std::string>> &inputs,
-    const std::string &body, const std::string &result) {
+std::string
+predictIR(const std::vector<std::pair<std::string, std::string>> &inputs,
+          const std::string &body, const std::string &result) {
   std::string args;
   for (const auto &[name, type] : inputs) {
     if (!args.empty())
@@ -600,9 +600,11 @@ const BinaryCase kBinary[] = {
 };
 
 TEST_F(LoweringTest, BinaryOpsBroadcast) {
-  const std::vector<std::pair<Shape, Shape>> shapes = {
-      {{3, 4}, {3, 4}}, {{3, 4}, {4}}, {{3, 1}, {1, 4}}, {{}, {2, 3}},
-      {{2, 1, 3}, {4, 1}}};
+  const std::vector<std::pair<Shape, Shape>> shapes = {{{3, 4}, {3, 4}},
+                                                       {{3, 4}, {4}},
+                                                       {{3, 1}, {1, 4}},
+                                                       {{}, {2, 3}},
+                                                       {{2, 1, 3}, {4, 1}}};
   for (const BinaryCase &c : kBinary) {
     for (const auto &[sa, sb] : shapes) {
       SCOPED_TRACE(std::string(c.op));
@@ -659,8 +661,7 @@ TEST_F(LoweringTest, UnaryOps) {
       HostTensor x = random(rng, dtype, {3, 17}, c.lo, c.hi);
       HostTensor r = mapRef(x, c.ref);
       std::string type = tensorType({3, 17}, dtype);
-      std::string body =
-          "  %r = kiln." + std::string(c.op) + " %x : " + type;
+      std::string body = "  %r = kiln." + std::string(c.op) + " %x : " + type;
       checkPredict(predictIR({{"x", type}}, body, type), {{"x", x}}, r);
     }
   }
@@ -672,9 +673,8 @@ TEST_F(LoweringTest, UnaryOps) {
 
 TEST_F(LoweringTest, Matmul) {
   const std::vector<std::pair<Shape, Shape>> shapes = {
-      {{5, 7}, {7, 3}},        {{1, 1}, {1, 1}},
-      {{13, 70}, {70, 37}},    {{64, 33}, {33, 48}},
-      {{9, 300}, {300, 20}},   {{2, 5, 7}, {7, 3}},
+      {{5, 7}, {7, 3}},          {{1, 1}, {1, 1}},      {{13, 70}, {70, 37}},
+      {{64, 33}, {33, 48}},      {{9, 300}, {300, 20}}, {{2, 5, 7}, {7, 3}},
       {{2, 1, 5, 7}, {3, 7, 4}}, {{4, 6}, {2, 6, 5}}};
   for (const char *dtype : {"f32", "f64"}) {
     for (const auto &[sa, sb] : shapes) {
@@ -684,8 +684,8 @@ TEST_F(LoweringTest, Matmul) {
       HostTensor r = matmulRef(a, b);
       std::string ta = tensorType(sa, dtype), tb = tensorType(sb, dtype),
                   tr = tensorType(r.shape, dtype);
-      std::string body = "  %r = kiln.matmul %a, %b : (" + ta + ", " + tb +
-                         ") -> " + tr;
+      std::string body =
+          "  %r = kiln.matmul %a, %b : (" + ta + ", " + tb + ") -> " + tr;
       checkPredict(predictIR({{"a", ta}, {"b", tb}}, body, tr),
                    {{"a", a}, {"b", b}}, r, 1e-5, 1e-4);
     }
@@ -708,8 +708,8 @@ TEST_F(LoweringTest, Softmax) {
         HostTensor r = softmaxRef(x, axis, log);
         std::string type = tensorType(shape, dtype);
         std::string body = std::string("  %r = kiln.") +
-                           (log ? "log_softmax" : "softmax") + " %x axis = " +
-                           std::to_string(axis) + " : " + type;
+                           (log ? "log_softmax" : "softmax") +
+                           " %x axis = " + std::to_string(axis) + " : " + type;
         checkPredict(predictIR({{"x", type}}, body, type), {{"x", x}}, r);
       }
     }
@@ -736,16 +736,16 @@ TEST_F(LoweringTest, Reductions) {
           std::string axesText;
           for (int64_t a : axes)
             axesText += (axesText.empty() ? "" : ", ") + std::to_string(a);
-          SCOPED_TRACE(std::string(c.op) + " [" + axesText + "] keepdims=" +
-                       (keep ? "1" : "0") + " " + dtype);
+          SCOPED_TRACE(std::string(c.op) + " [" + axesText +
+                       "] keepdims=" + (keep ? "1" : "0") + " " + dtype);
           std::string tin = tensorType(shape, dtype),
                       tout = tensorType(r.shape, dtype);
           std::string body = "  %r = kiln." + std::string(c.op) +
                              " %x axes = [" + axesText + "] " +
                              (keep ? "{keepdims = true} " : "") + ": " + tin +
                              " -> " + tout;
-          checkPredict(predictIR({{"x", tin}}, body, tout), {{"x", x}}, r,
-                       1e-5, 1e-5);
+          checkPredict(predictIR({{"x", tin}}, body, tout), {{"x", x}}, r, 1e-5,
+                       1e-5);
         }
       }
     }
@@ -776,7 +776,7 @@ TEST_F(LoweringTest, ArgmaxFirstOnTies) {
 TEST_F(LoweringTest, Reshape) {
   const std::vector<std::pair<Shape, Shape>> cases = {
       {{2, 6}, {3, 4}}, {{24}, {2, 3, 4}}, {{2, 3, 4}, {24}},
-      {{}, {1, 1}},     {{1}, {}},        {{4, 1, 3}, {2, 6}}};
+      {{}, {1, 1}},     {{1}, {}},         {{4, 1, 3}, {2, 6}}};
   for (const char *dtype : {"f32", "i32"}) {
     for (const auto &[from, to] : cases) {
       HostTensor x = random(rng, "f32", from, -100, 100);
@@ -815,8 +815,8 @@ TEST_F(LoweringTest, BroadcastTo) {
       {{3, 1}, {2, 3, 4}}, {{}, {2, 2}}, {{4}, {3, 4}}, {{1, 4}, {1, 4}}};
   for (const auto &[from, to] : cases) {
     HostTensor x = random(rng, "f32", from);
-    HostTensor r = zipRef(HostTensor("f32", to), x,
-                          [](double, double v) { return v; });
+    HostTensor r =
+        zipRef(HostTensor("f32", to), x, [](double, double v) { return v; });
     std::string tin = tensorType(from, "f32"), tout = tensorType(to, "f32");
     std::string body = "  %r = kiln.broadcast_to %x : " + tin + " -> " + tout;
     checkPredict(predictIR({{"x", tin}}, body, tout), {{"x", x}}, r, 0, 0);
@@ -849,6 +849,223 @@ TEST_F(LoweringTest, Constant) {
   %r = kiln.add %m, %s : (tensor<2x3xf32>, tensor<f32>) -> tensor<2x3xf32>)";
   checkPredict(predictIR({{"x", "tensor<2x3xf32>"}}, body, "tensor<2x3xf32>"),
                {{"x", x}}, r);
+}
+
+//===----------------------------------------------------------------------===//
+// Convolution, pooling, dropout
+//===----------------------------------------------------------------------===//
+
+/// Geometry of a 2-D window op over NCHW.
+struct Geometry {
+  int64_t kh, kw, sh, sw, ph, pw, dh = 1, dw = 1;
+
+  int64_t outH(int64_t h) const {
+    return (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1;
+  }
+  int64_t outW(int64_t w) const {
+    return (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
+  }
+  std::string attrs(bool dilation) const {
+    std::string s = "strides = [" + std::to_string(sh) + ", " +
+                    std::to_string(sw) + "] padding = [" + std::to_string(ph) +
+                    ", " + std::to_string(pw) + "]";
+    if (dilation)
+      s += " dilation = [" + std::to_string(dh) + ", " + std::to_string(dw) +
+           "]";
+    return s;
+  }
+};
+
+int64_t at4(const Shape &s, int64_t a, int64_t b, int64_t c, int64_t d) {
+  return ((a * s[1] + b) * s[2] + c) * s[3] + d;
+}
+
+/// mode 0: y = conv(x, w); 1: x += conv^T(y, w); 2: w += corr(x, y).
+void convolveRef(int mode, HostTensor &x, HostTensor &w, HostTensor &y,
+                 const Geometry &g) {
+  for (int64_t n = 0; n < x.shape[0]; ++n)
+    for (int64_t o = 0; o < w.shape[0]; ++o)
+      for (int64_t i = 0; i < y.shape[2]; ++i)
+        for (int64_t j = 0; j < y.shape[3]; ++j)
+          for (int64_t c = 0; c < x.shape[1]; ++c)
+            for (int64_t a = 0; a < g.kh; ++a)
+              for (int64_t b = 0; b < g.kw; ++b) {
+                int64_t ih = i * g.sh + a * g.dh - g.ph,
+                        iw = j * g.sw + b * g.dw - g.pw;
+                if (ih < 0 || ih >= x.shape[2] || iw < 0 || iw >= x.shape[3])
+                  continue;
+                double &xv = x.values[at4(x.shape, n, c, ih, iw)];
+                double &wv = w.values[at4(w.shape, o, c, a, b)];
+                double &yv = y.values[at4(y.shape, n, o, i, j)];
+                if (mode == 0)
+                  yv += xv * wv;
+                else if (mode == 1)
+                  xv += yv * wv;
+                else
+                  wv += yv * xv;
+              }
+}
+
+/// Pooling forward (y), or its gradient into dx from dy.
+void poolRef(bool isMax, const HostTensor &x, HostTensor &y, HostTensor *dx,
+             const HostTensor *dy, const Geometry &g) {
+  for (int64_t n = 0; n < y.shape[0]; ++n)
+    for (int64_t c = 0; c < y.shape[1]; ++c)
+      for (int64_t i = 0; i < y.shape[2]; ++i)
+        for (int64_t j = 0; j < y.shape[3]; ++j) {
+          auto taps = [&](auto fn) {
+            for (int64_t a = 0; a < g.kh; ++a)
+              for (int64_t b = 0; b < g.kw; ++b) {
+                int64_t ih = i * g.sh + a - g.ph, iw = j * g.sw + b - g.pw;
+                if (ih >= 0 && ih < x.shape[2] && iw >= 0 && iw < x.shape[3])
+                  fn(at4(x.shape, n, c, ih, iw));
+              }
+          };
+          double acc = isMax ? -INFINITY : 0;
+          taps([&](int64_t k) {
+            acc = isMax ? std::max(acc, x.values[k]) : acc + x.values[k];
+          });
+          if (!isMax)
+            acc /= double(g.kh * g.kw);
+          y.values[at4(y.shape, n, c, i, j)] = acc;
+          if (!dx)
+            continue;
+          double grad = dy->values[at4(y.shape, n, c, i, j)];
+          taps([&](int64_t k) {
+            if (!isMax)
+              dx->values[k] += grad / double(g.kh * g.kw);
+            else if (x.values[k] == acc)
+              dx->values[k] += grad;
+          });
+        }
+}
+
+TEST_F(LoweringTest, Conv2dAndGradients) {
+  struct Case {
+    Shape x;
+    int64_t o;
+    Geometry g;
+  };
+  const Case cases[] = {
+      {{2, 3, 7, 6}, 4, {3, 2, 2, 2, 1, 0, 1, 2}},
+      {{1, 1, 5, 5}, 2, {3, 3, 1, 1, 1, 1}},
+      {{3, 2, 12, 12}, 6, {5, 5, 1, 1, 2, 2}},
+      {{2, 4, 9, 8}, 3, {3, 3, 2, 3, 0, 1}},
+  };
+  for (const char *dtype : {"f32", "f64"}) {
+    for (const Case &c : cases) {
+      const Geometry &g = c.g;
+      Shape ws = {c.o, c.x[1], g.kh, g.kw};
+      Shape ys = {c.x[0], c.o, g.outH(c.x[2]), g.outW(c.x[3])};
+      std::string tx = tensorType(c.x, dtype), tw = tensorType(ws, dtype),
+                  ty = tensorType(ys, dtype);
+      SCOPED_TRACE(tx + " * " + tw + " " + g.attrs(true));
+      HostTensor x = random(rng, dtype, c.x), w = random(rng, dtype, ws),
+                 dy = random(rng, dtype, ys);
+      HostTensor y(dtype, ys), dx(dtype, c.x), dw(dtype, ws);
+      convolveRef(0, x, w, y, g);
+      convolveRef(1, dx, w, dy, g);
+      convolveRef(2, x, dw, dy, g);
+      std::string attrs = g.attrs(true);
+      checkPredict(predictIR({{"x", tx}, {"w", tw}},
+                             "  %r = kiln.conv2d %x, %w " + attrs + " : (" +
+                                 tx + ", " + tw + ") -> " + ty,
+                             ty),
+                   {{"x", x}, {"w", w}}, y, 1e-5, 1e-5);
+      checkPredict(predictIR({{"g", ty}, {"w", tw}},
+                             "  %r = kiln.conv2d_backward_input %g, %w " +
+                                 attrs + " : (" + ty + ", " + tw + ") -> " + tx,
+                             tx),
+                   {{"g", dy}, {"w", w}}, dx, 1e-5, 1e-5);
+      checkPredict(predictIR({{"x", tx}, {"g", ty}},
+                             "  %r = kiln.conv2d_backward_filter %x, %g " +
+                                 attrs + " : (" + tx + ", " + ty + ") -> " + tw,
+                             tw),
+                   {{"x", x}, {"g", dy}}, dw, 1e-5, 1e-4);
+    }
+  }
+}
+
+TEST_F(LoweringTest, PoolingAndGradients) {
+  const Geometry geometries[] = {
+      {2, 2, 2, 2, 0, 0}, {3, 3, 2, 2, 1, 1}, {3, 2, 1, 2, 1, 0}};
+  Shape xs = {2, 3, 9, 8};
+  for (const Geometry &g : geometries) {
+    for (bool isMax : {true, false}) {
+      Shape ys = {xs[0], xs[1], (xs[2] + 2 * g.ph - g.kh) / g.sh + 1,
+                  (xs[3] + 2 * g.pw - g.kw) / g.sw + 1};
+      std::string tx = tensorType(xs, "f32"), ty = tensorType(ys, "f32");
+      std::string op = isMax ? "max_pool2d" : "avg_pool2d";
+      std::string attrs = "kernel = [" + std::to_string(g.kh) + ", " +
+                          std::to_string(g.kw) + "] " + g.attrs(false);
+      SCOPED_TRACE(op + " " + attrs);
+      HostTensor x = random(rng, "f32", xs);
+      // Ties inside windows: max routes the gradient to every maximum.
+      for (int64_t i = 0; i < x.size(); i += 5)
+        x.values[i] = 1.5;
+      HostTensor dy = random(rng, "f32", ys);
+      HostTensor y("f32", ys), dx("f32", xs), y2("f32", ys);
+      poolRef(isMax, x, y, nullptr, nullptr, g);
+      poolRef(isMax, x, y2, &dx, &dy, g);
+      checkPredict(predictIR({{"x", tx}},
+                             "  %r = kiln." + op + " %x " + attrs + " : " + tx +
+                                 " -> " + ty,
+                             ty),
+                   {{"x", x}}, y);
+      if (isMax)
+        checkPredict(predictIR({{"x", tx}, {"y", ty}, {"g", ty}},
+                               "  %r = kiln.max_pool2d_backward %x, %y, %g " +
+                                   attrs + " : (" + tx + ", " + ty + ", " + ty +
+                                   ") -> " + tx,
+                               tx),
+                     {{"x", x}, {"y", y}, {"g", dy}}, dx);
+      else
+        checkPredict(predictIR({{"g", ty}},
+                               "  %r = kiln.avg_pool2d_backward %g " + attrs +
+                                   " : " + ty + " -> " + tx,
+                               tx),
+                     {{"g", dy}}, dx);
+    }
+  }
+}
+
+TEST_F(LoweringTest, DropoutMatchesTheReferenceMask) {
+  for (const char *dtype : {"f32", "f64"}) {
+    for (double rate : {0.0, 0.3, 0.75}) {
+      SCOPED_TRACE(std::string(dtype) + " rate " + std::to_string(rate));
+      Shape shape = {4, 33};
+      std::string t = tensorType(shape, dtype);
+      std::string ir =
+          "func.func @predict(%x: " + t +
+          " {kiln.input = \"x\"}, %h: tensor<4xf32> {kiln.input = \"h\"}) -> "
+          "(" +
+          t + " {kiln.output = \"r\"}, " + t +
+          " {kiln.output = \"same\"}) {\n"
+          "  %r = kiln.dropout %x, %h : tensor<4xf32> {rate = " +
+          std::to_string(rate) + " : f64, salt = 3 : i64} : " + t +
+          "\n  %s = kiln.dropout %x {rate = 0.5 : f64, salt = 3 : i64} : " + t +
+          "\n  return %r, %s : " + t + ", " + t + "\n}\n";
+      HostTensor x = random(rng, dtype, shape);
+      HostTensor h("f32", {4});
+      h.values = {0.01, 5, 77, 0};
+      HostTensor r = x;
+      uint32_t key = kiln::dropoutKey(5, 77, 3);
+      int dropped = 0;
+      for (int64_t i = 0; i < r.size(); ++i) {
+        bool drop = kiln::dropoutUniform(key, uint32_t(i)) < rate;
+        dropped += drop;
+        r.values[i] = drop ? 0.0 : r.values[i] / (1 - rate);
+      }
+      if (rate == 0.3)
+        EXPECT_GT(dropped, 10);
+      forEachConfig(ir, [&](Compiled &c) {
+        Tensors in = {{"x", x}, {"h", h}};
+        Tensors out = c.run("predict", in);
+        expectNear(out["r"], r, 1e-6, 1e-7, "dropout");
+        expectNear(out["same"], x, 0, 0, "dropout without hyper");
+      });
+    }
+  }
 }
 
 //===----------------------------------------------------------------------===//
@@ -946,14 +1163,18 @@ std::string optimizerIR(const std::string &dtype, int numStates,
                         const std::string &update) {
   std::string t = tensorType({3, 5}, dtype), s = tensorType({}, dtype);
   std::string ir = "module attributes {kiln.model = \"opt\"} {\n"
-                   "kiln.param @p : " + t + " = uniform(-1.0, 1.0)\n"
-                   "func.func @train_step(%p: " + t +
-                   " {kiln.param = \"p\"}";
+                   "kiln.param @p : " +
+                   t +
+                   " = uniform(-1.0, 1.0)\n"
+                   "func.func @train_step(%p: " +
+                   t + " {kiln.param = \"p\"}";
   for (int i = 1; i <= numStates; ++i)
     ir += ", %s" + std::to_string(i) + ": " + t + " {kiln.state = \"p.s" +
           std::to_string(i) + "\"}";
-  ir += ", %g: " + t + " {kiln.input = \"g\"}, %hyper: tensor<4xf32> "
-        "{kiln.hyper}) -> (" + t + " {kiln.param = \"p\"}";
+  ir += ", %g: " + t +
+        " {kiln.input = \"g\"}, %hyper: tensor<4xf32> "
+        "{kiln.hyper}) -> (" +
+        t + " {kiln.param = \"p\"}";
   for (int i = 1; i <= numStates; ++i)
     ir += ", " + t + " {kiln.state = \"p.s" + std::to_string(i) + "\"}";
   ir += ", " + s + " {kiln.loss}) {\n" + update + "\n";
@@ -975,29 +1196,36 @@ TEST_F(LoweringTest, OptimizerUpdatesInPlace) {
     std::string op; // with %T standing for the tensor type
   };
   std::vector<Case> cases = {
-      {{"sgd"}, 0,
+      {{"sgd"},
+       0,
        "%np = kiln.sgd_update %p, %g, %hyper {weight_decay = 0.0 : f64} : "
        "%T, tensor<4xf32>"},
-      {{"sgd", 0.01}, 0,
+      {{"sgd", 0.01},
+       0,
        "%np = kiln.sgd_update %p, %g, %hyper {weight_decay = 0.01 : f64} : "
        "%T, tensor<4xf32>"},
-      {{"momentum", 0.01, 0.9}, 1,
+      {{"momentum", 0.01, 0.9},
+       1,
        "%np, %ns1 = kiln.momentum_update %p, %g, %s1, %hyper {momentum = 0.9 "
        ": f64, weight_decay = 0.01 : f64, nesterov = false} : %T, "
        "tensor<4xf32>"},
-      {{"momentum", 0, 0.8, 0.9, 0.999, 1e-8, /*nesterov=*/true}, 1,
+      {{"momentum", 0, 0.8, 0.9, 0.999, 1e-8, /*nesterov=*/true},
+       1,
        "%np, %ns1 = kiln.momentum_update %p, %g, %s1, %hyper {momentum = 0.8 "
        ": f64, weight_decay = 0.0 : f64, nesterov = true} : %T, "
        "tensor<4xf32>"},
-      {{"adam", 0.0}, 2,
+      {{"adam", 0.0},
+       2,
        "%np, %ns1, %ns2 = kiln.adam_update %p, %g, %s1, %s2, %hyper {beta1 = "
        "0.9 : f64, beta2 = 0.999 : f64, eps = 1.0e-8 : f64, weight_decay = 0.0 "
        ": f64, decoupled = false} : %T, tensor<4xf32>"},
-      {{"adam", 0.1}, 2,
+      {{"adam", 0.1},
+       2,
        "%np, %ns1, %ns2 = kiln.adam_update %p, %g, %s1, %s2, %hyper {beta1 = "
        "0.9 : f64, beta2 = 0.999 : f64, eps = 1.0e-8 : f64, weight_decay = 0.1 "
        ": f64, decoupled = false} : %T, tensor<4xf32>"},
-      {{"adam", 0.1, 0, 0.8, 0.99, 1e-6, false, /*decoupled=*/true}, 2,
+      {{"adam", 0.1, 0, 0.8, 0.99, 1e-6, false, /*decoupled=*/true},
+       2,
        "%np, %ns1, %ns2 = kiln.adam_update %p, %g, %s1, %s2, %hyper {beta1 = "
        "0.8 : f64, beta2 = 0.99 : f64, eps = 1.0e-6 : f64, weight_decay = 0.1 "
        ": f64, decoupled = true} : %T, tensor<4xf32>"},
@@ -1172,7 +1400,8 @@ TEST_F(LoweringTest, ObjectFileExportsOnlyTheABI) {
     kiln::registerCodegenDialects(registry);
     return registry;
   }());
-  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(kLinearModel, &ctx);
+  OwningOpRef<ModuleOp> module =
+      parseSourceString<ModuleOp>(kLinearModel, &ctx);
   ASSERT_TRUE(module);
   PassManager pm(&ctx, ModuleOp::getOperationName());
   kiln::buildLoweringPipeline(pm);
@@ -1200,9 +1429,9 @@ TEST_F(LoweringTest, ObjectFileExportsOnlyTheABI) {
     else
       defined.insert(name->str());
   }
-  EXPECT_EQ(defined, (std::set<std::string>{"kiln_eval_step", "kiln_manifest",
-                                            "kiln_predict",
-                                            "kiln_train_step"}));
+  EXPECT_EQ(defined,
+            (std::set<std::string>{"kiln_eval_step", "kiln_manifest",
+                                   "kiln_predict", "kiln_train_step"}));
   for (const std::string &name : undefined)
     EXPECT_TRUE(name == "malloc" || name == "free" || name == "memcpy" ||
                 name == "memset" || name == "memmove")

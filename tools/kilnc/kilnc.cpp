@@ -102,6 +102,20 @@ cl::opt<bool> fastMatmul("fast-matmul",
                                   "(default: on)"),
                          cl::init(true), cl::cat(kilncCategory));
 
+cl::opt<bool> fuse("fuse",
+                   cl::desc("Fuse conv2d/matmul with their epilogues "
+                            "(kiln-fuse-conv)"),
+                   cl::init(false), cl::cat(kilncCategory));
+
+cl::opt<bool> stats("stats",
+                    cl::desc("Report what the optimizations did (fusions)"),
+                    cl::init(false), cl::cat(kilncCategory));
+
+cl::opt<bool> remarksMissed(
+    "remarks-missed",
+    cl::desc("Explain every fusion candidate that was not fused"),
+    cl::init(false), cl::cat(kilncCategory));
+
 cl::opt<bool> verbose("v", cl::desc("Print the link command"),
                       cl::init(false), cl::cat(kilncCategory));
 
@@ -190,7 +204,12 @@ LogicalResult compile(SourceMgr &srcMgr, mlir::MLIRContext &ctx, Emit emit) {
     build(pm);
     return pm.run(*module);
   };
-  if (failed(runPipeline([](mlir::OpPassManager &pm) { buildKilnPipeline(pm); })))
+  KilnPipelineOptions kilnOptions;
+  kilnOptions.fuse = fuse;
+  kilnOptions.reportStats = stats;
+  kilnOptions.reportMissedFusions = remarksMissed;
+  if (failed(runPipeline(
+          [&](mlir::OpPassManager &pm) { buildKilnPipeline(pm, kilnOptions); })))
     return failure();
   if (emit == Emit::KilnOpt)
     return printModule();
