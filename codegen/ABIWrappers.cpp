@@ -74,10 +74,10 @@ void KilnAbiWrappersPass::runOnOperation() {
     auto inner = module.lookupSymbol<LLVM::LLVMFuncOp>(name);
     if (inner) {
       LLVM::LLVMFunctionType type = inner.getFunctionType();
-      bool barePointers =
-          isa<LLVM::LLVMVoidType>(type.getReturnType()) &&
-          llvm::all_of(type.getParams(),
-                       [](Type t) { return isa<LLVM::LLVMPointerType>(t); });
+      bool barePointers = isa<LLVM::LLVMVoidType>(type.getReturnType()) &&
+                          llvm::all_of(type.getParams(), [](Type t) {
+                            return isa<LLVM::LLVMPointerType>(t);
+                          });
       if (!barePointers || inner.isExternal()) {
         inner.emitError() << "entry @" << name
                           << " must be defined and take only bare pointers "

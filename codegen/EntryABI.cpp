@@ -24,6 +24,7 @@
 #include "codegen/Manifest.h"
 #include "codegen/Passes.h"
 
+#include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/StringMap.h"
 
 namespace kiln {
@@ -50,8 +51,8 @@ std::string slotKey(StringRef role, StringRef name) {
 /// The role attribute (name, or empty for kiln.hyper / kiln.loss) of an
 /// argument or result; computeAbiLayout has checked that there is one.
 std::pair<StringRef, StringRef> roleOf(DictionaryAttr attrs) {
-  for (StringRef kind : {"kiln.param", "kiln.state", "kiln.input",
-                         "kiln.hyper", "kiln.loss", "kiln.output"})
+  for (StringRef kind : {"kiln.param", "kiln.state", "kiln.input", "kiln.hyper",
+                         "kiln.loss", "kiln.output"})
     if (Attribute a = attrs ? attrs.get(kind) : Attribute()) {
       auto name = dyn_cast<StringAttr>(a);
       return {kind, name ? name.getValue() : StringRef()};
@@ -93,8 +94,7 @@ struct KilnEntryAbiPass : kiln::impl::KilnEntryAbiBase<KilnEntryAbiPass> {
                              const AbiLayout &layout);
 };
 
-LogicalResult KilnEntryAbiPass::rewriteEntry(EntryKind kind,
-                                             func::FuncOp func,
+LogicalResult KilnEntryAbiPass::rewriteEntry(EntryKind kind, func::FuncOp func,
                                              const AbiLayout &layout) {
   if (!func.getBody().hasOneBlock())
     return func.emitError() << "entry function @" << func.getName()
@@ -137,10 +137,10 @@ LogicalResult KilnEntryAbiPass::rewriteEntry(EntryKind kind,
   OpBuilder b(func);
   SmallVector<Type> argTypes;
   for (const Slot &slot : slots)
-    argTypes.push_back(MemRefType::get(slot.type.getShape(),
-                                       slot.type.getElementType()));
-  auto newFunc = b.create<func::FuncOp>(
-      func.getLoc(), func.getName(), FunctionType::get(ctx, argTypes, {}));
+    argTypes.push_back(
+        MemRefType::get(slot.type.getShape(), slot.type.getElementType()));
+  auto newFunc = b.create<func::FuncOp>(func.getLoc(), func.getName(),
+                                        FunctionType::get(ctx, argTypes, {}));
   newFunc.setVisibility(func.getVisibility());
   for (auto [i, slot] : llvm::enumerate(slots)) {
     Attribute value = slot.name.empty()
@@ -204,9 +204,29 @@ void KilnEntryAbiPass::runOnOperation() {
     if (failed(rewriteEntry(kind, func, *layout)))
       return signalPassFailure();
 
-  // Empty-tensor elimination replaces a tensor.empty with the destination of
-  // the one materialization it feeds, for all its uses: after CSE merged the
-  // inits of several results, they would all land in that one destination.
+  // Give every destination operand its own init: CSE merges identical
+  // tensor.empty and linalg.fill ops, and a shared init makes
+  // one-shot-bufferize copy (two results cannot be computed in one buffer), or
+  // makes empty-tensor elimination put several results into the destination of
+  // one of them.
+  module.walk([](DestinationStyleOpInterface op) {
+    for (OpOperand &init : op.getDpsInitsMutable()) {
+      Value value = init.get();
+      if (value.hasOneUse())
+        continue;
+      Operation *def = value.getDefiningOp();
+      auto fill = dyn_cast_or_null<linalg::FillOp>(def);
+      if (fill && !fill.getDpsInits()[0].getDefiningOp<tensor::EmptyOp>())
+        continue;
+      if (!fill && !isa_and_nonnull<tensor::EmptyOp>(def))
+        continue;
+      OpBuilder b(op);
+      IRMapping mapping;
+      if (fill)
+        b.clone(*fill.getDpsInits()[0].getDefiningOp(), mapping);
+      init.set(b.clone(*def, mapping)->getResult(0));
+    }
+  });
   module.walk([](tensor::EmptyOp empty) {
     SmallVector<OpOperand *> uses;
     for (OpOperand &use : empty.getResult().getUses())

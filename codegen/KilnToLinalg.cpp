@@ -16,6 +16,8 @@
 #include "mlir/Transforms/DialectConversion.h"
 #include "llvm/ADT/STLExtras.h"
 
+#include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace kiln {
@@ -58,6 +60,7 @@ struct Scalar {
   Value sqrt(Value x) { return b.create<math::SqrtOp>(loc, x, fm); }
   Value abs(Value x) { return b.create<math::AbsFOp>(loc, x, fm); }
   Value tanh(Value x) { return b.create<math::TanhOp>(loc, x, fm); }
+  Value erf(Value x) { return b.create<math::ErfOp>(loc, x, fm); }
   Value gt(Value x, Value y) {
     return b.create<arith::CmpFOp>(loc, arith::CmpFPredicate::OGT, x, y);
   }
@@ -120,7 +123,8 @@ SmallVector<Value> buildGeneric(OpBuilder &b, Location loc,
   auto generic = b.create<linalg::GenericOp>(
       loc, resultTypes, inputs, outputs, maps, iterators,
       [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
-        nested.create<linalg::YieldOp>(nestedLoc, body(nested, nestedLoc, args));
+        nested.create<linalg::YieldOp>(nestedLoc,
+                                       body(nested, nestedLoc, args));
       });
   return SmallVector<Value>(generic.getResults());
 }
@@ -281,12 +285,11 @@ Value buildReduction(OpBuilder &b, Location loc, Value input,
 /// `value` (any shape) times the constant `factor`.
 Value scaleBy(OpBuilder &b, Location loc, Value value, double factor) {
   RankedTensorType type = tensorType(value);
-  return buildElementwise(b, loc, type, value,
-                          [&](OpBuilder &nb, Location nl, ValueRange args) {
-                            Scalar s{nb, nl};
-                            return s.mul(args[0],
-                                         s.cst(type.getElementType(), factor));
-                          });
+  return buildElementwise(
+      b, loc, type, value, [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Scalar s{nb, nl};
+        return s.mul(args[0], s.cst(type.getElementType(), factor));
+      });
 }
 
 /// Sums `f(elements...)` over every element of equally shaped `inputs` into a
@@ -318,97 +321,94 @@ Value buildMeanOf(OpBuilder &b, Location loc, ValueRange inputs,
 // Elementwise
 //===----------------------------------------------------------------------===//
 
-template <typename OpTy>
-Value binaryScalar(Scalar &s, Value x, Value y);
-template <>
-Value binaryScalar<kiln::AddOp>(Scalar &s, Value x, Value y) {
+template <typename OpTy> Value binaryScalar(Scalar &s, Value x, Value y);
+template <> Value binaryScalar<kiln::AddOp>(Scalar &s, Value x, Value y) {
   return s.add(x, y);
 }
-template <>
-Value binaryScalar<kiln::SubOp>(Scalar &s, Value x, Value y) {
+template <> Value binaryScalar<kiln::SubOp>(Scalar &s, Value x, Value y) {
   return s.sub(x, y);
 }
-template <>
-Value binaryScalar<kiln::MulOp>(Scalar &s, Value x, Value y) {
+template <> Value binaryScalar<kiln::MulOp>(Scalar &s, Value x, Value y) {
   return s.mul(x, y);
 }
-template <>
-Value binaryScalar<kiln::DivOp>(Scalar &s, Value x, Value y) {
+template <> Value binaryScalar<kiln::DivOp>(Scalar &s, Value x, Value y) {
   return s.div(x, y);
 }
-template <>
-Value binaryScalar<kiln::MaximumOp>(Scalar &s, Value x, Value y) {
+template <> Value binaryScalar<kiln::MaximumOp>(Scalar &s, Value x, Value y) {
   return s.max(x, y);
 }
-template <>
-Value binaryScalar<kiln::MinimumOp>(Scalar &s, Value x, Value y) {
+template <> Value binaryScalar<kiln::MinimumOp>(Scalar &s, Value x, Value y) {
   return s.min(x, y);
 }
-template <>
-Value binaryScalar<kiln::GreaterOp>(Scalar &s, Value x, Value y) {
+template <> Value binaryScalar<kiln::GreaterOp>(Scalar &s, Value x, Value y) {
   return s.mask(s.gt(x, y), x.getType());
 }
 
 /// add, sub, mul, div, maximum, minimum, greater: one broadcasting generic.
-template <typename OpTy>
-struct BinaryLowering : OpConversionPattern<OpTy> {
+template <typename OpTy> struct BinaryLowering : OpConversionPattern<OpTy> {
   using OpConversionPattern<OpTy>::OpConversionPattern;
   using OpAdaptor = typename OpTy::Adaptor;
 
   LogicalResult
   matchAndRewrite(OpTy op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    Value result = buildElementwise(
-        rewriter, op.getLoc(), op.getType(),
-        ValueRange{adaptor.getLhs(), adaptor.getRhs()},
-        [](OpBuilder &b, Location loc, ValueRange args) {
-          Scalar s{b, loc};
-          return binaryScalar<OpTy>(s, args[0], args[1]);
-        });
+    Value result =
+        buildElementwise(rewriter, op.getLoc(), op.getType(),
+                         ValueRange{adaptor.getLhs(), adaptor.getRhs()},
+                         [](OpBuilder &b, Location loc, ValueRange args) {
+                           Scalar s{b, loc};
+                           return binaryScalar<OpTy>(s, args[0], args[1]);
+                         });
     rewriter.replaceOp(op, result);
     return success();
   }
 };
 
-template <typename OpTy>
-Value unaryScalar(Scalar &s, Value x);
-template <>
-Value unaryScalar<kiln::NegOp>(Scalar &s, Value x) {
+template <typename OpTy> Value unaryScalar(Scalar &s, Value x);
+template <> Value unaryScalar<kiln::NegOp>(Scalar &s, Value x) {
   return s.neg(x);
 }
-template <>
-Value unaryScalar<kiln::ReluOp>(Scalar &s, Value x) {
+template <> Value unaryScalar<kiln::ReluOp>(Scalar &s, Value x) {
   return s.max(x, s.cst(x.getType(), 0.0));
 }
-template <>
-Value unaryScalar<kiln::SigmoidOp>(Scalar &s, Value x) {
+template <> Value unaryScalar<kiln::SigmoidOp>(Scalar &s, Value x) {
   Value one = s.cst(x.getType(), 1.0);
   return s.div(one, s.add(one, s.exp(s.neg(x))));
 }
-template <>
-Value unaryScalar<kiln::TanhOp>(Scalar &s, Value x) {
+template <> Value unaryScalar<kiln::TanhOp>(Scalar &s, Value x) {
   return s.tanh(x);
 }
-template <>
-Value unaryScalar<kiln::ExpOp>(Scalar &s, Value x) {
+template <> Value unaryScalar<kiln::ExpOp>(Scalar &s, Value x) {
   return s.exp(x);
 }
-template <>
-Value unaryScalar<kiln::LogOp>(Scalar &s, Value x) {
+template <> Value unaryScalar<kiln::LogOp>(Scalar &s, Value x) {
   return s.log(x);
 }
-template <>
-Value unaryScalar<kiln::SqrtOp>(Scalar &s, Value x) {
+template <> Value unaryScalar<kiln::SqrtOp>(Scalar &s, Value x) {
   return s.sqrt(x);
 }
-template <>
-Value unaryScalar<kiln::AbsOp>(Scalar &s, Value x) {
+/// x Phi(x) = x (1 + erf(x / sqrt 2)) / 2, exact as PyTorch's default.
+template <> Value unaryScalar<kiln::GeluOp>(Scalar &s, Value x) {
+  Type t = x.getType();
+  Value phi = s.mul(s.cst(t, 0.5),
+                    s.add(s.cst(t, 1.0), s.erf(s.mul(x, s.cst(t, M_SQRT1_2)))));
+  return s.mul(x, phi);
+}
+/// Phi(x) + x phi(x).
+template <> Value unaryScalar<kiln::GeluDerivativeOp>(Scalar &s, Value x) {
+  Type t = x.getType();
+  Value cdf = s.mul(s.cst(t, 0.5),
+                    s.add(s.cst(t, 1.0), s.erf(s.mul(x, s.cst(t, M_SQRT1_2)))));
+  Value pdf = s.mul(s.cst(t, 0.5 * M_2_SQRTPI * M_SQRT1_2),
+                    s.exp(s.mul(s.cst(t, -0.5), s.mul(x, x))));
+  return s.add(cdf, s.mul(x, pdf));
+}
+template <> Value unaryScalar<kiln::AbsOp>(Scalar &s, Value x) {
   return s.abs(x);
 }
 
 /// neg, relu, sigmoid, tanh, exp, log, sqrt, abs.
-template <typename OpTy>
-struct UnaryLowering : OpConversionPattern<OpTy> {
+template <typename OpTy> struct UnaryLowering : OpConversionPattern<OpTy> {
   using OpConversionPattern<OpTy>::OpConversionPattern;
   using OpAdaptor = typename OpTy::Adaptor;
 
@@ -430,6 +430,59 @@ struct UnaryLowering : OpConversionPattern<OpTy> {
 // Contractions
 //===----------------------------------------------------------------------===//
 
+/// lhs [..., M, K] x rhs [..., K, N] with broadcast batch dimensions. Rank 2
+/// with `named`: a zero-filled linalg.matmul (kiln-vectorize-matmul's input).
+/// Otherwise a generic over (batch..., m, k, n): with n innermost, the loop
+/// nest that convert-linalg-to-loops emits updates a row of C with a row of B,
+/// which LLVM vectorizes; the (m, n, k) order would be a scalar dot product.
+Value buildMatmul(OpBuilder &b, Location loc, Value lhs, Value rhs,
+                  RankedTensorType resultType, bool named) {
+  Type element = resultType.getElementType();
+  Value zero =
+      filled(b, loc, resultType.getShape(), b.getFloatAttr(element, 0.0));
+  int64_t lhsRank = tensorType(lhs).getRank();
+  int64_t rhsRank = tensorType(rhs).getRank();
+  if (named && lhsRank == 2 && rhsRank == 2)
+    return b
+        .create<linalg::MatmulOp>(loc, resultType, ValueRange{lhs, rhs},
+                                  ValueRange{zero})
+        .getResult(0);
+
+  ArrayRef<int64_t> shape = resultType.getShape();
+  int64_t numBatch = resultType.getRank() - 2;
+  int64_t m = numBatch, k = numBatch + 1, n = numBatch + 2;
+  SmallVector<int64_t> loopShape(shape.take_front(numBatch));
+  loopShape.append({shape[numBatch], tensorType(lhs).getShape().back(),
+                    shape[numBatch + 1]});
+  auto operandLoops = [&](int64_t rank, int64_t row, int64_t col) {
+    SmallVector<int64_t> loops;
+    for (int64_t i = 0; i < rank - 2; ++i)
+      loops.push_back(numBatch - (rank - 2) + i);
+    loops.append({row, col});
+    return loops;
+  };
+  Operand a =
+      broadcastOperand(b, loc, lhs, operandLoops(lhsRank, m, k), loopShape);
+  Operand bOp =
+      broadcastOperand(b, loc, rhs, operandLoops(rhsRank, k, n), loopShape);
+  SmallVector<AffineExpr> outExprs;
+  for (int64_t i = 0; i < numBatch; ++i)
+    outExprs.push_back(b.getAffineDimExpr(i));
+  outExprs.append({b.getAffineDimExpr(m), b.getAffineDimExpr(n)});
+  Operand out{zero,
+              AffineMap::get(loopShape.size(), 0, outExprs, b.getContext())};
+  SmallVector<utils::IteratorType> iterators(loopShape.size(),
+                                             utils::IteratorType::parallel);
+  iterators[k] = utils::IteratorType::reduction;
+  return buildGeneric(b, loc, {a, bOp}, out, iterators,
+                      [](OpBuilder &nb, Location l, ValueRange args) {
+                        Scalar s{nb, l};
+                        return SmallVector<Value>{
+                            s.add(args[2], s.mul(args[0], args[1]))};
+                      })
+      .front();
+}
+
 struct MatmulLowering : OpConversionPattern<kiln::MatmulOp> {
   MatmulLowering(MLIRContext *ctx, bool namedMatmul)
       : OpConversionPattern(ctx), namedMatmul(namedMatmul) {}
@@ -437,62 +490,9 @@ struct MatmulLowering : OpConversionPattern<kiln::MatmulOp> {
   LogicalResult
   matchAndRewrite(kiln::MatmulOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    Value lhs = adaptor.getLhs(), rhs = adaptor.getRhs();
-    RankedTensorType resultType = op.getType();
-    Type element = resultType.getElementType();
-    Value zero = filled(rewriter, loc, resultType.getShape(),
-                        rewriter.getFloatAttr(element, 0.0));
-    int64_t lhsRank = tensorType(lhs).getRank();
-    int64_t rhsRank = tensorType(rhs).getRank();
-    if (namedMatmul && lhsRank == 2 && rhsRank == 2) {
-      rewriter.replaceOp(op, rewriter
-                                 .create<linalg::MatmulOp>(
-                                     loc, resultType, ValueRange{lhs, rhs},
-                                     ValueRange{zero})
-                                 .getResult(0));
-      return success();
-    }
-
-    // Loops: batch dims..., m, k, n. With n innermost, the loop nest that
-    // convert-linalg-to-loops emits updates a row of C with a row of B, which
-    // LLVM vectorizes; the (m, n, k) order would be a scalar dot product.
-    ArrayRef<int64_t> shape = resultType.getShape();
-    int64_t numBatch = resultType.getRank() - 2;
-    int64_t m = numBatch, k = numBatch + 1, n = numBatch + 2;
-    SmallVector<int64_t> loopShape(shape.take_front(numBatch));
-    loopShape.append({shape[numBatch], tensorType(lhs).getShape().back(),
-                      shape[numBatch + 1]});
-    auto operandLoops = [&](int64_t rank, int64_t row, int64_t col) {
-      SmallVector<int64_t> loops;
-      for (int64_t i = 0; i < rank - 2; ++i)
-        loops.push_back(numBatch - (rank - 2) + i);
-      loops.append({row, col});
-      return loops;
-    };
-    Operand a = broadcastOperand(rewriter, loc, lhs,
-                                 operandLoops(lhsRank, m, k), loopShape);
-    Operand bOp = broadcastOperand(rewriter, loc, rhs,
-                                   operandLoops(rhsRank, k, n), loopShape);
-    SmallVector<AffineExpr> outExprs;
-    for (int64_t i = 0; i < numBatch; ++i)
-      outExprs.push_back(rewriter.getAffineDimExpr(i));
-    outExprs.append(
-        {rewriter.getAffineDimExpr(m), rewriter.getAffineDimExpr(n)});
-    Operand out{zero, AffineMap::get(loopShape.size(), 0, outExprs,
-                                     rewriter.getContext())};
-    SmallVector<utils::IteratorType> iterators(loopShape.size(),
-                                               utils::IteratorType::parallel);
-    iterators[k] = utils::IteratorType::reduction;
-    Value result =
-        buildGeneric(rewriter, loc, {a, bOp}, out, iterators,
-                     [](OpBuilder &b, Location l, ValueRange args) {
-                       Scalar s{b, l};
-                       return SmallVector<Value>{
-                           s.add(args[2], s.mul(args[0], args[1]))};
-                     })
-            .front();
-    rewriter.replaceOp(op, result);
+    rewriter.replaceOp(op, buildMatmul(rewriter, op.getLoc(), adaptor.getLhs(),
+                                       adaptor.getRhs(), op.getType(),
+                                       namedMatmul));
     return success();
   }
 
@@ -504,8 +504,7 @@ struct MatmulLowering : OpConversionPattern<kiln::MatmulOp> {
 //===----------------------------------------------------------------------===//
 
 /// softmax and log_softmax: subtract the row maximum, exponentiate, normalize.
-template <typename OpTy>
-struct SoftmaxLowering : OpConversionPattern<OpTy> {
+template <typename OpTy> struct SoftmaxLowering : OpConversionPattern<OpTy> {
   using OpConversionPattern<OpTy>::OpConversionPattern;
   using OpAdaptor = typename OpTy::Adaptor;
   static constexpr bool isLog = std::is_same_v<OpTy, kiln::LogSoftmaxOp>;
@@ -543,18 +542,16 @@ struct SoftmaxLowering : OpConversionPattern<OpTy> {
                     .front();
     Operand out{emptyLike(rewriter, loc, type.getShape(), element), identity};
     Value result =
-        buildGeneric(rewriter, loc,
-                     {{x, identity}, {max, rowMap}, {sum, rowMap}}, out,
-                     parallel,
-                     [](OpBuilder &b, Location l, ValueRange args) {
-                       Scalar s{b, l};
-                       Value shifted = s.sub(args[0], args[1]);
-                       if (isLog)
-                         return SmallVector<Value>{
-                             s.sub(shifted, s.log(args[2]))};
-                       return SmallVector<Value>{
-                           s.div(s.exp(shifted), args[2])};
-                     })
+        buildGeneric(
+            rewriter, loc, {{x, identity}, {max, rowMap}, {sum, rowMap}}, out,
+            parallel,
+            [](OpBuilder &b, Location l, ValueRange args) {
+              Scalar s{b, l};
+              Value shifted = s.sub(args[0], args[1]);
+              if (isLog)
+                return SmallVector<Value>{s.sub(shifted, s.log(args[2]))};
+              return SmallVector<Value>{s.div(s.exp(shifted), args[2])};
+            })
             .front();
     rewriter.replaceOp(op, result);
     return success();
@@ -562,8 +559,7 @@ struct SoftmaxLowering : OpConversionPattern<OpTy> {
 };
 
 /// reduce_sum, reduce_mean, reduce_max.
-template <typename OpTy>
-struct ReduceLowering : OpConversionPattern<OpTy> {
+template <typename OpTy> struct ReduceLowering : OpConversionPattern<OpTy> {
   using OpConversionPattern<OpTy>::OpConversionPattern;
   using OpAdaptor = typename OpTy::Adaptor;
 
@@ -732,14 +728,14 @@ struct OneHotLowering : OpConversionPattern<kiln::OneHotOp> {
                    AffineMap::get(2, 0, rewriter.getAffineDimExpr(0), ctx)};
     Operand out{emptyLike(rewriter, loc, type.getShape(), element),
                 rewriter.getMultiDimIdentityMap(2)};
-    SmallVector<utils::IteratorType> parallel(2,
-                                              utils::IteratorType::parallel);
+    SmallVector<utils::IteratorType> parallel(2, utils::IteratorType::parallel);
     Value result =
         buildGeneric(rewriter, loc, labels, out, parallel,
                      [&](OpBuilder &b, Location l, ValueRange args) {
                        Scalar s{b, l};
                        Value cls = b.create<arith::IndexCastOp>(
-                           l, args[0].getType(), b.create<linalg::IndexOp>(l, 1));
+                           l, args[0].getType(),
+                           b.create<linalg::IndexOp>(l, 1));
                        Value eq = b.create<arith::CmpIOp>(
                            l, arith::CmpIPredicate::eq, args[0], cls);
                        return SmallVector<Value>{s.mask(eq, element)};
@@ -802,24 +798,24 @@ struct CrossEntropyLowering : OpConversionPattern<kiln::CrossEntropyOp> {
           Value e = s.exp(s.sub(args[0], args[1]));
           Value cls = b.create<arith::IndexCastOp>(
               l, args[2].getType(), b.create<linalg::IndexOp>(l, 1));
-          Value hit =
-              b.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, args[2], cls);
+          Value hit = b.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq,
+                                              args[2], cls);
           Value picked = s.select(hit, args[0], s.cst(element, 0.0));
           return SmallVector<Value>{s.add(args[3], e), s.add(args[4], picked)};
         });
 
     AffineMap vecMap = rewriter.getMultiDimIdentityMap(1);
     Value total =
-        buildGeneric(rewriter, loc,
-                     {{max, vecMap}, {rowSums[0], vecMap}, {rowSums[1], vecMap}},
-                     Operand{zeros({}), AffineMap::get(1, 0, {}, ctx)},
-                     utils::IteratorType::reduction,
-                     [](OpBuilder &b, Location l, ValueRange args) {
-                       Scalar s{b, l};
-                       Value lse = s.add(args[0], s.log(args[1]));
-                       return SmallVector<Value>{
-                           s.add(args[3], s.sub(lse, args[2]))};
-                     })
+        buildGeneric(
+            rewriter, loc,
+            {{max, vecMap}, {rowSums[0], vecMap}, {rowSums[1], vecMap}},
+            Operand{zeros({}), AffineMap::get(1, 0, {}, ctx)},
+            utils::IteratorType::reduction,
+            [](OpBuilder &b, Location l, ValueRange args) {
+              Scalar s{b, l};
+              Value lse = s.add(args[0], s.log(args[1]));
+              return SmallVector<Value>{s.add(args[3], s.sub(lse, args[2]))};
+            })
             .front();
     rewriter.replaceOp(
         op, scaleBy(rewriter, loc, total, 1.0 / static_cast<double>(rows)));
@@ -833,13 +829,12 @@ struct MseLowering : OpConversionPattern<kiln::MseOp> {
   LogicalResult
   matchAndRewrite(kiln::MseOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    Value result =
-        buildMeanOf(rewriter, op.getLoc(),
-                    ValueRange{adaptor.getLhs(), adaptor.getRhs()},
-                    [](Scalar &s, ValueRange args) {
-                      Value d = s.sub(args[0], args[1]);
-                      return s.mul(d, d);
-                    });
+    Value result = buildMeanOf(rewriter, op.getLoc(),
+                               ValueRange{adaptor.getLhs(), adaptor.getRhs()},
+                               [](Scalar &s, ValueRange args) {
+                                 Value d = s.sub(args[0], args[1]);
+                                 return s.mul(d, d);
+                               });
     rewriter.replaceOp(op, result);
     return success();
   }
@@ -863,6 +858,636 @@ struct BceWithLogitsLowering : OpConversionPattern<kiln::BceWithLogitsOp> {
     rewriter.replaceOp(op, result);
     return success();
   }
+};
+
+//===----------------------------------------------------------------------===//
+// Convolution and pooling (NCHW)
+//
+// Convolutions are matmuls on an im2col matrix, so that they take the
+// vectorized matmul path: the forward pass multiplies the filter [O, C*KH*KW]
+// by the columns [C*KH*KW, N*OH*OW] (many columns: full vector tiles), the
+// filter gradient the output gradient by the transposed columns, and the
+// input gradient gathers (col2im) from the filter-transposed product. Every
+// window op gathers with tensor.extract and a bounds mask instead of padding
+// the input (tensor.pad would bufferize to a strided copy).
+//===----------------------------------------------------------------------===//
+
+/// Index arithmetic inside generic bodies.
+struct Index {
+  OpBuilder &b;
+  Location loc;
+
+  Value cst(int64_t v) { return b.create<arith::ConstantIndexOp>(loc, v); }
+  Value dim(int64_t d) { return b.create<linalg::IndexOp>(loc, d); }
+  Value add(Value x, Value y) { return b.create<arith::AddIOp>(loc, x, y); }
+  Value sub(Value x, int64_t c) {
+    return c == 0 ? x : b.create<arith::SubIOp>(loc, x, cst(c));
+  }
+  Value addc(Value x, int64_t c) {
+    return c == 0 ? x : b.create<arith::AddIOp>(loc, x, cst(c));
+  }
+  Value mul(Value x, int64_t c) {
+    return c == 1 ? x : b.create<arith::MulIOp>(loc, x, cst(c));
+  }
+  Value div(Value x, int64_t c) {
+    return c == 1 ? x : b.create<arith::DivSIOp>(loc, x, cst(c));
+  }
+  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
+    return b.create<arith::CmpIOp>(loc, p, x, y);
+  }
+  Value both(Value x, Value y) {
+    if (!x)
+      return y;
+    return y ? b.create<arith::AndIOp>(loc, x, y) : x;
+  }
+  Value select(Value c, Value x, Value y) {
+    return c ? b.create<arith::SelectOp>(loc, c, x, y) : x;
+  }
+  /// 0 <= x < n.
+  Value inRange(Value x, int64_t n) {
+    return both(cmp(arith::CmpIPredicate::sge, x, cst(0)),
+                cmp(arith::CmpIPredicate::slt, x, cst(n)));
+  }
+};
+
+/// The geometry of a 2-D window op over NCHW.
+struct Window {
+  int64_t kh, kw, sh, sw, ph, pw, dh = 1, dw = 1;
+
+  bool padded() const { return ph != 0 || pw != 0; }
+};
+
+Window convWindow(ArrayRef<int64_t> filterShape, ArrayRef<int64_t> strides,
+                  ArrayRef<int64_t> padding, ArrayRef<int64_t> dilation) {
+  return {filterShape[2], filterShape[3], strides[0],  strides[1],
+          padding[0],     padding[1],     dilation[0], dilation[1]};
+}
+
+Window poolWindow(ArrayRef<int64_t> kernel, ArrayRef<int64_t> strides,
+                  ArrayRef<int64_t> padding) {
+  return {kernel[0], kernel[1], strides[0], strides[1], padding[0], padding[1]};
+}
+
+/// Along one axis: the input position that output position `o` reads through
+/// tap `k`, and (when it can fall in the padding) whether it is inside [0, n).
+std::pair<Value, Value> tapInput(Index &ix, Value o, Value k, int64_t stride,
+                                 int64_t dilation, int64_t pad, int64_t n) {
+  Value i = ix.sub(ix.add(ix.mul(o, stride), ix.mul(k, dilation)), pad);
+  return {i, pad == 0 ? Value() : ix.inRange(i, n)};
+}
+
+/// Along one axis, the inverse: the output position whose tap `k` reads input
+/// position `i`, and whether there is one in [0, n).
+std::pair<Value, Value> tapOutput(Index &ix, Value i, Value k, int64_t stride,
+                                  int64_t dilation, int64_t pad, int64_t n) {
+  Value t =
+      ix.b.create<arith::SubIOp>(ix.loc, ix.addc(i, pad), ix.mul(k, dilation));
+  Value valid = ix.cmp(arith::CmpIPredicate::sge, t, ix.cst(0));
+  if (stride != 1) {
+    Value rem = ix.b.create<arith::RemSIOp>(ix.loc, t, ix.cst(stride));
+    valid = ix.both(valid, ix.cmp(arith::CmpIPredicate::eq, rem, ix.cst(0)));
+  }
+  Value o = ix.div(t, stride);
+  valid = ix.both(valid, ix.cmp(arith::CmpIPredicate::slt, o, ix.cst(n)));
+  return {o, valid};
+}
+
+/// Reads x[indices] where `valid` holds, else `fill`. Only the last two
+/// (spatial) indices can be out of bounds; they are clamped to 0 where `valid`
+/// fails, so that the load stays in bounds.
+Value gather(Index &ix, Value x, ArrayRef<Value> indices, Value valid,
+             Value fill) {
+  SmallVector<Value> safe(indices);
+  for (Value &i : MutableArrayRef<Value>(safe).take_back(2))
+    i = ix.select(valid, i, ix.cst(0));
+  Value v = ix.b.create<tensor::ExtractOp>(ix.loc, x, safe);
+  return ix.select(valid, v, fill);
+}
+
+/// The im2col matrix of x [N, C, H, W]: [C*KH*KW, N*OH*OW] when
+/// `channelsFirst`, else [N*OH*OW, C*KH*KW]; taps in the padding read 0.
+Value buildColumns(OpBuilder &b, Location loc, Value x, const Window &w,
+                   int64_t oh, int64_t ow, bool channelsFirst) {
+  ArrayRef<int64_t> xs = tensorType(x).getShape();
+  Type element = tensorType(x).getElementType();
+  // Loop positions of n, oh, ow, c, kh, kw.
+  SmallVector<int64_t> pos = channelsFirst
+                                 ? SmallVector<int64_t>{3, 4, 5, 0, 1, 2}
+                                 : SmallVector<int64_t>{0, 1, 2, 3, 4, 5};
+  SmallVector<int64_t> extents = {xs[0], oh, ow, xs[1], w.kh, w.kw};
+  SmallVector<int64_t> shape(6);
+  for (int64_t i = 0; i < 6; ++i)
+    shape[pos[i]] = extents[i];
+  Operand out{emptyLike(b, loc, shape, element), b.getMultiDimIdentityMap(6)};
+  SmallVector<utils::IteratorType> parallel(6, utils::IteratorType::parallel);
+  Value columns =
+      buildGeneric(
+          b, loc, {}, out, parallel,
+          [&](OpBuilder &nb, Location l, ValueRange) {
+            Index ix{nb, l};
+            Value n = ix.dim(pos[0]), o1 = ix.dim(pos[1]), o2 = ix.dim(pos[2]),
+                  c = ix.dim(pos[3]), k1 = ix.dim(pos[4]), k2 = ix.dim(pos[5]);
+            auto [ih, inH] = tapInput(ix, o1, k1, w.sh, w.dh, w.ph, xs[2]);
+            auto [iw, inW] = tapInput(ix, o2, k2, w.sw, w.dw, w.pw, xs[3]);
+            Scalar s{nb, l};
+            return SmallVector<Value>{gather(
+                ix, x, {n, c, ih, iw}, ix.both(inH, inW), s.cst(element, 0.0))};
+          })
+          .front();
+  auto flatType = RankedTensorType::get(
+      {shape[0] * shape[1] * shape[2], shape[3] * shape[4] * shape[5]},
+      element);
+  return b.create<tensor::CollapseShapeOp>(
+      loc, flatType, columns,
+      SmallVector<ReassociationIndices>{{0, 1, 2}, {3, 4, 5}});
+}
+
+Value transposeTensor(OpBuilder &b, Location loc, Value x,
+                      ArrayRef<int64_t> perm) {
+  RankedTensorType type = tensorType(x);
+  SmallVector<int64_t> shape;
+  for (int64_t p : perm)
+    shape.push_back(type.getDimSize(p));
+  Value init = emptyLike(b, loc, shape, type.getElementType());
+  return b.create<linalg::TransposeOp>(loc, x, init, perm).getResult()[0];
+}
+
+/// [A, B, C, D] -> [A, B*C*D].
+Value flattenTrailing(OpBuilder &b, Location loc, Value x) {
+  RankedTensorType type = tensorType(x);
+  ArrayRef<int64_t> s = type.getShape();
+  auto flat =
+      RankedTensorType::get({s[0], s[1] * s[2] * s[3]}, type.getElementType());
+  return b.create<tensor::CollapseShapeOp>(
+      loc, flat, x, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
+}
+
+/// The output gradient [N, O, OH, OW] as [O, N*OH*OW].
+Value gradientRows(OpBuilder &b, Location loc, Value grad) {
+  return flattenTrailing(b, loc, transposeTensor(b, loc, grad, {1, 0, 2, 3}));
+}
+
+RankedTensorType matrixType(int64_t rows, int64_t cols, Type element) {
+  return RankedTensorType::get({rows, cols}, element);
+}
+
+/// Applies an activation by name ("none", "relu", "sigmoid", "tanh", "gelu");
+/// null for an unknown name.
+Value activate(Scalar &s, StringRef activation, Value v);
+
+/// act(conv2d(x, filter) + bias) in NCHW `type` (bias [O] optional).
+/// y[o, (n, oh, ow)] = filter[o, (c, kh, kw)] x columns[(c, kh, kw), ...];
+/// the bias and the activation are applied in the pass that transposes the
+/// product to NCHW.
+Value buildConv2d(OpBuilder &b, Location loc, Value x, Value filter, Value bias,
+                  const Window &w, RankedTensorType type, StringRef activation,
+                  bool namedMatmul) {
+  ArrayRef<int64_t> fs = tensorType(filter).getShape();
+  ArrayRef<int64_t> ys = type.getShape();
+  Type element = type.getElementType();
+  Value columns = buildColumns(b, loc, x, w, ys[2], ys[3], true);
+  Value product = buildMatmul(b, loc, flattenTrailing(b, loc, filter), columns,
+                              matrixType(fs[0], ys[0] * ys[2] * ys[3], element),
+                              namedMatmul);
+  auto onType = RankedTensorType::get({ys[1], ys[0], ys[2], ys[3]}, element);
+  Value on = b.create<tensor::ExpandShapeOp>(
+      loc, onType, product, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
+  MLIRContext *ctx = b.getContext();
+  auto d = [&](unsigned i) { return b.getAffineDimExpr(i); };
+  SmallVector<Operand> ins = {
+      {on, AffineMap::get(4, 0, {d(1), d(0), d(2), d(3)}, ctx)}};
+  if (bias)
+    ins.push_back({bias, AffineMap::get(4, 0, {d(1)}, ctx)});
+  Operand out{emptyLike(b, loc, ys, element), b.getMultiDimIdentityMap(4)};
+  SmallVector<utils::IteratorType> parallel(4, utils::IteratorType::parallel);
+  return buildGeneric(b, loc, ins, out, parallel,
+                      [&](OpBuilder &nb, Location l, ValueRange args) {
+                        Scalar s{nb, l};
+                        Value v = args[0];
+                        if (bias)
+                          v = s.add(v, args[1]);
+                        return SmallVector<Value>{activate(s, activation, v)};
+                      })
+      .front();
+}
+
+struct Conv2dLowering : OpConversionPattern<kiln::Conv2dOp> {
+  Conv2dLowering(MLIRContext *ctx, bool namedMatmul)
+      : OpConversionPattern(ctx), namedMatmul(namedMatmul) {}
+
+  LogicalResult
+  matchAndRewrite(kiln::Conv2dOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value filter = adaptor.getFilter();
+    Window w = convWindow(tensorType(filter).getShape(), op.getStrides(),
+                          op.getPadding(), op.getDilation());
+    rewriter.replaceOp(op, buildConv2d(rewriter, op.getLoc(),
+                                       adaptor.getInput(), filter, Value(), w,
+                                       op.getType(), "none", namedMatmul));
+    return success();
+  }
+
+  bool namedMatmul;
+};
+
+struct Conv2dBackwardFilterLowering
+    : OpConversionPattern<kiln::Conv2dBackwardFilterOp> {
+  Conv2dBackwardFilterLowering(MLIRContext *ctx, bool namedMatmul)
+      : OpConversionPattern(ctx), namedMatmul(namedMatmul) {}
+
+  LogicalResult
+  matchAndRewrite(kiln::Conv2dBackwardFilterOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = adaptor.getInput(), grad = adaptor.getGrad();
+    RankedTensorType type = op.getType();
+    ArrayRef<int64_t> fs = type.getShape(), gs = tensorType(grad).getShape();
+    Type element = type.getElementType();
+    Window w =
+        convWindow(fs, op.getStrides(), op.getPadding(), op.getDilation());
+    // dfilter[o, (c, kh, kw)] = grad[o, (n, oh, ow)] x columns[(n, oh, ow),
+    // ...].
+    Value columns = buildColumns(rewriter, loc, x, w, gs[2], gs[3], false);
+    Value product = buildMatmul(
+        rewriter, loc, gradientRows(rewriter, loc, grad), columns,
+        matrixType(fs[0], fs[1] * fs[2] * fs[3], element), namedMatmul);
+    rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(
+        op, type, product, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
+    return success();
+  }
+
+  bool namedMatmul;
+};
+
+/// The maps of a generic over (n, c, p, q, kh, kw) whose result is indexed
+/// by (n, c, p, q).
+AffineMap windowResultMap(OpBuilder &b) {
+  return AffineMap::get(6, 0,
+                        {b.getAffineDimExpr(0), b.getAffineDimExpr(1),
+                         b.getAffineDimExpr(2), b.getAffineDimExpr(3)},
+                        b.getContext());
+}
+
+/// An operand of shape [kh, kw] that only gives the window loops of such a
+/// generic their extents (linalg infers loop ranges from operand shapes, as
+/// its pooling ops' window operand); its values are never read.
+Operand windowOperand(OpBuilder &b, Location loc, const Window &w,
+                      Type element) {
+  return {emptyLike(b, loc, {w.kh, w.kw}, element),
+          AffineMap::get(6, 0, {b.getAffineDimExpr(4), b.getAffineDimExpr(5)},
+                         b.getContext())};
+}
+
+SmallVector<utils::IteratorType> windowIterators() {
+  SmallVector<utils::IteratorType> iterators(4, utils::IteratorType::parallel);
+  iterators.append(2, utils::IteratorType::reduction);
+  return iterators;
+}
+
+struct Conv2dBackwardInputLowering
+    : OpConversionPattern<kiln::Conv2dBackwardInputOp> {
+  Conv2dBackwardInputLowering(MLIRContext *ctx, bool namedMatmul)
+      : OpConversionPattern(ctx), namedMatmul(namedMatmul) {}
+
+  LogicalResult
+  matchAndRewrite(kiln::Conv2dBackwardInputOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value grad = adaptor.getGrad(), filter = adaptor.getFilter();
+    RankedTensorType type = op.getType();
+    ArrayRef<int64_t> xs = type.getShape(), gs = tensorType(grad).getShape(),
+                      fs = tensorType(filter).getShape();
+    Type element = type.getElementType();
+    Window w =
+        convWindow(fs, op.getStrides(), op.getPadding(), op.getDilation());
+    // dcolumns[(c, kh, kw), (n, oh, ow)] = filter^T x grad rows.
+    Value filterT = transposeTensor(
+        rewriter, loc, flattenTrailing(rewriter, loc, filter), {1, 0});
+    Value dcolumns = buildMatmul(
+        rewriter, loc, filterT, gradientRows(rewriter, loc, grad),
+        matrixType(fs[1] * fs[2] * fs[3], gs[0] * gs[2] * gs[3], element),
+        namedMatmul);
+    auto sixType = RankedTensorType::get(
+        {fs[1], fs[2], fs[3], gs[0], gs[2], gs[3]}, element);
+    Value six = rewriter.create<tensor::ExpandShapeOp>(
+        loc, sixType, dcolumns,
+        SmallVector<ReassociationIndices>{{0, 1, 2}, {3, 4, 5}});
+
+    // col2im as a gather: dx[n, c, h, w] sums the taps that read (h, w).
+    Operand out{filled(rewriter, loc, xs, rewriter.getFloatAttr(element, 0.0)),
+                windowResultMap(rewriter)};
+    Value result =
+        buildGeneric(rewriter, loc, windowOperand(rewriter, loc, w, element),
+                     out, windowIterators(),
+                     [&](OpBuilder &nb, Location l, ValueRange args) {
+                       Index ix{nb, l};
+                       Scalar s{nb, l};
+                       Value n = ix.dim(0), c = ix.dim(1), h = ix.dim(2),
+                             wi = ix.dim(3), k1 = ix.dim(4), k2 = ix.dim(5);
+                       auto [oh, vh] =
+                           tapOutput(ix, h, k1, w.sh, w.dh, w.ph, gs[2]);
+                       auto [ow, vw] =
+                           tapOutput(ix, wi, k2, w.sw, w.dw, w.pw, gs[3]);
+                       Value v = gather(ix, six, {c, k1, k2, n, oh, ow},
+                                        ix.both(vh, vw), s.cst(element, 0.0));
+                       return SmallVector<Value>{s.add(args.back(), v)};
+                     })
+            .front();
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+
+  bool namedMatmul;
+};
+
+/// max_pool2d (padding reads -inf) or avg_pool2d (padding reads 0 and counts
+/// in the divisor, as PyTorch's count_include_pad) of x into `type`.
+Value buildPool(OpBuilder &b, Location loc, Value x, bool isMax,
+                const Window &w, RankedTensorType type) {
+  ArrayRef<int64_t> xs = tensorType(x).getShape();
+  Type element = type.getElementType();
+  double init = isMax ? -std::numeric_limits<double>::infinity() : 0.0;
+  Operand out{filled(b, loc, type.getShape(), b.getFloatAttr(element, init)),
+              windowResultMap(b)};
+  Value result =
+      buildGeneric(
+          b, loc, windowOperand(b, loc, w, element), out, windowIterators(),
+          [&](OpBuilder &nb, Location l, ValueRange args) {
+            Index ix{nb, l};
+            Scalar s{nb, l};
+            Value n = ix.dim(0), c = ix.dim(1), o1 = ix.dim(2), o2 = ix.dim(3),
+                  k1 = ix.dim(4), k2 = ix.dim(5);
+            auto [ih, inH] = tapInput(ix, o1, k1, w.sh, 1, w.ph, xs[2]);
+            auto [iw, inW] = tapInput(ix, o2, k2, w.sw, 1, w.pw, xs[3]);
+            Value v = gather(ix, x, {n, c, ih, iw}, ix.both(inH, inW),
+                             s.cst(element, init));
+            return SmallVector<Value>{isMax ? s.max(args.back(), v)
+                                            : s.add(args.back(), v)};
+          })
+          .front();
+  if (!isMax)
+    result = scaleBy(b, loc, result, 1.0 / double(w.kh * w.kw));
+  return result;
+}
+
+template <typename OpTy> struct PoolLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  using OpAdaptor = typename OpTy::Adaptor;
+
+  LogicalResult
+  matchAndRewrite(OpTy op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Window w = poolWindow(op.getKernel(), op.getStrides(), op.getPadding());
+    rewriter.replaceOp(op, buildPool(rewriter, op.getLoc(), adaptor.getInput(),
+                                     std::is_same_v<OpTy, kiln::MaxPool2dOp>, w,
+                                     op.getType()));
+    return success();
+  }
+};
+
+/// Both pooling gradients gather, for each input element, over the windows
+/// that contain it: max routes a window's gradient to every element equal to
+/// the window's maximum, avg spreads it evenly.
+template <typename OpTy>
+struct PoolBackwardLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  using OpAdaptor = typename OpTy::Adaptor;
+  static constexpr bool isMax = std::is_same_v<OpTy, kiln::MaxPool2dBackwardOp>;
+
+  LogicalResult
+  matchAndRewrite(OpTy op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value grad = adaptor.getGrad();
+    ArrayRef<int64_t> gs = tensorType(grad).getShape();
+    RankedTensorType type = op.getType();
+    Type element = type.getElementType();
+    Window w = poolWindow(op.getKernel(), op.getStrides(), op.getPadding());
+    SmallVector<Operand> ins;
+    Value maxima;
+    if constexpr (isMax) {
+      ins.push_back({adaptor.getInput(), windowResultMap(rewriter)});
+      maxima = adaptor.getOutput();
+    }
+    ins.push_back(windowOperand(rewriter, loc, w, element));
+    Operand out{filled(rewriter, loc, type.getShape(),
+                       rewriter.getFloatAttr(element, 0.0)),
+                windowResultMap(rewriter)};
+    Value result =
+        buildGeneric(
+            rewriter, loc, ins, out, windowIterators(),
+            [&](OpBuilder &nb, Location l, ValueRange args) {
+              Index ix{nb, l};
+              Scalar s{nb, l};
+              Value n = ix.dim(0), c = ix.dim(1), h = ix.dim(2), wi = ix.dim(3),
+                    k1 = ix.dim(4), k2 = ix.dim(5);
+              auto [oh, vh] = tapOutput(ix, h, k1, w.sh, 1, w.ph, gs[2]);
+              auto [ow, vw] = tapOutput(ix, wi, k2, w.sw, 1, w.pw, gs[3]);
+              Value valid = ix.both(vh, vw);
+              Value zero = s.cst(element, 0.0);
+              Value g = gather(ix, grad, {n, c, oh, ow}, valid, zero);
+              if (isMax) {
+                Value m = gather(ix, maxima, {n, c, oh, ow}, valid, zero);
+                Value hit = nb.create<arith::CmpFOp>(
+                    l, arith::CmpFPredicate::OEQ, args[0], m);
+                g = s.select(hit, g, zero);
+              }
+              return SmallVector<Value>{s.add(args.back(), g)};
+            })
+            .front();
+    if (!isMax)
+      result = scaleBy(rewriter, loc, result, 1.0 / double(w.kh * w.kw));
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Dropout
+//===----------------------------------------------------------------------===//
+
+/// MurmurHash3's 32-bit finalizer on i32 values (ir/DropoutMask.h).
+Value mix32(OpBuilder &b, Location loc, Value h) {
+  auto c = [&](uint32_t v) -> Value {
+    return b.create<arith::ConstantOp>(
+        loc, b.getI32IntegerAttr(static_cast<int32_t>(v)));
+  };
+  auto xorShift = [&](Value x, uint32_t shift) -> Value {
+    return b.create<arith::XOrIOp>(loc, x,
+                                   b.create<arith::ShRUIOp>(loc, x, c(shift)));
+  };
+  h = xorShift(h, 16);
+  h = b.create<arith::MulIOp>(loc, h, c(0x85ebca6bu));
+  h = xorShift(h, 13);
+  h = b.create<arith::MulIOp>(loc, h, c(0xc2b2ae35u));
+  return xorShift(h, 16);
+}
+
+/// Inverted dropout with the counter-based mask of ir/DropoutMask.h: element
+/// i is dropped when (mix(key ^ i * 0x27d4eb2f) >> 8) / 2^24 < rate, which
+/// is compared exactly in integers against ceil(rate * 2^24).
+struct DropoutLowering : OpConversionPattern<kiln::DropoutOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::DropoutOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value x = adaptor.getInput();
+    if (!adaptor.getHyper()) {
+      rewriter.replaceOp(op, x);
+      return success();
+    }
+    Location loc = op.getLoc();
+    Type i32 = rewriter.getI32Type();
+    auto c = [&](OpBuilder &b, uint32_t v) -> Value {
+      return b.create<arith::ConstantOp>(
+          loc, b.getI32IntegerAttr(static_cast<int32_t>(v)));
+    };
+    auto readU32 = [&](int64_t index) -> Value {
+      Value i = rewriter.create<arith::ConstantIndexOp>(loc, index);
+      Value f = rewriter.create<tensor::ExtractOp>(loc, adaptor.getHyper(), i);
+      return rewriter.create<arith::FPToUIOp>(loc, i32, f);
+    };
+    Value step = readU32(1), seed = readU32(2);
+    uint32_t salt = static_cast<uint32_t>(op.getSalt()) * 0xc2b2ae3du;
+    Value key = rewriter.create<arith::XOrIOp>(
+        loc,
+        rewriter.create<arith::XOrIOp>(
+            loc,
+            rewriter.create<arith::MulIOp>(loc, step, c(rewriter, 0x9e3779b1u)),
+            rewriter.create<arith::MulIOp>(loc, seed,
+                                           c(rewriter, 0x85ebca77u))),
+        c(rewriter, salt));
+    key = mix32(rewriter, loc, key);
+
+    double rate = op.getRate().convertToDouble();
+    double scaled = std::ceil(std::clamp(rate, 0.0, 1.0) * 16777216.0);
+    uint32_t threshold = static_cast<uint32_t>(scaled);
+    RankedTensorType type = op.getType();
+    ArrayRef<int64_t> shape = type.getShape();
+    Type element = type.getElementType();
+    Value result = buildElementwise(
+        rewriter, loc, type, x, [&](OpBuilder &b, Location l, ValueRange args) {
+          Index ix{b, l};
+          Scalar s{b, l};
+          // The row-major index of the element.
+          Value flat = ix.cst(0);
+          int64_t stride = 1;
+          for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0;
+               --d) {
+            flat = ix.add(flat, ix.mul(ix.dim(d), stride));
+            stride *= shape[d];
+          }
+          Value i = b.create<arith::IndexCastOp>(l, i32, flat);
+          Value h = b.create<arith::XOrIOp>(
+              l, key, b.create<arith::MulIOp>(l, i, c(b, 0x27d4eb2fu)));
+          Value u = b.create<arith::ShRUIOp>(l, mix32(b, l, h), c(b, 8));
+          Value drop = b.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, u,
+                                               c(b, threshold));
+          Value kept = s.div(args[0], s.cst(element, 1.0 - rate));
+          return s.select(drop, s.cst(element, 0.0), kept);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Fused ops (kiln-fuse-conv)
+//===----------------------------------------------------------------------===//
+
+Value activate(Scalar &s, StringRef activation, Value v) {
+  Type type = v.getType();
+  if (activation == "none")
+    return v;
+  if (activation == "relu")
+    return s.max(v, s.cst(type, 0.0));
+  if (activation == "sigmoid")
+    return unaryScalar<kiln::SigmoidOp>(s, v);
+  if (activation == "tanh")
+    return s.tanh(v);
+  if (activation == "gelu")
+    return unaryScalar<kiln::GeluOp>(s, v);
+  return Value();
+}
+
+bool isKnownActivation(StringRef a) {
+  return llvm::is_contained({"none", "relu", "sigmoid", "tanh", "gelu"}, a);
+}
+
+/// act(input @ weight + bias): the matmul, then bias and activation in one
+/// elementwise pass.
+struct FusedDenseLowering : OpConversionPattern<kiln::FusedDenseOp> {
+  FusedDenseLowering(MLIRContext *ctx, bool namedMatmul)
+      : OpConversionPattern(ctx), namedMatmul(namedMatmul) {}
+
+  LogicalResult
+  matchAndRewrite(kiln::FusedDenseOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    StringRef activation = op.getActivation();
+    if (!isKnownActivation(activation))
+      return op.emitOpError() << "unknown activation '" << activation << "'";
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    Value product = buildMatmul(rewriter, loc, adaptor.getInput(),
+                                adaptor.getWeight(), type, namedMatmul);
+    Value result = buildElementwise(
+        rewriter, loc, type, ValueRange{product, adaptor.getBias()},
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Scalar s{b, l};
+          return activate(s, activation, s.add(args[0], args[1]));
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+
+  bool namedMatmul;
+};
+
+/// pool(act(conv2d + bias)), and the activation before pooling when the op
+/// returns it.
+struct FusedConv2dLowering : OpConversionPattern<kiln::FusedConv2dOp> {
+  FusedConv2dLowering(MLIRContext *ctx, bool namedMatmul)
+      : OpConversionPattern(ctx), namedMatmul(namedMatmul) {}
+
+  LogicalResult
+  matchAndRewrite(kiln::FusedConv2dOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    StringRef activation = op.getActivation(), pool = op.getPool();
+    if (!isKnownActivation(activation))
+      return op.emitOpError() << "unknown activation '" << activation << "'";
+    if (pool != "none" && pool != "max" && pool != "avg")
+      return op.emitOpError() << "unknown pool '" << pool << "'";
+    Location loc = op.getLoc();
+    Value x = adaptor.getInput(), filter = adaptor.getFilter();
+    ArrayRef<int64_t> xs = tensorType(x).getShape(),
+                      fs = tensorType(filter).getShape();
+    Window w =
+        convWindow(fs, op.getStrides(), op.getPadding(), op.getDilation());
+    auto resultType = cast<RankedTensorType>(op.getResult().getType());
+    Type element = resultType.getElementType();
+    auto convType = RankedTensorType::get(
+        {xs[0], fs[0], (xs[2] + 2 * w.ph - w.dh * (w.kh - 1) - 1) / w.sh + 1,
+         (xs[3] + 2 * w.pw - w.dw * (w.kw - 1) - 1) / w.sw + 1},
+        element);
+    Value activated = buildConv2d(rewriter, loc, x, filter, adaptor.getBias(),
+                                  w, convType, activation, namedMatmul);
+    if (pool == "none") {
+      rewriter.replaceOp(op, activated);
+      return success();
+    }
+    Window pw = poolWindow(op.getPoolKernel(), op.getPoolStrides(),
+                           op.getPoolPadding());
+    Value pooled =
+        buildPool(rewriter, loc, activated, pool == "max", pw, resultType);
+    SmallVector<Value> results = {pooled};
+    if (op.getActivationOut())
+      results.push_back(activated);
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+
+  bool namedMatmul;
 };
 
 //===----------------------------------------------------------------------===//
@@ -935,20 +1560,21 @@ struct MomentumLowering : OpConversionPattern<kiln::MomentumUpdateOp> {
     double mu = op.getMomentum().convertToDouble();
     bool nesterov = op.getNesterov();
     Value lr = readHyper(rewriter, loc, adaptor.getHyper(), 0, element);
-    SmallVector<Value> results = buildUpdate(
-        rewriter, loc,
-        ValueRange{adaptor.getParam(), adaptor.getGrad(),
-                   adaptor.getVelocity()},
-        2, [&](OpBuilder &b, Location l, ValueRange args) {
-          Scalar s{b, l};
-          Value p = args[0], g = args[1], v = args[2];
-          if (wd != 0.0)
-            g = s.add(g, s.mul(s.cst(element, wd), p));
-          Value momentum = s.cst(element, mu);
-          Value newV = s.add(s.mul(momentum, v), g);
-          Value d = nesterov ? s.add(g, s.mul(momentum, newV)) : newV;
-          return SmallVector<Value>{s.sub(p, s.mul(lr, d)), newV};
-        });
+    SmallVector<Value> results =
+        buildUpdate(rewriter, loc,
+                    ValueRange{adaptor.getParam(), adaptor.getGrad(),
+                               adaptor.getVelocity()},
+                    2, [&](OpBuilder &b, Location l, ValueRange args) {
+                      Scalar s{b, l};
+                      Value p = args[0], g = args[1], v = args[2];
+                      if (wd != 0.0)
+                        g = s.add(g, s.mul(s.cst(element, wd), p));
+                      Value momentum = s.cst(element, mu);
+                      Value newV = s.add(s.mul(momentum, v), g);
+                      Value d =
+                          nesterov ? s.add(g, s.mul(momentum, newV)) : newV;
+                      return SmallVector<Value>{s.sub(p, s.mul(lr, d)), newV};
+                    });
     rewriter.replaceOp(op, results);
     return success();
   }
@@ -1013,8 +1639,7 @@ struct AdamLowering : OpConversionPattern<kiln::AdamUpdateOp> {
 // The pass
 //===----------------------------------------------------------------------===//
 
-struct KilnToLinalgPass
-    : kiln::impl::KilnToLinalgBase<KilnToLinalgPass> {
+struct KilnToLinalgPass : kiln::impl::KilnToLinalgBase<KilnToLinalgPass> {
   using KilnToLinalgBase::KilnToLinalgBase;
 
   void runOnOperation() override {
@@ -1023,12 +1648,24 @@ struct KilnToLinalgPass
 
     // Parameters must be function arguments by now; say so plainly rather
     // than "failed to legalize".
-    WalkResult walk = module.walk([](kiln::LoadParamOp op) {
-      op.emitOpError()
-          << "is not supported by codegen: parameters must be entry-function "
-             "arguments (kiln.param argument attribute) before kiln-to-linalg";
-      return WalkResult::interrupt();
-    });
+    WalkResult walk =
+        module.walk([](Operation *op) {
+          if (isa<kiln::LoadParamOp>(op)) {
+            op->emitOpError()
+                << "is not supported by codegen: parameters must be "
+                   "entry-function arguments (kiln.param argument attribute) "
+                   "before kiln-to-linalg";
+            return WalkResult::interrupt();
+          }
+          if (isa<kiln::IfTrainingOp, kiln::AssignParamOp>(op)) {
+            op->emitOpError()
+                << "is not supported by codegen: kiln-autodiff and "
+                   "kiln-entry-points resolve it in the entry "
+                   "functions";
+            return WalkResult::interrupt();
+          }
+          return WalkResult::advance();
+        });
     if (walk.wasInterrupted())
       return signalPassFailure();
 
@@ -1039,11 +1676,10 @@ struct KilnToLinalgPass
     });
 
     ConversionTarget target(*ctx);
-    target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
-                           math::MathDialect, tensor::TensorDialect,
-                           bufferization::BufferizationDialect,
-                           memref::MemRefDialect, func::FuncDialect,
-                           scf::SCFDialect>();
+    target.addLegalDialect<
+        arith::ArithDialect, linalg::LinalgDialect, math::MathDialect,
+        tensor::TensorDialect, bufferization::BufferizationDialect,
+        memref::MemRefDialect, func::FuncDialect, scf::SCFDialect>();
     target.addIllegalDialect<kiln::KilnDialect>();
     target.addLegalOp<kiln::ParamOp>();
 
@@ -1056,14 +1692,22 @@ struct KilnToLinalgPass
         UnaryLowering<kiln::ReluOp>, UnaryLowering<kiln::SigmoidOp>,
         UnaryLowering<kiln::TanhOp>, UnaryLowering<kiln::ExpOp>,
         UnaryLowering<kiln::LogOp>, UnaryLowering<kiln::SqrtOp>,
-        UnaryLowering<kiln::AbsOp>, SoftmaxLowering<kiln::SoftmaxOp>,
+        UnaryLowering<kiln::AbsOp>, UnaryLowering<kiln::GeluOp>,
+        UnaryLowering<kiln::GeluDerivativeOp>, SoftmaxLowering<kiln::SoftmaxOp>,
         SoftmaxLowering<kiln::LogSoftmaxOp>, ReduceLowering<kiln::ReduceSumOp>,
         ReduceLowering<kiln::ReduceMeanOp>, ReduceLowering<kiln::ReduceMaxOp>,
-        ArgmaxLowering, ReshapeLowering, TransposeLowering,
-        BroadcastToLowering, OneHotLowering, ConstantLowering,
-        CrossEntropyLowering, MseLowering, BceWithLogitsLowering, SgdLowering,
-        MomentumLowering, AdamLowering>(ctx);
-    patterns.add<MatmulLowering>(ctx, namedMatmul);
+        ArgmaxLowering, ReshapeLowering, TransposeLowering, BroadcastToLowering,
+        OneHotLowering, ConstantLowering, CrossEntropyLowering, MseLowering,
+        BceWithLogitsLowering, SgdLowering, MomentumLowering, AdamLowering>(
+        ctx);
+    patterns
+        .add<PoolLowering<kiln::MaxPool2dOp>, PoolLowering<kiln::AvgPool2dOp>,
+             PoolBackwardLowering<kiln::MaxPool2dBackwardOp>,
+             PoolBackwardLowering<kiln::AvgPool2dBackwardOp>, DropoutLowering>(
+            ctx);
+    patterns.add<MatmulLowering, Conv2dLowering, Conv2dBackwardFilterLowering,
+                 Conv2dBackwardInputLowering, FusedDenseLowering,
+                 FusedConv2dLowering>(ctx, namedMatmul);
 
     if (failed(applyPartialConversion(module, target, std::move(patterns))))
       return signalPassFailure();

@@ -44,9 +44,9 @@ public:
       return success();
     }
     if (list[it->second].type != type)
-      return emitError(loc) << what << " '" << name << "' has type " << type
-                            << " here but " << list[it->second].type
-                            << " elsewhere";
+      return emitError(loc)
+             << what << " '" << name << "' has type " << type << " here but "
+             << list[it->second].type << " elsewhere";
     return success();
   }
 
@@ -65,24 +65,24 @@ struct Role {
 FailureOr<Role> getRole(Location loc, DictionaryAttr attrs, StringRef what,
                         ArrayRef<StringRef> allowed) {
   std::optional<Role> role;
-  for (StringRef kind : {"kiln.param", "kiln.state", "kiln.input",
-                         "kiln.hyper", "kiln.loss", "kiln.output"}) {
+  for (StringRef kind : {"kiln.param", "kiln.state", "kiln.input", "kiln.hyper",
+                         "kiln.loss", "kiln.output"}) {
     Attribute attr = attrs ? attrs.get(kind) : Attribute();
     if (!attr)
       continue;
     if (role)
-      return emitError(loc) << what << " has two roles: " << role->kind
-                            << " and " << kind;
+      return emitError(loc)
+             << what << " has two roles: " << role->kind << " and " << kind;
     Role r{kind, {}};
     if (auto s = dyn_cast<StringAttr>(attr))
       r.name = s.getValue();
     bool named = kind != "kiln.hyper" && kind != "kiln.loss";
     if (named && (!isa<StringAttr>(attr) || r.name.empty()))
-      return emitError(loc) << what << ": " << kind
-                            << " must be a non-empty string";
+      return emitError(loc)
+             << what << ": " << kind << " must be a non-empty string";
     if (named && r.name.find_first_of(" \t\n") != StringRef::npos)
-      return emitError(loc) << what << ": the name '" << r.name
-                            << "' contains white space";
+      return emitError(loc)
+             << what << ": the name '" << r.name << "' contains white space";
     role = r;
   }
   if (!role)
@@ -99,7 +99,8 @@ FailureOr<Role> getRole(Location loc, DictionaryAttr attrs, StringRef what,
 
 FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
   AbiLayout layout;
-  layout.lossType = RankedTensorType::get({}, Float32Type::get(module.getContext()));
+  layout.lossType =
+      RankedTensorType::get({}, Float32Type::get(module.getContext()));
   llvm::StringMap<size_t> paramIndex;
   for (ParamOp p : module.getOps<ParamOp>()) {
     paramIndex[p.getSymName()] = layout.params.size();
@@ -121,8 +122,8 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
   bool haveLoss = false;
   for (auto [kind, func] : layout.entries) {
     if (func.isExternal())
-      return func.emitError() << "entry function @" << getEntryName(kind)
-                              << " has no body";
+      return func.emitError()
+             << "entry function @" << getEntryName(kind) << " has no body";
     bool train = kind == EntryKind::TrainStep;
     SmallVector<StringRef> argRoles = {"kiln.param", "kiln.input"};
     SmallVector<StringRef> resultRoles;
@@ -139,14 +140,13 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
     unsigned numHyper = 0;
     for (unsigned i = 0; i < func.getNumArguments(); ++i) {
       Location loc = func.getArgument(i).getLoc();
-      std::string what = llvm::formatv("@{0} argument #{1}",
-                                       getEntryName(kind), i)
-                             .str();
+      std::string what =
+          llvm::formatv("@{0} argument #{1}", getEntryName(kind), i).str();
       auto type = dyn_cast<RankedTensorType>(func.getArgumentTypes()[i]);
       if (!type || !type.hasStaticShape())
         return emitError(loc) << what << " is not a statically shaped tensor";
-      FailureOr<Role> role = getRole(loc, func.getArgAttrDict(i), what,
-                                     argRoles);
+      FailureOr<Role> role =
+          getRole(loc, func.getArgAttrDict(i), what, argRoles);
       if (failed(role))
         return failure();
       if (!role->name.empty() &&
@@ -171,8 +171,8 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
         if (kind == EntryKind::Predict)
           layout.predictInputs.push_back(role->name.str());
       } else if (role->kind == "kiln.hyper") {
-        auto expected = RankedTensorType::get(
-            {4}, Float32Type::get(module.getContext()));
+        auto expected =
+            RankedTensorType::get({4}, Float32Type::get(module.getContext()));
         if (type != expected)
           return emitError(loc) << what << ": kiln.hyper must be " << expected
                                 << ", got " << type;
@@ -190,8 +190,8 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
       auto type = dyn_cast<RankedTensorType>(func.getResultTypes()[i]);
       if (!type || !type.hasStaticShape())
         return emitError(loc) << what << " is not a statically shaped tensor";
-      FailureOr<Role> role = getRole(loc, func.getResultAttrDict(i), what,
-                                     resultRoles);
+      FailureOr<Role> role =
+          getRole(loc, func.getResultAttrDict(i), what, resultRoles);
       if (failed(role))
         return failure();
       if (!role->name.empty() &&
@@ -220,9 +220,9 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
         if (++numLoss > 1)
           return emitError(loc) << what << ": a second kiln.loss result";
         if (haveLoss && type != layout.lossType)
-          return emitError(loc) << what << ": the loss is " << type
-                                << " here but " << layout.lossType
-                                << " in another entry";
+          return emitError(loc)
+                 << what << ": the loss is " << type << " here but "
+                 << layout.lossType << " in another entry";
         layout.lossType = type;
         haveLoss = true;
       }
@@ -366,6 +366,12 @@ std::string renderManifest(ModuleOp module, const AbiLayout &layout) {
       os << "\n";
     }
   }
+
+  if (auto labels = module->getAttrOfType<DictionaryAttr>("kiln.labels"))
+    for (NamedAttribute l : labels)
+      if (auto classes = dyn_cast<IntegerAttr>(l.getValue()))
+        os << "labels " << l.getName().getValue() << " "
+           << classes.getValue().getSExtValue() << "\n";
 
   if (auto train =
           module->getAttrOfType<DictionaryAttr>(KilnDialect::kTrainAttrName)) {

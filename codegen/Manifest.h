@@ -67,8 +67,8 @@ struct AbiLayout {
 mlir::FailureOr<AbiLayout> computeAbiLayout(mlir::ModuleOp module);
 
 /// Renders the manifest of runtime/KilnABI.h: the layout plus the module
-/// attributes kiln.model, kiln.metrics and kiln.train. Besides the records
-/// KilnABI.h lists, it writes one `entry NAME` record per step function
+/// attributes kiln.model, kiln.metrics, kiln.labels and kiln.train. Besides the
+/// records KilnABI.h lists, it writes one `entry NAME` record per step function
 /// present (runtimes ignore unknown records).
 std::string renderManifest(mlir::ModuleOp module, const AbiLayout &layout);
 

@@ -40,8 +40,8 @@ std::unique_ptr<llvm::TargetMachine> createHostTargetMachine(Location loc) {
   }
   llvm::TargetOptions options;
   std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
-      triple, llvm::sys::getHostCPUName(), features, options,
-      llvm::Reloc::PIC_, std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+      triple, llvm::sys::getHostCPUName(), features, options, llvm::Reloc::PIC_,
+      std::nullopt, llvm::CodeGenOptLevel::Aggressive));
   if (!machine)
     emitError(loc) << "cannot create a target machine for '" << triple << "'";
   return machine;

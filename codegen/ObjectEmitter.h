@@ -26,7 +26,8 @@ namespace kiln {
 
 /// A TargetMachine for the host (PIC, aggressive optimization); emits a
 /// diagnostic at `loc` and returns null when the host target is unavailable.
-std::unique_ptr<llvm::TargetMachine> createHostTargetMachine(mlir::Location loc);
+std::unique_ptr<llvm::TargetMachine>
+createHostTargetMachine(mlir::Location loc);
 
 /// Translates `module` (LLVM dialect only) to LLVM IR for the host's triple
 /// and data layout and runs the O3 pipeline on it (`optimize`). Registers the
@@ -38,8 +39,9 @@ std::unique_ptr<llvm::Module> translateToLLVMIR(mlir::ModuleOp module,
 
 /// Writes `module` as an object file (or assembly text when `assembly`) for
 /// the host to `os`. Diagnostics are reported at `loc`.
-mlir::LogicalResult emitObject(llvm::Module &module, llvm::raw_pwrite_stream &os,
-                               bool assembly, mlir::Location loc);
+mlir::LogicalResult emitObject(llvm::Module &module,
+                               llvm::raw_pwrite_stream &os, bool assembly,
+                               mlir::Location loc);
 
 } // namespace kiln
 

@@ -73,12 +73,35 @@ def KilnEntryAbi : Pass<"kiln-entry-abi", "mlir::ModuleOp"> {
   ];
 }
 
+def KilnStaticBuffers : Pass<"kiln-static-buffers", "mlir::ModuleOp"> {
+  let summary = "Place the entry functions' temporaries in one static arena";
+  let description = [{
+    Runs after bufferization, before buffer deallocation. Every statically
+    shaped `memref.alloc` in the body of @train_step, @eval_step or @predict
+    becomes a `memref.view` into `@__kiln_arena`, an uninitialized 64-byte
+    aligned global: a step then allocates nothing (no malloc, no page faults
+    after the first step). Temporaries whose live ranges (from the alloc to
+    the last use of the buffer or a view of it, in the straight-line entry
+    body) do not overlap share memory (greedy first-fit, largest first); the
+    arena is the largest packing over the entries, which never run at the
+    same time. The step functions are therefore not reentrant: the runtime
+    calls them one at a time.
+  }];
+  let dependentDialects = ["mlir::memref::MemRefDialect", "mlir::arith::ArithDialect"];
+  let statistics = [
+    Statistic<"numBuffers", "buffers", "Number of allocations placed in the arena">,
+    Statistic<"arenaBytes", "arena-bytes", "Size of the arena in bytes">,
+    Statistic<"totalBytes", "total-bytes",
+              "Bytes the placed allocations would take without sharing">
+  ];
+}
+
 def KilnVectorizeMatmul : Pass<"kiln-vectorize-matmul", "mlir::func::FuncOp"> {
   let summary = "Register-tiled vector code for linalg.matmul on memrefs";
   let description = [{
     Replaces each `linalg.matmul` on static identity-layout memrefs (after
     bufferization) with loops over a `rows` x (`lanes` * `vectors`) register
-    tile of accumulators: for each k, `vectors` vector loads from a row of B,
+    tile of accumulators (4 x 2 ymm on AVX2, 8 x 2 zmm on AVX-512 by default): for each k, `vectors` vector loads from a row of B,
     one broadcast per row of A and `rows` * `vectors` `vector.fma`s; the tile
     is loaded from and stored back to C once per block of `k-block` values of
     k. Columns past the last full tile use masked transfers, rows past the
@@ -89,18 +112,38 @@ def KilnVectorizeMatmul : Pass<"kiln-vectorize-matmul", "mlir::func::FuncOp"> {
     "mlir::vector::VectorDialect", "mlir::memref::MemRefDialect"
   ];
   let options = [
-    Option<"rows", "rows", "int64_t", /*default=*/"4",
-           "Rows of C per register tile">,
+    Option<"rows", "rows", "int64_t", /*default=*/"0",
+           "Rows of C per register tile (0: 8 with 512-bit vectors, which "
+           "come with 32 registers, else 4)">,
     Option<"vectors", "vectors", "int64_t", /*default=*/"2",
            "Vectors of C per row of a register tile">,
-    Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"256",
-           "Bits per hardware vector register (256: AVX2)">,
+    Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"0",
+           "Bits per vector (256: AVX2, 512: AVX-512; 0: the host's)">,
     Option<"kBlock", "k-block", "int64_t", /*default=*/"256",
            "Values of k per cache block">
   ];
   let statistics = [
     Statistic<"numVectorized", "matmuls-vectorized",
               "Number of linalg.matmul ops replaced by vector code">
+  ];
+}
+
+def KilnApproximateMath : Pass<"kiln-approximate-math", "mlir::func::FuncOp"> {
+  let summary = "Polynomial approximations of f32 transcendental functions";
+  let description = [{
+    Rewrites f32 `math.exp`, `math.log`, `math.log1p`, `math.tanh`,
+    `math.erf` (and the other functions MLIR's polynomial approximations
+    cover) into arith ops, so that the loops around them vectorize instead of
+    calling libm one element at a time. f64 math keeps libm's functions (the
+    gradient checker runs in f64).
+  }];
+  let dependentDialects = [
+    "mlir::arith::ArithDialect", "mlir::math::MathDialect",
+    "mlir::vector::VectorDialect"
+  ];
+  let statistics = [
+    Statistic<"numApproximated", "approximated",
+              "Number of f32 math ops replaced by polynomials">
   ];
 }
 

@@ -62,12 +62,12 @@ std::optional<Stage> parseStage(llvm::StringRef name) {
 }
 
 void registerCodegenDialects(DialectRegistry &registry) {
-  registry.insert<arith::ArithDialect, bufferization::BufferizationDialect,
-                  cf::ControlFlowDialect, func::FuncDialect,
-                  index::IndexDialect, linalg::LinalgDialect,
-                  LLVM::LLVMDialect, math::MathDialect, memref::MemRefDialect,
-                  scf::SCFDialect, tensor::TensorDialect, ub::UBDialect,
-                  vector::VectorDialect>();
+  registry
+      .insert<arith::ArithDialect, bufferization::BufferizationDialect,
+              cf::ControlFlowDialect, func::FuncDialect, index::IndexDialect,
+              linalg::LinalgDialect, LLVM::LLVMDialect, math::MathDialect,
+              memref::MemRefDialect, scf::SCFDialect, tensor::TensorDialect,
+              ub::UBDialect, vector::VectorDialect>();
   arith::registerBufferizableOpInterfaceExternalModels(registry);
   arith::registerBufferDeallocationOpInterfaceExternalModels(registry);
   arith::registerBufferViewFlowOpInterfaceExternalModels(registry);
@@ -89,12 +89,12 @@ void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
   KilnToLinalgOptions toLinalg;
   toLinalg.namedMatmul = options.fastMatmul;
   pm.addPass(createKilnToLinalg(toLinalg));
+  // No CSE before bufferization: merging the identical inits (tensor.empty,
+  // linalg.fill) of different results forces copies; the kiln-level pipeline
+  // has already removed common subexpressions.
   pm.addPass(createCanonicalizerPass());
-  pm.addPass(createCSEPass());
-  if (options.fuseElementwise) {
+  if (options.fuseElementwise)
     pm.addNestedPass<func::FuncOp>(createLinalgElementwiseOpFusionPass());
-    pm.addPass(createCSEPass());
-  }
   // Last at tensor level: a greedy rewrite after it would erase the tensor
   // form of materialize_in_destination, which has no side effect.
   pm.addPass(createKilnEntryAbi());
@@ -109,6 +109,8 @@ void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
       bufferization::LayoutMapOption::IdentityLayoutMap);
   pm.addPass(bufferization::createOneShotBufferizePass(bufferization));
   pm.addPass(createCanonicalizerPass());
+  if (options.staticBuffers)
+    pm.addPass(createKilnStaticBuffers());
   bufferization::BufferDeallocationPipelineOptions deallocation;
   bufferization::buildBufferDeallocationPipeline(pm, deallocation);
   // The deallocation pipeline leaves bufferization.clone behind.
@@ -117,9 +119,16 @@ void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
     return;
 
   // Loops and vectors.
-  if (options.fastMatmul)
-    pm.addNestedPass<func::FuncOp>(createKilnVectorizeMatmul());
+  if (options.fastMatmul) {
+    KilnVectorizeMatmulOptions tile;
+    tile.rows = options.matmulRows;
+    tile.vectors = options.matmulVectors;
+    tile.vectorBits = options.vectorBits;
+    pm.addNestedPass<func::FuncOp>(createKilnVectorizeMatmul(tile));
+  }
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  if (options.approximateMath)
+    pm.addNestedPass<func::FuncOp>(createKilnApproximateMath());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addPass(createConvertVectorToSCFPass());
@@ -151,9 +160,16 @@ struct LowerPipelineOptions : PassPipelineOptions<LowerPipelineOptions> {
   Option<bool> fuseElementwise{*this, "fuse-elementwise",
                                llvm::cl::desc("Fuse elementwise linalg ops"),
                                llvm::cl::init(true)};
+  Option<bool> staticBuffers{
+      *this, "static-buffers",
+      llvm::cl::desc("Temporaries in a static arena instead of malloc"),
+      llvm::cl::init(true)};
+  Option<bool> approximateMath{
+      *this, "approximate-math",
+      llvm::cl::desc("Polynomial f32 exp/log/tanh/erf (vectorizable)"),
+      llvm::cl::init(true)};
   Option<std::string> stopAfter{
-      *this, "stop-after",
-      llvm::cl::desc("linalg, bufferized or llvm-dialect"),
+      *this, "stop-after", llvm::cl::desc("linalg, bufferized or llvm-dialect"),
       llvm::cl::init("llvm-dialect")};
 };
 } // namespace
@@ -166,10 +182,11 @@ void registerLoweringPipeline() {
         LoweringOptions options;
         options.fastMatmul = opts.fastMatmul;
         options.fuseElementwise = opts.fuseElementwise;
+        options.approximateMath = opts.approximateMath;
+        options.staticBuffers = opts.staticBuffers;
         // An unknown stage runs the whole pipeline (the option's help lists
         // the stages).
-        Stage stage =
-            parseStage(opts.stopAfter).value_or(Stage::LLVMDialect);
+        Stage stage = parseStage(opts.stopAfter).value_or(Stage::LLVMDialect);
         buildLoweringPipeline(pm, options, stage);
       });
 }

@@ -2,8 +2,8 @@
 //
 // Builds the pass pipeline that takes a module of kiln entry functions
 // (@train_step, @eval_step, @predict, with kiln.param ops for the manifest) to
-// the LLVM dialect with the C ABI of runtime/KilnABI.h. ObjectEmitter.h takes it
-// from there to an object file.
+// the LLVM dialect with the C ABI of runtime/KilnABI.h. ObjectEmitter.h takes
+// it from there to an object file.
 //
 //===----------------------------------------------------------------------===//
 
@@ -30,6 +30,20 @@ struct LoweringOptions {
   /// Fuse elementwise producers into their consumers
   /// (linalg-fuse-elementwise-ops) before bufferization.
   bool fuseElementwise = true;
+  /// Replace f32 exp, log, tanh, erf, ... by polynomials that vectorize
+  /// (kiln-approximate-math); when false, they call libm.
+  bool approximateMath = true;
+  /// Place the step functions' temporaries in one static arena with shared
+  /// memory for disjoint live ranges (kiln-static-buffers): no malloc in a
+  /// step, but the step functions are not reentrant. When false, temporaries
+  /// are malloc'ed and freed at their last use.
+  bool staticBuffers = true;
+  /// The matmul register tile (kiln-vectorize-matmul): rows x vectors
+  /// vectors of vectorBits bits. 0 picks for the host: 512-bit vectors and 8
+  /// rows with AVX-512, else 256 bits and 4 rows.
+  int64_t matmulRows = 0;
+  int64_t matmulVectors = 2;
+  int64_t vectorBits = 0;
 };
 
 /// Where the pipeline stops.

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "frontend/AST.h"
+#include "frontend/Diagnostics.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Format.h"
@@ -215,7 +216,7 @@ private:
 void Dumper::endLine(llvm::SMLoc loc) {
   if (srcMgr && loc.isValid()) {
     if (unsigned bufferId = srcMgr->FindBufferContainingLoc(loc)) {
-      auto [lineNo, col] = srcMgr->getLineAndColumn(loc, bufferId);
+      auto [lineNo, col] = kiln::getLineAndColumn(*srcMgr, loc, bufferId);
       os << " @" << lineNo << ':' << col;
     }
   }

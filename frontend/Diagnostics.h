@@ -17,6 +17,14 @@
 
 namespace kiln {
 
+/// The line and column (both from 1) of `loc` in buffer `bufferId`, like
+/// SourceMgr::getLineAndColumn but in time independent of the column: that one
+/// scans back to the start of the line, which is quadratic over the many
+/// locations of a very long line. Columns count from the last '\n'.
+std::pair<unsigned, unsigned> getLineAndColumn(const llvm::SourceMgr &srcMgr,
+                                               llvm::SMLoc loc,
+                                               unsigned bufferId);
+
 class DiagnosticReporter {
 public:
   /// After this many errors the frontend stops with "too many errors".
@@ -30,6 +38,10 @@ public:
 
   /// Starts an error at `loc`; attach notes with `.attachNote(getLoc(...))`.
   mlir::InFlightDiagnostic emitError(llvm::SMLoc loc, const llvm::Twine &msg);
+  /// Same at an MLIR location, e.g. a CallSiteLoc inside an inlined function
+  /// (printed with a "called from" note per caller).
+  mlir::InFlightDiagnostic emitError(mlir::Location loc,
+                                     const llvm::Twine &msg);
 
   unsigned getNumErrors() const { return numErrors; }
   bool hadError() const { return numErrors != 0; }

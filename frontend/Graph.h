@@ -55,6 +55,13 @@ enum class OpKind {
   Reshape,   // to the node's type
   Transpose, // `axes` holds the permutation
   CrossEntropy, Mse, BceWithLogits,
+  Gelu,
+  Conv2d,      // operands: input, filter; `strides`, `padding`, `dilation`
+  MaxPool2d,   // `kernel`, `strides`, `padding`
+  AvgPool2d,   // `kernel`, `strides`, `padding`
+  Dropout,     // `value` = rate, `index` = salt
+  IfTraining,  // operands: training value, evaluation value
+  AssignParam, // operand: the new value of buffer parameter `index`
 };
 
 struct Node {
@@ -70,6 +77,7 @@ struct Node {
   int64_t axis = 0;
   llvm::SmallVector<int64_t, 4> axes;
   bool keepDims = false;
+  llvm::SmallVector<int64_t, 2> strides, padding, dilation, kernel;
 };
 
 struct Input {
@@ -84,6 +92,8 @@ struct Param {
   InitKind init;
   llvm::SmallVector<double, 2> initArgs;
   mlir::Location loc;
+  /// Not trained: set by AssignParam (batch normalization's running statistics).
+  bool buffer = false;
 };
 
 struct Output {

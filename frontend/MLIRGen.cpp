@@ -123,6 +123,7 @@ Value Generator::emit(const graph::Node &node, ArrayRef<Value> ops,
     UNARY(Log, LogOp)
     UNARY(Sqrt, SqrtOp)
     UNARY(Abs, AbsOp)
+    UNARY(Gelu, GeluOp)
     UNARY(Reshape, ReshapeOp)
 #undef UNARY
   case OpKind::Softmax:
@@ -142,6 +143,30 @@ Value Generator::emit(const graph::Node &node, ArrayRef<Value> ops,
     REDUCE(ReduceMean, ReduceMeanOp)
     REDUCE(ReduceMax, ReduceMaxOp)
 #undef REDUCE
+  case OpKind::Conv2d:
+    return b.create<Conv2dOp>(loc, type, ops[0], ops[1],
+                              b.getDenseI64ArrayAttr(node.strides),
+                              b.getDenseI64ArrayAttr(node.padding),
+                              b.getDenseI64ArrayAttr(node.dilation));
+  case OpKind::MaxPool2d:
+    return b.create<MaxPool2dOp>(loc, type, ops[0],
+                                 b.getDenseI64ArrayAttr(node.kernel),
+                                 b.getDenseI64ArrayAttr(node.strides),
+                                 b.getDenseI64ArrayAttr(node.padding));
+  case OpKind::AvgPool2d:
+    return b.create<AvgPool2dOp>(loc, type, ops[0],
+                                 b.getDenseI64ArrayAttr(node.kernel),
+                                 b.getDenseI64ArrayAttr(node.strides),
+                                 b.getDenseI64ArrayAttr(node.padding));
+  case OpKind::Dropout:
+    return b.create<DropoutOp>(loc, type, ops[0], Value(),
+                               b.getF64FloatAttr(node.value),
+                               b.getI64IntegerAttr(node.index));
+  case OpKind::IfTraining:
+    return b.create<IfTrainingOp>(loc, type, ops[0], ops[1]);
+  case OpKind::AssignParam:
+    b.create<AssignParamOp>(loc, model.params[node.index].name, ops[0]);
+    return ops[0];
   case OpKind::Transpose:
     return b.create<TransposeOp>(loc, type, ops[0],
                                  b.getDenseI64ArrayAttr(node.axes));
@@ -160,9 +185,11 @@ OwningOpRef<ModuleOp> Generator::run() {
                                     convert(*model.train));
   b.setInsertionPointToEnd(module->getBody());
 
-  for (const graph::Param &p : model.params)
-    b.create<ParamOp>(p.loc, p.name, convert(p.type), p.init,
-                      b.getDenseF64ArrayAttr(p.initArgs));
+  for (const graph::Param &p : model.params) {
+    auto param = b.create<ParamOp>(p.loc, p.name, convert(p.type), p.init,
+                                   b.getDenseF64ArrayAttr(p.initArgs));
+    param.setBuffer(p.buffer);
+  }
 
   SmallVector<Type> argTypes, resultTypes;
   for (const graph::Input &in : model.inputs)

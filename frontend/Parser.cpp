@@ -133,7 +133,7 @@ private:
   /// where the statement starts.
   StmtPtr parseBinding(SMLoc loc);
 
-  /// type := IDENT ['[' [expr (',' expr)*] ']']
+  /// type := (IDENT | 'fn') ['[' [expr (',' expr)*] ']']
   std::optional<TypeExpr> parseType();
 
   /// expr := additive
@@ -754,7 +754,8 @@ StmtPtr Parser::parseBinding(SMLoc loc) {
 //===----------------------------------------------------------------------===//
 
 std::optional<TypeExpr> Parser::parseType() {
-  if (tok.isNot(TokenKind::Identifier)) {
+  // `fn` (the type of a function-valued parameter) is a hard keyword.
+  if (tok.isNot(TokenKind::Identifier) && tok.isNot(TokenKind::KwFn)) {
     error(tok.loc, "expected a type, found " + describe(tok));
     return std::nullopt;
   }

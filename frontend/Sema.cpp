@@ -13,13 +13,16 @@
 #include "ir/ShapeRules.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
 #include <functional>
+#include <limits>
 
 using namespace kiln;
 using namespace kiln::ast;
@@ -66,6 +69,10 @@ enum class BuiltinKind {
   Transpose, // transpose(x, p0, p1, ...)
   ClassLoss, // cross_entropy(logits, labels)
   PairLoss,  // mse(pred, target), bce_with_logits(logits, target)
+  Conv,      // conv2d(x, w, b?, stride, padding, dilation)
+  Pool,      // max_pool2d(x, kernel, stride = kernel, padding = 0)
+  Dropout,   // dropout(x, rate)
+  BatchNorm, // batch_norm(x, gamma, beta, running_mean, running_var, ...)
   Initializer,
   Optimizer,
   DataFormat,
@@ -96,6 +103,17 @@ const std::vector<Builtin> &getBuiltins() {
     add("log", BuiltinKind::Unary, OpKind::Log, {"x"});
     add("sqrt", BuiltinKind::Unary, OpKind::Sqrt, {"x"});
     add("abs", BuiltinKind::Unary, OpKind::Abs, {"x"});
+    add("gelu", BuiltinKind::Unary, OpKind::Gelu, {"x"});
+    add("conv2d", BuiltinKind::Conv, OpKind::Conv2d,
+        {"x", "filter", "bias?", "stride?", "padding?", "dilation?"});
+    add("max_pool2d", BuiltinKind::Pool, OpKind::MaxPool2d,
+        {"x", "kernel", "stride?", "padding?"});
+    add("avg_pool2d", BuiltinKind::Pool, OpKind::AvgPool2d,
+        {"x", "kernel", "stride?", "padding?"});
+    add("dropout", BuiltinKind::Dropout, OpKind::Dropout, {"x", "rate"});
+    add("batch_norm", BuiltinKind::BatchNorm, OpKind::Neg,
+        {"x", "gamma", "beta", "running_mean", "running_var", "momentum?",
+         "eps?"});
     add("neg", BuiltinKind::Unary, OpKind::Neg, {"x"});
     add("add", BuiltinKind::Binary, OpKind::Add, {"a", "b"});
     add("sub", BuiltinKind::Binary, OpKind::Sub, {"a", "b"});
@@ -282,6 +300,15 @@ private:
                      StringRef nameHint);
   Value callBuiltin(const Builtin &builtin, const CallExpr &call,
                     Frame &frame);
+  Value callConv(const Builtin &builtin, const BoundArgs &bound, SMLoc loc,
+                 Frame &frame);
+  Value callPool(const Builtin &builtin, const BoundArgs &bound, SMLoc loc,
+                 Frame &frame);
+  Value callBatchNorm(const Builtin &builtin, const BoundArgs &bound,
+                      SMLoc loc, Frame &frame);
+  std::optional<llvm::SmallVector<int64_t, 2>>
+  evalPair(const Expr *expr, Frame &frame, const llvm::Twine &what,
+           int64_t defaultValue);
 
   // Helpers.
   std::optional<BoundArgs> bindArgs(const CallExpr &call, StringRef callee,
@@ -308,13 +335,49 @@ private:
   mlir::Location locOf(SMLoc loc, const Frame &frame) const;
   std::string describe(const Value &value) const;
   std::string uniqueScopeName(Frame &frame, std::string hint);
-  void suggest(mlir::InFlightDiagnostic &diag, StringRef name,
-               const Frame *frame);
+  /// Appends "; did you mean 'x'?" for a close match among the frame's
+  /// variables, the functions and the builtins, or only among the builtins of
+  /// kind `only`.
+  bool suggest(mlir::InFlightDiagnostic &diag, StringRef name,
+               const Frame *frame,
+               std::optional<BuiltinKind> only = std::nullopt);
   const graph::Node &node(unsigned id) const { return model.nodes[id]; }
 
+  /// Reports an error at `loc`; inside an inlined function, at a CallSiteLoc
+  /// so that the diagnostic also shows where the function was called from.
   mlir::InFlightDiagnostic error(SMLoc loc, const llvm::Twine &msg) {
+    if (callerLoc)
+      return reporter.emitError(
+          mlir::CallSiteLoc::get(reporter.getLoc(loc), *callerLoc), msg);
     return reporter.emitError(loc, msg);
   }
+
+  /// Makes error() attribute the errors to `frame` (with its call site) for as
+  /// long as it lives.
+  class FrameScope {
+  public:
+    FrameScope(Elaborator &e, const Frame &frame)
+        : e(e), saved(e.callerLoc) {
+      e.callerLoc = frame.callerLoc;
+    }
+    ~FrameScope() { e.callerLoc = saved; }
+
+  private:
+    Elaborator &e;
+    std::optional<mlir::Location> saved;
+  };
+
+  /// Reports an error that ends elaboration (a size limit): nothing that
+  /// follows would be meaningful, nor quick to compute.
+  void fatal(SMLoc loc, const llvm::Twine &msg) {
+    error(loc, msg);
+    stopped = true;
+  }
+  bool shouldStop() const { return stopped || reporter.tooManyErrors(); }
+  /// Enters one level of recursion (an expression or a loop body, each of
+  /// which may inline calls); reports and stops past kMaxNestingDepth. The
+  /// caller decrements nestingDepth when it returns true.
+  bool enterNesting(SMLoc loc);
 
   const Module &module;
   DiagnosticReporter &reporter;
@@ -325,22 +388,57 @@ private:
   std::optional<SMLoc> lossLoc;
   llvm::StringMap<SMLoc> inputLocs, outputLocs;
   size_t loopIterations = 0;
+  unsigned numDropouts = 0;
+  /// Calls of user functions so far, and the current nesting of eval() and
+  /// loop bodies (see enterNesting()).
+  size_t numCalls = 0;
+  unsigned nestingDepth = 0;
+  /// The call site of the frame being elaborated (see error()).
+  std::optional<mlir::Location> callerLoc;
+  /// Set by fatal().
+  bool stopped = false;
 };
 
 /// Limits that keep pathological programs from hanging the compiler.
 constexpr unsigned kMaxCallDepth = 64;
 constexpr size_t kMaxLoopIterations = 100000;
 constexpr size_t kMaxNodes = 1000000;
+/// Calls that create no operations still take time: without this, a chain of
+/// functions that each call the next twice would run for 2^64 calls.
+constexpr size_t kMaxCalls = 100000;
+/// Nested expressions and loops times nested calls: elaboration recurses once
+/// per level, with frames of several KB, so this bounds the stack (the parser
+/// bounds each expression's height and each loop nest, and kMaxCallDepth the
+/// calls, but not their product).
+constexpr unsigned kMaxNestingDepth = 512;
 
 //===----------------------------------------------------------------------===//
 // Helpers
 //===----------------------------------------------------------------------===//
+
+bool Elaborator::enterNesting(SMLoc loc) {
+  if (nestingDepth >= kMaxNestingDepth) {
+    fatal(loc, "expressions, loops and calls are nested too deeply (limit " +
+                   std::to_string(kMaxNestingDepth) + ")");
+    return false;
+  }
+  ++nestingDepth;
+  return true;
+}
 
 mlir::Location Elaborator::locOf(SMLoc loc, const Frame &frame) const {
   mlir::Location l = reporter.getLoc(loc);
   if (frame.callerLoc)
     return mlir::CallSiteLoc::get(l, *frame.callerLoc);
   return l;
+}
+
+/// A float the way the source would write it: 0.001 and 2.5, not 0.00 and 2.50.
+static std::string floatStr(double value) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << llvm::format("%g", value);
+  return s;
 }
 
 std::string Elaborator::describe(const Value &value) const {
@@ -352,7 +450,7 @@ std::string Elaborator::describe(const Value &value) const {
   case Value::Kind::Int:
     return "the int " + std::to_string(value.i);
   case Value::Kind::Float:
-    return "the float " + llvm::formatv("{0}", value.f).str();
+    return "the float " + floatStr(value.f);
   case Value::Kind::Bool:
     return value.b ? "the bool true" : "the bool false";
   case Value::Kind::String:
@@ -373,8 +471,8 @@ std::string Elaborator::uniqueScopeName(Frame &frame, std::string hint) {
   return name;
 }
 
-void Elaborator::suggest(mlir::InFlightDiagnostic &diag, StringRef name,
-                         const Frame *frame) {
+bool Elaborator::suggest(mlir::InFlightDiagnostic &diag, StringRef name,
+                         const Frame *frame, std::optional<BuiltinKind> only) {
   std::string best;
   unsigned bestDistance = 3; // suggest only close matches
   auto consider = [&](StringRef candidate) {
@@ -388,12 +486,16 @@ void Elaborator::suggest(mlir::InFlightDiagnostic &diag, StringRef name,
   if (frame)
     for (const auto &entry : frame->vars)
       consider(entry.getKey());
-  for (const auto &entry : functions)
-    consider(entry.getKey());
+  if (!only)
+    for (const auto &entry : functions)
+      consider(entry.getKey());
   for (const Builtin &b : getBuiltins())
-    consider(b.name);
-  if (!best.empty())
-    diag << "; did you mean '" << best << "'?";
+    if (!only || b.kind == *only)
+      consider(b.name);
+  if (best.empty())
+    return false;
+  diag << "; did you mean '" << best << "'?";
+  return true;
 }
 
 unsigned Elaborator::addNode(OpKind kind, TensorType type,
@@ -480,10 +582,10 @@ Elaborator::bindArgs(const CallExpr &call, StringRef callee,
         bound.extra.push_back(arg.value.get());
       } else {
         error(arg.value->getLoc(),
-              llvm::formatv("'{0}' takes {1} argument{2} but {3} were given",
+              llvm::formatv("'{0}' takes {1} argument{2} but {3} {4} given",
                             callee, params.size(),
-                            params.size() == 1 ? "" : "s",
-                            call.args.size()));
+                            params.size() == 1 ? "" : "s", call.args.size(),
+                            call.args.size() == 1 ? "was" : "were"));
         return std::nullopt;
       }
       ++positional;
@@ -698,8 +800,12 @@ bool Elaborator::matchType(const TypeExpr &type, const Value &value,
 //===----------------------------------------------------------------------===//
 
 Value Elaborator::eval(const Expr &expr, Frame &frame, StringRef nameHint) {
-  if (reporter.tooManyErrors())
+  if (shouldStop())
     return Value::poison();
+  FrameScope scope(*this, frame);
+  if (!enterNesting(expr.getLoc()))
+    return Value::poison();
+  auto leave = llvm::make_scope_exit([&] { --nestingDepth; });
   switch (expr.getKind()) {
   case Expr::Kind::Int:
     return Value::integer(llvm::cast<IntExpr>(expr).value);
@@ -744,6 +850,10 @@ Value Elaborator::evalUnary(const UnaryExpr &expr, Frame &frame) {
   case Value::Kind::Poison:
     return v;
   case Value::Kind::Int:
+    if (v.i == std::numeric_limits<int64_t>::min()) {
+      error(expr.getLoc(), "integer overflow in constant expression");
+      return Value::poison();
+    }
     return Value::integer(-v.i);
   case Value::Kind::Float:
     return Value::real(-v.f);
@@ -870,8 +980,13 @@ Value Elaborator::evalCall(const CallExpr &call, Frame &frame,
     return Value::poison();
   }
   if (model.nodes.size() > kMaxNodes) {
-    error(call.getLoc(), "the model is too large (more than " +
+    fatal(call.getLoc(), "the model is too large (more than " +
                              std::to_string(kMaxNodes) + " operations)");
+    return Value::poison();
+  }
+  if (callee.fn && ++numCalls > kMaxCalls) {
+    fatal(call.getLoc(), "the model is too large (more than " +
+                             std::to_string(kMaxCalls) + " function calls)");
     return Value::poison();
   }
   if (callee.fn)
@@ -923,11 +1038,13 @@ Value Elaborator::callFunction(const FnDecl &fn, const CallExpr &call,
     callee.vars[p.name.name] = v;
   }
 
+  unsigned errorsBefore = reporter.getNumErrors();
   callStack.push_back(&fn);
   elaborateBlock(fn.body, callee);
   callStack.pop_back();
-  if (reporter.hadError() && !callee.returned)
+  if (reporter.getNumErrors() != errorsBefore && !callee.returned)
     return Value::poison();
+  FrameScope calleeScope(*this, callee);
   if (!callee.returned) {
     error(fn.name.loc, "function '" + fn.name.name +
                            "' does not return a value (add 'return ...')");
@@ -1197,6 +1314,28 @@ Value Elaborator::callBuiltin(const Builtin &builtin, const CallExpr &call,
                                  TensorType{DType::F32, {}},
                                  {*logits, *labels}, loc, frame));
   }
+  case BuiltinKind::Conv:
+    return callConv(builtin, *bound, loc, frame);
+  case BuiltinKind::Pool:
+    return callPool(builtin, *bound, loc, frame);
+  case BuiltinKind::Dropout: {
+    std::optional<unsigned> x = tensorArg(0);
+    std::optional<double> rate = evalNumber(*arg(1), frame, "the dropout rate");
+    if (!x || !rate)
+      return Value::poison();
+    if (!(*rate >= 0 && *rate < 1)) {
+      error(arg(1)->getLoc(),
+            llvm::formatv("the dropout rate must be in [0, 1), got {0}", *rate)
+                .str());
+      return Value::poison();
+    }
+    unsigned id = addNode(OpKind::Dropout, node(*x).type, {*x}, loc, frame);
+    model.nodes[id].value = *rate;
+    model.nodes[id].index = ++numDropouts; // the mask's salt
+    return Value::tensor(id);
+  }
+  case BuiltinKind::BatchNorm:
+    return callBatchNorm(builtin, *bound, loc, frame);
   case BuiltinKind::PairLoss: {
     std::optional<unsigned> a = tensorArg(0), b = tensorArg(1);
     if (!a || !b)
@@ -1216,13 +1355,216 @@ Value Elaborator::callBuiltin(const Builtin &builtin, const CallExpr &call,
   llvm_unreachable("unhandled builtin kind");
 }
 
+std::optional<llvm::SmallVector<int64_t, 2>>
+Elaborator::evalPair(const Expr *expr, Frame &frame, const llvm::Twine &what,
+                     int64_t defaultValue) {
+  if (!expr)
+    return llvm::SmallVector<int64_t, 2>{defaultValue, defaultValue};
+  std::optional<int64_t> v = evalInt(*expr, frame, what);
+  if (!v)
+    return std::nullopt;
+  return llvm::SmallVector<int64_t, 2>{*v, *v};
+}
+
+Value Elaborator::callConv(const Builtin &builtin, const BoundArgs &bound,
+                           SMLoc loc, Frame &frame) {
+  auto what = [&](unsigned i) {
+    return "argument '" + builtin.params[i].rtrim('?').str() + "' of 'conv2d'";
+  };
+  std::optional<unsigned> x = evalTensor(*bound.exprs[0], frame, what(0));
+  std::optional<unsigned> w = evalTensor(*bound.exprs[1], frame, what(1));
+  if (!x || !w)
+    return Value::poison();
+  std::optional<unsigned> b;
+  if (bound.exprs[2] && !(b = evalTensor(*bound.exprs[2], frame, what(2))))
+    return Value::poison();
+  auto strides = evalPair(bound.exprs[3], frame, "the stride", 1);
+  auto padding = evalPair(bound.exprs[4], frame, "the padding", 0);
+  auto dilation = evalPair(bound.exprs[5], frame, "the dilation", 1);
+  if (!strides || !padding || !dilation)
+    return Value::poison();
+  std::string why;
+  llvm::FailureOr<shape::Shape> s =
+      shape::conv2d(node(*x).type.shape, node(*w).type.shape, *strides,
+                    *padding, *dilation, why);
+  if (failed(s)) {
+    error(loc, why);
+    return Value::poison();
+  }
+  unsigned id =
+      addNode(OpKind::Conv2d, TensorType{DType::F32, *s}, {*x, *w}, loc, frame);
+  model.nodes[id].strides = *strides;
+  model.nodes[id].padding = *padding;
+  model.nodes[id].dilation = *dilation;
+  if (!b)
+    return Value::tensor(id);
+  // The bias is per output channel: [O], broadcast as [O, 1, 1].
+  int64_t channels = (*s)[1];
+  if (node(*b).type.shape != shape::Shape{channels}) {
+    error(bound.exprs[2]->getLoc(),
+          "the bias of 'conv2d' must have shape [" + std::to_string(channels) +
+              "] (one value per output channel), got " +
+              node(*b).type.str());
+    return Value::poison();
+  }
+  unsigned b3 = addNode(OpKind::Reshape,
+                        TensorType{DType::F32, {channels, 1, 1}}, {*b}, loc,
+                        frame);
+  return Value::tensor(
+      addNode(OpKind::Add, TensorType{DType::F32, *s}, {id, b3}, loc, frame));
+}
+
+Value Elaborator::callPool(const Builtin &builtin, const BoundArgs &bound,
+                           SMLoc loc, Frame &frame) {
+  std::optional<unsigned> x = evalTensor(
+      *bound.exprs[0], frame, "argument 'x' of '" + builtin.name + "'");
+  auto kernel = evalPair(bound.exprs[1], frame, "the pooling kernel", 1);
+  if (!x || !kernel)
+    return Value::poison();
+  auto strides = evalPair(bound.exprs[2], frame, "the stride", (*kernel)[0]);
+  auto padding = evalPair(bound.exprs[3], frame, "the padding", 0);
+  if (!strides || !padding)
+    return Value::poison();
+  std::string why;
+  llvm::FailureOr<shape::Shape> s =
+      shape::pool2d(node(*x).type.shape, *kernel, *strides, *padding, why);
+  if (failed(s)) {
+    error(loc, "'" + builtin.name + "': " + why);
+    return Value::poison();
+  }
+  unsigned id =
+      addNode(builtin.op, TensorType{DType::F32, *s}, {*x}, loc, frame);
+  model.nodes[id].kernel = *kernel;
+  model.nodes[id].strides = *strides;
+  model.nodes[id].padding = *padding;
+  return Value::tensor(id);
+}
+
+Value Elaborator::callBatchNorm(const Builtin &builtin, const BoundArgs &bound,
+                                SMLoc loc, Frame &frame) {
+  const char *names[] = {"x", "gamma", "beta", "running_mean", "running_var"};
+  unsigned ops[5];
+  for (unsigned i = 0; i < 5; ++i) {
+    std::optional<unsigned> t = evalTensor(
+        *bound.exprs[i], frame,
+        llvm::Twine("argument '") + names[i] + "' of 'batch_norm'");
+    if (!t)
+      return Value::poison();
+    ops[i] = *t;
+  }
+  double momentum = 0.1, eps = 1e-5;
+  if (bound.exprs[5]) {
+    std::optional<double> m = evalNumber(*bound.exprs[5], frame, "'momentum'");
+    if (!m)
+      return Value::poison();
+    momentum = *m;
+  }
+  if (bound.exprs[6]) {
+    std::optional<double> e = evalNumber(*bound.exprs[6], frame, "'eps'");
+    if (!e)
+      return Value::poison();
+    eps = *e;
+  }
+  if (!(momentum > 0 && momentum <= 1) || !(eps > 0)) {
+    error(loc, "batch_norm needs momentum in (0, 1] and eps > 0");
+    return Value::poison();
+  }
+  const TensorType &xt = node(ops[0]).type;
+  if (xt.shape.size() != 2 && xt.shape.size() != 4) {
+    error(bound.exprs[0]->getLoc(),
+          "batch_norm normalizes [N, C] or [N, C, H, W] tensors, got " +
+              xt.str());
+    return Value::poison();
+  }
+  int64_t channels = xt.shape[1];
+  for (unsigned i = 1; i < 5; ++i) {
+    if (node(ops[i]).type.shape != shape::Shape{channels}) {
+      error(bound.exprs[i]->getLoc(),
+            llvm::Twine("'") + names[i] + "' of 'batch_norm' must have shape [" +
+                std::to_string(channels) + "], got " + node(ops[i]).type.str());
+      return Value::poison();
+    }
+  }
+  // The running statistics are buffers: parameters set by the step itself.
+  for (unsigned i = 3; i < 5; ++i) {
+    const graph::Node &n = node(ops[i]);
+    if (n.kind != OpKind::Param) {
+      error(bound.exprs[i]->getLoc(),
+            llvm::Twine("'") + names[i] +
+                "' of 'batch_norm' must be a param (it holds a running "
+                "statistic that training updates)");
+      return Value::poison();
+    }
+    model.params[n.index].buffer = true;
+  }
+
+  // y = gamma * (x - mean) / sqrt(var + eps) + beta, with the batch's
+  // statistics in training and the running ones in evaluation.
+  llvm::SmallVector<int64_t, 4> axes, keepShape(xt.shape.size(), 1);
+  keepShape[1] = channels;
+  for (size_t a = 0; a < xt.shape.size(); ++a)
+    if (a != 1)
+      axes.push_back(a);
+  TensorType keep{DType::F32, keepShape}, vec{DType::F32, {channels}};
+  int64_t count = shape::numElements(xt.shape) / channels;
+  auto reduceMean = [&](unsigned v) {
+    unsigned id = addNode(OpKind::ReduceMean, keep, {v}, loc, frame);
+    model.nodes[id].axes = axes;
+    model.nodes[id].keepDims = true;
+    return id;
+  };
+  auto binary = [&](OpKind kind, unsigned a, unsigned b) {
+    std::string ignored;
+    shape::Shape s =
+        *shape::broadcast(node(a).type.shape, node(b).type.shape, ignored);
+    return addNode(kind, TensorType{DType::F32, s}, {a, b}, loc, frame);
+  };
+  auto scalar = [&](double v) {
+    return constantLike(v, TensorType{DType::F32, {}}, loc, frame);
+  };
+  auto reshape = [&](unsigned v, const TensorType &t) {
+    return addNode(OpKind::Reshape, t, {v}, loc, frame);
+  };
+  auto normalize = [&](unsigned centered, unsigned var) {
+    unsigned denom = addNode(OpKind::Sqrt, keep,
+                             {binary(OpKind::Add, var, scalar(eps))}, loc,
+                             frame);
+    return binary(OpKind::Div, centered, denom);
+  };
+  unsigned mean = reduceMean(ops[0]);
+  unsigned centered = binary(OpKind::Sub, ops[0], mean);
+  unsigned var = reduceMean(binary(OpKind::Mul, centered, centered));
+  unsigned trainValue = normalize(centered, var);
+  unsigned runMean = reshape(ops[3], keep), runVar = reshape(ops[4], keep);
+  unsigned evalValue =
+      normalize(binary(OpKind::Sub, ops[0], runMean), runVar);
+  unsigned xhat = addNode(OpKind::IfTraining, xt, {trainValue, evalValue},
+                          loc, frame);
+  unsigned y = binary(OpKind::Add,
+                      binary(OpKind::Mul, xhat, reshape(ops[1], keep)),
+                      reshape(ops[2], keep));
+  // Running statistics as PyTorch keeps them (the variance unbiased).
+  auto update = [&](unsigned running, unsigned batchStat, double scale) {
+    unsigned stat = reshape(batchStat, vec);
+    unsigned mixed = binary(
+        OpKind::Add, binary(OpKind::Mul, running, scalar(1 - momentum)),
+        binary(OpKind::Mul, stat, scalar(momentum * scale)));
+    unsigned id = addNode(OpKind::AssignParam, vec, {mixed}, loc, frame);
+    model.nodes[id].index = node(running).index;
+  };
+  update(ops[3], mean, 1.0);
+  update(ops[4], var, count > 1 ? double(count) / double(count - 1) : 1.0);
+  return Value::tensor(y);
+}
+
 //===----------------------------------------------------------------------===//
 // Statements
 //===----------------------------------------------------------------------===//
 
 void Elaborator::elaborateBlock(const Block &block, Frame &frame) {
+  FrameScope scope(*this, frame);
   for (const StmtPtr &stmt : block) {
-    if (reporter.tooManyErrors())
+    if (shouldStop())
       return;
     if (frame.returned) {
       error(stmt->getLoc(), "statement after 'return' is never executed");
@@ -1383,7 +1725,8 @@ void Elaborator::elaborateParam(const ParamStmt &stmt, Frame &frame) {
     auto diag = error(init->getLoc(), "unknown initializer");
     if (calleeName) {
       diag << " '" << calleeName->name << "'";
-      suggest(diag, calleeName->name, nullptr);
+      if (suggest(diag, calleeName->name, nullptr, BuiltinKind::Initializer))
+        return;
     }
     diag << "; expected zeros, ones, constant(v), uniform(low, high), "
             "normal(std, mean), glorot_uniform, glorot_normal, he_uniform or "
@@ -1491,11 +1834,16 @@ void Elaborator::elaborateFor(const ForStmt &stmt, Frame &frame) {
   std::optional<int64_t> hi = evalInt(*stmt.hi, frame, "the loop end");
   if (!lo || !hi)
     return;
-  if (*hi - *lo > static_cast<int64_t>(kMaxLoopIterations)) {
+  int64_t count;
+  if (__builtin_sub_overflow(*hi, *lo, &count) ||
+      count > static_cast<int64_t>(kMaxLoopIterations)) {
     error(stmt.getLoc(), "loop has too many iterations (limit " +
                              std::to_string(kMaxLoopIterations) + ")");
     return;
   }
+  if (!enterNesting(stmt.getLoc()))
+    return;
+  auto leave = llvm::make_scope_exit([&] { --nestingDepth; });
   for (int64_t i = *lo; i < *hi; ++i) {
     if (++loopIterations > kMaxLoopIterations) {
       error(stmt.getLoc(), "loops unroll to too many iterations (limit " +
@@ -1826,7 +2174,7 @@ void Elaborator::elaborateTrain(const TrainDecl &decl) {
         if (below || above || std::isnan(*d)) {
           error(argLoc(k), llvm::formatv("bad hyper-parameter: '{0}' must be "
                                          "{1}, got {2}",
-                                         k, r.text, *d));
+                                         k, r.text, floatStr(*d)));
           ok = false;
         }
       }

@@ -5,7 +5,8 @@
 // kiln_train_step, ... with the buffer order the compiled manifest gives) by
 // MLIR's ExecutionEngine on random inputs, and compared with a direct C++
 // reference in double precision. Each case runs under two pipeline
-// configurations: fast matmul + elementwise fusion, and neither.
+// configurations: fast matmul + elementwise fusion + polynomial math, and none
+// of them.
 //
 //===----------------------------------------------------------------------===//
 
@@ -297,12 +298,14 @@ std::vector<kiln::LoweringOptions> configs() {
   fast.fuseElementwise = true;
   plain.fastMatmul = false;
   plain.fuseElementwise = false;
+  plain.approximateMath = false;
   return {fast, plain};
 }
 
 std::string describe(const kiln::LoweringOptions &o) {
   return std::string("fast-matmul=") + (o.fastMatmul ? "1" : "0") +
-         " fuse-elementwise=" + (o.fuseElementwise ? "1" : "0");
+         " fuse-elementwise=" + (o.fuseElementwise ? "1" : "0") +
+         " approximate-math=" + (o.approximateMath ? "1" : "0");
 }
 
 using Tensors = std::map<std::string, HostTensor>;
@@ -652,6 +655,15 @@ const UnaryCase kUnary[] = {
     {"log", [](double x) { return std::log(x); }, 0.01, 10},
     {"sqrt", [](double x) { return std::sqrt(x); }, 0, 10},
     {"abs", [](double x) { return std::abs(x); }, -3, 3},
+    {"gelu",
+     [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }, -4,
+     4},
+    {"gelu_derivative",
+     [](double x) {
+       return 0.5 * (1 + std::erf(x / std::sqrt(2.0))) +
+              x * std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI);
+     },
+     -4, 4},
 };
 
 TEST_F(LoweringTest, UnaryOps) {
@@ -1063,6 +1075,102 @@ TEST_F(LoweringTest, DropoutMatchesTheReferenceMask) {
         Tensors out = c.run("predict", in);
         expectNear(out["r"], r, 1e-6, 1e-7, "dropout");
         expectNear(out["same"], x, 0, 0, "dropout without hyper");
+      });
+    }
+  }
+}
+
+double activateRef(const std::string &act, double v) {
+  if (act == "relu")
+    return v > 0 ? v : 0;
+  if (act == "sigmoid")
+    return 1 / (1 + std::exp(-v));
+  if (act == "tanh")
+    return std::tanh(v);
+  if (act == "gelu")
+    return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+  return v;
+}
+
+std::string i64Array(std::initializer_list<int64_t> values) {
+  std::string s = "array<i64";
+  const char *sep = ": ";
+  for (int64_t v : values) {
+    s += sep + std::to_string(v);
+    sep = ", ";
+  }
+  return s + ">";
+}
+
+TEST_F(LoweringTest, FusedDense) {
+  for (const char *act : {"none", "relu", "sigmoid", "tanh", "gelu"}) {
+    SCOPED_TRACE(act);
+    HostTensor x = random(rng, "f32", {5, 20}),
+               w = random(rng, "f32", {20, 13}), b = random(rng, "f32", {13});
+    HostTensor r = zipRef(matmulRef(x, w), b, [&](double m, double bias) {
+      return activateRef(act, m + bias);
+    });
+    std::string body =
+        std::string("  %r = kiln.fused_dense %x, %w, %b {activation = \"") +
+        act +
+        "\"} : (tensor<5x20xf32>, tensor<20x13xf32>, "
+        "tensor<13xf32>) -> tensor<5x13xf32>";
+    checkPredict(predictIR({{"x", "tensor<5x20xf32>"},
+                            {"w", "tensor<20x13xf32>"},
+                            {"b", "tensor<13xf32>"}},
+                           body, "tensor<5x13xf32>"),
+                 {{"x", x}, {"w", w}, {"b", b}}, r, 1e-5, 1e-5);
+  }
+}
+
+TEST_F(LoweringTest, FusedConv2d) {
+  // conv 3x3 pad 1 + bias + activation, then max or avg pooling 2x2; the max
+  // variant also returns the activation before pooling.
+  Shape xs = {2, 3, 8, 6}, ws = {4, 3, 3, 3}, ys = {2, 4, 8, 6},
+        ps = {2, 4, 4, 3};
+  Geometry conv{3, 3, 1, 1, 1, 1};
+  Geometry pool{2, 2, 2, 2, 0, 0};
+  for (const char *poolKind : {"none", "max", "avg"}) {
+    for (const char *act : {"relu", "gelu"}) {
+      SCOPED_TRACE(std::string(poolKind) + " " + act);
+      HostTensor x = random(rng, "f32", xs), w = random(rng, "f32", ws),
+                 b = random(rng, "f32", {4});
+      HostTensor y("f32", ys);
+      convolveRef(0, x, w, y, conv);
+      for (int64_t i = 0; i < y.size(); ++i)
+        y.values[i] = activateRef(act, y.values[i] + b.values[(i / 48) % 4]);
+      bool pooled = std::string(poolKind) != "none";
+      HostTensor p("f32", ps);
+      if (pooled)
+        poolRef(std::string(poolKind) == "max", y, p, nullptr, nullptr, pool);
+      bool both = std::string(poolKind) == "max";
+      std::string tx = tensorType(xs, "f32"), tw = tensorType(ws, "f32"),
+                  ty = tensorType(ys, "f32"), tp = tensorType(ps, "f32");
+      std::string results = !pooled ? ty
+                            : both  ? "(" + tp + ", " + ty + ")"
+                                    : tp;
+      std::string ir =
+          "func.func @predict(%x: " + tx + " {kiln.input = \"x\"}, %w: " + tw +
+          " {kiln.input = \"w\"}, %b: tensor<4xf32> {kiln.input = \"b\"}) -> "
+          "(" +
+          (pooled ? tp : ty) + " {kiln.output = \"r\"}" +
+          (both ? ", " + ty + " {kiln.output = \"act\"}" : std::string()) +
+          ") {\n  %r" + (both ? ", %a" : "") +
+          " = kiln.fused_conv2d %x, %w, %b {strides = " + i64Array({1, 1}) +
+          ", padding = " + i64Array({1, 1}) +
+          ", dilation = " + i64Array({1, 1}) + ", activation = \"" + act +
+          "\", pool = \"" + poolKind + "\", pool_kernel = " + i64Array({2, 2}) +
+          ", pool_strides = " + i64Array({2, 2}) +
+          ", pool_padding = " + i64Array({0, 0}) + "} : (" + tx + ", " + tw +
+          ", tensor<4xf32>) -> " + results + "\n  return %r" +
+          (both ? ", %a" : "") + " : " + (pooled ? tp : ty) +
+          (both ? ", " + ty : std::string()) + "\n}\n";
+      forEachConfig(ir, [&](Compiled &c) {
+        Tensors in = {{"x", x}, {"w", w}, {"b", b}};
+        Tensors out = c.run("predict", in);
+        expectNear(out["r"], pooled ? p : y, 1e-5, 1e-5, "result");
+        if (both)
+          expectNear(out["act"], y, 1e-5, 1e-5, "activation");
       });
     }
   }

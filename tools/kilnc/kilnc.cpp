@@ -107,7 +107,7 @@ cl::opt<bool> fuse("fuse",
                             "(kiln-fuse-conv)"),
                    cl::init(false), cl::cat(kilncCategory));
 
-cl::opt<bool> stats("stats",
+cl::opt<bool> stats("print-stats",
                     cl::desc("Report what the optimizations did (fusions)"),
                     cl::init(false), cl::cat(kilncCategory));
 

@@ -1,0 +1,65 @@
+// RUN: kiln-opt --kiln-vectorize-matmul=vector-bits=256 --split-input-file %s | FileCheck %s
+// RUN: kiln-opt --kiln-vectorize-matmul="k-block=8 vector-bits=256" --split-input-file %s | FileCheck %s --check-prefix=KBLOCK
+
+// 6x20 += 6x20 * 20x20 in f32 (8 lanes, 4x2-vector tiles): one full column
+// tile of 16 (rows 0-3 in a loop, rows 4-5 as a 2-row tile), then the last 4
+// columns with a constant lane mask.
+// CHECK-LABEL: func.func @f32_edges
+// CHECK-SAME: (%[[A:.+]]: memref<6x20xf32>, %[[B:.+]]: memref<20x20xf32>, %[[C:.+]]: memref<6x20xf32>)
+// CHECK-NOT: linalg.matmul
+// CHECK: scf.for %[[J:.+]] = %{{.+}} to %c16 step %{{.+}} {
+// CHECK: scf.for %[[I:.+]] = %{{.+}} to %c4{{.*}} step %{{.+}} {
+// CHECK-COUNT-8: vector.load %[[C]]
+// CHECK: %[[ACC:.+]]:8 = scf.for %[[K:.+]] = %{{.+}} to %c20 step %{{.+}} iter_args({{.+}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>) {
+// CHECK-COUNT-2: vector.load %[[B]][%[[K]], %{{.+}}] : memref<20x20xf32>, vector<8xf32>
+// CHECK: %[[AIK:.+]] = memref.load %[[A]][%[[I]], %[[K]]] : memref<6x20xf32>
+// CHECK: %[[SPLAT:.+]] = vector.broadcast %[[AIK]] : f32 to vector<8xf32>
+// CHECK: vector.fma %[[SPLAT]]
+// CHECK-COUNT-7: vector.fma
+// CHECK: scf.yield
+// CHECK-COUNT-8: vector.store %[[ACC]]
+// The 2-row tile.
+// CHECK: scf.for {{.+}} -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// The masked column tile.
+// CHECK: %[[MASK:.+]] = vector.constant_mask [4] : vector<8xi1>
+// CHECK: vector.maskedload %[[C]][%{{.+}}, %c16{{.*}}], %[[MASK]]
+// CHECK: vector.maskedload %[[B]]
+// CHECK: vector.maskedstore %[[C]]
+// CHECK: vector.constant_mask [4] : vector<8xi1>
+// CHECK: scf.for {{.+}} -> (vector<8xf32>, vector<8xf32>)
+// CHECK: return
+// Blocks of 8 values of k: an outer loop over k, inner loops up to min(k0 + 8, 20).
+// KBLOCK-LABEL: func.func @f32_edges
+// KBLOCK: scf.for %[[K0:.+]] = %{{.+}} to %c20 step %c8
+// KBLOCK: %[[END:.+]] = arith.addi %[[K0]], %c8
+// KBLOCK: %[[KHI:.+]] = arith.minsi %[[END]], %c20
+// KBLOCK: scf.for %{{.+}} = %[[K0]] to %[[KHI]] step
+func.func @f32_edges(%a: memref<6x20xf32>, %b: memref<20x20xf32>, %c: memref<6x20xf32>) {
+  linalg.matmul ins(%a, %b : memref<6x20xf32>, memref<20x20xf32>) outs(%c : memref<6x20xf32>)
+  return
+}
+
+// -----
+
+// f64: 4 lanes; 10 columns = one tile of 8, then 2 masked lanes.
+// CHECK-LABEL: func.func @f64
+// CHECK: vector.fma {{.+}} : vector<4xf64>
+// CHECK: vector.constant_mask [2] : vector<4xi1>
+func.func @f64(%a: memref<4x3xf64>, %b: memref<3x10xf64>, %c: memref<4x10xf64>) {
+  linalg.matmul ins(%a, %b : memref<4x3xf64>, memref<3x10xf64>) outs(%c : memref<4x10xf64>)
+  return
+}
+
+// -----
+
+// Tensors (before bufferization) and columns with a stride are left alone.
+// CHECK-LABEL: func.func @not_vectorized
+// CHECK: linalg.matmul
+// CHECK: linalg.matmul
+// CHECK-NOT: vector.
+func.func @not_vectorized(%a: memref<4x3xf32>, %b: memref<3x8xf32, strided<[16, 2]>>, %c: memref<4x8xf32>,
+                          %t: tensor<4x3xf32>, %u: tensor<3x8xf32>, %v: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  linalg.matmul ins(%a, %b : memref<4x3xf32>, memref<3x8xf32, strided<[16, 2]>>) outs(%c : memref<4x8xf32>)
+  %r = linalg.matmul ins(%t, %u : tensor<4x3xf32>, tensor<3x8xf32>) outs(%v : tensor<4x8xf32>) -> tensor<4x8xf32>
+  return %r : tensor<4x8xf32>
+}
