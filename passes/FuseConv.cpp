@@ -95,7 +95,7 @@ struct KilnFuseConvPass
     numMaskRewrites += counts.maskRewrites;
     numRefused += counts.refused;
     if (reportStats)
-      getOperation().emitRemark()
+      emitRemark(getOperation().getLoc())
           << "kiln-fuse-conv: " << counts.conv << " fused-conv ("
           << counts.convBias << " with bias, " << counts.convActivation
           << " with activation, " << counts.convPool << " with pool), "

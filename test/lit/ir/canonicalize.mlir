@@ -45,3 +45,14 @@ func.func @reshape_noop(%x: tensor<3xf32>) -> tensor<3xf32> {
   %0 = kiln.reshape %x : tensor<3xf32> -> tensor<3xf32>
   return %0 : tensor<3xf32>
 }
+
+// CHECK-LABEL: func.func @reshape_chain
+// CHECK-SAME: (%[[X:.+]]: tensor<6xf32>)
+// CHECK-NEXT: %[[R:.+]] = kiln.reshape %[[X]] : tensor<6xf32> -> tensor<3x2xf32>
+// CHECK-NEXT: return %[[X]], %[[R]]
+func.func @reshape_chain(%x: tensor<6xf32>) -> (tensor<6xf32>, tensor<3x2xf32>) {
+  %0 = kiln.reshape %x : tensor<6xf32> -> tensor<6x1x1xf32>
+  %1 = kiln.reshape %0 : tensor<6x1x1xf32> -> tensor<6xf32>
+  %2 = kiln.reshape %0 : tensor<6x1x1xf32> -> tensor<3x2xf32>
+  return %1, %2 : tensor<6xf32>, tensor<3x2xf32>
+}
