@@ -3,72 +3,93 @@
 
   /usr/bin/python3 scripts/gen-goldens.py
 
-Writes test/e2e/goldens/mlp-step.json: the loss, the gradients and the parameters
-after one SGD step and one Adam step of models/mlp.kiln (784-256-128-10, ReLU,
-cross-entropy) from the deterministic weights and batch of test/e2e/mlp_step.py.
-Tensors are summarized by their norm and fixed samples to keep the golden small.
+For each model of test/e2e/step_golden.py, writes test/e2e/goldens/MODEL-step.json:
+the loss, the gradients and the parameters after one SGD step and one Adam step,
+from the deterministic weights and batch that step_golden.py defines. Tensors are
+summarized by their norm and fixed samples to keep the goldens small.
 """
 import json
 import os
 import sys
 
-import numpy as np
 import torch
+import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "test", "e2e"))
-import mlp_step  # noqa: E402
+import step_golden  # noqa: E402
 
 torch.set_num_threads(1)
 
 
-def forward(params, image, label):
-    h = image
-    for k, (layer, _, _) in enumerate(mlp_step.LAYERS):
-        h = h @ params[layer + ".w"] + params[layer + ".b"]
-        if k + 1 < len(mlp_step.LAYERS):
-            h = torch.relu(h)
-    return torch.nn.functional.cross_entropy(h, label)
+def mlp(p, x):
+    h = F.relu(x @ p["fc1.w"] + p["fc1.b"])
+    h = F.relu(h @ p["fc2.w"] + p["fc2.b"])
+    return h @ p["logits.w"] + p["logits.b"]
+
+
+def lenet(p, x):
+    h = F.max_pool2d(F.relu(F.conv2d(x, p["c1.w"], p["c1.b"], padding=2)), 2)
+    h = F.max_pool2d(F.relu(F.conv2d(h, p["c2.w"], p["c2.b"])), 2)
+    h = F.relu(h.flatten(1) @ p["f3.w"] + p["f3.b"])
+    h = F.relu(h @ p["f4.w"] + p["f4.b"])
+    return h @ p["logits.w"] + p["logits.b"]
+
+
+def convs(p, x):
+    c1 = torch.tanh(F.conv2d(x, p["w1"], p["b1"], stride=2, padding=1))
+    c2 = torch.sigmoid(F.conv2d(c1, p["w2"], padding=2, dilation=2))
+    p2 = F.avg_pool2d(c2, 3, stride=2, padding=1)
+    c3 = F.relu(F.conv2d(p2, p["w3"], p["b3"], padding=1))
+    p3 = F.max_pool2d(c3, 2, stride=1)
+    return p3.flatten(1) @ p["fw"] + p["fb"]
+
+
+FORWARD = {"mlp": mlp, "lenet": lenet, "convs": convs}
 
 
 def summarize(t):
     flat = t.detach().double().reshape(-1)
-    idx = mlp_step.sample_indices(flat.numel())
+    idx = step_golden.sample_indices(flat.numel())
     return {"norm": float(flat.norm()), "samples": [float(flat[i]) for i in idx]}
 
 
-def step(optimizer_name):
-    params = {k: torch.tensor(v, requires_grad=True) for k, v in mlp_step.init_params().items()}
-    image, label = mlp_step.batch()
+def step(model, optimizer_name):
+    names = step_golden.param_names(model)
+    params = {k: torch.tensor(v, requires_grad=True)
+              for k, v in step_golden.init_params(model).items()}
+    image, label = step_golden.batch(model)
     image, label = torch.tensor(image), torch.tensor(label, dtype=torch.long)
-    ordered = [params[n] for n in mlp_step.param_names()]
+    ordered = [params[n] for n in names]
     if optimizer_name == "sgd":
-        opt = torch.optim.SGD(ordered, lr=mlp_step.SGD_LR)
+        opt = torch.optim.SGD(ordered, lr=step_golden.SGD_LR)
     else:
-        opt = torch.optim.Adam(ordered, lr=mlp_step.ADAM_LR, betas=(0.9, 0.999), eps=1e-8)
+        opt = torch.optim.Adam(ordered, lr=step_golden.ADAM_LR,
+                               betas=(0.9, 0.999), eps=1e-8)
     opt.zero_grad()
-    loss = forward(params, image, label)
+    loss = F.cross_entropy(FORWARD[model](params, image), label)
     loss.backward()
-    grads = {n: summarize(params[n].grad) for n in mlp_step.param_names()}
+    grads = {n: summarize(params[n].grad) for n in names}
     opt.step()
-    after = {n: summarize(params[n]) for n in mlp_step.param_names()}
+    after = {n: summarize(params[n]) for n in names}
     return float(loss), grads, after
 
 
 def main():
-    sgd_loss, grads, sgd_after = step("sgd")
-    adam_loss, _, adam_after = step("adam")
-    golden = {
-        "source": "scripts/gen-goldens.py, torch " + torch.__version__,
-        "grads": grads,
-        "sgd": {"lr": mlp_step.SGD_LR, "loss": sgd_loss, "params": sgd_after},
-        "adam": {"lr": mlp_step.ADAM_LR, "loss": adam_loss, "params": adam_after},
-    }
-    out = os.path.join(ROOT, "test", "e2e", "goldens", "mlp-step.json")
-    with open(out, "w") as f:
-        json.dump(golden, f, indent=1)
-        f.write("\n")
-    print(f"wrote {out} (loss {sgd_loss:.6f})")
+    for model in step_golden.MODELS:
+        sgd_loss, grads, sgd_after = step(model, "sgd")
+        adam_loss, _, adam_after = step(model, "adam")
+        golden = {
+            "source": "scripts/gen-goldens.py, torch " + torch.__version__,
+            "grads": grads,
+            "sgd": {"lr": step_golden.SGD_LR, "loss": sgd_loss, "params": sgd_after},
+            "adam": {"lr": step_golden.ADAM_LR, "loss": adam_loss, "params": adam_after},
+        }
+        out = os.path.join(ROOT, "test", "e2e", "goldens", model + "-step.json")
+        with open(out, "w") as f:
+            json.dump(golden, f, indent=1)
+            f.write("\n")
+        print(f"wrote {out} (loss {sgd_loss:.6f})")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ config.substitutions.append(("%python", "/usr/bin/python3"))
 llvm_config.with_system_environment(["HOME", "TMPDIR"])
 llvm_config.use_default_substitutions()
 
+# Helper scripts (test/e2e/*.sh) call the tools by name.
+llvm_config.with_environment("PATH", config.kiln_tools_dir, append_path=True)
+
 tool_dirs = [config.kiln_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(
     ["kilnc", "kiln-opt", "FileCheck", "not", "count"], tool_dirs)

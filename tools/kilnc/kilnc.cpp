@@ -104,8 +104,8 @@ cl::opt<bool> fastMatmul("fast-matmul",
 
 cl::opt<bool> fuse("fuse",
                    cl::desc("Fuse conv2d/matmul with their epilogues "
-                            "(kiln-fuse-conv)"),
-                   cl::init(false), cl::cat(kilncCategory));
+                            "(kiln-fuse-conv; default: on)"),
+                   cl::init(true), cl::cat(kilncCategory));
 
 cl::opt<bool> stats("print-stats",
                     cl::desc("Report what the optimizations did (fusions)"),

@@ -1,14 +1,18 @@
-#!/usr/bin/python3
-"""One training step of models/mlp.kiln against PyTorch goldens.
+"""One training step of a compiled model against PyTorch goldens.
 
 The inputs (weights and one batch) are given by closed-form integer formulas, so
 that this file (numpy only) and scripts/gen-goldens.py (PyTorch) produce exactly
 the same bits without sharing large files. Commands:
 
-  mlp_step.py make DIR                writes DIR/init.safetensors, image.npy, label.npy
-  mlp_step.py check CKPT METRICS OPT  compares a checkpoint after one step (and the
-                                      loss in the metrics CSV) with the golden of
-                                      optimizer OPT (sgd | adam)
+  step_golden.py make MODEL DIR OPT        writes DIR/init.safetensors, image.npy,
+                                           label.npy for optimizer OPT (sgd | adam)
+  step_golden.py check MODEL CKPT METRICS OPT
+                                           compares a checkpoint after one step
+                                           (and the loss in the metrics CSV) with
+                                           the golden in goldens/MODEL-step.json
+
+MODELS lists each model's parameters (in manifest order) and input shapes; the
+PyTorch definitions are in scripts/gen-goldens.py.
 """
 import json
 import os
@@ -18,36 +22,62 @@ import sys
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-GOLDEN = os.path.join(HERE, "goldens", "mlp-step.json")
 
-BATCH = 64
-LAYERS = [("fc1", 784, 256), ("fc2", 256, 128), ("logits", 128, 10)]
 SGD_LR = 1.0
 ADAM_LR = 1e-3
 TOLERANCE = 1e-4
 SAMPLES = 48
 
+MODELS = {
+    # models/mlp.kiln: 784-256-128-10.
+    "mlp": {
+        "params": [("fc1.w", (784, 256)), ("fc1.b", (256,)),
+                   ("fc2.w", (256, 128)), ("fc2.b", (128,)),
+                   ("logits.w", (128, 10)), ("logits.b", (10,))],
+        "image": (64, 784), "classes": 10, "scale": 0.1,
+    },
+    # models/lenet.kiln: conv5x5-6 (pad 2), pool, conv5x5-16, pool, 120-84-10.
+    "lenet": {
+        "params": [("c1.w", (6, 1, 5, 5)), ("c1.b", (6,)),
+                   ("c2.w", (16, 6, 5, 5)), ("c2.b", (16,)),
+                   ("f3.w", (400, 120)), ("f3.b", (120,)),
+                   ("f4.w", (120, 84)), ("f4.b", (84,)),
+                   ("logits.w", (84, 10)), ("logits.b", (10,))],
+        "image": (64, 1, 28, 28), "classes": 10, "scale": 0.3,
+    },
+    # test/e2e/models/convs.kiln: strides, padding, dilation, both poolings.
+    "convs": {
+        "params": [("w1", (3, 2, 3, 3)), ("b1", (3,)), ("w2", (4, 3, 2, 3)),
+                   ("w3", (5, 4, 3, 2)), ("b3", (5,)), ("fw", (45, 3)),
+                   ("fb", (3,))],
+        "image": (4, 2, 11, 9), "classes": 3, "scale": 1.0,
+    },
+}
 
-def param_names():
-    return [n for layer, _, _ in LAYERS for n in (layer + ".w", layer + ".b")]
+
+def param_names(model):
+    return [name for name, _ in MODELS[model]["params"]]
 
 
-def init_params():
-    """Deterministic weights in (-0.05, 0.05): integer hashing, then scaling."""
+def init_params(model):
+    """Deterministic weights in (-scale/2, scale/2): integer hashing, scaled."""
+    spec = MODELS[model]
     params = {}
-    for k, (layer, fan_in, fan_out) in enumerate(LAYERS):
-        for name, shape in ((layer + ".w", (fan_in, fan_out)), (layer + ".b", (fan_out,))):
-            n = int(np.prod(shape))
-            i = np.arange(n, dtype=np.int64)
-            h = (i * 2654435761 + (k + 1) * 40503 + len(name) * 97) % 1000003
-            params[name] = ((h.astype(np.float64) / 1000003.0 - 0.5) * 0.1).astype(np.float32).reshape(shape)
+    for k, (name, shape) in enumerate(spec["params"]):
+        n = int(np.prod(shape))
+        i = np.arange(n, dtype=np.int64)
+        h = (i * 2654435761 + (k // 2 + 1) * 40503 + len(name) * 97) % 1000003
+        params[name] = ((h.astype(np.float64) / 1000003.0 - 0.5) * spec["scale"]).astype(np.float32).reshape(shape)
     return params
 
 
-def batch():
-    i = np.arange(BATCH * 784, dtype=np.int64)
-    image = (((i * 7919) % 1009) / 1009.0).astype(np.float32).reshape(BATCH, 784)
-    label = ((np.arange(BATCH, dtype=np.int64) * 7 + 3) % 10).astype(np.int32)
+def batch(model):
+    spec = MODELS[model]
+    shape = spec["image"]
+    n = int(np.prod(shape))
+    i = np.arange(n, dtype=np.int64)
+    image = (((i * 7919) % 1009) / 1009.0).astype(np.float32).reshape(shape)
+    label = ((np.arange(shape[0], dtype=np.int64) * 7 + 3) % spec["classes"]).astype(np.int32)
     return image, label
 
 
@@ -88,17 +118,17 @@ def read_safetensors(path):
     return out
 
 
-def make(directory, optimizer):
+def make(model, directory, optimizer):
     os.makedirs(directory, exist_ok=True)
-    params = init_params()
+    params = init_params(model)
     tensors = dict(params)
     if optimizer == "adam":
-        for name in param_names():
+        for name in param_names(model):
             tensors[name + ":m"] = np.zeros_like(params[name])
             tensors[name + ":v"] = np.zeros_like(params[name])
     write_safetensors(os.path.join(directory, "init.safetensors"), tensors,
-                      {"kiln.model": "mlp", "kiln.step": "0", "kiln.format": "1"})
-    image, label = batch()
+                      {"kiln.model": model, "kiln.step": "0", "kiln.format": "1"})
+    image, label = batch(model)
     np.save(os.path.join(directory, "image.npy"), image)
     np.save(os.path.join(directory, "label.npy"), label)
 
@@ -107,12 +137,12 @@ def rel(a, b):
     return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-30))
 
 
-def check(checkpoint, metrics, optimizer):
-    with open(GOLDEN) as f:
+def check(model, checkpoint, metrics, optimizer):
+    with open(os.path.join(HERE, "goldens", model + "-step.json")) as f:
         golden = json.load(f)
     g = golden[optimizer]
     after = read_safetensors(checkpoint)
-    before = init_params()
+    before = init_params(model)
     worst = []
     # The loss of the step (computed before the update).
     with open(metrics) as f:
@@ -120,7 +150,7 @@ def check(checkpoint, metrics, optimizer):
     column = rows[0].index("train_loss")
     loss = float(rows[1][column])
     worst.append(("loss", abs(loss - g["loss"]) / abs(g["loss"])))
-    for name in param_names():
+    for name in param_names(model):
         p = after[name].astype(np.float64).ravel()
         idx = sample_indices(p.size)
         worst.append((name + " after step (samples)", rel(p[idx], np.array(g["params"][name]["samples"]))))
@@ -141,10 +171,10 @@ def check(checkpoint, metrics, optimizer):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 3 and sys.argv[1] == "make":
-        make(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "sgd")
-    elif len(sys.argv) == 5 and sys.argv[1] == "check":
-        check(sys.argv[2], sys.argv[3], sys.argv[4])
+    if len(sys.argv) == 5 and sys.argv[1] == "make" and sys.argv[2] in MODELS:
+        make(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif len(sys.argv) == 6 and sys.argv[1] == "check" and sys.argv[2] in MODELS:
+        check(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
     else:
         print(__doc__)
         sys.exit(2)
