@@ -2,6 +2,7 @@
 
 #include "runtime/Cli.h"
 
+#include "runtime/Bench.h"
 #include "runtime/Manifest.h"
 #include "runtime/Train.h"
 
@@ -72,6 +73,20 @@ const std::vector<CommandDef> &commands() {
       {"info",
        "describe the model: parameters, inputs, outputs, optimizer",
        {}},
+      {"bench",
+       "time the train step on one resident synthetic batch (no data "
+       "loading)",
+       {
+           {"--steps", "N", "timed train steps (default: 50)"},
+           {"--warmup", "N", "untimed train steps before them (default: 5)"},
+           {"--seed", "N",
+            "seed for initialization and the synthetic batch (default: the "
+            "model's)"},
+           {"--json", nullptr,
+            "print one JSON object: {\"model\":..,\"steps\":..,"
+            "\"min_ms\":..,\"median_ms\":..,\"mean_ms\":..,"
+            "\"max_rss_kb\":..}"},
+       }},
   };
   return defs;
 }
@@ -225,6 +240,32 @@ Expected<TrainOptions> trainOptions(const ParsedFlags &flags) {
   return o;
 }
 
+Expected<BenchOptions> benchOptions(const ParsedFlags &flags) {
+  BenchOptions o;
+  if (const std::string *v = flags.last("--steps")) {
+    Expected<int64_t> n = positiveInt("--steps", *v);
+    if (!n)
+      return n.takeError();
+    o.steps = *n;
+  }
+  if (const std::string *v = flags.last("--warmup")) {
+    std::optional<int64_t> n = parseInt(*v);
+    if (!n || *n < 0)
+      return Error::usage(fmt::format(
+          "--warmup: '{}' is not a non-negative integer", *v));
+    o.warmup = *n;
+  }
+  if (const std::string *v = flags.last("--seed")) {
+    std::optional<uint64_t> seed = parseUInt(*v);
+    if (!seed)
+      return Error::usage(
+          fmt::format("--seed: '{}' is not a non-negative integer", *v));
+    o.seed = *seed;
+  }
+  o.json = flags.has("--json");
+  return o;
+}
+
 void printInfoImpl(const Manifest &m, FILE *out) {
   fmt::print(out, "model {}\n\nparameters:\n", m.model);
   size_t w = 4;
@@ -327,7 +368,7 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
     return fail(
         console,
         Error::usage(fmt::format(
-            "unknown {} '{}' (commands: train, eval, predict, info; "
+            "unknown {} '{}' (commands: train, eval, predict, info, bench; "
             "see '{} --help')",
             name.rfind("-", 0) == 0 ? "flag" : "command", name, progName)));
 
@@ -411,6 +452,11 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
       return fail(console, inputs.error());
     options.inputs = std::move(*inputs);
     result = runPredict(*model, options, console);
+  } else if (name == "bench") {
+    Expected<BenchOptions> options = benchOptions(flags);
+    if (!options)
+      return fail(console, options.error());
+    result = runBench(*model, *options, console);
   }
   if (result)
     return fail(console, result);

@@ -1,6 +1,7 @@
 //===- Cli.h - The command line of a compiled model executable ----------===//
 //
-// `./model <command> [flags]` with the commands train, eval, predict and info.
+// `./model <command> [flags]` with the commands train, eval, predict, info and
+// bench.
 // runMain parses the command line, runs the command and returns the exit
 // code; errors are printed as `error: <message>` (exit 1, or 2 for command-line
 // mistakes).

@@ -45,7 +45,14 @@ def convs(p, x):
     return p3.flatten(1) @ p["fw"] + p["fb"]
 
 
-FORWARD = {"mlp": mlp, "lenet": lenet, "convs": convs}
+def bn(p, x):
+    h = F.conv2d(x, p["w"])
+    h = F.batch_norm(h, p["mean"], p["var"], p["gamma"], p["beta"],
+                     training=True, momentum=0.1, eps=1e-5)
+    return F.relu(h).flatten(1) @ p["fw"] + p["fb"]
+
+
+FORWARD = {"mlp": mlp, "lenet": lenet, "convs": convs, "bn": bn}
 
 
 def summarize(t):
@@ -56,11 +63,12 @@ def summarize(t):
 
 def step(model, optimizer_name):
     names = step_golden.param_names(model)
-    params = {k: torch.tensor(v, requires_grad=True)
+    buffers = step_golden.buffers(model)
+    params = {k: torch.tensor(v, requires_grad=k not in buffers)
               for k, v in step_golden.init_params(model).items()}
     image, label = step_golden.batch(model)
     image, label = torch.tensor(image), torch.tensor(label, dtype=torch.long)
-    ordered = [params[n] for n in names]
+    ordered = [params[n] for n in names if n not in buffers]
     if optimizer_name == "sgd":
         opt = torch.optim.SGD(ordered, lr=step_golden.SGD_LR)
     else:
@@ -69,7 +77,7 @@ def step(model, optimizer_name):
     opt.zero_grad()
     loss = F.cross_entropy(FORWARD[model](params, image), label)
     loss.backward()
-    grads = {n: summarize(params[n].grad) for n in names}
+    grads = {n: summarize(params[n].grad) for n in names if n not in buffers}
     opt.step()
     after = {n: summarize(params[n]) for n in names}
     return float(loss), grads, after

@@ -52,11 +52,23 @@ MODELS = {
                    ("fb", (3,))],
         "image": (4, 2, 11, 9), "classes": 3, "scale": 1.0,
     },
+    # test/e2e/models/bn.kiln: conv, batch_norm (training mode), dense. `mean`
+    # and `var` are buffers (running statistics): updated, not trained.
+    "bn": {
+        "params": [("w", (3, 2, 3, 3)), ("gamma", (3,)), ("beta", (3,)),
+                   ("mean", (3,)), ("var", (3,)), ("fw", (48, 4)), ("fb", (4,))],
+        "image": (8, 2, 6, 6), "classes": 4, "scale": 1.0,
+        "buffers": ["mean", "var"],
+    },
 }
 
 
 def param_names(model):
     return [name for name, _ in MODELS[model]["params"]]
+
+
+def buffers(model):
+    return MODELS[model].get("buffers", [])
 
 
 def init_params(model):
@@ -67,7 +79,10 @@ def init_params(model):
         n = int(np.prod(shape))
         i = np.arange(n, dtype=np.int64)
         h = (i * 2654435761 + (k // 2 + 1) * 40503 + len(name) * 97) % 1000003
-        params[name] = ((h.astype(np.float64) / 1000003.0 - 0.5) * spec["scale"]).astype(np.float32).reshape(shape)
+        value = (h.astype(np.float64) / 1000003.0 - 0.5) * spec["scale"]
+        if name == "var" and name in buffers(model):
+            value = 1.0 + value  # a variance is positive
+        params[name] = value.astype(np.float32).reshape(shape)
     return params
 
 
@@ -124,6 +139,8 @@ def make(model, directory, optimizer):
     tensors = dict(params)
     if optimizer == "adam":
         for name in param_names(model):
+            if name in buffers(model):
+                continue
             tensors[name + ":m"] = np.zeros_like(params[name])
             tensors[name + ":v"] = np.zeros_like(params[name])
     write_safetensors(os.path.join(directory, "init.safetensors"), tensors,
@@ -156,7 +173,7 @@ def check(model, checkpoint, metrics, optimizer):
         worst.append((name + " after step (samples)", rel(p[idx], np.array(g["params"][name]["samples"]))))
         worst.append((name + " after step (norm)",
                       abs(np.linalg.norm(p) - g["params"][name]["norm"]) / g["params"][name]["norm"]))
-        if optimizer == "sgd":
+        if optimizer == "sgd" and name not in buffers(model):
             grad = (before[name].astype(np.float64).ravel() - p) / SGD_LR
             gg = golden["grads"][name]
             worst.append((name + " gradient (samples)", rel(grad[idx], np.array(gg["samples"]))))

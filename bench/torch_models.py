@@ -1,0 +1,229 @@
+"""PyTorch equivalents of models/*.kiln, their analytic FLOP counts, and a
+train-step timer.
+
+Each model is a list of layer specs (the same list builds the torch module and
+counts the FLOPs), an input shape (batch first), a class count, and the
+optimizer, all as in the .kiln file of the same name:
+
+  mlp    784-256-128-10 ReLU, cross-entropy, Adam lr 1e-3, batch 64
+  lenet  conv5x5-6 pad 2, relu, maxpool 2, conv5x5-16, relu, maxpool 2,
+         flatten 400, fc 120-84-10 relu, Adam lr 1e-3, batch 64, 1x28x28
+  cnn    conv3x3-32, relu, conv3x3-64, relu, maxpool 2, dropout 0.25, flatten,
+         fc-128 relu, dropout 0.5, fc-10, Adam lr 1e-3, batch 64, 1x28x28
+
+Run as a script (by bench/bench.py, with /usr/bin/python3, Debian's torch):
+
+  python3 bench/torch_models.py MODEL --steps N --warmup W --threads T
+
+prints one JSON object like the Kiln executable's `bench --json`. The caller
+sets OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS before the
+interpreter starts; torch.set_num_threads(T) is called here too.
+"""
+
+import json
+import sys
+
+BATCH = 64
+
+# Layer specs: ("linear", in, out), ("conv", in_ch, out_ch, k, pad),
+# ("relu",), ("maxpool", k), ("dropout", p), ("flatten",).
+MODELS = {
+    "mlp": {
+        "input": (BATCH, 784),
+        "layers": [
+            ("linear", 784, 256), ("relu",),
+            ("linear", 256, 128), ("relu",),
+            ("linear", 128, 10),
+        ],
+        "classes": 10,
+        "lr": 1e-3,
+    },
+    "lenet": {
+        "input": (BATCH, 1, 28, 28),
+        "layers": [
+            ("conv", 1, 6, 5, 2), ("relu",), ("maxpool", 2),
+            ("conv", 6, 16, 5, 0), ("relu",), ("maxpool", 2),
+            ("flatten",),
+            ("linear", 400, 120), ("relu",),
+            ("linear", 120, 84), ("relu",),
+            ("linear", 84, 10),
+        ],
+        "classes": 10,
+        "lr": 1e-3,
+    },
+    "cnn": {
+        "input": (BATCH, 1, 28, 28),
+        "layers": [
+            ("conv", 1, 32, 3, 0), ("relu",),
+            ("conv", 32, 64, 3, 0), ("relu",),
+            ("maxpool", 2), ("dropout", 0.25),
+            ("flatten",),
+            ("linear", 9216, 128), ("relu",), ("dropout", 0.5),
+            ("linear", 128, 10),
+        ],
+        "classes": 10,
+        "lr": 1e-3,
+    },
+}
+
+
+def layer_shapes(name):
+    """[(spec, input shape, output shape)] through the model's layers."""
+    model = MODELS[name]
+    shape = tuple(model["input"])
+    out = []
+    for spec in model["layers"]:
+        kind = spec[0]
+        if kind == "linear":
+            assert shape[-1] == spec[1], (name, spec, shape)
+            new = shape[:-1] + (spec[2],)
+        elif kind == "conv":
+            n, c, h, w = shape
+            _, cin, cout, k, pad = spec
+            assert c == cin, (name, spec, shape)
+            new = (n, cout, h + 2 * pad - k + 1, w + 2 * pad - k + 1)
+        elif kind == "maxpool":
+            n, c, h, w = shape
+            new = (n, c, h // spec[1], w // spec[1])
+        elif kind == "flatten":
+            size = 1
+            for d in shape[1:]:
+                size *= d
+            new = (shape[0], size)
+        else:  # relu, dropout
+            new = shape
+        out.append((spec, shape, new))
+        shape = new
+    assert shape == (BATCH, model["classes"]), (name, shape)
+    return out
+
+
+def flops(name):
+    """Analytic FLOPs of one training step of the matmuls and convolutions.
+
+    Returns (forward, train_3x, train_exact): forward counts 2*M*N*K per
+    matmul (2*N*O*OH*OW*C*KH*KW per convolution); train_3x is the usual
+    convention, 3x forward (forward, gradient of the input, gradient of the
+    weights); train_exact leaves out the input gradient of the first layer,
+    which neither Kiln nor PyTorch computes (the input needs no gradient).
+    Elementwise ops, pooling, the loss and the optimizer are not counted.
+    """
+    forward = 0
+    first = None
+    for spec, shape_in, shape_out in layer_shapes(name):
+        if spec[0] == "linear":
+            m = 1
+            for d in shape_in[:-1]:
+                m *= d
+            f = 2 * m * spec[1] * spec[2]
+        elif spec[0] == "conv":
+            n, o, oh, ow = shape_out
+            _, c, _, k, _ = spec
+            f = 2 * n * o * oh * ow * c * k * k
+        else:
+            continue
+        forward += f
+        if first is None:
+            first = f
+    return forward, 3 * forward, 3 * forward - (first or 0)
+
+
+def param_count(name):
+    total = 0
+    for spec, _, _ in layer_shapes(name):
+        if spec[0] == "linear":
+            total += spec[1] * spec[2] + spec[2]
+        elif spec[0] == "conv":
+            total += spec[2] * spec[1] * spec[3] * spec[3] + spec[2]
+    return total
+
+
+def build(name):
+    import torch.nn as nn
+    layers = []
+    for spec in MODELS[name]["layers"]:
+        kind = spec[0]
+        if kind == "linear":
+            layers.append(nn.Linear(spec[1], spec[2]))
+        elif kind == "conv":
+            layers.append(nn.Conv2d(spec[1], spec[2], spec[3], padding=spec[4]))
+        elif kind == "relu":
+            layers.append(nn.ReLU())
+        elif kind == "maxpool":
+            layers.append(nn.MaxPool2d(spec[1]))
+        elif kind == "dropout":
+            layers.append(nn.Dropout(spec[1]))
+        elif kind == "flatten":
+            layers.append(nn.Flatten())
+        else:
+            raise ValueError(kind)
+    return nn.Sequential(*layers)
+
+
+def bench(name, steps, warmup, threads, seed=42):
+    import resource
+    import time
+
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    spec = MODELS[name]
+    model = build(name)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
+    # One resident synthetic batch, as `model bench` uses.
+    x = torch.rand(*spec["input"])
+    y = torch.randint(0, spec["classes"], (spec["input"][0],))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    loss = None
+    for _ in range(warmup):
+        loss = step()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        loss = step()
+        times.append((time.perf_counter() - t0) * 1e3)
+    s = sorted(times)
+    n = len(s)
+    med = s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+    return {
+        "model": name,
+        "batch": spec["input"][0],
+        "warmup": warmup,
+        "steps": steps,
+        "threads": torch.get_num_threads(),
+        "min_ms": s[0],
+        "median_ms": med,
+        "mean_ms": sum(s) / n,
+        "max_ms": s[-1],
+        "steps_per_s": 1e3 * n / sum(s),
+        "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "loss": float(loss) if loss is not None else None,
+        "torch": torch.__version__,
+        "params": sum(p.numel() for p in model.parameters()),
+    }
+
+
+def main(argv):
+    import argparse
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("model", choices=sorted(MODELS))
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=42)
+    a = p.parse_args(argv)
+    print(json.dumps(bench(a.model, a.steps, a.warmup, a.threads, a.seed)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
