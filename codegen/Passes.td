@@ -21,8 +21,14 @@ def KilnToLinalg : Pass<"kiln-to-linalg", "mlir::ModuleOp"> {
     reduction generics, `matmul` a zero-filled `linalg.matmul` (rank 2) or a
     batched generic, softmax and the losses their numerically stable forms, and
     the optimizer updates one elementwise generic with several results.
-    `kiln.load_param` is rejected: codegen expects parameters to be function
-    arguments (see kiln-entry-abi).
+    Convolutions (and their gradients) are matmuls on im2col matrices built by
+    gathering generics (padding is a bounds mask, not a padded copy); pooling
+    and the pooling gradients are window reductions; dropout hashes the
+    element index with the key of ir/DropoutMask.h; `fused_dense` and
+    `fused_conv2d` apply bias and activation in one pass after the product.
+    `kiln.load_param`, `kiln.if_training` and `kiln.assign_param` are
+    rejected: kiln's own passes resolve them into the entry functions'
+    arguments and results before codegen.
   }];
   let dependentDialects = [
     "mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",

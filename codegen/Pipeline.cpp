@@ -94,7 +94,7 @@ void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
   // has already removed common subexpressions.
   pm.addPass(createCanonicalizerPass());
   if (options.fuseElementwise)
-    pm.addNestedPass<func::FuncOp>(createLinalgElementwiseOpFusionPass());
+    pm.addNestedPass<func::FuncOp>(createKilnFuseElementwisePass());
   // Last at tensor level: a greedy rewrite after it would erase the tensor
   // form of materialize_in_destination, which has no side effect.
   pm.addPass(createKilnEntryAbi());
@@ -175,6 +175,7 @@ struct LowerPipelineOptions : PassPipelineOptions<LowerPipelineOptions> {
 } // namespace
 
 void registerLoweringPipeline() {
+  registerKilnFuseElementwisePass();
   PassPipelineRegistration<LowerPipelineOptions>(
       "kiln-lower",
       "Lower kiln entry functions to the LLVM dialect and the Kiln C ABI",

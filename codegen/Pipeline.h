@@ -14,9 +14,12 @@
 
 #include <optional>
 
+#include <memory>
+
 namespace mlir {
 class DialectRegistry;
 class OpPassManager;
+class Pass;
 } // namespace mlir
 
 namespace kiln {
@@ -70,6 +73,12 @@ void buildLoweringPipeline(mlir::OpPassManager &pm,
 /// buffer view flow). Contexts that run the pipeline must be created from a
 /// registry that went through this.
 void registerCodegenDialects(mlir::DialectRegistry &registry);
+
+/// linalg elementwise fusion (with reshape propagation) that leaves
+/// contractions such as linalg.matmul named, so that they keep the vectorized
+/// matmul path (`kiln-fuse-elementwise`).
+std::unique_ptr<mlir::Pass> createKilnFuseElementwisePass();
+void registerKilnFuseElementwisePass();
 
 /// Registers the pipeline as `kiln-lower` (options `fast-matmul`,
 /// `fuse-elementwise`, `stop-after=linalg|bufferized|llvm-dialect`) for
