@@ -1,8 +1,9 @@
-//===- ElementwiseFusion.cpp - linalg elementwise fusion that spares matmuls -===//
+//===- ElementwiseFusion.cpp - linalg elementwise fusion that spares matmuls
+//-===//
 //
-// MLIR's linalg-fuse-elementwise-ops also propagates reshapes through linalg ops
-// by expansion, which turns a linalg.matmul followed by an expand_shape (every
-// im2col convolution) into a 4-D linalg.generic contraction that
+// MLIR's linalg-fuse-elementwise-ops also propagates reshapes through linalg
+// ops by expansion, which turns a linalg.matmul followed by an expand_shape
+// (every im2col convolution) into a 4-D linalg.generic contraction that
 // kiln-vectorize-matmul no longer recognizes: the convolutions then ran as
 // scalar loops at ~0.3 GFLOP/s. This pass runs the same patterns with a control
 // function that leaves every op with a reduction (contractions) alone, so

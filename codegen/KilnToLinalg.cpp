@@ -1119,28 +1119,34 @@ struct Conv2dBackwardFilterLowering
   bool namedMatmul;
 };
 
-/// The maps of a generic over (n, c, p, q, kh, kw) whose result is indexed
-/// by (n, c, p, q).
+/// Window ops are generics over (kh, kw, n, c, p, q): the window loops
+/// outermost, so that the innermost loop runs along a row of the result (and,
+/// at stride 1, of the input) and vectorizes; each result element is then
+/// updated once per tap.
+enum WindowDim : unsigned { kKh = 0, kKw, kN, kC, kP, kQ };
+
+/// The result, indexed by (n, c, p, q).
 AffineMap windowResultMap(OpBuilder &b) {
   return AffineMap::get(6, 0,
-                        {b.getAffineDimExpr(0), b.getAffineDimExpr(1),
-                         b.getAffineDimExpr(2), b.getAffineDimExpr(3)},
+                        {b.getAffineDimExpr(kN), b.getAffineDimExpr(kC),
+                         b.getAffineDimExpr(kP), b.getAffineDimExpr(kQ)},
                         b.getContext());
 }
 
-/// An operand of shape [kh, kw] that only gives the window loops of such a
-/// generic their extents (linalg infers loop ranges from operand shapes, as
-/// its pooling ops' window operand); its values are never read.
+/// An operand of shape [kh, kw] that only gives the window loops their
+/// extents (linalg infers loop ranges from operand shapes, as its pooling
+/// ops' window operand); its values are never read.
 Operand windowOperand(OpBuilder &b, Location loc, const Window &w,
                       Type element) {
   return {emptyLike(b, loc, {w.kh, w.kw}, element),
-          AffineMap::get(6, 0, {b.getAffineDimExpr(4), b.getAffineDimExpr(5)},
+          AffineMap::get(6, 0,
+                         {b.getAffineDimExpr(kKh), b.getAffineDimExpr(kKw)},
                          b.getContext())};
 }
 
 SmallVector<utils::IteratorType> windowIterators() {
-  SmallVector<utils::IteratorType> iterators(4, utils::IteratorType::parallel);
-  iterators.append(2, utils::IteratorType::reduction);
+  SmallVector<utils::IteratorType> iterators(2, utils::IteratorType::reduction);
+  iterators.append(4, utils::IteratorType::parallel);
   return iterators;
 }
 
@@ -1177,21 +1183,20 @@ struct Conv2dBackwardInputLowering
     Operand out{filled(rewriter, loc, xs, rewriter.getFloatAttr(element, 0.0)),
                 windowResultMap(rewriter)};
     Value result =
-        buildGeneric(rewriter, loc, windowOperand(rewriter, loc, w, element),
-                     out, windowIterators(),
-                     [&](OpBuilder &nb, Location l, ValueRange args) {
-                       Index ix{nb, l};
-                       Scalar s{nb, l};
-                       Value n = ix.dim(0), c = ix.dim(1), h = ix.dim(2),
-                             wi = ix.dim(3), k1 = ix.dim(4), k2 = ix.dim(5);
-                       auto [oh, vh] =
-                           tapOutput(ix, h, k1, w.sh, w.dh, w.ph, gs[2]);
-                       auto [ow, vw] =
-                           tapOutput(ix, wi, k2, w.sw, w.dw, w.pw, gs[3]);
-                       Value v = gather(ix, six, {c, k1, k2, n, oh, ow},
-                                        ix.both(vh, vw), s.cst(element, 0.0));
-                       return SmallVector<Value>{s.add(args.back(), v)};
-                     })
+        buildGeneric(
+            rewriter, loc, windowOperand(rewriter, loc, w, element), out,
+            windowIterators(),
+            [&](OpBuilder &nb, Location l, ValueRange args) {
+              Index ix{nb, l};
+              Scalar s{nb, l};
+              Value n = ix.dim(kN), c = ix.dim(kC), h = ix.dim(kP),
+                    wi = ix.dim(kQ), k1 = ix.dim(kKh), k2 = ix.dim(kKw);
+              auto [oh, vh] = tapOutput(ix, h, k1, w.sh, w.dh, w.ph, gs[2]);
+              auto [ow, vw] = tapOutput(ix, wi, k2, w.sw, w.dw, w.pw, gs[3]);
+              Value v = gather(ix, six, {c, k1, k2, n, oh, ow}, ix.both(vh, vw),
+                               s.cst(element, 0.0));
+              return SmallVector<Value>{s.add(args.back(), v)};
+            })
             .front();
     rewriter.replaceOp(op, result);
     return success();
@@ -1215,8 +1220,8 @@ Value buildPool(OpBuilder &b, Location loc, Value x, bool isMax,
           [&](OpBuilder &nb, Location l, ValueRange args) {
             Index ix{nb, l};
             Scalar s{nb, l};
-            Value n = ix.dim(0), c = ix.dim(1), o1 = ix.dim(2), o2 = ix.dim(3),
-                  k1 = ix.dim(4), k2 = ix.dim(5);
+            Value n = ix.dim(kN), c = ix.dim(kC), o1 = ix.dim(kP),
+                  o2 = ix.dim(kQ), k1 = ix.dim(kKh), k2 = ix.dim(kKw);
             auto [ih, inH] = tapInput(ix, o1, k1, w.sh, 1, w.ph, xs[2]);
             auto [iw, inW] = tapInput(ix, o2, k2, w.sw, 1, w.pw, xs[3]);
             Value v = gather(ix, x, {n, c, ih, iw}, ix.both(inH, inW),
@@ -1279,8 +1284,8 @@ struct PoolBackwardLowering : OpConversionPattern<OpTy> {
             [&](OpBuilder &nb, Location l, ValueRange args) {
               Index ix{nb, l};
               Scalar s{nb, l};
-              Value n = ix.dim(0), c = ix.dim(1), h = ix.dim(2), wi = ix.dim(3),
-                    k1 = ix.dim(4), k2 = ix.dim(5);
+              Value n = ix.dim(kN), c = ix.dim(kC), h = ix.dim(kP),
+                    wi = ix.dim(kQ), k1 = ix.dim(kKh), k2 = ix.dim(kKw);
               auto [oh, vh] = tapOutput(ix, h, k1, w.sh, 1, w.ph, gs[2]);
               auto [ow, vw] = tapOutput(ix, wi, k2, w.sw, 1, w.pw, gs[3]);
               Value valid = ix.both(vh, vw);

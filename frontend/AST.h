@@ -1,9 +1,9 @@
 //===- AST.h - The abstract syntax tree of .kiln files ----------*- C++ -*-===//
 //
-// The parser's output and the input of semantic analysis. Nodes own their children
-// through std::unique_ptr and carry the source location (an llvm::SMLoc into the
-// file's buffer in the llvm::SourceMgr) of their first token. Expressions use LLVM
-// RTTI (isa/cast/dyn_cast) on their kind.
+// The parser's output and the input of semantic analysis. Nodes own their
+// children through std::unique_ptr and carry the source location (an
+// llvm::SMLoc into the file's buffer in the llvm::SourceMgr) of their first
+// token. Expressions use LLVM RTTI (isa/cast/dyn_cast) on their kind.
 //
 //===----------------------------------------------------------------------===//
 
@@ -130,10 +130,10 @@ public:
 // Types
 //===----------------------------------------------------------------------===//
 
-/// A type annotation: a tensor type `f32[B, 784]` (`dims` holds one expression per
-/// dimension: an IntExpr, a NameExpr naming a shape variable, or an arithmetic
-/// expression of those), a rank-0 tensor `f32[]`, or a scalar compile-time type
-/// such as `int` or `float` (`isTensor` false, `dims` empty).
+/// A type annotation: a tensor type `f32[B, 784]` (`dims` holds one expression
+/// per dimension: an IntExpr, a NameExpr naming a shape variable, or an
+/// arithmetic expression of those), a rank-0 tensor `f32[]`, or a scalar
+/// compile-time type such as `int` or `float` (`isTensor` false, `dims` empty).
 struct TypeExpr {
   SMLoc loc;
   std::string name; // element type (f32, i32, ...) or scalar type (int, float)
@@ -181,7 +181,8 @@ public:
   static bool classof(const Stmt *s) { return s->getKind() == Kind::Let; }
 };
 
-/// `param w: f32[I, units] = glorot_uniform()`. `init` is a CallExpr or a NameExpr.
+/// `param w: f32[I, units] = glorot_uniform()`. `init` is a CallExpr or a
+/// NameExpr.
 class ParamStmt : public Stmt {
 public:
   ParamStmt(SMLoc loc, Ident name, TypeExpr type, ExprPtr init)
@@ -202,7 +203,8 @@ public:
   static bool classof(const Stmt *s) { return s->getKind() == Kind::Return; }
 };
 
-/// `for i in lo..hi { body }`: repeats the body with `i` bound to lo, ..., hi-1.
+/// `for i in lo..hi { body }`: repeats the body with `i` bound to lo, ...,
+/// hi-1.
 class ForStmt : public Stmt {
 public:
   ForStmt(SMLoc loc, Ident var, ExprPtr lo, ExprPtr hi, Block body)
@@ -255,7 +257,8 @@ struct FnParam {
   ExprPtr defaultValue; // may be null
 };
 
-/// `fn dense(x: f32[B, I], units: int, act = identity) -> f32[B, units] { ... }`
+/// `fn dense(x: f32[B, I], units: int, act = identity) -> f32[B, units] { ...
+/// }`
 struct FnDecl {
   Ident name;
   std::vector<FnParam> params;
@@ -270,7 +273,8 @@ struct ModelDecl {
 };
 
 /// One line of a training block: `KEY VALUE` or `KEY TARGET = VALUE`, e.g.
-/// `optimizer adam(lr = 1e-3)`, `batch 64`, `data image = idx("...", scale = 1/255)`.
+/// `optimizer adam(lr = 1e-3)`, `batch 64`, `data image = idx("...", scale =
+/// 1/255)`.
 struct TrainItem {
   Ident key;
   std::optional<Ident> target;
@@ -291,7 +295,8 @@ struct Module {
   std::vector<TrainDecl> trainings;
 };
 
-/// Prints `module` as an indented tree (kilnc --emit=ast). Locations are printed as
+/// Prints `module` as an indented tree (kilnc --emit=ast). Locations are
+/// printed as
 /// `@line:col` using `srcMgr` when given.
 void dump(const Module &module, llvm::raw_ostream &os,
           const llvm::SourceMgr *srcMgr = nullptr);

@@ -1,9 +1,10 @@
-//===- Diagnostics.h - Frontend diagnostics through MLIR's engine -*- C++ -*-===//
+//===- Diagnostics.h - Frontend diagnostics through MLIR's engine -*- C++
+//-*-===//
 //
-// The frontend reports errors through MLIR's DiagnosticEngine at FileLineColLocs of
-// the .kiln file, so that DSL errors, IR verifier errors and `-verify-diagnostics`
-// share one path and one format (`file:line:col: error: ...` with a caret, printed by
-// mlir::SourceMgrDiagnosticHandler).
+// The frontend reports errors through MLIR's DiagnosticEngine at
+// FileLineColLocs of the .kiln file, so that DSL errors, IR verifier errors and
+// `-verify-diagnostics` share one path and one format (`file:line:col: error:
+// ...` with a caret, printed by mlir::SourceMgrDiagnosticHandler).
 //
 //===----------------------------------------------------------------------===//
 

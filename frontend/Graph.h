@@ -1,9 +1,11 @@
-//===- Graph.h - The elaborated, typed model ----------------------*- C++ -*-===//
+//===- Graph.h - The elaborated, typed model ----------------------*- C++
+//-*-===//
 //
-// Semantic analysis elaborates a .kiln model into this flat, fully typed dataflow
-// graph: every function call inlined, every shape static, every parameter named
-// and every training setting resolved. Everything here has been checked; MLIRGen
-// translates it one node to one kiln op without further analysis.
+// Semantic analysis elaborates a .kiln model into this flat, fully typed
+// dataflow graph: every function call inlined, every shape static, every
+// parameter named and every training setting resolved. Everything here has been
+// checked; MLIRGen translates it one node to one kiln op without further
+// analysis.
 //
 //===----------------------------------------------------------------------===//
 
@@ -45,16 +47,33 @@ enum class OpKind {
   Param,    // parameter number `index`
   Constant, // a scalar `value` of the node's type
   // elementwise binary (broadcasting)
-  Add, Sub, Mul, Div, Maximum, Minimum,
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Maximum,
+  Minimum,
   // elementwise unary
-  Neg, Relu, Sigmoid, Tanh, Exp, Log, Sqrt, Abs,
+  Neg,
+  Relu,
+  Sigmoid,
+  Tanh,
+  Exp,
+  Log,
+  Sqrt,
+  Abs,
   Matmul,
-  Softmax, LogSoftmax, // `axis`
-  ReduceSum, ReduceMean, ReduceMax, // `axes`, `keepDims`
+  Softmax,
+  LogSoftmax, // `axis`
+  ReduceSum,
+  ReduceMean,
+  ReduceMax, // `axes`, `keepDims`
   Argmax,    // `axis`
   Reshape,   // to the node's type
   Transpose, // `axes` holds the permutation
-  CrossEntropy, Mse, BceWithLogits,
+  CrossEntropy,
+  Mse,
+  BceWithLogits,
   Gelu,
   Conv2d,      // operands: input, filter; `strides`, `padding`, `dilation`
   MaxPool2d,   // `kernel`, `strides`, `padding`
@@ -92,7 +111,8 @@ struct Param {
   InitKind init;
   llvm::SmallVector<double, 2> initArgs;
   mlir::Location loc;
-  /// Not trained: set by AssignParam (batch normalization's running statistics).
+  /// Not trained: set by AssignParam (batch normalization's running
+  /// statistics).
   bool buffer = false;
 };
 
@@ -114,7 +134,8 @@ struct DataSource {
 
 struct TrainConfig {
   std::string optimizer; // sgd | momentum | adam | adamw
-  std::map<std::string, Setting> hyper; // every hyper-parameter, defaults filled
+  std::map<std::string, Setting>
+      hyper; // every hyper-parameter, defaults filled
   int64_t batch = 0;
   int64_t epochs = 1;
   int64_t seed = 0;

@@ -1,7 +1,7 @@
 //===- MLIRGen.cpp - Builds kiln IR from an elaborated model --------------===//
 //
-// One graph node becomes one kiln op, at the node's source location (a CallSiteLoc
-// chain for code inlined from functions).
+// One graph node becomes one kiln op, at the node's source location (a
+// CallSiteLoc chain for code inlined from functions).
 //
 //===----------------------------------------------------------------------===//
 
@@ -89,8 +89,7 @@ Value Generator::emit(const graph::Node &node, ArrayRef<Value> ops,
   case OpKind::Input:
     return func.getArgument(node.index);
   case OpKind::Param:
-    return b.create<LoadParamOp>(loc, type,
-                                 model.params[node.index].name);
+    return b.create<LoadParamOp>(loc, type, model.params[node.index].name);
   case OpKind::Constant: {
     Attribute value =
         node.type.dtype == graph::DType::F32
@@ -137,7 +136,7 @@ Value Generator::emit(const graph::Node &node, ArrayRef<Value> ops,
                               b.getI64IntegerAttr(node.axis));
 #define REDUCE(KIND, OP)                                                       \
   case OpKind::KIND:                                                           \
-    return b.create<OP>(loc, type, ops[0], b.getDenseI64ArrayAttr(node.axes), \
+    return b.create<OP>(loc, type, ops[0], b.getDenseI64ArrayAttr(node.axes),  \
                         b.getBoolAttr(node.keepDims));
     REDUCE(ReduceSum, ReduceSumOp)
     REDUCE(ReduceMean, ReduceMeanOp)
@@ -175,8 +174,8 @@ Value Generator::emit(const graph::Node &node, ArrayRef<Value> ops,
 }
 
 OwningOpRef<ModuleOp> Generator::run() {
-  Location fileLoc = model.inputs.empty() ? b.getUnknownLoc()
-                                          : model.inputs.front().loc;
+  Location fileLoc =
+      model.inputs.empty() ? b.getUnknownLoc() : model.inputs.front().loc;
   OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
   module->getOperation()->setAttr(KilnDialect::kModelAttrName,
                                   b.getStringAttr(model.name));

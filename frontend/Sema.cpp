@@ -1,10 +1,10 @@
 //===- Sema.cpp - Semantic analysis and elaboration of .kiln models -------===//
 //
 // A tree-walking elaborator: compile-time values (ints, floats, functions) are
-// evaluated, function calls are inlined with their own parameter scope, and tensor
-// expressions become typed graph nodes. Errors are reported at the offending
-// token; an erroneous expression yields a poison value that is silently propagated,
-// so one mistake produces one diagnostic.
+// evaluated, function calls are inlined with their own parameter scope, and
+// tensor expressions become typed graph nodes. Errors are reported at the
+// offending token; an erroneous expression yields a poison value that is
+// silently propagated, so one mistake produces one diagnostic.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,8 +14,8 @@
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/ScopeExit.h"
-#include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -246,7 +246,8 @@ struct Value {
 struct Frame {
   const FnDecl *fn = nullptr; // null for the model body
   llvm::StringMap<Value> vars;
-  /// Prefix of the parameters declared in this frame: `fc1.` (empty for the model).
+  /// Prefix of the parameters declared in this frame: `fc1.` (empty for the
+  /// model).
   std::string prefix;
   /// The location of the call that created this frame (with its own callers).
   std::optional<mlir::Location> callerLoc;
@@ -262,7 +263,7 @@ struct Frame {
 /// Values of a call's parameters after binding its arguments.
 struct BoundArgs {
   std::vector<const Expr *> exprs; // per parameter; null = default
-  std::vector<SMLoc> locs;         // per parameter; the call's loc when defaulted
+  std::vector<SMLoc> locs; // per parameter; the call's loc when defaulted
   std::vector<const Expr *> extra; // variadic positional arguments
 };
 
@@ -298,17 +299,17 @@ private:
   Value evalCall(const CallExpr &expr, Frame &frame, StringRef nameHint);
   Value callFunction(const FnDecl &fn, const CallExpr &call, Frame &frame,
                      StringRef nameHint);
-  Value callBuiltin(const Builtin &builtin, const CallExpr &call,
-                    Frame &frame);
+  Value callBuiltin(const Builtin &builtin, const CallExpr &call, Frame &frame);
   Value callConv(const Builtin &builtin, const BoundArgs &bound, SMLoc loc,
                  Frame &frame);
   Value callPool(const Builtin &builtin, const BoundArgs &bound, SMLoc loc,
                  Frame &frame);
-  Value callBatchNorm(const Builtin &builtin, const BoundArgs &bound,
-                      SMLoc loc, Frame &frame);
-  std::optional<llvm::SmallVector<int64_t, 2>>
-  evalPair(const Expr *expr, Frame &frame, const llvm::Twine &what,
-           int64_t defaultValue);
+  Value callBatchNorm(const Builtin &builtin, const BoundArgs &bound, SMLoc loc,
+                      Frame &frame);
+  std::optional<llvm::SmallVector<int64_t, 2>> evalPair(const Expr *expr,
+                                                        Frame &frame,
+                                                        const llvm::Twine &what,
+                                                        int64_t defaultValue);
 
   // Helpers.
   std::optional<BoundArgs> bindArgs(const CallExpr &call, StringRef callee,
@@ -320,7 +321,8 @@ private:
   std::optional<double> evalNumber(const Expr &expr, Frame &frame,
                                    const llvm::Twine &what);
   std::optional<unsigned> evalTensor(const Expr &expr, Frame &frame,
-                                     const llvm::Twine &what, bool floatOnly = true);
+                                     const llvm::Twine &what,
+                                     bool floatOnly = true);
   std::optional<int64_t> evalAxis(const Expr *expr, SMLoc loc, Frame &frame,
                                   unsigned node, int64_t defaultAxis);
   std::optional<TensorType> evalTensorType(const TypeExpr &type, Frame &frame,
@@ -356,8 +358,7 @@ private:
   /// long as it lives.
   class FrameScope {
   public:
-    FrameScope(Elaborator &e, const Frame &frame)
-        : e(e), saved(e.callerLoc) {
+    FrameScope(Elaborator &e, const Frame &frame) : e(e), saved(e.callerLoc) {
       e.callerLoc = frame.callerLoc;
     }
     ~FrameScope() { e.callerLoc = saved; }
@@ -476,8 +477,8 @@ bool Elaborator::suggest(mlir::InFlightDiagnostic &diag, StringRef name,
   std::string best;
   unsigned bestDistance = 3; // suggest only close matches
   auto consider = [&](StringRef candidate) {
-    unsigned d = name.edit_distance(candidate, /*AllowReplacements=*/true,
-                                    bestDistance);
+    unsigned d =
+        name.edit_distance(candidate, /*AllowReplacements=*/true, bestDistance);
     if (d < bestDistance && candidate != name) {
       bestDistance = d;
       best = candidate.str();
@@ -509,8 +510,8 @@ unsigned Elaborator::addNode(OpKind kind, TensorType type,
 
 unsigned Elaborator::constantLike(double value, const TensorType &like,
                                   SMLoc loc, Frame &frame) {
-  unsigned id = addNode(OpKind::Constant, TensorType{like.dtype, {}}, {}, loc,
-                        frame);
+  unsigned id =
+      addNode(OpKind::Constant, TensorType{like.dtype, {}}, {}, loc, frame);
   model.nodes[id].value = value;
   return id;
 }
@@ -520,8 +521,8 @@ std::optional<DType> Elaborator::parseDType(const TypeExpr &type) {
     return DType::F32;
   if (type.name == "i32")
     return DType::I32;
-  error(type.loc, "unknown element type '" + type.name +
-                      "'; expected 'f32' or 'i32'");
+  error(type.loc,
+        "unknown element type '" + type.name + "'; expected 'f32' or 'i32'");
   return std::nullopt;
 }
 
@@ -557,10 +558,11 @@ static std::string typeStr(const TypeExpr &type) {
 // Argument binding
 //===----------------------------------------------------------------------===//
 
-std::optional<BoundArgs>
-Elaborator::bindArgs(const CallExpr &call, StringRef callee,
-                     llvm::ArrayRef<StringRef> params,
-                     const std::vector<bool> &optional, bool variadic) {
+std::optional<BoundArgs> Elaborator::bindArgs(const CallExpr &call,
+                                              StringRef callee,
+                                              llvm::ArrayRef<StringRef> params,
+                                              const std::vector<bool> &optional,
+                                              bool variadic) {
   BoundArgs bound;
   bound.exprs.assign(params.size(), nullptr);
   bound.locs.assign(params.size(), call.getLoc());
@@ -594,9 +596,9 @@ Elaborator::bindArgs(const CallExpr &call, StringRef callee,
     seenKeyword = true;
     auto it = llvm::find(params, arg.keyword);
     if (it == params.end()) {
-      auto diag = error(arg.keywordLoc, "'" + callee +
-                                            "' has no parameter named '" +
-                                            arg.keyword + "'");
+      auto diag =
+          error(arg.keywordLoc, "'" + callee + "' has no parameter named '" +
+                                    arg.keyword + "'");
       std::string best;
       unsigned bestDistance = 3;
       for (StringRef p : params) {
@@ -613,8 +615,8 @@ Elaborator::bindArgs(const CallExpr &call, StringRef callee,
     }
     size_t index = it - params.begin();
     if (bound.exprs[index]) {
-      error(arg.keywordLoc, "argument '" + arg.keyword +
-                                "' of '" + callee + "' is given twice");
+      error(arg.keywordLoc, "argument '" + arg.keyword + "' of '" + callee +
+                                "' is given twice");
       ok = false;
       continue;
     }
@@ -625,8 +627,8 @@ Elaborator::bindArgs(const CallExpr &call, StringRef callee,
     return std::nullopt;
   for (size_t i = 0; i < params.size(); ++i) {
     if (!bound.exprs[i] && !optional[i]) {
-      error(call.getLoc(), "missing argument '" + params[i] +
-                               "' in call to '" + callee + "'");
+      error(call.getLoc(),
+            "missing argument '" + params[i] + "' in call to '" + callee + "'");
       return std::nullopt;
     }
   }
@@ -675,8 +677,8 @@ std::optional<unsigned> Elaborator::evalTensor(const Expr &expr, Frame &frame,
     return std::nullopt;
   }
   if (floatOnly && node(v.node).type.dtype != DType::F32) {
-    error(expr.getLoc(), what + " must be a float tensor, got " +
-                             node(v.node).type.str());
+    error(expr.getLoc(),
+          what + " must be a float tensor, got " + node(v.node).type.str());
     return std::nullopt;
   }
   return v.node;
@@ -703,12 +705,12 @@ std::optional<int64_t> Elaborator::evalAxis(const Expr *expr, SMLoc loc,
   return *normalized;
 }
 
-std::optional<TensorType> Elaborator::evalTensorType(const TypeExpr &type,
-                                                     Frame &frame,
-                                                     StringRef what) {
+std::optional<TensorType>
+Elaborator::evalTensorType(const TypeExpr &type, Frame &frame, StringRef what) {
   if (!type.isTensor) {
-    error(type.loc, what + " must have a tensor type such as 'f32[64, 784]', "
-                           "got '" +
+    error(type.loc, what +
+                        " must have a tensor type such as 'f32[64, 784]', "
+                        "got '" +
                         type.name + "'");
     return std::nullopt;
   }
@@ -721,8 +723,8 @@ std::optional<TensorType> Elaborator::evalTensorType(const TypeExpr &type,
     if (!dim)
       return std::nullopt;
     if (*dim <= 0) {
-      error(d->getLoc(), "dimension must be positive, got " +
-                             std::to_string(*dim));
+      error(d->getLoc(),
+            "dimension must be positive, got " + std::to_string(*dim));
       return std::nullopt;
     }
     t.shape.push_back(*dim);
@@ -772,8 +774,8 @@ bool Elaborator::matchType(const TypeExpr &type, const Value &value,
   if (actual.dtype != *dtype)
     return mismatch("");
   if (actual.shape.size() != type.dims.size())
-    return mismatch(" (rank " + std::to_string(actual.shape.size()) +
-                    " vs " + std::to_string(type.dims.size()) + ")");
+    return mismatch(" (rank " + std::to_string(actual.shape.size()) + " vs " +
+                    std::to_string(type.dims.size()) + ")");
   for (auto [i, d] : llvm::enumerate(type.dims)) {
     int64_t dim = actual.shape[i];
     // An unbound name binds a shape variable.
@@ -788,9 +790,9 @@ bool Elaborator::matchType(const TypeExpr &type, const Value &value,
     if (!expected)
       return false;
     if (*expected != dim)
-      return mismatch(llvm::formatv(" (dimension {0} is {1}, not {2})", i,
-                                    dim, *expected)
-                          .str());
+      return mismatch(
+          llvm::formatv(" (dimension {0} is {1}, not {2})", i, dim, *expected)
+              .str());
   }
   return true;
 }
@@ -860,8 +862,8 @@ Value Elaborator::evalUnary(const UnaryExpr &expr, Frame &frame) {
   case Value::Kind::Tensor:
     if (node(v.node).type.dtype != DType::F32)
       break;
-    return Value::tensor(
-        addNode(OpKind::Neg, node(v.node).type, {v.node}, expr.getLoc(), frame));
+    return Value::tensor(addNode(OpKind::Neg, node(v.node).type, {v.node},
+                                 expr.getLoc(), frame));
   default:
     break;
   }
@@ -869,8 +871,8 @@ Value Elaborator::evalUnary(const UnaryExpr &expr, Frame &frame) {
   return Value::poison();
 }
 
-Value Elaborator::evalBinary(BinaryExpr::Op op, SMLoc loc, Value lhs,
-                             Value rhs, Frame &frame) {
+Value Elaborator::evalBinary(BinaryExpr::Op op, SMLoc loc, Value lhs, Value rhs,
+                             Frame &frame) {
   if (lhs.isPoison() || rhs.isPoison())
     return Value::poison();
   static const char *names[] = {"+", "-", "*", "/", "@"};
@@ -933,8 +935,8 @@ Value Elaborator::evalBinary(BinaryExpr::Op op, SMLoc loc, Value lhs,
       return Value::poison();
     }
     std::string why;
-    llvm::FailureOr<shape::Shape> s =
-        shape::matmul(node(lhs.node).type.shape, node(rhs.node).type.shape, why);
+    llvm::FailureOr<shape::Shape> s = shape::matmul(
+        node(lhs.node).type.shape, node(rhs.node).type.shape, why);
     if (failed(s)) {
       error(loc, why);
       return Value::poison();
@@ -975,8 +977,8 @@ Value Elaborator::evalCall(const CallExpr &call, Frame &frame,
     std::string what = "expression";
     if (auto *n = llvm::dyn_cast<NameExpr>(call.callee.get()))
       what = "'" + n->name + "'";
-    error(call.getLoc(), what + " is not a function; it is " +
-                             describe(callee));
+    error(call.getLoc(),
+          what + " is not a function; it is " + describe(callee));
     return Value::poison();
   }
   if (model.nodes.size() > kMaxNodes) {
@@ -997,8 +999,8 @@ Value Elaborator::evalCall(const CallExpr &call, Frame &frame,
 Value Elaborator::callFunction(const FnDecl &fn, const CallExpr &call,
                                Frame &frame, StringRef nameHint) {
   if (llvm::is_contained(callStack, &fn)) {
-    error(call.getLoc(), "recursive call to '" + fn.name.name +
-                             "' is not supported");
+    error(call.getLoc(),
+          "recursive call to '" + fn.name.name + "' is not supported");
     return Value::poison();
   }
   if (callStack.size() >= kMaxCallDepth) {
@@ -1024,16 +1026,16 @@ Value Elaborator::callFunction(const FnDecl &fn, const CallExpr &call,
       uniqueScopeName(frame, nameHint.empty() ? fn.name.name : nameHint.str());
   callee.prefix = frame.prefix + scope + ".";
 
-  // Arguments are evaluated in the caller, defaults in the callee (so that they may
-  // refer to earlier parameters and shape variables).
+  // Arguments are evaluated in the caller, defaults in the callee (so that they
+  // may refer to earlier parameters and shape variables).
   for (auto [i, p] : llvm::enumerate(fn.params)) {
     Value v = bound->exprs[i] ? eval(*bound->exprs[i], frame)
                               : eval(*p.defaultValue, callee);
     if (v.isPoison())
       return v;
-    if (p.type && !matchType(*p.type, v, callee, bound->locs[i],
-                             "argument '" + p.name.name + "' of '" +
-                                 fn.name.name + "'"))
+    if (p.type &&
+        !matchType(*p.type, v, callee, bound->locs[i],
+                   "argument '" + p.name.name + "' of '" + fn.name.name + "'"))
       return Value::poison();
     callee.vars[p.name.name] = v;
   }
@@ -1286,8 +1288,8 @@ Value Elaborator::callBuiltin(const Builtin &builtin, const CallExpr &call,
       error(loc, why);
       return Value::poison();
     }
-    unsigned id = addNode(OpKind::Transpose, TensorType{in.dtype, *s}, {*x},
-                          loc, frame);
+    unsigned id =
+        addNode(OpKind::Transpose, TensorType{in.dtype, *s}, {*x}, loc, frame);
     model.nodes[id].axes = perm;
     return Value::tensor(id);
   }
@@ -1311,8 +1313,8 @@ Value Elaborator::callBuiltin(const Builtin &builtin, const CallExpr &call,
       return Value::poison();
     }
     return Value::tensor(addNode(OpKind::CrossEntropy,
-                                 TensorType{DType::F32, {}},
-                                 {*logits, *labels}, loc, frame));
+                                 TensorType{DType::F32, {}}, {*logits, *labels},
+                                 loc, frame));
   }
   case BuiltinKind::Conv:
     return callConv(builtin, *bound, loc, frame);
@@ -1346,8 +1348,8 @@ Value Elaborator::callBuiltin(const Builtin &builtin, const CallExpr &call,
       error(loc, "'" + builtin.name + "': " + why);
       return Value::poison();
     }
-    return Value::tensor(addNode(builtin.op, TensorType{DType::F32, {}},
-                                 {*a, *b}, loc, frame));
+    return Value::tensor(
+        addNode(builtin.op, TensorType{DType::F32, {}}, {*a, *b}, loc, frame));
   }
   default:
     break;
@@ -1403,13 +1405,12 @@ Value Elaborator::callConv(const Builtin &builtin, const BoundArgs &bound,
   if (node(*b).type.shape != shape::Shape{channels}) {
     error(bound.exprs[2]->getLoc(),
           "the bias of 'conv2d' must have shape [" + std::to_string(channels) +
-              "] (one value per output channel), got " +
-              node(*b).type.str());
+              "] (one value per output channel), got " + node(*b).type.str());
     return Value::poison();
   }
-  unsigned b3 = addNode(OpKind::Reshape,
-                        TensorType{DType::F32, {channels, 1, 1}}, {*b}, loc,
-                        frame);
+  unsigned b3 =
+      addNode(OpKind::Reshape, TensorType{DType::F32, {channels, 1, 1}}, {*b},
+              loc, frame);
   return Value::tensor(
       addNode(OpKind::Add, TensorType{DType::F32, *s}, {id, b3}, loc, frame));
 }
@@ -1445,9 +1446,9 @@ Value Elaborator::callBatchNorm(const Builtin &builtin, const BoundArgs &bound,
   const char *names[] = {"x", "gamma", "beta", "running_mean", "running_var"};
   unsigned ops[5];
   for (unsigned i = 0; i < 5; ++i) {
-    std::optional<unsigned> t = evalTensor(
-        *bound.exprs[i], frame,
-        llvm::Twine("argument '") + names[i] + "' of 'batch_norm'");
+    std::optional<unsigned> t =
+        evalTensor(*bound.exprs[i], frame,
+                   llvm::Twine("argument '") + names[i] + "' of 'batch_norm'");
     if (!t)
       return Value::poison();
     ops[i] = *t;
@@ -1480,7 +1481,8 @@ Value Elaborator::callBatchNorm(const Builtin &builtin, const BoundArgs &bound,
   for (unsigned i = 1; i < 5; ++i) {
     if (node(ops[i]).type.shape != shape::Shape{channels}) {
       error(bound.exprs[i]->getLoc(),
-            llvm::Twine("'") + names[i] + "' of 'batch_norm' must have shape [" +
+            llvm::Twine("'") + names[i] +
+                "' of 'batch_norm' must have shape [" +
                 std::to_string(channels) + "], got " + node(ops[i]).type.str());
       return Value::poison();
     }
@@ -1526,9 +1528,9 @@ Value Elaborator::callBatchNorm(const Builtin &builtin, const BoundArgs &bound,
     return addNode(OpKind::Reshape, t, {v}, loc, frame);
   };
   auto normalize = [&](unsigned centered, unsigned var) {
-    unsigned denom = addNode(OpKind::Sqrt, keep,
-                             {binary(OpKind::Add, var, scalar(eps))}, loc,
-                             frame);
+    unsigned denom =
+        addNode(OpKind::Sqrt, keep, {binary(OpKind::Add, var, scalar(eps))},
+                loc, frame);
     return binary(OpKind::Div, centered, denom);
   };
   unsigned mean = reduceMean(ops[0]);
@@ -1536,19 +1538,18 @@ Value Elaborator::callBatchNorm(const Builtin &builtin, const BoundArgs &bound,
   unsigned var = reduceMean(binary(OpKind::Mul, centered, centered));
   unsigned trainValue = normalize(centered, var);
   unsigned runMean = reshape(ops[3], keep), runVar = reshape(ops[4], keep);
-  unsigned evalValue =
-      normalize(binary(OpKind::Sub, ops[0], runMean), runVar);
-  unsigned xhat = addNode(OpKind::IfTraining, xt, {trainValue, evalValue},
-                          loc, frame);
-  unsigned y = binary(OpKind::Add,
-                      binary(OpKind::Mul, xhat, reshape(ops[1], keep)),
-                      reshape(ops[2], keep));
+  unsigned evalValue = normalize(binary(OpKind::Sub, ops[0], runMean), runVar);
+  unsigned xhat =
+      addNode(OpKind::IfTraining, xt, {trainValue, evalValue}, loc, frame);
+  unsigned y =
+      binary(OpKind::Add, binary(OpKind::Mul, xhat, reshape(ops[1], keep)),
+             reshape(ops[2], keep));
   // Running statistics as PyTorch keeps them (the variance unbiased).
   auto update = [&](unsigned running, unsigned batchStat, double scale) {
     unsigned stat = reshape(batchStat, vec);
-    unsigned mixed = binary(
-        OpKind::Add, binary(OpKind::Mul, running, scalar(1 - momentum)),
-        binary(OpKind::Mul, stat, scalar(momentum * scale)));
+    unsigned mixed =
+        binary(OpKind::Add, binary(OpKind::Mul, running, scalar(1 - momentum)),
+               binary(OpKind::Mul, stat, scalar(momentum * scale)));
     unsigned id = addNode(OpKind::AssignParam, vec, {mixed}, loc, frame);
     model.nodes[id].index = node(running).index;
   };
@@ -1661,8 +1662,7 @@ void Elaborator::elaborateStmt(const Stmt &stmt, Frame &frame) {
                    /*floatOnly=*/false);
     frame.vars[out.name.name] = id ? Value::tensor(*id) : Value::poison();
     if (id)
-      model.outputs.push_back(
-          {out.name.name, *id, locOf(out.name.loc, frame)});
+      model.outputs.push_back({out.name.name, *id, locOf(out.name.loc, frame)});
     return;
   }
   case Stmt::Kind::Loss: {
@@ -1683,9 +1683,9 @@ void Elaborator::elaborateStmt(const Stmt &stmt, Frame &frame) {
     if (!id)
       return;
     if (!node(*id).type.shape.empty()) {
-      error(loss.value->getLoc(),
-            "the loss must be a scalar (f32[]), got " + node(*id).type.str() +
-                "; reduce it with mean(...) or sum(...)");
+      error(loss.value->getLoc(), "the loss must be a scalar (f32[]), got " +
+                                      node(*id).type.str() +
+                                      "; reduce it with mean(...) or sum(...)");
       return;
     }
     model.loss = *id;
@@ -1709,8 +1709,9 @@ void Elaborator::elaborateParam(const ParamStmt &stmt, Frame &frame) {
   if (!type)
     return;
   if (type->dtype != DType::F32) {
-    error(stmt.type.loc, "param '" + name + "' must be a float tensor (f32), "
-                                            "got " +
+    error(stmt.type.loc, "param '" + name +
+                             "' must be a float tensor (f32), "
+                             "got " +
                              type->str());
     return;
   }
@@ -1720,7 +1721,8 @@ void Elaborator::elaborateParam(const ParamStmt &stmt, Frame &frame) {
   const CallExpr *call = llvm::dyn_cast<CallExpr>(init);
   const Expr *calleeExpr = call ? call->callee.get() : init;
   auto *calleeName = llvm::dyn_cast<NameExpr>(calleeExpr);
-  const Builtin *builtin = calleeName ? lookupBuiltin(calleeName->name) : nullptr;
+  const Builtin *builtin =
+      calleeName ? lookupBuiltin(calleeName->name) : nullptr;
   if (!builtin || builtin->kind != BuiltinKind::Initializer) {
     auto diag = error(init->getLoc(), "unknown initializer");
     if (calleeName) {
@@ -1809,8 +1811,7 @@ void Elaborator::elaborateParam(const ParamStmt &stmt, Frame &frame) {
               kindName.starts_with("xavier"))) {
     kind = InitKind::glorot_uniform;
     args = {fanIn, fanOut};
-  } else if (kindName.starts_with("glorot") ||
-             kindName.starts_with("xavier")) {
+  } else if (kindName.starts_with("glorot") || kindName.starts_with("xavier")) {
     kind = InitKind::glorot_normal;
     args = {fanIn, fanOut};
   } else if (kindName.ends_with("uniform")) {
@@ -1822,8 +1823,8 @@ void Elaborator::elaborateParam(const ParamStmt &stmt, Frame &frame) {
   }
 
   unsigned index = model.params.size();
-  model.params.push_back({frame.prefix + name, *type, kind, args,
-                          locOf(stmt.name.loc, frame)});
+  model.params.push_back(
+      {frame.prefix + name, *type, kind, args, locOf(stmt.name.loc, frame)});
   unsigned id = addNode(OpKind::Param, *type, {}, stmt.name.loc, frame);
   model.nodes[id].index = index;
   frame.vars[name] = Value::tensor(id);
@@ -1910,9 +1911,9 @@ void Elaborator::elaborateModel(const ModelDecl &decl) {
     return;
   }
   if (model.inputs.empty())
-    error(decl.name.loc,
-          "model '" + decl.name.name + "' has no inputs; add 'input NAME: "
-                                       "f32[...]'");
+    error(decl.name.loc, "model '" + decl.name.name +
+                             "' has no inputs; add 'input NAME: "
+                             "f32[...]'");
 }
 
 /// Reads a setting value (number, bool or string) for the train block.
@@ -1940,9 +1941,8 @@ void Elaborator::elaborateTrain(const TrainDecl &decl) {
   }
   graph::TrainConfig config;
   config.optimizer = "adam";
-  config.hyper = {{"lr", 1e-3},          {"beta1", 0.9},
-                  {"beta2", 0.999},      {"eps", 1e-8},
-                  {"weight_decay", 0.0}, {"clip_norm", 0.0}};
+  config.hyper = {{"lr", 1e-3},  {"beta1", 0.9},        {"beta2", 0.999},
+                  {"eps", 1e-8}, {"weight_decay", 0.0}, {"clip_norm", 0.0}};
   config.batch = model.inputs.empty() || model.inputs[0].type.shape.empty()
                      ? 1
                      : model.inputs[0].type.shape[0];
@@ -1953,8 +1953,8 @@ void Elaborator::elaborateTrain(const TrainDecl &decl) {
       return;
     StringRef key = item.key.name;
     bool isData = key == "data" || key == "test";
-    std::string seenKey =
-        isData && item.target ? (key + "." + item.target->name).str()
+    std::string seenKey = isData && item.target
+                              ? (key + "." + item.target->name).str()
                               : key.str();
     if (auto it = seen.find(seenKey); it != seen.end()) {
       error(item.key.loc, "'" + seenKey + "' is set twice")
@@ -1974,8 +1974,9 @@ void Elaborator::elaborateTrain(const TrainDecl &decl) {
         continue;
       if (*v < (key == "seed" ? 0 : 1)) {
         error(item.value->getLoc(),
-              "'" + key + "' must be " + (key == "seed" ? "non-negative" : "positive") +
-                  ", got " + std::to_string(*v));
+              "'" + key + "' must be " +
+                  (key == "seed" ? "non-negative" : "positive") + ", got " +
+                  std::to_string(*v));
         continue;
       }
       if (key == "batch") {
@@ -2066,8 +2067,9 @@ void Elaborator::elaborateTrain(const TrainDecl &decl) {
       if (!s) {
         if (!v.isPoison())
           error(e->getLoc(), "argument '" + names[i] + "' of '" +
-                                 builtin->name + "' must be a number, bool "
-                                                 "or string, got " +
+                                 builtin->name +
+                                 "' must be a number, bool "
+                                 "or string, got " +
                                  describe(v));
         ok = false;
         continue;
@@ -2202,9 +2204,9 @@ std::optional<graph::Model> Elaborator::run() {
     return std::nullopt;
   }
   for (size_t i = 1; i < module.models.size(); ++i) {
-    error(module.models[i].name.loc,
-          "only one model per file is supported; '" +
-              module.models[0].name.name + "' is already declared")
+    error(module.models[i].name.loc, "only one model per file is supported; '" +
+                                         module.models[0].name.name +
+                                         "' is already declared")
             .attachNote(reporter.getLoc(module.models[0].name.loc))
         << "first model is here";
     ok = false;

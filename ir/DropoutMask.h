@@ -1,9 +1,10 @@
-//===- DropoutMask.h - The counter-based hash behind kiln.dropout -*- C++ -*-===//
+//===- DropoutMask.h - The counter-based hash behind kiln.dropout -*- C++
+//-*-===//
 //
-// kiln.dropout keeps element `i` when u >= rate, with u in [0, 1) derived from a
-// 32-bit hash of (step, seed, salt, i). The generated code (codegen/) computes the
-// same function with arith ops; the reference evaluator calls this one. Changing
-// it changes every compiled model's random stream.
+// kiln.dropout keeps element `i` when u >= rate, with u in [0, 1) derived from
+// a 32-bit hash of (step, seed, salt, i). The generated code (codegen/)
+// computes the same function with arith ops; the reference evaluator calls this
+// one. Changing it changes every compiled model's random stream.
 //
 //===----------------------------------------------------------------------===//
 

@@ -1,9 +1,10 @@
 //===- GradientRules.cpp - Reverse-mode gradient rules of the kiln ops ----===//
 //
-// One short rule per op: given dL/dresult (`g`), build dL/doperand for each operand.
-// Rules may return gradients in the result's broadcast shape; the autodiff driver
-// reduces them with reduceToType. Every rule is checked against central finite
-// differences (kiln-opt --kiln-check-gradients, test/lit/passes/check-gradients.mlir).
+// One short rule per op: given dL/dresult (`g`), build dL/doperand for each
+// operand. Rules may return gradients in the result's broadcast shape; the
+// autodiff driver reduces them with reduceToType. Every rule is checked against
+// central finite differences (kiln-opt --kiln-check-gradients,
+// test/lit/passes/check-gradients.mlir).
 //
 //===----------------------------------------------------------------------===//
 
@@ -101,147 +102,154 @@ using Grads = SmallVector<Value>;
 #define KILN_END }
 
 // Elementwise binary ops (results broadcast; the driver reduces).
-KILN_RULE(AddOp) return {g, g}; KILN_END
-KILN_RULE(SubOp) return {g, r.neg(g)}; KILN_END
-KILN_RULE(MulOp) return {r.mul(g, getRhs()), r.mul(g, getLhs())}; KILN_END
+KILN_RULE(AddOp) return {g, g};
+KILN_END
+KILN_RULE(SubOp) return {g, r.neg(g)};
+KILN_END
+KILN_RULE(MulOp) return {r.mul(g, getRhs()), r.mul(g, getLhs())};
+KILN_END
 KILN_RULE(DivOp)
-  // d(a/b) = g/b, -g*a/b^2
-  Value gb = r.div(getResult(), getRhs());
-  return {r.div(g, getRhs()), r.neg(r.mul(g, gb))};
+// d(a/b) = g/b, -g*a/b^2
+Value gb = r.div(getResult(), getRhs());
+return {r.div(g, getRhs()), r.neg(r.mul(g, gb))};
 KILN_END
 KILN_RULE(MaximumOp)
-  Value toLhs = r.greater(getLhs(), getRhs()); // ties go to rhs
-  return {r.mul(g, toLhs), r.mul(g, r.sub(r.scalar(1, g), toLhs))};
+Value toLhs = r.greater(getLhs(), getRhs()); // ties go to rhs
+return {r.mul(g, toLhs), r.mul(g, r.sub(r.scalar(1, g), toLhs))};
 KILN_END
 KILN_RULE(MinimumOp)
-  Value toLhs = r.greater(getRhs(), getLhs());
-  return {r.mul(g, toLhs), r.mul(g, r.sub(r.scalar(1, g), toLhs))};
+Value toLhs = r.greater(getRhs(), getLhs());
+return {r.mul(g, toLhs), r.mul(g, r.sub(r.scalar(1, g), toLhs))};
 KILN_END
-KILN_RULE(GreaterOp) return {Value(), Value()}; KILN_END
+KILN_RULE(GreaterOp) return {Value(), Value()};
+KILN_END
 
 // Elementwise unary ops.
-KILN_RULE(NegOp) return {r.neg(g)}; KILN_END
+KILN_RULE(NegOp) return {r.neg(g)};
+KILN_END
 KILN_RULE(ReluOp)
-  return {r.mul(g, r.greater(getInput(), r.scalar(0, g)))};
+return {r.mul(g, r.greater(getInput(), r.scalar(0, g)))};
 KILN_END
 KILN_RULE(SigmoidOp)
-  Value y = getResult();
-  return {r.mul(g, r.mul(y, r.sub(r.scalar(1, y), y)))};
+Value y = getResult();
+return {r.mul(g, r.mul(y, r.sub(r.scalar(1, y), y)))};
 KILN_END
 KILN_RULE(TanhOp)
-  Value y = getResult();
-  return {r.mul(g, r.sub(r.scalar(1, y), r.mul(y, y)))};
+Value y = getResult();
+return {r.mul(g, r.sub(r.scalar(1, y), r.mul(y, y)))};
 KILN_END
-KILN_RULE(ExpOp) return {r.mul(g, getResult())}; KILN_END
-KILN_RULE(LogOp) return {r.div(g, getInput())}; KILN_END
+KILN_RULE(ExpOp) return {r.mul(g, getResult())};
+KILN_END
+KILN_RULE(LogOp) return {r.div(g, getInput())};
+KILN_END
 KILN_RULE(SqrtOp)
-  return {r.div(g, r.mul(r.scalar(2, g), getResult()))};
+return {r.div(g, r.mul(r.scalar(2, g), getResult()))};
 KILN_END
 KILN_RULE(GeluOp)
-  return {r.mul(g, builder.create<GeluDerivativeOp>(getLoc(), getInput()))};
+return {r.mul(g, builder.create<GeluDerivativeOp>(getLoc(), getInput()))};
 KILN_END
 KILN_RULE(AbsOp)
-  Value x = getInput(), zero = r.scalar(0, x);
-  return {r.mul(g, r.sub(r.greater(x, zero), r.greater(zero, x)))};
+Value x = getInput(), zero = r.scalar(0, x);
+return {r.mul(g, r.sub(r.greater(x, zero), r.greater(zero, x)))};
 KILN_END
 
 // Contractions, normalizations, reductions.
 KILN_RULE(MatmulOp)
-  // [.., M, K] x [.., K, N]: dA = g @ B^T, dB = A^T @ g.
-  return {builder.create<MatmulOp>(getLoc(), g, r.transposeLast2(getRhs())),
-          builder.create<MatmulOp>(getLoc(), r.transposeLast2(getLhs()), g)};
+// [.., M, K] x [.., K, N]: dA = g @ B^T, dB = A^T @ g.
+return {builder.create<MatmulOp>(getLoc(), g, r.transposeLast2(getRhs())),
+        builder.create<MatmulOp>(getLoc(), r.transposeLast2(getLhs()), g)};
 KILN_END
 KILN_RULE(SoftmaxOp)
-  // dx = y * (g - sum(g * y))
-  Value y = getResult();
-  int64_t axis = getAxis();
-  return {r.mul(y, r.sub(g, r.sumKeep(r.mul(g, y), axis)))};
+// dx = y * (g - sum(g * y))
+Value y = getResult();
+int64_t axis = getAxis();
+return {r.mul(y, r.sub(g, r.sumKeep(r.mul(g, y), axis)))};
 KILN_END
 KILN_RULE(LogSoftmaxOp)
-  // dx = g - softmax(x) * sum(g)
-  int64_t axis = getAxis();
-  return {r.sub(g, r.mul(r.exp(getResult()), r.sumKeep(g, axis)))};
+// dx = g - softmax(x) * sum(g)
+int64_t axis = getAxis();
+return {r.sub(g, r.mul(r.exp(getResult()), r.sumKeep(g, axis)))};
 KILN_END
 KILN_RULE(ReduceSumOp)
-  return {r.unreduce(g, getAxes(), getInput().getType())};
+return {r.unreduce(g, getAxes(), getInput().getType())};
 KILN_END
 KILN_RULE(ReduceMeanOp)
-  int64_t count = 1;
-  for (int64_t a : getAxes())
-    count *= getInput().getType().getDimSize(a);
-  return {r.unreduce(r.div(g, r.scalar(count, g)), getAxes(),
-                     getInput().getType())};
+int64_t count = 1;
+for (int64_t a : getAxes())
+  count *= getInput().getType().getDimSize(a);
+return {
+    r.unreduce(r.div(g, r.scalar(count, g)), getAxes(), getInput().getType())};
 KILN_END
 KILN_RULE(ReduceMaxOp)
-  // The gradient flows to the maximal elements.
-  RankedTensorType inputType = getInput().getType();
-  Value y = r.unreduce(getResult(), getAxes(), inputType);
-  Value isMax = r.sub(r.scalar(1, y), r.greater(y, getInput()));
-  return {r.mul(r.unreduce(g, getAxes(), inputType), isMax)};
+// The gradient flows to the maximal elements.
+RankedTensorType inputType = getInput().getType();
+Value y = r.unreduce(getResult(), getAxes(), inputType);
+Value isMax = r.sub(r.scalar(1, y), r.greater(y, getInput()));
+return {r.mul(r.unreduce(g, getAxes(), inputType), isMax)};
 KILN_END
 
 // Shape manipulation.
 KILN_RULE(ReshapeOp)
-  return {builder.create<ReshapeOp>(getLoc(), getInput().getType(), g)};
+return {builder.create<ReshapeOp>(getLoc(), getInput().getType(), g)};
 KILN_END
 KILN_RULE(TransposeOp)
-  SmallVector<int64_t> inverse(getPerm().size());
-  for (auto [i, p] : llvm::enumerate(getPerm()))
-    inverse[p] = i;
-  return {builder.create<TransposeOp>(getLoc(), g, inverse)};
+SmallVector<int64_t> inverse(getPerm().size());
+for (auto [i, p] : llvm::enumerate(getPerm()))
+  inverse[p] = i;
+return {builder.create<TransposeOp>(getLoc(), g, inverse)};
 KILN_END
 KILN_RULE(BroadcastToOp)
-  return {reduceToType(builder, getLoc(), g, getInput().getType())};
+return {reduceToType(builder, getLoc(), g, getInput().getType())};
 KILN_END
 
 // Convolution, pooling, dropout.
 KILN_RULE(Conv2dOp)
-  Value dx = builder.create<Conv2dBackwardInputOp>(
-      getLoc(), getInput().getType(), g, getFilter(), getStridesAttr(),
-      getPaddingAttr(), getDilationAttr());
-  Value dw = builder.create<Conv2dBackwardFilterOp>(
-      getLoc(), getFilter().getType(), getInput(), g, getStridesAttr(),
-      getPaddingAttr(), getDilationAttr());
-  return {dx, dw};
+Value dx = builder.create<Conv2dBackwardInputOp>(
+    getLoc(), getInput().getType(), g, getFilter(), getStridesAttr(),
+    getPaddingAttr(), getDilationAttr());
+Value dw = builder.create<Conv2dBackwardFilterOp>(
+    getLoc(), getFilter().getType(), getInput(), g, getStridesAttr(),
+    getPaddingAttr(), getDilationAttr());
+return {dx, dw};
 KILN_END
 KILN_RULE(MaxPool2dOp)
-  return {builder.create<MaxPool2dBackwardOp>(
-      getLoc(), getInput().getType(), getInput(), getResult(), g,
-      getKernelAttr(), getStridesAttr(), getPaddingAttr())};
+return {builder.create<MaxPool2dBackwardOp>(
+    getLoc(), getInput().getType(), getInput(), getResult(), g, getKernelAttr(),
+    getStridesAttr(), getPaddingAttr())};
 KILN_END
 KILN_RULE(AvgPool2dOp)
-  return {builder.create<AvgPool2dBackwardOp>(
-      getLoc(), getInput().getType(), g, getKernelAttr(), getStridesAttr(),
-      getPaddingAttr())};
+return {builder.create<AvgPool2dBackwardOp>(getLoc(), getInput().getType(), g,
+                                            getKernelAttr(), getStridesAttr(),
+                                            getPaddingAttr())};
 KILN_END
 KILN_RULE(DropoutOp)
-  // Linear in its input for a fixed mask: the same op (same key) maps g.
-  return {builder.create<DropoutOp>(getLoc(), g.getType(), g, getHyper(),
-                                    getRateAttr(), getSaltAttr()),
-          Value()};
+// Linear in its input for a fixed mask: the same op (same key) maps g.
+return {builder.create<DropoutOp>(getLoc(), g.getType(), g, getHyper(),
+                                  getRateAttr(), getSaltAttr()),
+        Value()};
 KILN_END
 
 // Losses (means over their elements or rows).
 KILN_RULE(CrossEntropyOp)
-  // d/dlogits = (softmax(logits) - one_hot(labels)) * g / N
-  RankedTensorType logitsType = getLhs().getType();
-  Value p = builder.create<SoftmaxOp>(getLoc(), getLhs(), 1);
-  Value y = builder.create<OneHotOp>(getLoc(), logitsType, getRhs());
-  Value scale = r.div(g, r.scalar(logitsType.getDimSize(0), g));
-  return {r.mul(r.sub(p, y), scale), Value()};
+// d/dlogits = (softmax(logits) - one_hot(labels)) * g / N
+RankedTensorType logitsType = getLhs().getType();
+Value p = builder.create<SoftmaxOp>(getLoc(), getLhs(), 1);
+Value y = builder.create<OneHotOp>(getLoc(), logitsType, getRhs());
+Value scale = r.div(g, r.scalar(logitsType.getDimSize(0), g));
+return {r.mul(r.sub(p, y), scale), Value()};
 KILN_END
 KILN_RULE(MseOp)
-  // d/da = 2 (a - b) g / n, d/db = -d/da
-  Value scale = r.div(r.mul(g, r.scalar(2, g)),
-                      r.scalar(Rule::numElements(getLhs()), g));
-  Value da = r.mul(r.sub(getLhs(), getRhs()), scale);
-  return {da, r.neg(da)};
+// d/da = 2 (a - b) g / n, d/db = -d/da
+Value scale =
+    r.div(r.mul(g, r.scalar(2, g)), r.scalar(Rule::numElements(getLhs()), g));
+Value da = r.mul(r.sub(getLhs(), getRhs()), scale);
+return {da, r.neg(da)};
 KILN_END
 KILN_RULE(BceWithLogitsOp)
-  // d/dx = (sigmoid(x) - t) g / n, d/dt = -x g / n
-  Value scale = r.div(g, r.scalar(Rule::numElements(getLhs()), g));
-  return {r.mul(r.sub(r.sigmoid(getLhs()), getRhs()), scale),
-          r.mul(r.neg(getLhs()), scale)};
+// d/dx = (sigmoid(x) - t) g / n, d/dt = -x g / n
+Value scale = r.div(g, r.scalar(Rule::numElements(getLhs()), g));
+return {r.mul(r.sub(r.sigmoid(getLhs()), getRhs()), scale),
+        r.mul(r.neg(getLhs()), scale)};
 KILN_END
 
 #undef KILN_RULE

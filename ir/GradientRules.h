@@ -1,4 +1,5 @@
-//===- GradientRules.h - Helpers shared by gradient rules and autodiff -*- C++ -*-===//
+//===- GradientRules.h - Helpers shared by gradient rules and autodiff -*- C++
+//-*-===//
 
 #ifndef KILN_IR_GRADIENTRULES_H
 #define KILN_IR_GRADIENTRULES_H

@@ -1,7 +1,7 @@
 //===- KilnOps.cpp - Operations of the kiln dialect -----------------------===//
 //
-// Verifiers and result-type inference. Shape logic lives in ir/ShapeRules.cpp so that
-// the frontend reports exactly the same rules to users.
+// Verifiers and result-type inference. Shape logic lives in ir/ShapeRules.cpp
+// so that the frontend reports exactly the same rules to users.
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,8 +16,8 @@
 using namespace mlir;
 using namespace kiln;
 
-#include "ir/KilnOpsEnums.cpp.inc"
 #include "ir/KilnInterfaces.cpp.inc"
+#include "ir/KilnOpsEnums.cpp.inc"
 
 //===----------------------------------------------------------------------===//
 // Helpers
@@ -34,8 +34,7 @@ static LogicalResult inferError(std::optional<Location> loc,
 }
 
 static LogicalResult inferBroadcast(std::optional<Location> loc, Value lhs,
-                                    Value rhs,
-                                    SmallVectorImpl<Type> &results) {
+                                    Value rhs, SmallVectorImpl<Type> &results) {
   RankedTensorType a = getTensorType(lhs), b = getTensorType(rhs);
   if (a.getElementType() != b.getElementType())
     return emitOptionalError(loc, "operands have different element types: ",
@@ -169,8 +168,7 @@ LoadParamOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
   auto param =
       symbolTable.lookupNearestSymbolFrom<ParamOp>(*this, getParamAttr());
   if (!param)
-    return emitOpError() << "'" << getParam()
-                         << "' does not name a kiln.param";
+    return emitOpError() << "'" << getParam() << "' does not name a kiln.param";
   if (param.getType() != getType())
     return emitOpError() << "result type " << getType()
                          << " differs from the type of parameter '"
@@ -178,10 +176,12 @@ LoadParamOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
   return success();
 }
 
-LogicalResult ConstantOp::inferReturnTypes(
-    MLIRContext *, std::optional<Location>, ValueRange,
-    DictionaryAttr attributes, OpaqueProperties properties, RegionRange,
-    SmallVectorImpl<Type> &results) {
+LogicalResult ConstantOp::inferReturnTypes(MLIRContext *,
+                                           std::optional<Location>, ValueRange,
+                                           DictionaryAttr attributes,
+                                           OpaqueProperties properties,
+                                           RegionRange,
+                                           SmallVectorImpl<Type> &results) {
   Properties *props = properties.as<Properties *>();
   if (!props || !props->value)
     return failure();
@@ -255,10 +255,9 @@ OpFoldResult GreaterOp::fold(FoldAdaptor adaptor) {
 }
 
 #define KILN_INFER_BINARY(OP)                                                  \
-  LogicalResult OP::inferReturnTypes(MLIRContext *,                            \
-                                     std::optional<Location> loc,             \
-                                     Adaptor adaptor,                          \
-                                     SmallVectorImpl<Type> &results) {         \
+  LogicalResult OP::inferReturnTypes(                                          \
+      MLIRContext *, std::optional<Location> loc, Adaptor adaptor,             \
+      SmallVectorImpl<Type> &results) {                                        \
     return inferBroadcast(loc, adaptor.getLhs(), adaptor.getRhs(), results);   \
   }
 KILN_INFER_BINARY(AddOp)
@@ -292,24 +291,21 @@ LogicalResult MatmulOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
-template <typename Op>
-static LogicalResult verifyAxisOp(Op op) {
+template <typename Op> static LogicalResult verifyAxisOp(Op op) {
   int64_t rank = op.getType().getRank();
   int64_t axis = static_cast<int64_t>(op.getAxis());
   if (axis < 0 || axis >= rank)
     return op.emitOpError() << "axis " << axis
-                            << " is out of range for a tensor of rank "
-                            << rank;
+                            << " is out of range for a tensor of rank " << rank;
   return success();
 }
 LogicalResult SoftmaxOp::verify() { return verifyAxisOp(*this); }
 LogicalResult LogSoftmaxOp::verify() { return verifyAxisOp(*this); }
 
 #define KILN_INFER_REDUCE(OP)                                                  \
-  LogicalResult OP::inferReturnTypes(MLIRContext *,                            \
-                                     std::optional<Location> loc,             \
-                                     Adaptor adaptor,                          \
-                                     SmallVectorImpl<Type> &results) {         \
+  LogicalResult OP::inferReturnTypes(                                          \
+      MLIRContext *, std::optional<Location> loc, Adaptor adaptor,             \
+      SmallVectorImpl<Type> &results) {                                        \
     return inferReduce(loc, adaptor.getInput(), adaptor.getAxes(),             \
                        adaptor.getKeepdims(), results);                        \
   }
@@ -430,9 +426,9 @@ static LogicalResult verifyConvShapes(Op op, RankedTensorType input,
   if (failed(shape))
     return op.emitOpError() << error;
   if (ArrayRef<int64_t>(*shape) != output.getShape())
-    return op.emitOpError() << "a convolution of " << input << " with "
-                            << filter << " gives shape " << shape::str(*shape)
-                            << ", not " << output;
+    return op.emitOpError()
+           << "a convolution of " << input << " with " << filter
+           << " gives shape " << shape::str(*shape) << ", not " << output;
   return success();
 }
 
@@ -447,10 +443,9 @@ LogicalResult Conv2dBackwardFilterOp::verify() {
 }
 
 #define KILN_INFER_POOL(OP)                                                    \
-  LogicalResult OP::inferReturnTypes(MLIRContext *,                            \
-                                     std::optional<Location> loc,             \
-                                     Adaptor adaptor,                          \
-                                     SmallVectorImpl<Type> &results) {         \
+  LogicalResult OP::inferReturnTypes(                                          \
+      MLIRContext *, std::optional<Location> loc, Adaptor adaptor,             \
+      SmallVectorImpl<Type> &results) {                                        \
     RankedTensorType in = getTensorType(adaptor.getInput());                   \
     std::string error;                                                         \
     FailureOr<shape::Shape> shape =                                            \
@@ -488,8 +483,8 @@ LogicalResult FusedConv2dOp::verify() {
                     getPadding(), getDilation(), error);
   if (failed(conv))
     return emitOpError() << error;
-  if (getBias() &&
-      getTensorType(getBias()).getShape() != ArrayRef<int64_t>{filter.getDimSize(0)})
+  if (getBias() && getTensorType(getBias()).getShape() !=
+                       ArrayRef<int64_t>{filter.getDimSize(0)})
     return emitOpError() << "the bias must have shape [" << filter.getDimSize(0)
                          << "], got " << getBias().getType();
   shape::Shape out = *conv;
@@ -497,9 +492,8 @@ LogicalResult FusedConv2dOp::verify() {
     if (getPool() != "max" && getPool() != "avg")
       return emitOpError() << "unknown pool '" << getPool()
                            << "'; expected none, max or avg";
-    FailureOr<shape::Shape> pooled =
-        shape::pool2d(*conv, getPoolKernel(), getPoolStrides(),
-                      getPoolPadding(), error);
+    FailureOr<shape::Shape> pooled = shape::pool2d(
+        *conv, getPoolKernel(), getPoolStrides(), getPoolPadding(), error);
     if (failed(pooled))
       return emitOpError() << error;
     out = *pooled;
@@ -521,8 +515,7 @@ LogicalResult FusedDenseOp::verify() {
   if (failed(verifyActivation(*this, getActivation())))
     return failure();
   RankedTensorType in = getTensorType(getInput()),
-                   w = getTensorType(getWeight()),
-                   b = getTensorType(getBias());
+                   w = getTensorType(getWeight()), b = getTensorType(getBias());
   if (in.getRank() != 2 || w.getRank() != 2 || b.getRank() != 1 ||
       in.getDimSize(1) != w.getDimSize(0) || b.getDimSize(0) != w.getDimSize(1))
     return emitOpError() << "expects [M, K] @ [K, N] + [N], got " << in << ", "
@@ -548,8 +541,7 @@ AssignParamOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
   auto param =
       symbolTable.lookupNearestSymbolFrom<ParamOp>(*this, getParamAttr());
   if (!param)
-    return emitOpError() << "'" << getParam()
-                         << "' does not name a kiln.param";
+    return emitOpError() << "'" << getParam() << "' does not name a kiln.param";
   if (!param.getBuffer())
     return emitOpError() << "parameter '" << getParam()
                          << "' is trained by the optimizer; only a buffer "
@@ -565,9 +557,10 @@ AssignParamOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
 // Losses
 //===----------------------------------------------------------------------===//
 
-LogicalResult CrossEntropyOp::inferReturnTypes(
-    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
-    SmallVectorImpl<Type> &results) {
+LogicalResult CrossEntropyOp::inferReturnTypes(MLIRContext *,
+                                               std::optional<Location> loc,
+                                               Adaptor adaptor,
+                                               SmallVectorImpl<Type> &results) {
   std::string error;
   LogicalResult check =
       shape::crossEntropy(getTensorType(adaptor.getLhs()).getShape(),
@@ -578,10 +571,9 @@ LogicalResult CrossEntropyOp::inferReturnTypes(
 }
 
 #define KILN_INFER_SAME_SHAPE_LOSS(OP)                                         \
-  LogicalResult OP::inferReturnTypes(MLIRContext *,                            \
-                                     std::optional<Location> loc,             \
-                                     Adaptor adaptor,                          \
-                                     SmallVectorImpl<Type> &results) {         \
+  LogicalResult OP::inferReturnTypes(                                          \
+      MLIRContext *, std::optional<Location> loc, Adaptor adaptor,             \
+      SmallVectorImpl<Type> &results) {                                        \
     std::string error;                                                         \
     RankedTensorType a = getTensorType(adaptor.getLhs()),                      \
                      b = getTensorType(adaptor.getRhs());                      \

@@ -14,8 +14,8 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
-#include "ir/KilnOpsEnums.h.inc"
 #include "ir/KilnInterfaces.h.inc"
+#include "ir/KilnOpsEnums.h.inc"
 
 #define GET_OP_CLASSES
 #include "ir/KilnOps.h.inc"

@@ -40,8 +40,7 @@ int64_t broadcastOffset(ArrayRef<int64_t> index, ArrayRef<int64_t> shape) {
 }
 
 /// Calls `fn(multiIndex, linear)` for every element of `shape`.
-template <typename Fn>
-void forEachIndex(ArrayRef<int64_t> shape, Fn fn) {
+template <typename Fn> void forEachIndex(ArrayRef<int64_t> shape, Fn fn) {
   Shape index(shape.size(), 0);
   int64_t n = RefTensor::numElements(shape);
   for (int64_t linear = 0; linear < n; ++linear) {
@@ -118,7 +117,8 @@ void forEachWindowTap(int64_t oh, int64_t ow, const Window &w, int64_t h,
                       int64_t wd, Fn fn) {
   for (int64_t i = 0; i < w.kh; ++i)
     for (int64_t j = 0; j < w.kw; ++j) {
-      int64_t ih = oh * w.sh + i * w.dh - w.ph, iw = ow * w.sw + j * w.dw - w.pw;
+      int64_t ih = oh * w.sh + i * w.dh - w.ph,
+              iw = ow * w.sw + j * w.dw - w.pw;
       if (ih >= 0 && ih < h && iw >= 0 && iw < wd)
         fn(i, j, ih, iw);
     }
@@ -281,7 +281,8 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
               unary(in(0), [](double x) { return 1 / (1 + std::exp(-x)); }));
         })
         .Case([&](TanhOp) {
-          results.push_back(unary(in(0), [](double x) { return std::tanh(x); }));
+          results.push_back(
+              unary(in(0), [](double x) { return std::tanh(x); }));
         })
         .Case([&](ExpOp) {
           results.push_back(unary(in(0), [](double x) { return std::exp(x); }));
@@ -290,10 +291,12 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
           results.push_back(unary(in(0), [](double x) { return std::log(x); }));
         })
         .Case([&](SqrtOp) {
-          results.push_back(unary(in(0), [](double x) { return std::sqrt(x); }));
+          results.push_back(
+              unary(in(0), [](double x) { return std::sqrt(x); }));
         })
         .Case([&](AbsOp) {
-          results.push_back(unary(in(0), [](double x) { return std::fabs(x); }));
+          results.push_back(
+              unary(in(0), [](double x) { return std::fabs(x); }));
         })
         .Case([&](GeluOp) {
           results.push_back(unary(in(0), [](double x) {
@@ -456,8 +459,7 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
         })
         .Case([&](Conv2dOp c) {
           RefTensor x = in(0), w = in(1), y(out);
-          convolve(0, x, w, y, c.getStrides(), c.getPadding(),
-                   c.getDilation());
+          convolve(0, x, w, y, c.getStrides(), c.getPadding(), c.getDilation());
           results.push_back(std::move(y));
         })
         .Case([&](Conv2dBackwardInputOp c) {
@@ -480,8 +482,8 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
         })
         .Case([&](MaxPool2dBackwardOp p) {
           RefTensor y = in(1), dx(out);
-          pool(true, true, in(0), y, &dx, &in(2), p.getKernel(),
-               p.getStrides(), p.getPadding());
+          pool(true, true, in(0), y, &dx, &in(2), p.getKernel(), p.getStrides(),
+               p.getPadding());
           results.push_back(std::move(dx));
         })
         .Case([&](AvgPool2dBackwardOp p) {
@@ -492,9 +494,8 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
         })
         .Case([&](FusedConv2dOp f) {
           RefTensor x = in(0), w = in(1);
-          auto convType = f.getActivationOut()
-                              ? f.getActivationOut().getType()
-                              : f.getResult().getType();
+          auto convType = f.getActivationOut() ? f.getActivationOut().getType()
+                                               : f.getResult().getType();
           Shape convShape;
           if (f.getPool() == "none") {
             convShape = shapeOf(f.getResult());
@@ -503,8 +504,12 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
             int64_t oh = 0, ow = 0;
             ArrayRef<int64_t> st = f.getStrides(), pd = f.getPadding(),
                               dl = f.getDilation();
-            oh = (x.shape[2] + 2 * pd[0] - dl[0] * (w.shape[2] - 1) - 1) / st[0] + 1;
-            ow = (x.shape[3] + 2 * pd[1] - dl[1] * (w.shape[3] - 1) - 1) / st[1] + 1;
+            oh = (x.shape[2] + 2 * pd[0] - dl[0] * (w.shape[2] - 1) - 1) /
+                     st[0] +
+                 1;
+            ow = (x.shape[3] + 2 * pd[1] - dl[1] * (w.shape[3] - 1) - 1) /
+                     st[1] +
+                 1;
             convShape = {x.shape[0], w.shape[0], oh, ow};
           }
           (void)convType;

@@ -1,8 +1,9 @@
 //===- Reference.h - Reference semantics of the kiln ops in f64 -*- C++ -*-===//
 //
-// A direct, unoptimized evaluator of kiln-dialect functions in double precision.
-// It is a test oracle, never part of compilation: the gradient checker runs the
-// IR that autodiff builds on it, and tests compare compiled code against it.
+// A direct, unoptimized evaluator of kiln-dialect functions in double
+// precision. It is a test oracle, never part of compilation: the gradient
+// checker runs the IR that autodiff builds on it, and tests compare compiled
+// code against it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -34,9 +35,9 @@ struct RefTensor {
   int64_t size() const { return data.size(); }
 };
 
-/// Evaluates `func` on `args` (one per argument, shapes as declared). Parameters
-/// read with kiln.load_param come from `params` by name. Fails with a diagnostic
-/// on an op it does not know or arguments of the wrong shape.
+/// Evaluates `func` on `args` (one per argument, shapes as declared).
+/// Parameters read with kiln.load_param come from `params` by name. Fails with
+/// a diagnostic on an op it does not know or arguments of the wrong shape.
 mlir::FailureOr<llvm::SmallVector<RefTensor>>
 evaluate(mlir::func::FuncOp func, llvm::ArrayRef<RefTensor> args,
          const llvm::StringMap<RefTensor> *params = nullptr);

@@ -36,8 +36,8 @@ int64_t numElements(ArrayRef<int64_t> shape) {
 FailureOr<int64_t> normalizeAxis(int64_t axis, int64_t rank,
                                  std::string &error) {
   if (axis < -rank || axis >= rank) {
-    error = "axis " + std::to_string(axis) + " is out of range for a tensor of rank " +
-            std::to_string(rank);
+    error = "axis " + std::to_string(axis) +
+            " is out of range for a tensor of rank " + std::to_string(rank);
     return failure();
   }
   return axis < 0 ? axis + rank : axis;
@@ -224,8 +224,8 @@ static LogicalResult checkPair(llvm::StringRef what, ArrayRef<int64_t> values,
   }
   for (int64_t v : values)
     if (v < min) {
-      error = what.str() + " must be " + (min > 0 ? "positive" : "non-negative") +
-              ", got " + str(values);
+      error = what.str() + " must be " +
+              (min > 0 ? "positive" : "non-negative") + ", got " + str(values);
       return failure();
     }
   return success();
@@ -239,8 +239,8 @@ FailureOr<Shape> conv2d(ArrayRef<int64_t> input, ArrayRef<int64_t> filter,
     return failure();
   }
   if (filter.size() != 4) {
-    error = "conv2d expects a filter of shape [O, C, KH, KW], got " +
-            str(filter);
+    error =
+        "conv2d expects a filter of shape [O, C, KH, KW], got " + str(filter);
     return failure();
   }
   if (filter[1] != input[1]) {
@@ -273,8 +273,7 @@ FailureOr<Shape> pool2d(ArrayRef<int64_t> input, ArrayRef<int64_t> kernel,
                         ArrayRef<int64_t> strides, ArrayRef<int64_t> padding,
                         std::string &error) {
   if (input.size() != 4) {
-    error = "pooling expects an input of shape [N, C, H, W], got " +
-            str(input);
+    error = "pooling expects an input of shape [N, C, H, W], got " + str(input);
     return failure();
   }
   if (failed(checkPair("kernel", kernel, 1, error)) ||
@@ -290,8 +289,8 @@ FailureOr<Shape> pool2d(ArrayRef<int64_t> input, ArrayRef<int64_t> kernel,
     }
     int64_t padded = input[2 + i] + 2 * padding[i];
     if (kernel[i] > padded) {
-      error = "pooling kernel " + str(kernel) +
-              " is larger than the padded input";
+      error =
+          "pooling kernel " + str(kernel) + " is larger than the padded input";
       return failure();
     }
     result[2 + i] = (padded - kernel[i]) / strides[i] + 1;

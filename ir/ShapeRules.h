@@ -1,8 +1,9 @@
-//===- ShapeRules.h - Static shape rules shared by sema and the IR -*- C++ -*-===//
+//===- ShapeRules.h - Static shape rules shared by sema and the IR -*- C++
+//-*-===//
 //
 // The one place that says which shapes an op accepts and what it produces. The
-// frontend reports failures as DSL diagnostics; the kiln ops use the same rules for
-// result-type inference and verification.
+// frontend reports failures as DSL diagnostics; the kiln ops use the same rules
+// for result-type inference and verification.
 //
 //===----------------------------------------------------------------------===//
 
@@ -73,12 +74,10 @@ llvm::LogicalResult sameShapeLoss(llvm::ArrayRef<int64_t> lhs,
 
 /// 2-D convolution, NCHW: input [N, C, H, W], filter [O, C, KH, KW]; strides,
 /// padding and dilation are [h, w] pairs.
-llvm::FailureOr<Shape> conv2d(llvm::ArrayRef<int64_t> input,
-                              llvm::ArrayRef<int64_t> filter,
-                              llvm::ArrayRef<int64_t> strides,
-                              llvm::ArrayRef<int64_t> padding,
-                              llvm::ArrayRef<int64_t> dilation,
-                              std::string &error);
+llvm::FailureOr<Shape>
+conv2d(llvm::ArrayRef<int64_t> input, llvm::ArrayRef<int64_t> filter,
+       llvm::ArrayRef<int64_t> strides, llvm::ArrayRef<int64_t> padding,
+       llvm::ArrayRef<int64_t> dilation, std::string &error);
 
 /// 2-D pooling over [N, C, H, W] with kernel, strides and padding [h, w] pairs.
 llvm::FailureOr<Shape> pool2d(llvm::ArrayRef<int64_t> input,

@@ -2,9 +2,10 @@
 //
 // `differentiate` is the driver: it walks the ops of a block backwards from the
 // loss, asks each op's gradient rule (DifferentiableOpInterface, all in
-// ir/GradientRules.cpp) for its operands' gradients, reduces broadcast gradients
-// to the operands' shapes, and accumulates fan-out with adds. The kiln-autodiff
-// pass uses it to build @train_step: forward, backward, clipping, optimizer.
+// ir/GradientRules.cpp) for its operands' gradients, reduces broadcast
+// gradients to the operands' shapes, and accumulates fan-out with adds. The
+// kiln-autodiff pass uses it to build @train_step: forward, backward, clipping,
+// optimizer.
 //
 //===----------------------------------------------------------------------===//
 
@@ -33,13 +34,13 @@ static bool isFloatTensor(Value v) {
 static Value zerosLike(OpBuilder &b, Location loc, Value v) {
   auto type = cast<RankedTensorType>(v.getType());
   return b.create<ConstantOp>(
-      loc, DenseElementsAttr::get(
-               type, b.getFloatAttr(type.getElementType(), 0.0)));
+      loc,
+      DenseElementsAttr::get(type, b.getFloatAttr(type.getElementType(), 0.0)));
 }
 
-FailureOr<SmallVector<Value>>
-kiln::differentiate(OpBuilder &b, Value loss, ArrayRef<Value> wrt,
-                    uint64_t *numGradientOps) {
+FailureOr<SmallVector<Value>> kiln::differentiate(OpBuilder &b, Value loss,
+                                                  ArrayRef<Value> wrt,
+                                                  uint64_t *numGradientOps) {
   auto lossType = dyn_cast<RankedTensorType>(loss.getType());
   if (!lossType || lossType.getRank() != 0 || !isFloatTensor(loss))
     return emitError(loss.getLoc(), "the loss must be a scalar float tensor");
@@ -102,15 +103,15 @@ namespace {
 /// The optimizer settings of the module's `kiln.train` attribute.
 struct OptimizerConfig {
   std::string name = "adam";
-  llvm::StringMap<double> hyper = {{"lr", 1e-3},   {"beta1", 0.9},
-                                   {"beta2", 0.999}, {"eps", 1e-8},
+  llvm::StringMap<double> hyper = {{"lr", 1e-3},        {"beta1", 0.9},
+                                   {"beta2", 0.999},    {"eps", 1e-8},
                                    {"weight_decay", 0}, {"clip_norm", 0},
-                                   {"momentum", 0.9}, {"nesterov", 0}};
+                                   {"momentum", 0.9},   {"nesterov", 0}};
 
   static OptimizerConfig fromModule(ModuleOp module) {
     OptimizerConfig config;
-    auto train = module->getAttrOfType<DictionaryAttr>(
-        KilnDialect::kTrainAttrName);
+    auto train =
+        module->getAttrOfType<DictionaryAttr>(KilnDialect::kTrainAttrName);
     DictionaryAttr opt =
         train ? train.getAs<DictionaryAttr>("optimizer") : DictionaryAttr();
     if (!opt)
@@ -172,7 +173,8 @@ void KilnAutodiffPass::runOnOperation() {
   OpBuilder b(ctx);
   Location loc = forward.getLoc();
 
-  // Signature: params..., state..., inputs..., hyper -> params..., state..., loss.
+  // Signature: params..., state..., inputs..., hyper -> params..., state...,
+  // loss.
   SmallVector<Type> argTypes, resultTypes;
   for (ParamOp p : params)
     argTypes.push_back(p.getType());
@@ -239,8 +241,7 @@ void KilnAutodiffPass::runOnOperation() {
       continue;
     }
     if (auto select = dyn_cast<IfTrainingOp>(op)) {
-      mapping.map(select.getResult(),
-                  mapping.lookup(select.getTrainValue()));
+      mapping.map(select.getResult(), mapping.lookup(select.getTrainValue()));
       continue;
     }
     if (auto assign = dyn_cast<AssignParamOp>(op)) {
@@ -288,12 +289,11 @@ void KilnAutodiffPass::runOnOperation() {
       Value s = axes.empty()
                     ? sq
                     : b.create<ReduceSumOp>(loc, sq, axes, false).getResult();
-      sumSquares = sumSquares ? b.create<AddOp>(loc, sumSquares, s).getResult()
-                              : s;
+      sumSquares =
+          sumSquares ? b.create<AddOp>(loc, sumSquares, s).getResult() : s;
     }
     Value norm = b.create<SqrtOp>(loc, sumSquares);
-    Value denom =
-        b.create<AddOp>(loc, norm, buildScalar(b, loc, 1e-6, f32));
+    Value denom = b.create<AddOp>(loc, norm, buildScalar(b, loc, 1e-6, f32));
     Value scale = b.create<MinimumOp>(
         loc, buildScalar(b, loc, 1.0, f32),
         b.create<DivOp>(loc, buildScalar(b, loc, clip, f32), denom));
@@ -319,9 +319,8 @@ void KilnAutodiffPass::runOnOperation() {
     Value grad = (*grads)[gradIndex++];
     auto state = [&](unsigned s) { return step.getArgument(stateBase[i] + s); };
     if (config.name == "sgd") {
-      newParams.push_back(b.create<SgdUpdateOp>(ploc, param.getType(), param,
-                                                grad, hyper,
-                                                f64("weight_decay")));
+      newParams.push_back(b.create<SgdUpdateOp>(
+          ploc, param.getType(), param, grad, hyper, f64("weight_decay")));
     } else if (config.name == "momentum") {
       auto u = b.create<MomentumUpdateOp>(
           ploc, param.getType(), param.getType(), param, grad, state(0), hyper,

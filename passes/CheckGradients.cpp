@@ -1,9 +1,9 @@
 //===- CheckGradients.cpp - Gradient rules vs. finite differences ---------===//
 //
 // For each function f: builds L(x) = sum_r sum(f_r(x) * w_r) with fixed random
-// weights w_r (so the whole Jacobian is exercised, not just one row), its gradient
-// with the autodiff driver, and compares every component with a central finite
-// difference, all evaluated in f64 by the reference evaluator.
+// weights w_r (so the whole Jacobian is exercised, not just one row), its
+// gradient with the autodiff driver, and compares every component with a
+// central finite difference, all evaluated in f64 by the reference evaluator.
 //
 //===----------------------------------------------------------------------===//
 
@@ -44,7 +44,7 @@ bool isFloatTensor(Type t) {
 } // namespace
 
 FailureOr<GradientCheckResult> kiln::checkGradients(func::FuncOp func,
-                                                   unsigned seed) {
+                                                    unsigned seed) {
   GradientCheckResult result;
   std::mt19937_64 rng(seed);
   OpBuilder b(func);
@@ -65,15 +65,14 @@ FailureOr<GradientCheckResult> kiln::checkGradients(func::FuncOp func,
     SmallVector<Attribute> w;
     for (int64_t i = 0; i < type.getNumElements(); ++i)
       w.push_back(b.getFloatAttr(type.getElementType(), weight(rng)));
-    Value weights =
-        b.create<ConstantOp>(loc, DenseElementsAttr::get(type, w));
+    Value weights = b.create<ConstantOp>(loc, DenseElementsAttr::get(type, w));
     Value prod = b.create<MulOp>(loc, r, weights);
     SmallVector<int64_t> axes;
     for (int64_t a = 0; a < type.getRank(); ++a)
       axes.push_back(a);
-    Value s = axes.empty() ? prod
-                           : b.create<ReduceSumOp>(loc, prod, axes, false)
-                                 .getResult();
+    Value s = axes.empty()
+                  ? prod
+                  : b.create<ReduceSumOp>(loc, prod, axes, false).getResult();
     total = total ? b.create<AddOp>(loc, total, s).getResult() : s;
   }
   if (!total) {

@@ -25,14 +25,13 @@ struct KilnEntryPointsPass
 /// Erases pure ops whose results are unused, last to first.
 void eraseDeadOps(Block &block) {
   for (Operation &op : llvm::make_early_inc_range(llvm::reverse(block)))
-    if (op.use_empty() && !op.hasTrait<OpTrait::IsTerminator>() &&
-        isPure(&op))
+    if (op.use_empty() && !op.hasTrait<OpTrait::IsTerminator>() && isPure(&op))
       op.erase();
 }
 
-/// Clones @forward into `name` with the parameters as leading arguments, returning
-/// the forward results selected by `results`; inputs that the selected results
-/// do not use are dropped when `pruneInputs`.
+/// Clones @forward into `name` with the parameters as leading arguments,
+/// returning the forward results selected by `results`; inputs that the
+/// selected results do not use are dropped when `pruneInputs`.
 func::FuncOp buildEntry(OpBuilder &b, func::FuncOp forward,
                         MutableArrayRef<ParamOp> params, StringRef name,
                         ArrayRef<unsigned> results, bool pruneInputs) {

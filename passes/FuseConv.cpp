@@ -1,10 +1,10 @@
 //===- FuseConv.cpp - conv2d / matmul epilogue fusion ---------------------===//
 //
 // Matches `conv2d -> add(bias) -> activation -> pool` and
-// `matmul -> add(bias) -> activation` chains and replaces each with one fused op
-// whose lowering applies the epilogue while the result is in registers. The pass
-// runs on @train_step, so legality includes the backward pass: an intermediate is
-// absorbed only when nothing else reads it.
+// `matmul -> add(bias) -> activation` chains and replaces each with one fused
+// op whose lowering applies the epilogue while the result is in registers. The
+// pass runs on @train_step, so legality includes the backward pass: an
+// intermediate is absorbed only when nothing else reads it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -109,8 +109,8 @@ struct KilnFuseConvPass
       op->emitRemark() << "not fused: " << why;
   }
 
-  /// greater(z, 0) where relu(z) exists -> greater(relu(z), 0): same mask, and z
-  /// is then read by the relu only.
+  /// greater(z, 0) where relu(z) exists -> greater(relu(z), 0): same mask, and
+  /// z is then read by the relu only.
   void rewriteReluMask(GreaterOp op) {
     if (!isZeroSplat(op.getRhs()))
       return;
@@ -148,14 +148,16 @@ struct KilnFuseConvPass
     AddOp biasAdd;
     if (auto add = dyn_cast_or_null<AddOp>(soleUser(current))) {
       Value other = add.getLhs() == current ? add.getRhs() : add.getLhs();
-      if (add.getType() == conv.getType() && isChannelBias(other, channels, 3)) {
+      if (add.getType() == conv.getType() &&
+          isChannelBias(other, channels, 3)) {
         bias = other;
         biasAdd = add;
         chain.push_back(add);
         current = add.getResult();
       } else {
         missed(add, "the add's other operand is not a per-channel bias of "
-                    "shape [" + Twine(channels) + ", 1, 1]");
+                    "shape [" +
+                        Twine(channels) + ", 1, 1]");
       }
     } else if (!current.hasOneUse()) {
       missed(conv, "the convolution's result has other users");
@@ -173,7 +175,8 @@ struct KilnFuseConvPass
     // pass) get it as a second result.
     Operation *pool = nullptr;
     for (Operation *user : current.getUsers())
-      if (isa<MaxPool2dOp, AvgPool2dOp>(user) && user->getOperand(0) == current) {
+      if (isa<MaxPool2dOp, AvgPool2dOp>(user) &&
+          user->getOperand(0) == current) {
         if (pool) {
           missed(user, "the activation is pooled twice");
           pool = nullptr;
@@ -189,8 +192,8 @@ struct KilnFuseConvPass
 
     Operation *last = chain.back();
     OpBuilder b(last);
-    Location loc = b.getFusedLoc(llvm::map_to_vector(
-        chain, [](Operation *op) { return op->getLoc(); }));
+    Location loc = b.getFusedLoc(
+        llvm::map_to_vector(chain, [](Operation *op) { return op->getLoc(); }));
     Value biasVec = bias ? biasVector(b, loc, bias, channels) : Value();
     SmallVector<Type> resultTypes{last->getResult(0).getType()};
     if (saveActivation)
@@ -200,9 +203,9 @@ struct KilnFuseConvPass
         loc, resultTypes, conv.getInput(), conv.getFilter(), biasVec,
         conv.getStridesAttr(), conv.getPaddingAttr(), conv.getDilationAttr(),
         b.getStringAttr(act ? activationOf(act) : "none"),
-        b.getStringAttr(!pool                     ? "none"
+        b.getStringAttr(!pool                    ? "none"
                         : isa<MaxPool2dOp>(pool) ? "max"
-                                                  : "avg"),
+                                                 : "avg"),
         pool ? pool->getAttrOfType<DenseI64ArrayAttr>("kernel") : empty,
         pool ? pool->getAttrOfType<DenseI64ArrayAttr>("strides") : empty,
         pool ? pool->getAttrOfType<DenseI64ArrayAttr>("padding") : empty);
@@ -228,8 +231,8 @@ struct KilnFuseConvPass
         missed(matmul, "the product has other users");
       return;
     }
-    Value other = add.getLhs() == matmul.getResult() ? add.getRhs()
-                                                     : add.getLhs();
+    Value other =
+        add.getLhs() == matmul.getResult() ? add.getRhs() : add.getLhs();
     if (add.getType() != matmul.getType() || !isChannelBias(other, n, 1)) {
       missed(add, "the add's other operand is not a bias of shape [" +
                       Twine(n) + "]");
@@ -243,8 +246,8 @@ struct KilnFuseConvPass
       chain.push_back(act);
     Operation *last = chain.back();
     OpBuilder b(last);
-    Location loc = b.getFusedLoc(llvm::map_to_vector(
-        chain, [](Operation *op) { return op->getLoc(); }));
+    Location loc = b.getFusedLoc(
+        llvm::map_to_vector(chain, [](Operation *op) { return op->getLoc(); }));
     auto fused = b.create<FusedDenseOp>(
         loc, last->getResult(0).getType(), matmul.getLhs(), matmul.getRhs(),
         biasVector(b, loc, other, n),

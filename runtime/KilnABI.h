@@ -38,11 +38,18 @@
  *                                            must not be given any)
  *   optimizer NAME KEY=VALUE...              e.g. adam lr=0.001 beta1=0.9 ...
  *   train batch=B epochs=E seed=S
+ *   entry NAME                               a step function the object defines
+ *                                            (train_step, eval_step, predict)
  *   data SPLIT INPUT FORMAT PATH [KEY=VALUE...]   SPLIT: train | test;
  *                                            FORMAT: idx | npy | csv; PATH has
  *                                            no spaces (percent-encoded %20, %25)
  *
  * Unknown record kinds are ignored by the runtime (forward compatibility).
+ * Parameters that are buffers (batch normalization's running statistics) are
+ * `param` records like the others: the step functions update them in place.
+ *
+ * Reentrancy. The step functions keep their temporaries in one static arena
+ * (kiln-static-buffers): call them one at a time, never concurrently.
  *===----------------------------------------------------------------------===*/
 
 #ifndef KILN_RUNTIME_KILNABI_H

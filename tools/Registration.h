@@ -1,7 +1,9 @@
-//===- Registration.h - The dialects and passes Kiln's tools know -*- C++ -*-===//
+//===- Registration.h - The dialects and passes Kiln's tools know -*- C++
+//-*-===//
 //
 // The single place that registers upstream dialects and passes: each upstream
-// registration header is expensive to compile, so only what Kiln uses is listed.
+// registration header is expensive to compile, so only what Kiln uses is
+// listed.
 //
 //===----------------------------------------------------------------------===//
 

@@ -1,9 +1,10 @@
 //===- FusionTest.cpp - Fused and unfused graphs compute the same values --===//
 //
-// Builds @train_step (forward, gradients, optimizer) for a small CNN and a dense
-// layer, fuses a copy with kiln-fuse-conv, and evaluates both with the f64
-// reference evaluator on the same random inputs: the losses, updated parameters
-// and optimizer state (hence forward values and gradients) must agree.
+// Builds @train_step (forward, gradients, optimizer) for a small CNN and a
+// dense layer, fuses a copy with kiln-fuse-conv, and evaluates both with the
+// f64 reference evaluator on the same random inputs: the losses, updated
+// parameters and optimizer state (hence forward values and gradients) must
+// agree.
 //
 //===----------------------------------------------------------------------===//
 

@@ -21,25 +21,32 @@ struct Case {
 
 // Shapes are chosen to exercise broadcasting and several axes.
 const Case kCases[] = {
-    {"kiln.add", R"(func.func @f(%a: tensor<3x4xf32>, %b: tensor<4xf32>) -> tensor<3x4xf32> {
+    {"kiln.add",
+     R"(func.func @f(%a: tensor<3x4xf32>, %b: tensor<4xf32>) -> tensor<3x4xf32> {
       %0 = kiln.add %a, %b : (tensor<3x4xf32>, tensor<4xf32>) -> tensor<3x4xf32>
       return %0 : tensor<3x4xf32> })"},
-    {"kiln.sub", R"(func.func @f(%a: tensor<3x1xf32>, %b: tensor<1x4xf32>) -> tensor<3x4xf32> {
+    {"kiln.sub",
+     R"(func.func @f(%a: tensor<3x1xf32>, %b: tensor<1x4xf32>) -> tensor<3x4xf32> {
       %0 = kiln.sub %a, %b : (tensor<3x1xf32>, tensor<1x4xf32>) -> tensor<3x4xf32>
       return %0 : tensor<3x4xf32> })"},
-    {"kiln.mul", R"(func.func @f(%a: tensor<2x3xf32>, %b: tensor<f32>) -> tensor<2x3xf32> {
+    {"kiln.mul",
+     R"(func.func @f(%a: tensor<2x3xf32>, %b: tensor<f32>) -> tensor<2x3xf32> {
       %0 = kiln.mul %a, %b : (tensor<2x3xf32>, tensor<f32>) -> tensor<2x3xf32>
       return %0 : tensor<2x3xf32> })"},
-    {"kiln.div", R"(func.func @f(%a: tensor<2x3xf32>, %b: tensor<3xf32> {kiln.check_range = [0.5, 2.0]}) -> tensor<2x3xf32> {
+    {"kiln.div",
+     R"(func.func @f(%a: tensor<2x3xf32>, %b: tensor<3xf32> {kiln.check_range = [0.5, 2.0]}) -> tensor<2x3xf32> {
       %0 = kiln.div %a, %b : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
       return %0 : tensor<2x3xf32> })"},
-    {"kiln.maximum", R"(func.func @f(%a: tensor<5xf32>, %b: tensor<5xf32>) -> tensor<5xf32> {
+    {"kiln.maximum",
+     R"(func.func @f(%a: tensor<5xf32>, %b: tensor<5xf32>) -> tensor<5xf32> {
       %0 = kiln.maximum %a, %b : (tensor<5xf32>, tensor<5xf32>) -> tensor<5xf32>
       return %0 : tensor<5xf32> })"},
-    {"kiln.minimum", R"(func.func @f(%a: tensor<5xf32>, %b: tensor<1xf32>) -> tensor<5xf32> {
+    {"kiln.minimum",
+     R"(func.func @f(%a: tensor<5xf32>, %b: tensor<1xf32>) -> tensor<5xf32> {
       %0 = kiln.minimum %a, %b : (tensor<5xf32>, tensor<1xf32>) -> tensor<5xf32>
       return %0 : tensor<5xf32> })"},
-    {"kiln.greater", R"(func.func @f(%a: tensor<5xf32>, %b: tensor<5xf32>) -> tensor<5xf32> {
+    {"kiln.greater",
+     R"(func.func @f(%a: tensor<5xf32>, %b: tensor<5xf32>) -> tensor<5xf32> {
       %0 = kiln.greater %a, %b : (tensor<5xf32>, tensor<5xf32>) -> tensor<5xf32>
       %1 = kiln.mul %0, %a : (tensor<5xf32>, tensor<5xf32>) -> tensor<5xf32>
       return %1 : tensor<5xf32> })"},
@@ -58,75 +65,90 @@ const Case kCases[] = {
     {"kiln.exp", R"(func.func @f(%x: tensor<2x5xf32>) -> tensor<2x5xf32> {
       %0 = kiln.exp %x : tensor<2x5xf32>
       return %0 : tensor<2x5xf32> })"},
-    {"kiln.log", R"(func.func @f(%x: tensor<6xf32> {kiln.check_range = [0.5, 2.0]}) -> tensor<6xf32> {
+    {"kiln.log",
+     R"(func.func @f(%x: tensor<6xf32> {kiln.check_range = [0.5, 2.0]}) -> tensor<6xf32> {
       %0 = kiln.log %x : tensor<6xf32>
       return %0 : tensor<6xf32> })"},
-    {"kiln.sqrt", R"(func.func @f(%x: tensor<6xf32> {kiln.check_range = [0.5, 2.0]}) -> tensor<6xf32> {
+    {"kiln.sqrt",
+     R"(func.func @f(%x: tensor<6xf32> {kiln.check_range = [0.5, 2.0]}) -> tensor<6xf32> {
       %0 = kiln.sqrt %x : tensor<6xf32>
       return %0 : tensor<6xf32> })"},
     {"kiln.abs", R"(func.func @f(%x: tensor<2x5xf32>) -> tensor<2x5xf32> {
       %0 = kiln.abs %x : tensor<2x5xf32>
       return %0 : tensor<2x5xf32> })"},
-    {"kiln.gelu", R"(func.func @f(%x: tensor<2x5xf32> {kiln.check_range = [-3.0, 3.0]}) -> tensor<2x5xf32> {
+    {"kiln.gelu",
+     R"(func.func @f(%x: tensor<2x5xf32> {kiln.check_range = [-3.0, 3.0]}) -> tensor<2x5xf32> {
       %0 = kiln.gelu %x : tensor<2x5xf32>
       return %0 : tensor<2x5xf32> })"},
-    {"kiln.matmul", R"(func.func @f(%a: tensor<2x3x4xf32>, %b: tensor<4x2xf32>) -> tensor<2x3x2xf32> {
+    {"kiln.matmul",
+     R"(func.func @f(%a: tensor<2x3x4xf32>, %b: tensor<4x2xf32>) -> tensor<2x3x2xf32> {
       %0 = kiln.matmul %a, %b : (tensor<2x3x4xf32>, tensor<4x2xf32>) -> tensor<2x3x2xf32>
       return %0 : tensor<2x3x2xf32> })"},
     {"kiln.softmax", R"(func.func @f(%x: tensor<3x4xf32>) -> tensor<3x4xf32> {
       %0 = kiln.softmax %x axis = 1 : tensor<3x4xf32>
       return %0 : tensor<3x4xf32> })"},
-    {"kiln.log_softmax", R"(func.func @f(%x: tensor<3x4xf32>) -> tensor<3x4xf32> {
+    {"kiln.log_softmax",
+     R"(func.func @f(%x: tensor<3x4xf32>) -> tensor<3x4xf32> {
       %0 = kiln.log_softmax %x axis = 0 : tensor<3x4xf32>
       return %0 : tensor<3x4xf32> })"},
-    {"kiln.reduce_sum", R"(func.func @f(%x: tensor<2x3x4xf32>) -> tensor<2x4xf32> {
+    {"kiln.reduce_sum",
+     R"(func.func @f(%x: tensor<2x3x4xf32>) -> tensor<2x4xf32> {
       %0 = kiln.reduce_sum %x axes = [1] : tensor<2x3x4xf32> -> tensor<2x4xf32>
       return %0 : tensor<2x4xf32> })"},
-    {"kiln.reduce_mean", R"(func.func @f(%x: tensor<2x3x4xf32>) -> tensor<1x3x1xf32> {
+    {"kiln.reduce_mean",
+     R"(func.func @f(%x: tensor<2x3x4xf32>) -> tensor<1x3x1xf32> {
       %0 = kiln.reduce_mean %x axes = [0, 2] {keepdims = true} : tensor<2x3x4xf32> -> tensor<1x3x1xf32>
       return %0 : tensor<1x3x1xf32> })"},
-    {"kiln.reduce_max", R"(func.func @f(%x: tensor<2x3x4xf32>) -> tensor<2x3xf32> {
+    {"kiln.reduce_max",
+     R"(func.func @f(%x: tensor<2x3x4xf32>) -> tensor<2x3xf32> {
       %0 = kiln.reduce_max %x axes = [2] : tensor<2x3x4xf32> -> tensor<2x3xf32>
       return %0 : tensor<2x3xf32> })"},
     {"kiln.reshape", R"(func.func @f(%x: tensor<2x3x4xf32>) -> tensor<6x4xf32> {
       %0 = kiln.reshape %x : tensor<2x3x4xf32> -> tensor<6x4xf32>
       return %0 : tensor<6x4xf32> })"},
-    {"kiln.transpose", R"(func.func @f(%x: tensor<2x3x4xf32>) -> tensor<4x2x3xf32> {
+    {"kiln.transpose",
+     R"(func.func @f(%x: tensor<2x3x4xf32>) -> tensor<4x2x3xf32> {
       %0 = kiln.transpose %x perm = [2, 0, 1] : tensor<2x3x4xf32> -> tensor<4x2x3xf32>
       return %0 : tensor<4x2x3xf32> })"},
-    {"kiln.broadcast_to", R"(func.func @f(%y: tensor<3x1xf32>) -> tensor<2x3x5xf32> {
+    {"kiln.broadcast_to",
+     R"(func.func @f(%y: tensor<3x1xf32>) -> tensor<2x3x5xf32> {
       %0 = kiln.broadcast_to %y : tensor<3x1xf32> -> tensor<2x3x5xf32>
       return %0 : tensor<2x3x5xf32> })"},
-    {"kiln.conv2d", R"(func.func @f(%x: tensor<2x3x6x5xf32>, %w: tensor<4x3x3x2xf32>) -> tensor<2x4x3x3xf32> {
+    {"kiln.conv2d",
+     R"(func.func @f(%x: tensor<2x3x6x5xf32>, %w: tensor<4x3x3x2xf32>) -> tensor<2x4x3x3xf32> {
       %0 = kiln.conv2d %x, %w strides = [2, 1] padding = [1, 0] dilation = [1, 2] : (tensor<2x3x6x5xf32>, tensor<4x3x3x2xf32>) -> tensor<2x4x3x3xf32>
       return %0 : tensor<2x4x3x3xf32> })"},
-    {"kiln.max_pool2d", R"(func.func @f(%x: tensor<2x2x5x5xf32>) -> (tensor<2x2x2x2xf32>, tensor<2x2x3x3xf32>) {
+    {"kiln.max_pool2d",
+     R"(func.func @f(%x: tensor<2x2x5x5xf32>) -> (tensor<2x2x2x2xf32>, tensor<2x2x3x3xf32>) {
       %0 = kiln.max_pool2d %x kernel = [2, 2] strides = [2, 2] padding = [0, 0] : tensor<2x2x5x5xf32> -> tensor<2x2x2x2xf32>
       %1 = kiln.max_pool2d %x kernel = [3, 3] strides = [2, 2] padding = [1, 1] : tensor<2x2x5x5xf32> -> tensor<2x2x3x3xf32>
       return %0, %1 : tensor<2x2x2x2xf32>, tensor<2x2x3x3xf32> })"},
-    {"kiln.avg_pool2d", R"(func.func @f(%x: tensor<2x2x5x5xf32>) -> (tensor<2x2x2x2xf32>, tensor<2x2x3x3xf32>) {
+    {"kiln.avg_pool2d",
+     R"(func.func @f(%x: tensor<2x2x5x5xf32>) -> (tensor<2x2x2x2xf32>, tensor<2x2x3x3xf32>) {
       %0 = kiln.avg_pool2d %x kernel = [2, 2] strides = [2, 2] padding = [0, 0] : tensor<2x2x5x5xf32> -> tensor<2x2x2x2xf32>
       %1 = kiln.avg_pool2d %x kernel = [3, 3] strides = [2, 2] padding = [1, 1] : tensor<2x2x5x5xf32> -> tensor<2x2x3x3xf32>
       return %0, %1 : tensor<2x2x2x2xf32>, tensor<2x2x3x3xf32> })"},
-    {"kiln.dropout", R"(func.func @f(%x: tensor<4x8xf32>, %h: tensor<4xf32> {kiln.check_range = [3.2, 3.8]}) -> tensor<4x8xf32> {
+    {"kiln.dropout",
+     R"(func.func @f(%x: tensor<4x8xf32>, %h: tensor<4xf32> {kiln.check_range = [3.2, 3.8]}) -> tensor<4x8xf32> {
       %0 = kiln.dropout %x, %h : tensor<4xf32> {rate = 0.5 : f64, salt = 7 : i64} : tensor<4x8xf32>
       return %0 : tensor<4x8xf32> })"},
-    {"kiln.cross_entropy", R"(func.func @f(%l: tensor<4x5xf32>, %y: tensor<4xi32> {kiln.check_range = [0.0, 5.0]}) -> tensor<f32> {
+    {"kiln.cross_entropy",
+     R"(func.func @f(%l: tensor<4x5xf32>, %y: tensor<4xi32> {kiln.check_range = [0.0, 5.0]}) -> tensor<f32> {
       %0 = kiln.cross_entropy %l, %y : (tensor<4x5xf32>, tensor<4xi32>) -> tensor<f32>
       return %0 : tensor<f32> })"},
-    {"kiln.mse", R"(func.func @f(%a: tensor<3x2xf32>, %b: tensor<3x2xf32>) -> tensor<f32> {
+    {"kiln.mse",
+     R"(func.func @f(%a: tensor<3x2xf32>, %b: tensor<3x2xf32>) -> tensor<f32> {
       %0 = kiln.mse %a, %b : (tensor<3x2xf32>, tensor<3x2xf32>) -> tensor<f32>
       return %0 : tensor<f32> })"},
-    {"kiln.bce_with_logits", R"(func.func @f(%a: tensor<3x2xf32>, %b: tensor<3x2xf32> {kiln.check_range = [0.0, 1.0]}) -> tensor<f32> {
+    {"kiln.bce_with_logits",
+     R"(func.func @f(%a: tensor<3x2xf32>, %b: tensor<3x2xf32> {kiln.check_range = [0.0, 1.0]}) -> tensor<f32> {
       %0 = kiln.bce_with_logits %a, %b : (tensor<3x2xf32>, tensor<3x2xf32>) -> tensor<f32>
       return %0 : tensor<f32> })"},
 };
 
 class GradientTest : public ::testing::TestWithParam<Case> {
 protected:
-  GradientTest() {
-    ctx.loadDialect<kiln::KilnDialect, func::FuncDialect>();
-  }
+  GradientTest() { ctx.loadDialect<kiln::KilnDialect, func::FuncDialect>(); }
   MLIRContext ctx;
 };
 
@@ -160,9 +182,8 @@ TEST(GradientCoverageTest, EveryDifferentiableOpHasACase) {
     if (name.getDialectNamespace() != "kiln" ||
         !name.hasInterface<kiln::DifferentiableOpInterface>())
       continue;
-    bool covered = llvm::any_of(kCases, [&](const Case &c) {
-      return name.getStringRef() == c.op;
-    });
+    bool covered = llvm::any_of(
+        kCases, [&](const Case &c) { return name.getStringRef() == c.op; });
     EXPECT_TRUE(covered) << name.getStringRef().str()
                          << " has a gradient rule but no GradientTest case";
   }

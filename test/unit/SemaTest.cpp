@@ -1,7 +1,7 @@
 //===- SemaTest.cpp - Unit tests of semantic analysis (elaboration) -------===//
 
-#include "frontend/Parser.h"
 #include "frontend/Sema.h"
+#include "frontend/Parser.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"

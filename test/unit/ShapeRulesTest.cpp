@@ -43,8 +43,9 @@ TEST(ShapeRulesTest, Matmul) {
   ASSERT_TRUE(succeeded(s));
   EXPECT_EQ(*s, (shape::Shape{4, 8, 16, 5}));
   EXPECT_TRUE(failed(shape::matmul({64, 784}, {700, 256}, error)));
-  EXPECT_EQ(error,
-            "matmul inner dimensions differ: [64, 784] @ [700, 256] (784 vs 700)");
+  EXPECT_EQ(
+      error,
+      "matmul inner dimensions differ: [64, 784] @ [700, 256] (784 vs 700)");
   EXPECT_TRUE(failed(shape::matmul({784}, {784, 2}, error)));
   EXPECT_TRUE(failed(shape::matmul({2, 3, 4}, {5, 4, 6}, error)));
 }

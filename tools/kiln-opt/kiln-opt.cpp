@@ -1,7 +1,8 @@
 //===- kiln-opt.cpp - Runs Kiln's passes on textual IR --------------------===//
 //
-// The pass runner for lit tests and experiments: MlirOptMain with the kiln dialect,
-// Kiln's passes and the upstream dialects and passes Kiln's pipeline uses.
+// The pass runner for lit tests and experiments: MlirOptMain with the kiln
+// dialect, Kiln's passes and the upstream dialects and passes Kiln's pipeline
+// uses.
 //
 //===----------------------------------------------------------------------===//
 

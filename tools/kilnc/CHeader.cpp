@@ -41,8 +41,8 @@ std::vector<Buffer> buffersOf(func::FuncOp func) {
   std::vector<Buffer> buffers;
   auto describe = [](DictionaryAttr attrs, Type type, bool isResult) {
     Buffer b{"", "", cType(type), dims(type)};
-    for (StringRef role : {"kiln.param", "kiln.state", "kiln.input",
-                           "kiln.output"})
+    for (StringRef role :
+         {"kiln.param", "kiln.state", "kiln.input", "kiln.output"})
       if (auto s = attrs ? attrs.getAs<StringAttr>(role) : StringAttr()) {
         b.role = role.drop_front(5).str();
         b.name = s.str();
@@ -73,10 +73,10 @@ std::vector<Buffer> buffersOf(func::FuncOp func) {
 
 } // namespace
 
-void kiln::emitCHeader(ModuleOp module, StringRef sourceName,
-                       raw_ostream &os) {
+void kiln::emitCHeader(ModuleOp module, StringRef sourceName, raw_ostream &os) {
   std::string model = "model";
-  if (auto name = module->getAttrOfType<StringAttr>(KilnDialect::kModelAttrName))
+  if (auto name =
+          module->getAttrOfType<StringAttr>(KilnDialect::kModelAttrName))
     model = name.str();
   std::string guard = "KILN_MODEL_" + StringRef(model).upper() + "_H";
   std::string prefix = "KILN_" + StringRef(model).upper();
@@ -107,8 +107,8 @@ void kiln::emitCHeader(ModuleOp module, StringRef sourceName,
             "batch's\n * loss before the update. */\n";
     else
       os << " */\n";
-    os << "#define " << prefix << "_" << StringRef(entry).upper()
-       << "_BUFFERS " << buffers.size() << "\n"
+    os << "#define " << prefix << "_" << StringRef(entry).upper() << "_BUFFERS "
+       << buffers.size() << "\n"
        << "void kiln_" << entry << "(void **buffers);\n\n";
   }
   os << "#ifdef __cplusplus\n}\n#endif\n\n#endif /* " << guard << " */\n";

@@ -58,14 +58,9 @@ LogicalResult kiln::linkExecutable(StringRef objectPath, StringRef outputPath,
           sys::fs::createUniqueFile(outputPath + ".tmp-%%%%%%", temp))
     return fail("cannot create a file beside '" + outputPath +
                 "': " + ec.message());
-  std::vector<std::string> args = {cxx,
-                                   objectPath.str(),
-                                   runtime.str().str(),
-                                   "-lfmt",
-                                   "-lz",
-                                   "-lm",
-                                   "-o",
-                                   temp.str().str()};
+  std::vector<std::string> args = {
+      cxx,  objectPath.str(), runtime.str().str(), "-lfmt", "-lz", "-lm",
+      "-o", temp.str().str()};
   if (options.verbose) {
     errs() << "kilnc: linking:";
     for (const std::string &a : args)
@@ -100,11 +95,10 @@ LogicalResult kiln::writeStaticLibrary(StringRef objectPath,
   // The member is named after the library, not the temporary object file.
   std::string memberName = sys::path::stem(outputPath).str() + ".o";
   member->MemberName = memberName;
-  if (Error err =
-          writeArchive(outputPath, {std::move(*member)},
-                       SymtabWritingMode::NormalSymtab,
-                       object::Archive::K_GNU, /*Deterministic=*/true,
-                       /*Thin=*/false))
+  if (Error err = writeArchive(outputPath, {std::move(*member)},
+                               SymtabWritingMode::NormalSymtab,
+                               object::Archive::K_GNU, /*Deterministic=*/true,
+                               /*Thin=*/false))
     return fail("cannot write '" + outputPath +
                 "': " + toString(std::move(err)));
   return success();

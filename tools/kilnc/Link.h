@@ -1,4 +1,5 @@
-//===- Link.h - From an object file to an executable or a library -*- C++ -*-===//
+//===- Link.h - From an object file to an executable or a library -*- C++
+//-*-===//
 
 #ifndef KILN_TOOLS_KILNC_LINK_H
 #define KILN_TOOLS_KILNC_LINK_H

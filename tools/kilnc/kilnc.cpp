@@ -1,22 +1,24 @@
 //===- kilnc.cpp - The Kiln compiler driver -------------------------------===//
 //
-// Compiles a .kiln model: parse -> sema -> kiln IR -> Kiln's passes -> linalg -> LLVM
+// Compiles a .kiln model: parse -> sema -> kiln IR -> Kiln's passes -> linalg
+// -> LLVM
 // -> object -> executable (linked with libkiln_runtime).
-// `--emit=STAGE` stops after a stage and prints it; every error is a diagnostic with
-// a source location and a non-zero exit, and outputs are written atomically.
+// `--emit=STAGE` stops after a stage and prints it; every error is a diagnostic
+// with a source location and a non-zero exit, and outputs are written
+// atomically.
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/ObjectEmitter.h"
+#include "codegen/Pipeline.h"
 #include "frontend/Diagnostics.h"
 #include "frontend/MLIRGen.h"
 #include "frontend/Parser.h"
 #include "frontend/Sema.h"
 #include "passes/Passes.h"
-#include "codegen/ObjectEmitter.h"
-#include "codegen/Pipeline.h"
+#include "tools/Registration.h"
 #include "tools/kilnc/CHeader.h"
 #include "tools/kilnc/Link.h"
-#include "tools/Registration.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -27,14 +29,14 @@
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Support/CommandLine.h"
-#include "llvm/Support/FileSystem.h"
-#include "llvm/Support/Path.h"
 #include "llvm/Support/Error.h"
-#include "llvm/Support/WithColor.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace llvm;
@@ -111,13 +113,13 @@ cl::opt<bool> stats("print-stats",
                     cl::desc("Report what the optimizations did (fusions)"),
                     cl::init(false), cl::cat(kilncCategory));
 
-cl::opt<bool> remarksMissed(
-    "remarks-missed",
-    cl::desc("Explain every fusion candidate that was not fused"),
-    cl::init(false), cl::cat(kilncCategory));
+cl::opt<bool>
+    remarksMissed("remarks-missed",
+                  cl::desc("Explain every fusion candidate that was not fused"),
+                  cl::init(false), cl::cat(kilncCategory));
 
-cl::opt<bool> verbose("v", cl::desc("Print the link command"),
-                      cl::init(false), cl::cat(kilncCategory));
+cl::opt<bool> verbose("v", cl::desc("Print the link command"), cl::init(false),
+                      cl::cat(kilncCategory));
 
 cl::opt<std::string> runtimeDir(
     "runtime-dir",
@@ -136,8 +138,8 @@ LogicalResult writeOutput(function_ref<void(raw_ostream &)> print) {
   });
   if (err) {
     WithColor::error(errs(), "kilnc")
-        << "cannot write '" << outputFilename << "': " << toString(std::move(err))
-        << "\n";
+        << "cannot write '" << outputFilename
+        << "': " << toString(std::move(err)) << "\n";
     return failure();
   }
   return success();
@@ -208,8 +210,9 @@ LogicalResult compile(SourceMgr &srcMgr, mlir::MLIRContext &ctx, Emit emit) {
   kilnOptions.fuse = fuse;
   kilnOptions.reportStats = stats;
   kilnOptions.reportMissedFusions = remarksMissed;
-  if (failed(runPipeline(
-          [&](mlir::OpPassManager &pm) { buildKilnPipeline(pm, kilnOptions); })))
+  if (failed(runPipeline([&](mlir::OpPassManager &pm) {
+        buildKilnPipeline(pm, kilnOptions);
+      })))
     return failure();
   if (emit == Emit::KilnOpt)
     return printModule();
@@ -239,7 +242,8 @@ LogicalResult compile(SourceMgr &srcMgr, mlir::MLIRContext &ctx, Emit emit) {
     return failure();
   mlir::Location loc = module->getLoc();
   if (emit == Emit::LLVM)
-    return writeOutput([&](raw_ostream &os) { llvmModule->print(os, nullptr); });
+    return writeOutput(
+        [&](raw_ostream &os) { llvmModule->print(os, nullptr); });
   if (emit == Emit::Asm || emit == Emit::Obj) {
     SmallString<0> bytes;
     raw_svector_ostream os(bytes);
@@ -262,9 +266,9 @@ LogicalResult compile(SourceMgr &srcMgr, mlir::MLIRContext &ctx, Emit emit) {
       return Error::success();
     });
     if (err) {
-      WithColor::error(errs(), "kilnc") << "cannot write '" << headerPath
-                                        << "': " << toString(std::move(err))
-                                        << "\n";
+      WithColor::error(errs(), "kilnc")
+          << "cannot write '" << headerPath << "': " << toString(std::move(err))
+          << "\n";
       return failure();
     }
     return success();
@@ -310,15 +314,15 @@ int main(int argc, char **argv) {
   srcMgr.AddNewSourceBuffer(std::move(*file), SMLoc());
 
   Emit emit = emitAction.getNumOccurrences()
-                   ? emitAction.getValue()
-                   : (outputFilename == "-" ? Emit::Kiln : Emit::Exe);
+                  ? emitAction.getValue()
+                  : (outputFilename == "-" ? Emit::Kiln : Emit::Exe);
   bool binary = emit == Emit::Obj || emit == Emit::Lib || emit == Emit::Exe;
   if (binary && outputFilename == "-") {
-    WithColor::error(errs(), "kilnc")
-        << "--emit=" << (emit == Emit::Obj   ? "obj"
-                         : emit == Emit::Lib ? "lib"
-                                             : "exe")
-        << " needs an output file: -o FILE\n";
+    WithColor::error(errs(), "kilnc") << "--emit="
+                                      << (emit == Emit::Obj   ? "obj"
+                                          : emit == Emit::Lib ? "lib"
+                                                              : "exe")
+                                      << " needs an output file: -o FILE\n";
     return 2;
   }
 

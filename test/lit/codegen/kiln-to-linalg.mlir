@@ -334,7 +334,7 @@ func.func @conv2d(%x: tensor<2x3x7x6xf32>, %w: tensor<4x3x3x2xf32>) -> tensor<2x
 // CHECK: tensor.expand_shape %{{.+}} {{\[}}[0], [1, 2, 3]] output_shape [4, 3, 3, 2] : tensor<4x18xf32> into tensor<4x3x3x2xf32>
 // CHECK: linalg.transpose ins(%{{.+}} : tensor<4x18xf32>) outs(%{{.+}} : tensor<18x4xf32>) permutation = [1, 0]
 // CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<18x4xf32>, tensor<4x16xf32>)
-// CHECK: linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction"]
+// CHECK: linalg.generic {{.+}} iterator_types = ["reduction", "reduction", "parallel", "parallel", "parallel", "parallel"]
 // CHECK: arith.remsi
 // CHECK: arith.divsi
 func.func @conv2d_backward(%x: tensor<2x3x7x6xf32>, %w: tensor<4x3x3x2xf32>, %g: tensor<2x4x4x2xf32>) -> (tensor<4x3x3x2xf32>, tensor<2x3x7x6xf32>) {
@@ -345,12 +345,13 @@ func.func @conv2d_backward(%x: tensor<2x3x7x6xf32>, %w: tensor<4x3x3x2xf32>, %g:
 
 // -----
 
-// Pooling: a window operand gives the reduction loops their extents.
-// CHECK-DAG: #[[WIN:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d4, d5)>
-// CHECK-DAG: #[[RES:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3)>
+// Pooling: a window operand gives the reduction loops their extents; the
+// window loops are outermost, so that the innermost loop runs along a row.
+// CHECK-DAG: #[[WIN:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1)>
+// CHECK-DAG: #[[RES:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d2, d3, d4, d5)>
 // CHECK-LABEL: func.func @pools
 // CHECK: arith.constant 0xFF800000 : f32
-// CHECK: linalg.generic {indexing_maps = [#[[WIN]], #[[RES]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction"]}
+// CHECK: linalg.generic {indexing_maps = [#[[WIN]], #[[RES]]], iterator_types = ["reduction", "reduction", "parallel", "parallel", "parallel", "parallel"]}
 // CHECK: arith.maximumf
 // CHECK: linalg.generic {indexing_maps = [#[[WIN]], #[[RES]]]
 // CHECK: arith.addf
