@@ -4,6 +4,7 @@
 
 #include "ir/DropoutMask.h"
 #include "ir/KilnOps.h"
+#include "ir/ShapeRules.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -104,6 +105,19 @@ RefTensor reduce(const RefTensor &x, ArrayRef<int64_t> axes,
 }
 
 double scalarOf(const RefTensor &t, int64_t i) { return t.data[i]; }
+
+/// The epilogue activation of the fused ops, by name.
+double activate(StringRef activation, double v) {
+  if (activation == "relu")
+    return v > 0 ? v : 0;
+  if (activation == "sigmoid")
+    return 1 / (1 + std::exp(-v));
+  if (activation == "tanh")
+    return std::tanh(v);
+  if (activation == "gelu")
+    return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+  return v;
+}
 
 /// Geometry of a 2-D window op over NCHW.
 struct Window {
@@ -494,25 +508,11 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
         })
         .Case([&](FusedConv2dOp f) {
           RefTensor x = in(0), w = in(1);
-          auto convType = f.getActivationOut() ? f.getActivationOut().getType()
-                                               : f.getResult().getType();
-          Shape convShape;
-          if (f.getPool() == "none") {
-            convShape = shapeOf(f.getResult());
-          } else {
-            // Recover the convolution's shape from the input and filter.
-            int64_t oh = 0, ow = 0;
-            ArrayRef<int64_t> st = f.getStrides(), pd = f.getPadding(),
-                              dl = f.getDilation();
-            oh = (x.shape[2] + 2 * pd[0] - dl[0] * (w.shape[2] - 1) - 1) /
-                     st[0] +
-                 1;
-            ow = (x.shape[3] + 2 * pd[1] - dl[1] * (w.shape[3] - 1) - 1) /
-                     st[1] +
-                 1;
-            convShape = {x.shape[0], w.shape[0], oh, ow};
-          }
-          (void)convType;
+          // The convolution's shape (before any pooling).
+          std::string error;
+          Shape convShape =
+              *shape::conv2d(x.shape, w.shape, f.getStrides(), f.getPadding(),
+                             f.getDilation(), error);
           RefTensor y(convShape);
           convolve(0, x, w, y, f.getStrides(), f.getPadding(), f.getDilation());
           int64_t plane = convShape[2] * convShape[3];
@@ -520,16 +520,7 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
             double v = y.data[i];
             if (f.getBias())
               v += in(2).data[(i / plane) % convShape[1]];
-            StringRef act = f.getActivation();
-            if (act == "relu")
-              v = v > 0 ? v : 0;
-            else if (act == "sigmoid")
-              v = 1 / (1 + std::exp(-v));
-            else if (act == "tanh")
-              v = std::tanh(v);
-            else if (act == "gelu")
-              v = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
-            y.data[i] = v;
+            y.data[i] = activate(f.getActivation(), v);
           }
           if (f.getPool() == "none") {
             results.push_back(std::move(y));
@@ -551,16 +542,7 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
               double v = bias.data[j];
               for (int64_t p = 0; p < k; ++p)
                 v += x.data[i * k + p] * w.data[p * n + j];
-              StringRef act = f.getActivation();
-              if (act == "relu")
-                v = v > 0 ? v : 0;
-              else if (act == "sigmoid")
-                v = 1 / (1 + std::exp(-v));
-              else if (act == "tanh")
-                v = std::tanh(v);
-              else if (act == "gelu")
-                v = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
-              r.data[i * n + j] = v;
+              r.data[i * n + j] = activate(f.getActivation(), v);
             }
           results.push_back(std::move(r));
         })
