@@ -414,8 +414,11 @@ def build_kernel(tools, label, kind, dims):
         return None, error
     exe = base + ".bin"
     objs = [harness] + ([obj] if obj else [])
+    # Kiln's large matmuls are OpenMP loops: LLVM's libomp (as kilnc links).
+    omp = ["-L/usr/lib/llvm-19/lib", "-lomp", "-Wl,-rpath,/usr/lib/llvm-19/lib"]
     rc, out, err, _ = run([tools.clangxx] + objs + ["-o", exe, "-lopenblas",
-                                                    "-ldnnl", "-lm"], timeout=300)
+                                                    "-ldnnl", "-lm"] + omp,
+                          timeout=300)
     if rc != 0:
         return None, "%s: link failed: %s" % (label, first_error(err + out))
     return exe, note

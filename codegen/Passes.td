@@ -112,6 +112,15 @@ def KilnVectorizeMatmul : Pass<"kiln-vectorize-matmul", "mlir::func::FuncOp"> {
     is loaded from and stored back to C once per block of `k-block` values of
     k. Columns past the last full tile use masked transfers, rows past the
     last full tile a one-row kernel, so that every shape is handled.
+
+    With `parallel` (the default), a matmul of at least `parallel-min-flops`
+    floating-point operations (2 m n k) runs its full column tiles (or its
+    full row tiles, when there are fewer than 8 column tiles and more row
+    tiles) as an `scf.parallel` loop, each iteration running its own blocks
+    of k; the partial tile follows serially. Each element of C sums over k in
+    the same order as the serial loops, so results do not depend on the
+    number of threads. The pipeline lowers the loop to OpenMP
+    (convert-scf-to-openmp); the thread count is OMP_NUM_THREADS at run time.
   }];
   let dependentDialects = [
     "mlir::arith::ArithDialect", "mlir::scf::SCFDialect",
@@ -126,11 +135,19 @@ def KilnVectorizeMatmul : Pass<"kiln-vectorize-matmul", "mlir::func::FuncOp"> {
     Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"0",
            "Bits per vector (256: AVX2, 512: AVX-512; 0: the host's)">,
     Option<"kBlock", "k-block", "int64_t", /*default=*/"256",
-           "Values of k per cache block">
+           "Values of k per cache block">,
+    Option<"parallel", "parallel", "bool", /*default=*/"true",
+           "Run independent column (or row) tiles of large matmuls in an "
+           "scf.parallel loop">,
+    Option<"parallelMinFlops", "parallel-min-flops", "int64_t",
+           /*default=*/"2000000",
+           "Smallest matmul (2 m n k floating-point operations) made parallel">
   ];
   let statistics = [
     Statistic<"numVectorized", "matmuls-vectorized",
-              "Number of linalg.matmul ops replaced by vector code">
+              "Number of linalg.matmul ops replaced by vector code">,
+    Statistic<"numParallel", "matmuls-parallel",
+              "Number of vectorized matmuls emitted as an scf.parallel loop">
   ];
 }
 

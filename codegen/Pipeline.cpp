@@ -18,8 +18,10 @@
 #include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
 #include "mlir/Conversion/MathToLibm/MathToLibm.h"
 #include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
+#include "mlir/Conversion/OpenMPToLLVM/ConvertOpenMPToLLVM.h"
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
+#include "mlir/Conversion/SCFToOpenMP/SCFToOpenMP.h"
 #include "mlir/Conversion/UBToLLVM/UBToLLVM.h"
 #include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVMPass.h"
 #include "mlir/Conversion/VectorToSCF/VectorToSCF.h"
@@ -38,6 +40,7 @@
 #include "mlir/Dialect/MemRef/Transforms/AllocationOpInterfaceImpl.h"
 #include "mlir/Dialect/MemRef/Transforms/BufferViewFlowOpInterfaceImpl.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/OpenMP/OpenMPDialect.h"
 #include "mlir/Dialect/SCF/Transforms/BufferDeallocationOpInterfaceImpl.h"
 #include "mlir/Dialect/SCF/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Tensor/Transforms/BufferizableOpInterfaceImpl.h"
@@ -66,8 +69,8 @@ void registerCodegenDialects(DialectRegistry &registry) {
       .insert<arith::ArithDialect, bufferization::BufferizationDialect,
               cf::ControlFlowDialect, func::FuncDialect, index::IndexDialect,
               linalg::LinalgDialect, LLVM::LLVMDialect, math::MathDialect,
-              memref::MemRefDialect, scf::SCFDialect, tensor::TensorDialect,
-              ub::UBDialect, vector::VectorDialect>();
+              memref::MemRefDialect, omp::OpenMPDialect, scf::SCFDialect,
+              tensor::TensorDialect, ub::UBDialect, vector::VectorDialect>();
   arith::registerBufferizableOpInterfaceExternalModels(registry);
   arith::registerBufferDeallocationOpInterfaceExternalModels(registry);
   arith::registerBufferViewFlowOpInterfaceExternalModels(registry);
@@ -124,6 +127,7 @@ void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
     tile.rows = options.matmulRows;
     tile.vectors = options.matmulVectors;
     tile.vectorBits = options.vectorBits;
+    tile.parallel = options.parallel;
     pm.addNestedPass<func::FuncOp>(createKilnVectorizeMatmul(tile));
   }
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
@@ -132,6 +136,14 @@ void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addPass(createConvertVectorToSCFPass());
+  if (options.fastMatmul && options.parallel) {
+    // scf.parallel -> omp.parallel + omp.wsloop (static schedule: each thread
+    // a contiguous range of tiles). The canonicalization folds the
+    // memref.alloca_scope it wraps the body in, which would otherwise break
+    // once scf-to-cf splits the body into several blocks.
+    pm.addPass(createConvertSCFToOpenMPPass());
+    pm.addPass(createCanonicalizerPass());
+  }
   pm.addPass(createConvertSCFToCFPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
@@ -148,6 +160,8 @@ void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
   ConvertFuncToLLVMPassOptions funcToLLVM;
   funcToLLVM.useBarePtrCallConv = true;
   pm.addPass(createConvertFuncToLLVMPass(funcToLLVM));
+  if (options.fastMatmul && options.parallel)
+    pm.addPass(createConvertOpenMPToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createKilnAbiWrappers());
 }
@@ -168,6 +182,10 @@ struct LowerPipelineOptions : PassPipelineOptions<LowerPipelineOptions> {
       *this, "approximate-math",
       llvm::cl::desc("Polynomial f32 exp/log/tanh/erf (vectorizable)"),
       llvm::cl::init(true)};
+  Option<bool> parallel{
+      *this, "parallel",
+      llvm::cl::desc("Large matmuls on all cores (OpenMP; needs libomp)"),
+      llvm::cl::init(true)};
   Option<std::string> stopAfter{
       *this, "stop-after", llvm::cl::desc("linalg, bufferized or llvm-dialect"),
       llvm::cl::init("llvm-dialect")};
@@ -185,6 +203,7 @@ void registerLoweringPipeline() {
         options.fuseElementwise = opts.fuseElementwise;
         options.approximateMath = opts.approximateMath;
         options.staticBuffers = opts.staticBuffers;
+        options.parallel = opts.parallel;
         // An unknown stage runs the whole pipeline (the option's help lists
         // the stages).
         Stage stage = parseStage(opts.stopAfter).value_or(Stage::LLVMDialect);

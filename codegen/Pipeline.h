@@ -47,6 +47,9 @@ struct LoweringOptions {
   int64_t matmulRows = 0;
   int64_t matmulVectors = 2;
   int64_t vectorBits = 0;
+  /// Run the independent tiles of large matmuls on all cores through OpenMP
+  /// (kiln-vectorize-matmul's `parallel`); the executable then needs libomp.
+  bool parallel = true;
 };
 
 /// Where the pipeline stops.

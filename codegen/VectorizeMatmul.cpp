@@ -11,12 +11,15 @@
 // 4 x 2 ymm), 64x784x256 (MNIST's first layer) ~110.
 //
 // Loop nest: k blocks (B's block of columns stays in L1) > column tiles > row
-// tiles > k. Shapes are static, so the edges are static too: the last column
-// tile uses fewer vectors and a constant lane mask (vector.maskedload/store),
-// the last row tile fewer rows. Emitting the kernel directly rather than
-// tiling and vectorizing through the transform dialect keeps every shape on
-// the vector path (partial tiles would stay scalar there) and needs no
-// hoisting: the accumulators are loop-carried values from the start.
+// tiles > k; with `parallel`, a large matmul's column (or row) tiles form an
+// outer scf.parallel loop (OpenMP after convert-scf-to-openmp), each running
+// its own k blocks. Shapes are static, so the edges are static too: the last
+// column tile uses fewer vectors and a constant lane mask
+// (vector.maskedload/store), the last row tile fewer rows. Emitting the kernel
+// directly rather than tiling and vectorizing through the transform dialect
+// keeps every shape on the vector path (partial tiles would stay scalar there)
+// and needs no hoisting: the accumulators are loop-carried values from the
+// start.
 //
 //===----------------------------------------------------------------------===//
 
@@ -45,19 +48,60 @@ public:
     vectorType = VectorType::get({lanes}, element);
   }
 
-  void emit(OpBuilder &builder) {
+  /// Emits the kernel; with `parallel`, the independent column tiles (or row
+  /// tiles, when there are more of those) become an scf.parallel loop whose
+  /// iterations each run their own k blocks. Every element of C still sums
+  /// its k blocks, and k within each, in the same order as the serial nest,
+  /// so results are bitwise identical for any number of threads. Returns
+  /// whether it emitted a parallel loop.
+  bool emit(OpBuilder &builder, bool parallel) {
     ArrayRef<int64_t> shapeA = cast<MemRefType>(a.getType()).getShape();
     ArrayRef<int64_t> shapeC = cast<MemRefType>(c.getType()).getShape();
     int64_t m = shapeC[0], n = shapeC[1], k = shapeA[1];
-    if (k <= kBlock) {
-      emitColumns(builder, index(builder, 0), index(builder, k), m, n);
-      return;
+    int64_t width = vectors * lanes;
+    int64_t nFull = n - n % width, nRest = n - nFull;
+    int64_t mFull = m - m % rows, mRest = m - mFull;
+    int64_t columnTiles = nFull / width, rowTiles = mFull / rows;
+    if (!parallel || std::max(columnTiles, rowTiles) < 2) {
+      emitKBlocks(builder, k, [&](OpBuilder &nb, Value kLo, Value kHi) {
+        emitColumns(nb, kLo, kHi, n,
+                    [&](OpBuilder &cb, Value j0, int64_t nv, int64_t lw) {
+                      emitRows(cb, kLo, kHi, m, j0, nv, lw);
+                    });
+      });
+      return false;
     }
-    forLoop(builder, 0, k, kBlock, [&](OpBuilder &nb, Value k0) {
-      Value end = nb.create<arith::AddIOp>(loc, k0, index(nb, kBlock));
-      Value kHi = nb.create<arith::MinSIOp>(loc, end, index(nb, k));
-      emitColumns(nb, k0, kHi, m, n);
-    });
+    // Columns first: a column tile re-reads only A (rows x k, small for
+    // convolutions, whose columns are the output pixels); rows when there
+    // are too few column tiles to share (dense layers, filter gradients).
+    if (columnTiles >= 8 || columnTiles >= rowTiles) {
+      parallelLoop(builder, nFull, width, [&](OpBuilder &pb, Value j0) {
+        emitKBlocks(pb, k, [&](OpBuilder &nb, Value kLo, Value kHi) {
+          emitRows(nb, kLo, kHi, m, j0, vectors, lanes);
+        });
+      });
+      if (nRest > 0) {
+        int64_t numVectors = (nRest + lanes - 1) / lanes;
+        int64_t lastWidth = nRest - (numVectors - 1) * lanes;
+        emitKBlocks(builder, k, [&](OpBuilder &nb, Value kLo, Value kHi) {
+          emitRows(nb, kLo, kHi, m, index(nb, nFull), numVectors, lastWidth);
+        });
+      }
+      return true;
+    }
+    auto rowBand = [&](OpBuilder &builder, Value i0, int64_t numRows) {
+      emitKBlocks(builder, k, [&](OpBuilder &nb, Value kLo, Value kHi) {
+        emitColumns(nb, kLo, kHi, n,
+                    [&](OpBuilder &cb, Value j0, int64_t nv, int64_t lw) {
+                      emitTile(cb, kLo, kHi, i0, numRows, j0, nv, lw);
+                    });
+      });
+    };
+    parallelLoop(builder, mFull, rows,
+                 [&](OpBuilder &pb, Value i0) { rowBand(pb, i0, rows); });
+    if (mRest > 0)
+      rowBand(builder, index(builder, mFull), mRest);
+    return true;
   }
 
 private:
@@ -82,20 +126,44 @@ private:
         });
   }
 
-  /// All column tiles, then the partial one.
-  void emitColumns(OpBuilder &builder, Value kLo, Value kHi, int64_t m,
-                   int64_t n) {
+  using KBlockBody = function_ref<void(OpBuilder &, Value, Value)>;
+  using ColumnBody = function_ref<void(OpBuilder &, Value, int64_t, int64_t)>;
+
+  /// The blocks of `kBlock` values of k in [0, k), in order.
+  void emitKBlocks(OpBuilder &builder, int64_t k, KBlockBody body) {
+    if (k <= kBlock) {
+      body(builder, index(builder, 0), index(builder, k));
+      return;
+    }
+    forLoop(builder, 0, k, kBlock, [&](OpBuilder &nb, Value k0) {
+      Value end = nb.create<arith::AddIOp>(loc, k0, index(nb, kBlock));
+      Value kHi = nb.create<arith::MinSIOp>(loc, end, index(nb, k));
+      body(nb, k0, kHi);
+    });
+  }
+
+  /// An scf.parallel over [0, hi) step `step` whose body `body` builds.
+  void parallelLoop(OpBuilder &builder, int64_t hi, int64_t step,
+                    function_ref<void(OpBuilder &, Value)> body) {
+    builder.create<scf::ParallelOp>(
+        loc, ValueRange{index(builder, 0)}, ValueRange{index(builder, hi)},
+        ValueRange{index(builder, step)},
+        [&](OpBuilder &nb, Location, ValueRange ivs) { body(nb, ivs[0]); });
+  }
+
+  /// All column tiles, then the partial one: `body` gets the first column,
+  /// the number of vectors and the lanes of the last vector.
+  void emitColumns(OpBuilder &builder, Value kLo, Value kHi, int64_t n,
+                   ColumnBody body) {
     int64_t width = vectors * lanes;
     int64_t nFull = n - n % width, nRest = n - nFull;
     if (nFull > 0)
-      forLoop(builder, 0, nFull, width, [&](OpBuilder &nb, Value j0) {
-        emitRows(nb, kLo, kHi, m, j0, vectors, lanes);
-      });
+      forLoop(builder, 0, nFull, width,
+              [&](OpBuilder &nb, Value j0) { body(nb, j0, vectors, lanes); });
     if (nRest > 0) {
       int64_t numVectors = (nRest + lanes - 1) / lanes;
       int64_t lastWidth = nRest - (numVectors - 1) * lanes;
-      emitRows(builder, kLo, kHi, m, index(builder, nFull), numVectors,
-               lastWidth);
+      body(builder, index(builder, nFull), numVectors, lastWidth);
     }
   }
 
@@ -228,9 +296,16 @@ struct KilnVectorizeMatmulPass
           op.getRegion().front().getOperations().size() != 3)
         continue;
       int64_t lanes = bits / element.getIntOrFloatBitWidth();
+      ArrayRef<int64_t> shapeA = cast<MemRefType>(a.getType()).getShape();
+      ArrayRef<int64_t> shapeC = cast<MemRefType>(c.getType()).getShape();
+      int64_t flops = 2 * shapeC[0] * shapeC[1] * shapeA[1];
+      // Below the threshold the fork/join costs more than the second core
+      // saves.
+      bool large = flops >= parallelMinFlops;
       OpBuilder builder(op);
-      MatmulEmitter(op.getLoc(), a, b, c, lanes, tileRows, vectors, kBlock)
-          .emit(builder);
+      if (MatmulEmitter(op.getLoc(), a, b, c, lanes, tileRows, vectors, kBlock)
+              .emit(builder, parallel && large))
+        ++numParallel;
       op.erase();
       ++numVectorized;
     }

@@ -7,6 +7,7 @@
 #include "runtime/Train.h"
 
 #include <cmath>
+#include <cstdlib>
 
 namespace kiln::rt {
 
@@ -49,6 +50,9 @@ const std::vector<CommandDef> &commands() {
            {"--log-every", "N",
             "a progress line every N steps (default: 10 an epoch)"},
            {"--quiet", nullptr, "print only errors"},
+           {"--threads", "N",
+            "threads for large matmuls (default: OMP_NUM_THREADS, else all "
+            "cores)"},
        }},
       {"eval",
        "evaluate a checkpoint on the test data",
@@ -59,6 +63,9 @@ const std::vector<CommandDef> &commands() {
            {"--json", nullptr,
             "print one JSON object: {\"loss\":..,\"accuracy\":..,"
             "\"examples\":..}"},
+           {"--threads", "N",
+            "threads for large matmuls (default: OMP_NUM_THREADS, else all "
+            "cores)"},
        }},
       {"predict",
        "run the model on inputs and write each output as DIR/NAME.npy",
@@ -69,6 +76,9 @@ const std::vector<CommandDef> &commands() {
             "work too)"},
            {"--output", "DIR", "where to write the outputs (required)"},
            {"--quiet", nullptr, "print only errors"},
+           {"--threads", "N",
+            "threads for large matmuls (default: OMP_NUM_THREADS, else all "
+            "cores)"},
        }},
       {"info",
        "describe the model: parameters, inputs, outputs, optimizer",
@@ -86,6 +96,9 @@ const std::vector<CommandDef> &commands() {
             "print one JSON object: {\"model\":..,\"steps\":..,"
             "\"min_ms\":..,\"median_ms\":..,\"mean_ms\":..,"
             "\"max_rss_kb\":..}"},
+           {"--threads", "N",
+            "threads for large matmuls (default: OMP_NUM_THREADS, else all "
+            "cores)"},
        }},
   };
   return defs;
@@ -416,6 +429,14 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
     flags.values.emplace_back(arg, *inlineValue);
   }
   console.quiet = flags.has("--quiet");
+  // Read by libomp when the first parallel matmul starts its threads, which
+  // is after this.
+  if (const std::string *v = flags.last("--threads")) {
+    Expected<int64_t> n = positiveInt("--threads", *v);
+    if (!n)
+      return fail(console, n.error());
+    setenv("OMP_NUM_THREADS", std::to_string(*n).c_str(), /*overwrite=*/1);
+  }
 
   Error result;
   if (name == "info") {

@@ -23,8 +23,10 @@
 #include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
 #include "mlir/Conversion/MathToLibm/MathToLibm.h"
 #include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
+#include "mlir/Conversion/OpenMPToLLVM/ConvertOpenMPToLLVM.h"
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
+#include "mlir/Conversion/SCFToOpenMP/SCFToOpenMP.h"
 #include "mlir/Conversion/UBToLLVM/UBToLLVM.h"
 #include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVMPass.h"
 #include "mlir/Conversion/VectorToSCF/VectorToSCF.h"
@@ -57,6 +59,8 @@ static void registerUpstreamCodegenPasses() {
   registerPass([] { return createBufferizationToMemRefPass(); });
   registerPass([] { return createLowerAffinePass(); });
   registerPass([] { return createConvertSCFToCFPass(); });
+  registerPass([] { return createConvertSCFToOpenMPPass(); });
+  registerPass([] { return createConvertOpenMPToLLVMPass(); });
   registerPass([] { return createConvertVectorToSCFPass(); });
   registerPass([] { return createConvertMathToLLVMPass(); });
   registerPass([] { return createConvertMathToLibmPass(); });

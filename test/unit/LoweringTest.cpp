@@ -27,6 +27,7 @@
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Object/ObjectFile.h"
+#include "llvm/Support/DynamicLibrary.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -530,6 +531,12 @@ protected:
   static void SetUpTestSuite() {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
+    // Large matmuls become OpenMP loops: the JIT resolves their __kmpc_*
+    // calls in LLVM's libomp, as the executables kilnc links do.
+    std::string error;
+    ASSERT_FALSE(llvm::sys::DynamicLibrary::LoadLibraryPermanently(
+        "/usr/lib/llvm-19/lib/libomp.so", &error))
+        << error;
   }
 
   /// Compiles `ir` under every configuration and calls `check` with each.

@@ -40,6 +40,11 @@ static LogicalResult fail(const Twine &message) {
   return failure();
 }
 
+/// Where LLVM's libomp lies (libomp-19-dev, installed by scripts/setup).
+#ifndef KILN_OPENMP_LIB_DIR
+#define KILN_OPENMP_LIB_DIR "/usr/lib/llvm-19/lib"
+#endif
+
 LogicalResult kiln::linkExecutable(StringRef objectPath, StringRef outputPath,
                                    const LinkOptions &options) {
   std::string cxx = findCompiler(options);
@@ -58,9 +63,20 @@ LogicalResult kiln::linkExecutable(StringRef objectPath, StringRef outputPath,
           sys::fs::createUniqueFile(outputPath + ".tmp-%%%%%%", temp))
     return fail("cannot create a file beside '" + outputPath +
                 "': " + ec.message());
-  std::vector<std::string> args = {
-      cxx,  objectPath.str(), runtime.str().str(), "-lfmt", "-lz", "-lm",
-      "-o", temp.str().str()};
+  // LLVM's OpenMP runtime for the parallel matmul loops (the __kmpc_* entry
+  // points; GCC's libgomp lacks some of them). Debian ships no static libomp:
+  // the rpath finds the shared one at run time.
+  std::vector<std::string> args = {cxx,
+                                   objectPath.str(),
+                                   runtime.str().str(),
+                                   "-lfmt",
+                                   "-lz",
+                                   "-lm",
+                                   "-L" KILN_OPENMP_LIB_DIR,
+                                   "-lomp",
+                                   "-Wl,-rpath," KILN_OPENMP_LIB_DIR,
+                                   "-o",
+                                   temp.str().str()};
   if (options.verbose) {
     errs() << "kilnc: linking:";
     for (const std::string &a : args)

@@ -104,6 +104,13 @@ cl::opt<bool> fastMatmul("fast-matmul",
                                   "(default: on)"),
                          cl::init(true), cl::cat(kilncCategory));
 
+cl::opt<bool> parallel(
+    "parallel",
+    cl::desc("Run large matrix products on all cores through OpenMP "
+             "(OMP_NUM_THREADS at run time; a --emit=lib library then needs "
+             "-lomp; default: on)"),
+    cl::init(true), cl::cat(kilncCategory));
+
 cl::opt<bool> fuse("fuse",
                    cl::desc("Fuse conv2d/matmul with their epilogues "
                             "(kiln-fuse-conv; default: on)"),
@@ -227,6 +234,7 @@ LogicalResult compile(SourceMgr &srcMgr, mlir::MLIRContext &ctx, Emit emit) {
 
   LoweringOptions lowering;
   lowering.fastMatmul = fastMatmul;
+  lowering.parallel = parallel;
   Stage stopAfter = emit == Emit::Linalg ? Stage::Linalg : Stage::LLVMDialect;
   if (failed(runPipeline([&](mlir::OpPassManager &pm) {
         buildLoweringPipeline(pm, lowering, stopAfter);

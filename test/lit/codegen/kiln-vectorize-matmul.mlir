@@ -1,5 +1,6 @@
 // RUN: kiln-opt --kiln-vectorize-matmul=vector-bits=256 --split-input-file %s | FileCheck %s
 // RUN: kiln-opt --kiln-vectorize-matmul="k-block=8 vector-bits=256" --split-input-file %s | FileCheck %s --check-prefix=KBLOCK
+// RUN: kiln-opt --kiln-vectorize-matmul="vector-bits=256 parallel=false" --split-input-file %s | FileCheck %s --check-prefix=SERIAL
 
 // 6x20 += 6x20 * 20x20 in f32 (8 lanes, 4x2-vector tiles): one full column
 // tile of 16 (rows 0-3 in a loop, rows 4-5 as a 2-row tile), then the last 4
@@ -62,4 +63,45 @@ func.func @not_vectorized(%a: memref<4x3xf32>, %b: memref<3x8xf32, strided<[16, 
   linalg.matmul ins(%a, %b : memref<4x3xf32>, memref<3x8xf32, strided<[16, 2]>>) outs(%c : memref<4x8xf32>)
   %r = linalg.matmul ins(%t, %u : tensor<4x3xf32>, tensor<3x8xf32>) outs(%v : tensor<4x8xf32>) -> tensor<4x8xf32>
   return %r : tensor<4x8xf32>
+}
+
+// -----
+
+// 2 * 64 * 128 * 256 = 4.2 MFLOP, over the default parallel-min-flops: the 8
+// column tiles of 16 run as an scf.parallel loop, each with its own row
+// tiles and k loop (k blocks inside, with KBLOCK). Without `parallel`, the
+// serial nest.
+// CHECK-LABEL: func.func @parallel_columns
+// CHECK: scf.parallel (%[[J:.+]]) = (%{{.+}}) to (%c128) step (%c16) {
+// CHECK: scf.for %[[I:.+]] = %{{.+}} to %c64{{.*}} step %c4
+// CHECK: scf.for {{.+}} = %{{.+}} to %c256{{.*}} step
+// CHECK: vector.fma
+// CHECK: scf.reduce
+// KBLOCK-LABEL: func.func @parallel_columns
+// KBLOCK: scf.parallel (%{{.+}}) = (%{{.+}}) to (%c128) step (%c16) {
+// KBLOCK: scf.for %{{.+}} = %{{.+}} to %c256{{.*}} step %c8
+// SERIAL-LABEL: func.func @parallel_columns
+// SERIAL-NOT: scf.parallel
+// SERIAL: return
+func.func @parallel_columns(%a: memref<64x256xf32>, %b: memref<256x128xf32>, %c: memref<64x128xf32>) {
+  linalg.matmul ins(%a, %b : memref<64x256xf32>, memref<256x128xf32>) outs(%c : memref<64x128xf32>)
+  return
+}
+
+// -----
+
+// One column tile but 16 row tiles of 4 (plus 2 rows): the row tiles run in
+// parallel, the last 2 rows after them.
+// CHECK-LABEL: func.func @parallel_rows
+// CHECK: scf.parallel (%[[I:.+]]) = (%{{.+}}) to (%c64) step (%c4) {
+// CHECK: scf.for {{.+}} = %{{.+}} to %c16{{.*}} step %c16{{.*}} {
+// CHECK: scf.reduce
+// CHECK: scf.for {{.+}} -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK: return
+// SERIAL-LABEL: func.func @parallel_rows
+// SERIAL-NOT: scf.parallel
+// SERIAL: return
+func.func @parallel_rows(%a: memref<66x2048xf32>, %b: memref<2048x16xf32>, %c: memref<66x16xf32>) {
+  linalg.matmul ins(%a, %b : memref<66x2048xf32>, memref<2048x16xf32>) outs(%c : memref<66x16xf32>)
+  return
 }
