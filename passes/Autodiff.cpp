@@ -10,12 +10,12 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/Autodiff.h"
+#include "passes/Forward.h"
 #include "passes/Passes.h"
 
 #include "ir/GradientRules.h"
 #include "ir/KilnOps.h"
 
-#include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/DenseSet.h"
 
 namespace kiln {
@@ -224,44 +224,16 @@ void KilnAutodiffPass::runOnOperation() {
   step.setResultAttr(resultTypes.size() - 1, KilnDialect::kLossAttrName,
                      b.getUnitAttr());
 
-  // Forward: clone @forward in training mode, with parameters read from the
-  // arguments, dropout keyed by the step's hyper vector, and the values
-  // assigned to buffers collected.
-  llvm::StringMap<Value> paramArgs, assigned;
-  for (auto [i, p] : llvm::enumerate(params))
-    paramArgs[p.getSymName()] = step.getArgument(i);
-  IRMapping mapping;
-  for (unsigned i = 0; i < forward.getNumArguments(); ++i)
-    mapping.map(forward.getArgument(i), step.getArgument(inputBase + i));
+  // Forward, in training mode: dropout keyed by the step's hyper vector, the
+  // values assigned to buffers collected.
+  llvm::StringMap<Value> assigned;
   b.setInsertionPointToEnd(entry);
-  Value loss;
-  for (Operation &op : forward.getBody().front()) {
-    if (auto load = dyn_cast<LoadParamOp>(op)) {
-      mapping.map(load.getResult(), paramArgs.lookup(load.getParam()));
-      continue;
-    }
-    if (auto select = dyn_cast<IfTrainingOp>(op)) {
-      mapping.map(select.getResult(), mapping.lookup(select.getTrainValue()));
-      continue;
-    }
-    if (auto assign = dyn_cast<AssignParamOp>(op)) {
-      assigned[assign.getParam()] = mapping.lookup(assign.getValue());
-      continue;
-    }
-    if (auto dropout = dyn_cast<DropoutOp>(op)) {
-      Value input = mapping.lookup(dropout.getInput());
-      mapping.map(dropout.getResult(),
-                  b.create<DropoutOp>(dropout.getLoc(), input.getType(), input,
-                                      hyper, dropout.getRateAttr(),
-                                      dropout.getSaltAttr()));
-      continue;
-    }
-    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
-      loss = mapping.lookup(ret.getOperand(0));
-      continue;
-    }
-    b.clone(op, mapping);
-  }
+  Value loss =
+      cloneForward(
+          b, forward, params, step.getArguments().take_front(numParams),
+          step.getArguments().slice(inputBase, forward.getNumArguments()),
+          hyper, &assigned)
+          .front();
 
   // Backward, with respect to the trainable parameters.
   SmallVector<Value> wrt;

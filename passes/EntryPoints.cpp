@@ -1,10 +1,10 @@
 //===- EntryPoints.cpp - @eval_step and @predict from @forward ------------===//
 
+#include "passes/Forward.h"
 #include "passes/Passes.h"
 
 #include "ir/KilnOps.h"
 
-#include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/SetVector.h"
 
 namespace kiln {
@@ -53,37 +53,14 @@ func::FuncOp buildEntry(OpBuilder &b, func::FuncOp forward,
   Block *entry = func.addEntryBlock();
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToEnd(entry);
-  IRMapping mapping;
-  llvm::StringMap<Value> paramArgs;
-  for (auto [i, p] : llvm::enumerate(params))
-    paramArgs[p.getSymName()] = func.getArgument(i);
-  for (unsigned i = 0; i < forward.getNumArguments(); ++i)
-    mapping.map(forward.getArgument(i), func.getArgument(params.size() + i));
-  for (Operation &op : forward.getBody().front()) {
-    // Evaluation mode: running statistics, no dropout, no buffer updates.
-    if (auto load = dyn_cast<LoadParamOp>(op)) {
-      mapping.map(load.getResult(), paramArgs.lookup(load.getParam()));
-      continue;
-    }
-    if (auto select = dyn_cast<IfTrainingOp>(op)) {
-      mapping.map(select.getResult(), mapping.lookup(select.getEvalValue()));
-      continue;
-    }
-    if (auto dropout = dyn_cast<DropoutOp>(op)) {
-      mapping.map(dropout.getResult(), mapping.lookup(dropout.getInput()));
-      continue;
-    }
-    if (isa<AssignParamOp>(op))
-      continue;
-    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
-      SmallVector<Value> values;
-      for (unsigned r : results)
-        values.push_back(mapping.lookup(ret.getOperand(r)));
-      b.create<func::ReturnOp>(ret.getLoc(), values);
-      continue;
-    }
-    b.clone(op, mapping);
-  }
+  // Evaluation mode: running statistics, no dropout, no buffer updates.
+  SmallVector<Value> returned = cloneForward(
+      b, forward, params, func.getArguments().take_front(params.size()),
+      func.getArguments().drop_front(params.size()), /*hyper=*/Value());
+  SmallVector<Value> values;
+  for (unsigned r : results)
+    values.push_back(returned[r]);
+  b.create<func::ReturnOp>(forward.getLoc(), values);
   eraseDeadOps(*entry);
   if (pruneInputs) {
     llvm::BitVector unused(func.getNumArguments());

@@ -1,0 +1,33 @@
+//===- Forward.h - Clones @forward into an entry point in one mode -*- C++
+//-*-===//
+
+#ifndef KILN_PASSES_FORWARD_H
+#define KILN_PASSES_FORWARD_H
+
+#include "ir/KilnOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace kiln {
+
+/// Clones the body of `forward` at `b`'s insertion point, with each
+/// kiln.load_param replaced by the matching value of `paramArgs` (one per
+/// `params`, same order) and the forward arguments by `inputArgs`, and returns
+/// the values it returned (nothing is returned from the clone).
+///
+/// The mode is chosen by `hyper`: with the step's hyper vector (training),
+/// kiln.if_training takes its training value, kiln.dropout is keyed by
+/// `hyper`, and each kiln.assign_param's value is recorded in `*assigned` by
+/// parameter name; without (evaluation), kiln.if_training takes its evaluation
+/// value and dropout and assignments vanish.
+llvm::SmallVector<mlir::Value>
+cloneForward(mlir::OpBuilder &b, mlir::func::FuncOp forward,
+             llvm::ArrayRef<ParamOp> params, mlir::ValueRange paramArgs,
+             mlir::ValueRange inputArgs, mlir::Value hyper,
+             llvm::StringMap<mlir::Value> *assigned = nullptr);
+
+} // namespace kiln
+
+#endif // KILN_PASSES_FORWARD_H
