@@ -119,6 +119,19 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
 
   NamedBuffers states(layout.states), inputs(layout.inputs),
       outputs(layout.outputs);
+  // An argument or result named after a parameter must have its type.
+  auto checkParam = [&](Location loc, StringRef what, StringRef name,
+                        RankedTensorType type) -> LogicalResult {
+    auto it = paramIndex.find(name);
+    if (it == paramIndex.end())
+      return emitError(loc)
+             << what << ": no kiln.param op declares '" << name << "'";
+    if (layout.params[it->second].type != type)
+      return emitError(loc)
+             << what << " has type " << type << " but parameter '" << name
+             << "' is " << layout.params[it->second].type;
+    return success();
+  };
   bool haveLoss = false;
   for (auto [kind, func] : layout.entries) {
     if (func.isExternal())
@@ -154,14 +167,8 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
         return emitError(loc) << what << ": " << role->kind << " '"
                               << role->name << "' is passed twice";
       if (role->kind == "kiln.param") {
-        auto it = paramIndex.find(role->name);
-        if (it == paramIndex.end())
-          return emitError(loc) << what << ": no kiln.param op declares '"
-                                << role->name << "'";
-        if (layout.params[it->second].type != type)
-          return emitError(loc)
-                 << what << " has type " << type << " but parameter '"
-                 << role->name << "' is " << layout.params[it->second].type;
+        if (failed(checkParam(loc, what, role->name, type)))
+          return failure();
       } else if (role->kind == "kiln.state") {
         if (failed(states.add(loc, "state", role->name, type)))
           return failure();
@@ -199,14 +206,8 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
         return emitError(loc) << what << ": " << role->kind << " '"
                               << role->name << "' is returned twice";
       if (role->kind == "kiln.param") {
-        auto it = paramIndex.find(role->name);
-        if (it == paramIndex.end())
-          return emitError(loc) << what << ": no kiln.param op declares '"
-                                << role->name << "'";
-        if (layout.params[it->second].type != type)
-          return emitError(loc)
-                 << what << " has type " << type << " but parameter '"
-                 << role->name << "' is " << layout.params[it->second].type;
+        if (failed(checkParam(loc, what, role->name, type)))
+          return failure();
       } else if (role->kind == "kiln.state") {
         if (failed(states.add(loc, "state", role->name, type)))
           return failure();

@@ -197,6 +197,15 @@ Expected<int64_t> positiveInt(const std::string &flag,
   return *v;
 }
 
+/// The value of a `--seed` flag.
+Expected<uint64_t> seedFlag(const std::string &value) {
+  std::optional<uint64_t> seed = parseUInt(value);
+  if (!seed)
+    return Error::usage(
+        fmt::format("--seed: '{}' is not a non-negative integer", value));
+  return *seed;
+}
+
 Expected<std::vector<DataSource>> dataSources(const ParsedFlags &flags,
                                               const std::string &flag) {
   std::vector<DataSource> sources;
@@ -231,10 +240,9 @@ Expected<TrainOptions> trainOptions(const ParsedFlags &flags) {
     o.lr = *lr;
   }
   if (const std::string *v = flags.last("--seed")) {
-    std::optional<uint64_t> seed = parseUInt(*v);
+    Expected<uint64_t> seed = seedFlag(*v);
     if (!seed)
-      return Error::usage(
-          fmt::format("--seed: '{}' is not a non-negative integer", *v));
+      return seed.takeError();
     o.seed = *seed;
   }
   Expected<std::vector<DataSource>> data = dataSources(flags, "--data");
@@ -264,15 +272,14 @@ Expected<BenchOptions> benchOptions(const ParsedFlags &flags) {
   if (const std::string *v = flags.last("--warmup")) {
     std::optional<int64_t> n = parseInt(*v);
     if (!n || *n < 0)
-      return Error::usage(fmt::format(
-          "--warmup: '{}' is not a non-negative integer", *v));
+      return Error::usage(
+          fmt::format("--warmup: '{}' is not a non-negative integer", *v));
     o.warmup = *n;
   }
   if (const std::string *v = flags.last("--seed")) {
-    std::optional<uint64_t> seed = parseUInt(*v);
+    Expected<uint64_t> seed = seedFlag(*v);
     if (!seed)
-      return Error::usage(
-          fmt::format("--seed: '{}' is not a non-negative integer", *v));
+      return seed.takeError();
     o.seed = *seed;
   }
   o.json = flags.has("--json");
