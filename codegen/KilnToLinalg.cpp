@@ -964,16 +964,15 @@ Value gather(Index &ix, Value x, ArrayRef<Value> indices, Value valid,
   return ix.select(valid, v, fill);
 }
 
-/// The im2col matrix of x [N, C, H, W]: [C*KH*KW, N*OH*OW] when
-/// `channelsFirst`, else [N*OH*OW, C*KH*KW]; taps in the padding read 0.
+/// The im2col matrix of x [N, C, H, W]: [C*KH*KW, N*OH*OW], so that the
+/// innermost loop runs along an output row (and, at stride 1, an input row);
+/// taps in the padding read 0.
 Value buildColumns(OpBuilder &b, Location loc, Value x, const Window &w,
-                   int64_t oh, int64_t ow, bool channelsFirst) {
+                   int64_t oh, int64_t ow) {
   ArrayRef<int64_t> xs = tensorType(x).getShape();
   Type element = tensorType(x).getElementType();
   // Loop positions of n, oh, ow, c, kh, kw.
-  SmallVector<int64_t> pos = channelsFirst
-                                 ? SmallVector<int64_t>{3, 4, 5, 0, 1, 2}
-                                 : SmallVector<int64_t>{0, 1, 2, 3, 4, 5};
+  SmallVector<int64_t> pos = {3, 4, 5, 0, 1, 2};
   SmallVector<int64_t> extents = {xs[0], oh, ow, xs[1], w.kh, w.kw};
   SmallVector<int64_t> shape(6);
   for (int64_t i = 0; i < 6; ++i)
@@ -1045,7 +1044,7 @@ Value buildConv2d(OpBuilder &b, Location loc, Value x, Value filter, Value bias,
   ArrayRef<int64_t> fs = tensorType(filter).getShape();
   ArrayRef<int64_t> ys = type.getShape();
   Type element = type.getElementType();
-  Value columns = buildColumns(b, loc, x, w, ys[2], ys[3], true);
+  Value columns = buildColumns(b, loc, x, w, ys[2], ys[3]);
   Value product = buildMatmul(b, loc, flattenTrailing(b, loc, filter), columns,
                               matrixType(fs[0], ys[0] * ys[2] * ys[3], element),
                               namedMatmul);
@@ -1105,12 +1104,20 @@ struct Conv2dBackwardFilterLowering
     Type element = type.getElementType();
     Window w =
         convWindow(fs, op.getStrides(), op.getPadding(), op.getDilation());
-    // dfilter[o, (c, kh, kw)] = grad[o, (n, oh, ow)] x columns[(n, oh, ow),
-    // ...].
-    Value columns = buildColumns(rewriter, loc, x, w, gs[2], gs[3], false);
-    Value product = buildMatmul(
-        rewriter, loc, gradientRows(rewriter, loc, grad), columns,
-        matrixType(fs[0], fs[1] * fs[2] * fs[3], element), namedMatmul);
+    // dfilter^T[(c, kh, kw), o] = columns[(c, kh, kw), (n, oh, ow)] x
+    // grad[(n, oh, ow), o]: the forward pass's column layout, whose gather
+    // runs along output rows and vectorizes (the transposed layout would
+    // gather along a filter row of kw taps), times the output gradient in
+    // NHWC order, whose rows (o) are the product's vector dimension.
+    Value columns = buildColumns(rewriter, loc, x, w, gs[2], gs[3]);
+    Value gradNHWC = transposeTensor(rewriter, loc, grad, {0, 2, 3, 1});
+    Value gradMatrix = rewriter.create<tensor::CollapseShapeOp>(
+        loc, matrixType(gs[0] * gs[2] * gs[3], gs[1], element), gradNHWC,
+        SmallVector<ReassociationIndices>{{0, 1, 2}, {3}});
+    Value productT = buildMatmul(
+        rewriter, loc, columns, gradMatrix,
+        matrixType(fs[1] * fs[2] * fs[3], fs[0], element), namedMatmul);
+    Value product = transposeTensor(rewriter, loc, productT, {1, 0});
     rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(
         op, type, product, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
     return success();
@@ -1119,11 +1126,11 @@ struct Conv2dBackwardFilterLowering
   bool namedMatmul;
 };
 
-/// Window ops are generics over (kh, kw, n, c, p, q): the window loops
-/// outermost, so that the innermost loop runs along a row of the result (and,
-/// at stride 1, of the input) and vectorizes; each result element is then
-/// updated once per tap.
-enum WindowDim : unsigned { kKh = 0, kKw, kN, kC, kP, kQ };
+/// Window ops are generics over (n, c, p, kh, kw, q): the window loops sit
+/// between the result's rows and its columns, so that the innermost loop runs
+/// along a row of the result (and, at stride 1, of the input) and vectorizes,
+/// while the row it updates once per tap stays in L1.
+enum WindowDim : unsigned { kN = 0, kC, kP, kKh, kKw, kQ };
 
 /// The result, indexed by (n, c, p, q).
 AffineMap windowResultMap(OpBuilder &b) {
@@ -1145,8 +1152,8 @@ Operand windowOperand(OpBuilder &b, Location loc, const Window &w,
 }
 
 SmallVector<utils::IteratorType> windowIterators() {
-  SmallVector<utils::IteratorType> iterators(2, utils::IteratorType::reduction);
-  iterators.append(4, utils::IteratorType::parallel);
+  SmallVector<utils::IteratorType> iterators(6, utils::IteratorType::parallel);
+  iterators[kKh] = iterators[kKw] = utils::IteratorType::reduction;
   return iterators;
 }
 

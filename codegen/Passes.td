@@ -94,6 +94,10 @@ def KilnStaticBuffers : Pass<"kiln-static-buffers", "mlir::ModuleOp"> {
     calls them one at a time.
   }];
   let dependentDialects = ["mlir::memref::MemRefDialect", "mlir::arith::ArithDialect"];
+  let options = [
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Emit a remark with what the pass did (kilnc --print-stats)">
+  ];
   let statistics = [
     Statistic<"numBuffers", "buffers", "Number of allocations placed in the arena">,
     Statistic<"arenaBytes", "arena-bytes", "Size of the arena in bytes">,
@@ -141,13 +145,45 @@ def KilnVectorizeMatmul : Pass<"kiln-vectorize-matmul", "mlir::func::FuncOp"> {
            "scf.parallel loop">,
     Option<"parallelMinFlops", "parallel-min-flops", "int64_t",
            /*default=*/"2000000",
-           "Smallest matmul (2 m n k floating-point operations) made parallel">
+           "Smallest matmul (2 m n k floating-point operations) made parallel">,
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Emit a remark with what the pass did (kilnc --print-stats)">
   ];
   let statistics = [
     Statistic<"numVectorized", "matmuls-vectorized",
               "Number of linalg.matmul ops replaced by vector code">,
     Statistic<"numParallel", "matmuls-parallel",
               "Number of vectorized matmuls emitted as an scf.parallel loop">
+  ];
+}
+
+def KilnParallelizeLoops : Pass<"kiln-parallelize-loops", "mlir::func::FuncOp"> {
+  let summary = "Split large linalg ops on memrefs over threads";
+  let description = [{
+    Runs after bufferization and kiln-vectorize-matmul, before
+    convert-linalg-to-loops. Each linalg op on buffers with at least
+    `min-iterations` loop iterations is tiled by one along its outermost
+    parallel loop of at least `min-trips` iterations, which becomes an
+    `scf.parallel` loop around the op on subviews (OpenMP after
+    convert-scf-to-openmp; OMP_NUM_THREADS threads at run time). Only
+    parallel loops are split, and the loops inside keep their order, so
+    results do not depend on the number of threads.
+  }];
+  let dependentDialects = [
+    "mlir::affine::AffineDialect", "mlir::arith::ArithDialect",
+    "mlir::scf::SCFDialect", "mlir::memref::MemRefDialect"
+  ];
+  let options = [
+    Option<"minIterations", "min-iterations", "int64_t", /*default=*/"262144",
+           "Smallest loop nest (product of its trip counts) made parallel">,
+    Option<"minTrips", "min-trips", "int64_t", /*default=*/"4",
+           "Fewest iterations of the loop that is split">,
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Emit a remark with what the pass did (kilnc --print-stats)">
+  ];
+  let statistics = [
+    Statistic<"numParallel", "ops-parallel",
+              "Number of linalg ops split into an scf.parallel loop">
   ];
 }
 

@@ -113,7 +113,7 @@ void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
   pm.addPass(bufferization::createOneShotBufferizePass(bufferization));
   pm.addPass(createCanonicalizerPass());
   if (options.staticBuffers)
-    pm.addPass(createKilnStaticBuffers());
+    pm.addPass(createKilnStaticBuffers({options.reportStats}));
   bufferization::BufferDeallocationPipelineOptions deallocation;
   bufferization::buildBufferDeallocationPipeline(pm, deallocation);
   // The deallocation pipeline leaves bufferization.clone behind.
@@ -128,7 +128,13 @@ void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
     tile.vectors = options.matmulVectors;
     tile.vectorBits = options.vectorBits;
     tile.parallel = options.parallel;
+    tile.report = options.reportStats;
     pm.addNestedPass<func::FuncOp>(createKilnVectorizeMatmul(tile));
+  }
+  if (options.parallel) {
+    KilnParallelizeLoopsOptions loops;
+    loops.report = options.reportStats;
+    pm.addNestedPass<func::FuncOp>(createKilnParallelizeLoops(loops));
   }
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   if (options.approximateMath)
@@ -136,7 +142,7 @@ void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addPass(createConvertVectorToSCFPass());
-  if (options.fastMatmul && options.parallel) {
+  if (options.parallel) {
     // scf.parallel -> omp.parallel + omp.wsloop (static schedule: each thread
     // a contiguous range of tiles). The canonicalization folds the
     // memref.alloca_scope it wraps the body in, which would otherwise break
@@ -160,7 +166,7 @@ void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
   ConvertFuncToLLVMPassOptions funcToLLVM;
   funcToLLVM.useBarePtrCallConv = true;
   pm.addPass(createConvertFuncToLLVMPass(funcToLLVM));
-  if (options.fastMatmul && options.parallel)
+  if (options.parallel)
     pm.addPass(createConvertOpenMPToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createKilnAbiWrappers());

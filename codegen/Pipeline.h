@@ -50,6 +50,9 @@ struct LoweringOptions {
   /// Run the independent tiles of large matmuls on all cores through OpenMP
   /// (kiln-vectorize-matmul's `parallel`); the executable then needs libomp.
   bool parallel = true;
+  /// Each pass that plans memory, vectorizes or parallelizes emits a remark
+  /// saying what it did (kilnc --print-stats).
+  bool reportStats = false;
 };
 
 /// Where the pipeline stops.

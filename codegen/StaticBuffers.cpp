@@ -100,6 +100,8 @@ int64_t pack(MutableArrayRef<Buffer> buffers) {
 
 struct KilnStaticBuffersPass
     : kiln::impl::KilnStaticBuffersBase<KilnStaticBuffersPass> {
+  using KilnStaticBuffersBase::KilnStaticBuffersBase;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     MLIRContext *ctx = &getContext();
@@ -117,6 +119,7 @@ struct KilnStaticBuffersPass
       for (Operation &op : body)
         position[&op] = index++;
       SmallVector<Buffer> buffers;
+      int64_t unshared = 0;
       for (auto alloc : body.getOps<memref::AllocOp>()) {
         Buffer b;
         b.alloc = alloc;
@@ -128,10 +131,20 @@ struct KilnStaticBuffersPass
         b.last = std::max(b.first, lastUse(alloc, body, position));
         buffers.push_back(b);
         totalBytes += b.bytes;
+        unshared += b.bytes;
       }
-      arena = std::max(arena, pack(buffers));
+      int64_t size = pack(buffers);
+      arena = std::max(arena, size);
+      if (report)
+        emitRemark(func.getLoc())
+            << "kiln-static-buffers: @" << func.getSymName() << ": "
+            << buffers.size() << " temporaries in " << size
+            << " bytes of the arena (" << unshared << " without sharing)";
       plans.push_back({func, std::move(buffers)});
     }
+    if (report)
+      emitRemark(module.getLoc()) << "kiln-static-buffers: arena of " << arena
+                                  << " bytes; a step allocates nothing";
     if (arena == 0)
       return;
 

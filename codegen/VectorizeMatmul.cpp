@@ -277,6 +277,7 @@ struct KilnVectorizeMatmulPass
                                "k-block must be positive, vector-bits >= 64");
       return signalPassFailure();
     }
+    int64_t vectorized = 0, parallelCount = 0;
     SmallVector<linalg::MatmulOp> matmuls;
     getOperation().walk([&](linalg::MatmulOp op) { matmuls.push_back(op); });
     for (linalg::MatmulOp op : matmuls) {
@@ -304,11 +305,19 @@ struct KilnVectorizeMatmulPass
       bool large = flops >= parallelMinFlops;
       OpBuilder builder(op);
       if (MatmulEmitter(op.getLoc(), a, b, c, lanes, tileRows, vectors, kBlock)
-              .emit(builder, parallel && large))
+              .emit(builder, parallel && large)) {
         ++numParallel;
+        ++parallelCount;
+      }
       op.erase();
       ++numVectorized;
+      ++vectorized;
     }
+    if (report)
+      emitRemark(getOperation().getLoc())
+          << "kiln-vectorize-matmul: @" << getOperation().getSymName() << ": "
+          << vectorized << " matmuls vectorized, " << parallelCount
+          << " split over threads";
   }
 };
 

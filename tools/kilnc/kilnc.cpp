@@ -116,9 +116,11 @@ cl::opt<bool> fuse("fuse",
                             "(kiln-fuse-conv; default: on)"),
                    cl::init(true), cl::cat(kilncCategory));
 
-cl::opt<bool> stats("print-stats",
-                    cl::desc("Report what the optimizations did (fusions)"),
-                    cl::init(false), cl::cat(kilncCategory));
+cl::opt<bool>
+    stats("print-stats",
+          cl::desc("Report what the optimizations did (fusions, memory "
+                   "plan, vectorized and parallel loops)"),
+          cl::init(false), cl::cat(kilncCategory));
 
 cl::opt<bool>
     remarksMissed("remarks-missed",
@@ -235,6 +237,7 @@ LogicalResult compile(SourceMgr &srcMgr, mlir::MLIRContext &ctx, Emit emit) {
   LoweringOptions lowering;
   lowering.fastMatmul = fastMatmul;
   lowering.parallel = parallel;
+  lowering.reportStats = stats;
   Stage stopAfter = emit == Emit::Linalg ? Stage::Linalg : Stage::LLVMDialect;
   if (failed(runPipeline([&](mlir::OpPassManager &pm) {
         buildLoweringPipeline(pm, lowering, stopAfter);

@@ -326,15 +326,19 @@ func.func @conv2d(%x: tensor<2x3x7x6xf32>, %w: tensor<4x3x3x2xf32>) -> tensor<2x
 
 // -----
 
-// The gradients: the filter's is a matmul of the output gradient rows with
-// the columns; the input's a matmul with the transposed filter and a col2im
-// gather (divisibility by the stride, bounds) reducing over the window.
+// The gradients: the filter's is the transpose of a matmul of the columns
+// (the forward layout) with the output gradient in NHWC order; the input's a
+// matmul with the transposed filter and a col2im gather (divisibility by the
+// stride, bounds) reducing over the window, in (n, c, h, kh, kw, w) order.
 // CHECK-LABEL: func.func @conv2d_backward
-// CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<4x16xf32>, tensor<16x18xf32>)
+// CHECK: %[[COLS:.+]] = linalg.generic {{.+}} outs(%{{.+}} : tensor<3x3x2x2x4x2xf32>)
+// CHECK: linalg.transpose ins(%{{.+}} : tensor<2x4x4x2xf32>) outs(%{{.+}} : tensor<2x4x2x4xf32>) permutation = [0, 2, 3, 1]
+// CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<18x16xf32>, tensor<16x4xf32>)
+// CHECK: linalg.transpose ins(%{{.+}} : tensor<18x4xf32>) outs(%{{.+}} : tensor<4x18xf32>) permutation = [1, 0]
 // CHECK: tensor.expand_shape %{{.+}} {{\[}}[0], [1, 2, 3]] output_shape [4, 3, 3, 2] : tensor<4x18xf32> into tensor<4x3x3x2xf32>
 // CHECK: linalg.transpose ins(%{{.+}} : tensor<4x18xf32>) outs(%{{.+}} : tensor<18x4xf32>) permutation = [1, 0]
 // CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<18x4xf32>, tensor<4x16xf32>)
-// CHECK: linalg.generic {{.+}} iterator_types = ["reduction", "reduction", "parallel", "parallel", "parallel", "parallel"]
+// CHECK: linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction", "parallel"]
 // CHECK: arith.remsi
 // CHECK: arith.divsi
 func.func @conv2d_backward(%x: tensor<2x3x7x6xf32>, %w: tensor<4x3x3x2xf32>, %g: tensor<2x4x4x2xf32>) -> (tensor<4x3x3x2xf32>, tensor<2x3x7x6xf32>) {
@@ -346,12 +350,13 @@ func.func @conv2d_backward(%x: tensor<2x3x7x6xf32>, %w: tensor<4x3x3x2xf32>, %g:
 // -----
 
 // Pooling: a window operand gives the reduction loops their extents; the
-// window loops are outermost, so that the innermost loop runs along a row.
-// CHECK-DAG: #[[WIN:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1)>
-// CHECK-DAG: #[[RES:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d2, d3, d4, d5)>
+// window loops sit between the rows and the columns of the result, so that
+// the innermost loop runs along a row.
+// CHECK-DAG: #[[WIN:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d3, d4)>
+// CHECK-DAG: #[[RES:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d5)>
 // CHECK-LABEL: func.func @pools
 // CHECK: arith.constant 0xFF800000 : f32
-// CHECK: linalg.generic {indexing_maps = [#[[WIN]], #[[RES]]], iterator_types = ["reduction", "reduction", "parallel", "parallel", "parallel", "parallel"]}
+// CHECK: linalg.generic {indexing_maps = [#[[WIN]], #[[RES]]], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction", "parallel"]}
 // CHECK: arith.maximumf
 // CHECK: linalg.generic {indexing_maps = [#[[WIN]], #[[RES]]]
 // CHECK: arith.addf

@@ -1,0 +1,84 @@
+//===- ParallelizeLoops.cpp - Split large linalg ops over threads ---------===//
+//
+// Convolution gathers, pooling windows, transposes and elementwise chains are
+// linalg ops that convert-linalg-to-loops would run on one thread; next to
+// matmuls split over the cores (kiln-vectorize-matmul) they would keep a
+// training step serial. Each large op is tiled by one along its outermost
+// parallel loop into an scf.parallel loop (OpenMP after
+// convert-scf-to-openmp); the loops inside keep their order, so the innermost
+// one still vectorizes, and every element is computed by the same arithmetic
+// in the same order whatever the number of threads.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/Passes.h"
+
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace kiln {
+#define GEN_PASS_DEF_KILNPARALLELIZELOOPS
+#include "codegen/Passes.h.inc"
+} // namespace kiln
+
+using namespace mlir;
+
+namespace {
+
+/// The outermost parallel loop of `op` with at least `minTrips` iterations,
+/// if the whole nest has at least `minIterations`.
+std::optional<unsigned> parallelDim(linalg::LinalgOp op, int64_t minIterations,
+                                    int64_t minTrips) {
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  int64_t iterations = 1;
+  for (int64_t r : ranges) {
+    if (ShapedType::isDynamic(r))
+      return std::nullopt;
+    iterations *= r;
+  }
+  if (iterations < minIterations)
+    return std::nullopt;
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  for (auto [dim, range] : llvm::enumerate(ranges))
+    if (iterators[dim] == utils::IteratorType::parallel && range >= minTrips)
+      return dim;
+  return std::nullopt;
+}
+
+struct KilnParallelizeLoopsPass
+    : kiln::impl::KilnParallelizeLoopsBase<KilnParallelizeLoopsPass> {
+  using KilnParallelizeLoopsBase::KilnParallelizeLoopsBase;
+
+  void runOnOperation() override {
+    SmallVector<std::pair<linalg::LinalgOp, unsigned>> work;
+    getOperation().walk([&](linalg::LinalgOp op) {
+      if (!op.hasPureBufferSemantics() ||
+          op->getParentOfType<scf::ParallelOp>())
+        return;
+      if (std::optional<unsigned> dim =
+              parallelDim(op, minIterations, minTrips))
+        work.emplace_back(op, *dim);
+    });
+    IRRewriter rewriter(&getContext());
+    int64_t split = 0;
+    for (auto [op, dim] : work) {
+      SmallVector<int64_t> tileSizes(op.getNumLoops(), 0);
+      tileSizes[dim] = 1;
+      linalg::LinalgTilingOptions options;
+      options.setTileSizes(tileSizes).setLoopType(
+          linalg::LinalgTilingLoopType::ParallelLoops);
+      rewriter.setInsertionPoint(op);
+      if (failed(linalg::tileLinalgOp(rewriter, op, options)))
+        continue;
+      rewriter.eraseOp(op);
+      ++numParallel;
+      ++split;
+    }
+    if (report)
+      emitRemark(getOperation().getLoc())
+          << "kiln-parallelize-loops: @" << getOperation().getSymName() << ": "
+          << split << " loop nests split over threads";
+  }
+};
+
+} // namespace
