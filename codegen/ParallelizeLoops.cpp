@@ -3,8 +3,8 @@
 // Convolution gathers, pooling windows, transposes and elementwise chains are
 // linalg ops that convert-linalg-to-loops would run on one thread; next to
 // matmuls split over the cores (kiln-vectorize-matmul) they would keep a
-// training step serial. Each large op is tiled by one along its outermost
-// parallel loop into an scf.parallel loop (OpenMP after
+// training step serial. Each large op is tiled along its outermost parallel
+// loop (into at most 64 tiles) into an scf.parallel loop (OpenMP after
 // convert-scf-to-openmp); the loops inside keep their order, so the innermost
 // one still vectorizes, and every element is computed by the same arithmetic
 // in the same order whatever the number of threads.
@@ -24,6 +24,10 @@ namespace kiln {
 using namespace mlir;
 
 namespace {
+
+/// The most tiles a loop is split into: enough to balance any core count
+/// this runs on, few enough that a tile's work dwarfs its scheduling.
+constexpr int64_t kMaxChunks = 64;
 
 /// The outermost parallel loop of `op` with at least `minTrips` iterations,
 /// if the whole nest has at least `minIterations`.
@@ -62,8 +66,12 @@ struct KilnParallelizeLoopsPass
     IRRewriter rewriter(&getContext());
     int64_t split = 0;
     for (auto [op, dim] : work) {
+      // At most kMaxChunks tiles: a loop collapsed to millions of trips
+      // (kiln-collapse-dims) is split into chunks, not single iterations.
+      int64_t trips = op.getStaticLoopRanges()[dim];
+      int64_t chunks = std::min(trips, kMaxChunks);
       SmallVector<int64_t> tileSizes(op.getNumLoops(), 0);
-      tileSizes[dim] = 1;
+      tileSizes[dim] = llvm::divideCeil(trips, chunks);
       linalg::LinalgTilingOptions options;
       options.setTileSizes(tileSizes).setLoopType(
           linalg::LinalgTilingLoopType::ParallelLoops);

@@ -49,6 +49,7 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/LocationSnapshot.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/ADT/StringSwitch.h"
 
@@ -118,6 +119,8 @@ void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
   bufferization::buildBufferDeallocationPipeline(pm, deallocation);
   // The deallocation pipeline leaves bufferization.clone behind.
   pm.addPass(createBufferizationToMemRefPass());
+  if (!options.snapshotBufferized.empty())
+    pm.addPass(createLocationSnapshotPass({}, options.snapshotBufferized));
   if (stopAfter == Stage::Bufferized)
     return;
 
@@ -131,6 +134,7 @@ void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
     tile.report = options.reportStats;
     pm.addNestedPass<func::FuncOp>(createKilnVectorizeMatmul(tile));
   }
+  pm.addNestedPass<func::FuncOp>(createKilnCollapseDims());
   if (options.parallel) {
     KilnParallelizeLoopsOptions loops;
     loops.report = options.reportStats;

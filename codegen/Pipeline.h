@@ -13,6 +13,7 @@
 #include "llvm/ADT/StringRef.h"
 
 #include <optional>
+#include <string>
 
 #include <memory>
 
@@ -53,6 +54,10 @@ struct LoweringOptions {
   /// Each pass that plans memory, vectorizes or parallelizes emits a remark
   /// saying what it did (kilnc --print-stats).
   bool reportStats = false;
+  /// When not empty, the bufferized linalg IR is written to this file and
+  /// every op's location becomes its line there (snapshot-op-locations), so
+  /// that a line table attributes the generated code to loop nests.
+  std::string snapshotBufferized;
 };
 
 /// Where the pipeline stops.

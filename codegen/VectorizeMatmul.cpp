@@ -26,6 +26,7 @@
 #include "codegen/Passes.h"
 
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Matchers.h"
 #include "llvm/TargetParser/Host.h"
 
 namespace kiln {
@@ -41,9 +42,9 @@ namespace {
 class MatmulEmitter {
 public:
   MatmulEmitter(Location loc, Value a, Value b, Value c, int64_t lanes,
-                int64_t rows, int64_t vectors, int64_t kBlock)
+                int64_t rows, int64_t vectors, int64_t kBlock, bool zeroInit)
       : loc(loc), a(a), b(b), c(c), lanes(lanes), rows(rows), vectors(vectors),
-        kBlock(kBlock) {
+        kBlock(kBlock), zeroInit(zeroInit) {
     Type element = cast<MemRefType>(c.getType()).getElementType();
     vectorType = VectorType::get({lanes}, element);
   }
@@ -129,13 +130,24 @@ private:
   using KBlockBody = function_ref<void(OpBuilder &, Value, Value)>;
   using ColumnBody = function_ref<void(OpBuilder &, Value, int64_t, int64_t)>;
 
-  /// The blocks of `kBlock` values of k in [0, k), in order.
+  /// The blocks of `kBlock` values of k in [0, k), in order. When C starts
+  /// from zero, the first block is peeled off the loop and its tiles start
+  /// from zero vectors (`fromZero`) instead of loading C.
   void emitKBlocks(OpBuilder &builder, int64_t k, KBlockBody body) {
     if (k <= kBlock) {
+      fromZero = zeroInit;
       body(builder, index(builder, 0), index(builder, k));
+      fromZero = false;
       return;
     }
-    forLoop(builder, 0, k, kBlock, [&](OpBuilder &nb, Value k0) {
+    int64_t start = 0;
+    if (zeroInit) {
+      fromZero = true;
+      body(builder, index(builder, 0), index(builder, kBlock));
+      fromZero = false;
+      start = kBlock;
+    }
+    forLoop(builder, start, k, kBlock, [&](OpBuilder &nb, Value k0) {
       Value end = nb.create<arith::AddIOp>(loc, k0, index(nb, kBlock));
       Value kHi = nb.create<arith::MinSIOp>(loc, end, index(nb, k));
       body(nb, k0, kHi);
@@ -211,7 +223,7 @@ private:
     SmallVector<Value> acc;
     for (int64_t r = 0; r < numRows; ++r)
       for (int64_t v = 0; v < numVectors; ++v)
-        acc.push_back(load(builder, c, rowIndex[r], v));
+        acc.push_back(fromZero ? zero : load(builder, c, rowIndex[r], v));
     auto loop = builder.create<scf::ForOp>(
         loc, kLo, kHi, index(builder, 1), acc,
         [&](OpBuilder &nb, Location nl, Value k, ValueRange iter) {
@@ -245,6 +257,11 @@ private:
   Location loc;
   Value a, b, c;
   int64_t lanes, rows, vectors, kBlock;
+  /// C holds zeros (a linalg.fill that was erased): the first k block starts
+  /// its accumulators from zero instead of loading them.
+  bool zeroInit;
+  /// Set while emitting the first k block of a zero-initialized C.
+  bool fromZero = false;
   VectorType vectorType;
 };
 
@@ -303,8 +320,16 @@ struct KilnVectorizeMatmulPass
       // Below the threshold the fork/join costs more than the second core
       // saves.
       bool large = flops >= parallelMinFlops;
+      // A zero fill of C right before the product is folded into it.
+      auto fill = dyn_cast_or_null<linalg::FillOp>(op->getPrevNode());
+      bool zeroInit = fill && fill.hasPureBufferSemantics() &&
+                      fill.getDpsInits()[0] == c &&
+                      matchPattern(fill.getDpsInputs()[0], m_PosZeroFloat());
+      if (zeroInit)
+        fill.erase();
       OpBuilder builder(op);
-      if (MatmulEmitter(op.getLoc(), a, b, c, lanes, tileRows, vectors, kBlock)
+      if (MatmulEmitter(op.getLoc(), a, b, c, lanes, tileRows, vectors, kBlock,
+                        zeroInit)
               .emit(builder, parallel && large)) {
         ++numParallel;
         ++parallelCount;

@@ -20,11 +20,13 @@
 #include "tools/kilnc/CHeader.h"
 #include "tools/kilnc/Link.h"
 
+#include "mlir/Dialect/LLVMIR/Transforms/Passes.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/LocationSnapshot.h"
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
@@ -127,6 +129,25 @@ cl::opt<bool>
                   cl::desc("Explain every fusion candidate that was not fused"),
                   cl::init(false), cl::cat(kilncCategory));
 
+/// What the line table of the generated code points at (for profilers and
+/// debuggers).
+enum class LineInfo { None, Source, KilnOpt, Linalg };
+
+cl::opt<LineInfo> lineInfo(
+    "line-info",
+    cl::desc("Give the generated code a DWARF line table, so that a profiler "
+             "(perf report --sort srcline) charges time to an op"),
+    cl::values(
+        clEnumValN(LineInfo::None, "none", "no line table (default)"),
+        clEnumValN(LineInfo::Source, "source", "lines of the .kiln file"),
+        clEnumValN(LineInfo::KilnOpt, "kiln-opt",
+                   "lines of OUTPUT.kiln-opt.mlir, kiln IR after Kiln's "
+                   "passes (one line per forward and gradient op)"),
+        clEnumValN(LineInfo::Linalg, "linalg",
+                   "lines of OUTPUT.linalg.mlir, bufferized linalg IR (one "
+                   "line per loop nest)")),
+    cl::init(LineInfo::None), cl::cat(kilncCategory));
+
 cl::opt<bool> verbose("v", cl::desc("Print the link command"), cl::init(false),
                       cl::cat(kilncCategory));
 
@@ -180,6 +201,12 @@ FailureOr<std::string> emitTemporaryObject(llvm::Module &llvmModule,
   return std::string(path);
 }
 
+/// The IR file a line table points at: OUTPUT.STAGE.mlir.
+std::string lineTableFile(StringRef stage) {
+  StringRef base = outputFilename == "-" ? StringRef("kiln") : outputFilename;
+  return (base + "." + stage + ".mlir").str();
+}
+
 /// Runs the frontend, Kiln's passes and codegen up to the requested stage, and
 /// writes that stage's product. Diagnostics go through the context's handler;
 /// returns failure if any error was reported.
@@ -221,6 +248,9 @@ LogicalResult compile(SourceMgr &srcMgr, mlir::MLIRContext &ctx, Emit emit) {
   kilnOptions.reportMissedFusions = remarksMissed;
   if (failed(runPipeline([&](mlir::OpPassManager &pm) {
         buildKilnPipeline(pm, kilnOptions);
+        if (lineInfo == LineInfo::KilnOpt)
+          pm.addPass(
+              mlir::createLocationSnapshotPass({}, lineTableFile("kiln-opt")));
       })))
     return failure();
   if (emit == Emit::KilnOpt)
@@ -238,9 +268,13 @@ LogicalResult compile(SourceMgr &srcMgr, mlir::MLIRContext &ctx, Emit emit) {
   lowering.fastMatmul = fastMatmul;
   lowering.parallel = parallel;
   lowering.reportStats = stats;
+  if (lineInfo == LineInfo::Linalg)
+    lowering.snapshotBufferized = lineTableFile("linalg");
   Stage stopAfter = emit == Emit::Linalg ? Stage::Linalg : Stage::LLVMDialect;
   if (failed(runPipeline([&](mlir::OpPassManager &pm) {
         buildLoweringPipeline(pm, lowering, stopAfter);
+        if (lineInfo != LineInfo::None)
+          pm.addPass(mlir::LLVM::createDIScopeForLLVMFuncOpPass());
       })))
     return failure();
   if (emit == Emit::Linalg || emit == Emit::LLVMDialect)

@@ -105,3 +105,32 @@ func.func @parallel_rows(%a: memref<66x2048xf32>, %b: memref<2048x16xf32>, %c: m
   linalg.matmul ins(%a, %b : memref<66x2048xf32>, memref<2048x16xf32>) outs(%c : memref<66x16xf32>)
   return
 }
+
+// -----
+
+// C zero-filled right before the product: the fill is folded away, the first
+// k block (peeled off the k-block loop) starts from zero vectors instead of
+// loading C, and the later blocks load and store C as usual.
+// KBLOCK-LABEL: func.func @zero_filled
+// KBLOCK-NOT: linalg.fill
+// KBLOCK: %[[ZERO:.+]] = arith.constant dense<0.000000e+00> : vector<8xf32>
+// KBLOCK-NOT: vector.load %arg2
+// KBLOCK: scf.for {{.+}} = %{{.+}} to %c8{{.*}} step %c1{{.*}} iter_args(%{{.+}} = %[[ZERO]], %{{.+}} = %[[ZERO]],
+// KBLOCK: vector.store
+// KBLOCK: scf.for %[[K0:.+]] = %c8{{.*}} to %c24{{.*}} step %c8
+// KBLOCK: vector.load %arg2
+// A nonzero fill stays.
+// KBLOCK-LABEL: func.func @one_filled
+// KBLOCK: linalg.fill
+func.func @zero_filled(%a: memref<4x24xf32>, %b: memref<24x16xf32>, %c: memref<4x16xf32>) {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%c : memref<4x16xf32>)
+  linalg.matmul ins(%a, %b : memref<4x24xf32>, memref<24x16xf32>) outs(%c : memref<4x16xf32>)
+  return
+}
+func.func @one_filled(%a: memref<4x24xf32>, %b: memref<24x16xf32>, %c: memref<4x16xf32>) {
+  %one = arith.constant 1.0 : f32
+  linalg.fill ins(%one : f32) outs(%c : memref<4x16xf32>)
+  linalg.matmul ins(%a, %b : memref<4x24xf32>, memref<24x16xf32>) outs(%c : memref<4x16xf32>)
+  return
+}
