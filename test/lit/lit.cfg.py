@@ -23,4 +23,4 @@ llvm_config.with_environment("PATH", config.kiln_tools_dir, append_path=True)
 
 tool_dirs = [config.kiln_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(
-    ["kilnc", "kiln-opt", "FileCheck", "not", "count"], tool_dirs)
+    ["kilnc", "kiln-opt", "FileCheck", "not", "count", "llvm-dwarfdump"], tool_dirs)
