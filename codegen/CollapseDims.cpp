@@ -52,9 +52,13 @@ SmallVector<ReassociationIndices> collapsibleRuns(linalg::GenericOp op) {
 }
 
 /// Whether collapsing cannot need a copy: every operand is a buffer in the
-/// identity layout (contiguous), and the body does not read loop indices.
+/// identity layout (contiguous), indexed by a projected permutation of the
+/// loops (not a window's affine sum), and the body does not read loop
+/// indices.
 bool isCollapsible(linalg::GenericOp op) {
-  if (!op.hasPureBufferSemantics() || op.hasIndexSemantics())
+  if (!op.hasPureBufferSemantics() || op.hasIndexSemantics() ||
+      !llvm::all_of(op.getIndexingMapsArray(),
+                    [](AffineMap map) { return map.isProjectedPermutation(); }))
     return false;
   return llvm::all_of(op->getOperands(), [](Value v) {
     auto type = dyn_cast<MemRefType>(v.getType());

@@ -964,6 +964,9 @@ Value gather(Index &ix, Value x, ArrayRef<Value> indices, Value valid,
   return ix.select(valid, v, fill);
 }
 
+/// Marks the im2col generics until shareColumns has run.
+constexpr llvm::StringLiteral kColumnsAttr = "kiln.columns";
+
 /// The im2col matrix of x [N, C, H, W]: [C*KH*KW, N*OH*OW], so that the
 /// innermost loop runs along an output row (and, at stride 1, an input row);
 /// taps in the padding read 0.
@@ -993,6 +996,7 @@ Value buildColumns(OpBuilder &b, Location loc, Value x, const Window &w,
                 ix, x, {n, c, ih, iw}, ix.both(inH, inW), s.cst(element, 0.0))};
           })
           .front();
+  columns.getDefiningOp()->setAttr(kColumnsAttr, b.getUnitAttr());
   auto flatType = RankedTensorType::get(
       {shape[0] * shape[1] * shape[2], shape[3] * shape[4] * shape[5]},
       element);
@@ -1186,25 +1190,54 @@ struct Conv2dBackwardInputLowering
         loc, sixType, dcolumns,
         SmallVector<ReassociationIndices>{{0, 1, 2}, {3, 4, 5}});
 
-    // col2im as a gather: dx[n, c, h, w] sums the taps that read (h, w).
-    Operand out{filled(rewriter, loc, xs, rewriter.getFloatAttr(element, 0.0)),
-                windowResultMap(rewriter)};
+    // col2im as a scatter-add with affine indices into dx, zero-padded when
+    // the convolution pads: dx[n, c, oh*sh + kh*dh, ow*sw + kw*dw] +=
+    // dcolumns[c, kh, kw, n, oh, ow], in loop order (n, c, oh, kh, kw, ow)
+    // so that the innermost loop runs along a row of both (contiguous at
+    // stride 1, no bounds masks) and a row of dx stays in L1 while the taps
+    // add into it. kh and kw are reductions (several taps add into one
+    // element), n, c, oh and ow are not: no two iterations of those write
+    // the same element, so they may be split over threads.
+    SmallVector<int64_t> paddedShape = {xs[0], xs[1], xs[2] + 2 * w.ph,
+                                        xs[3] + 2 * w.pw};
+    Operand out{
+        filled(rewriter, loc, paddedShape, rewriter.getFloatAttr(element, 0.0)),
+        AffineMap()};
+    MLIRContext *ctx = rewriter.getContext();
+    auto d = [&](unsigned i) { return rewriter.getAffineDimExpr(i); };
+    // Loops: n, c, oh, kh, kw, ow.
+    out.map = AffineMap::get(
+        6, 0,
+        {d(0), d(1), d(2) * w.sh + d(3) * w.dh, d(5) * w.sw + d(4) * w.dw},
+        ctx);
+    Operand in{six,
+               AffineMap::get(6, 0, {d(1), d(3), d(4), d(0), d(2), d(5)}, ctx)};
+    SmallVector<utils::IteratorType> iterators(6,
+                                               utils::IteratorType::parallel);
+    iterators[3] = iterators[4] = utils::IteratorType::reduction;
     Value result =
-        buildGeneric(
-            rewriter, loc, windowOperand(rewriter, loc, w, element), out,
-            windowIterators(),
-            [&](OpBuilder &nb, Location l, ValueRange args) {
-              Index ix{nb, l};
-              Scalar s{nb, l};
-              Value n = ix.dim(kN), c = ix.dim(kC), h = ix.dim(kP),
-                    wi = ix.dim(kQ), k1 = ix.dim(kKh), k2 = ix.dim(kKw);
-              auto [oh, vh] = tapOutput(ix, h, k1, w.sh, w.dh, w.ph, gs[2]);
-              auto [ow, vw] = tapOutput(ix, wi, k2, w.sw, w.dw, w.pw, gs[3]);
-              Value v = gather(ix, six, {c, k1, k2, n, oh, ow}, ix.both(vh, vw),
-                               s.cst(element, 0.0));
-              return SmallVector<Value>{s.add(args.back(), v)};
-            })
+        buildGeneric(rewriter, loc, in, out, iterators,
+                     [&](OpBuilder &nb, Location l, ValueRange args) {
+                       Scalar s{nb, l};
+                       return SmallVector<Value>{s.add(args[1], args[0])};
+                     })
             .front();
+    if (w.padded()) {
+      SmallVector<OpFoldResult> offsets = {
+          rewriter.getIndexAttr(0), rewriter.getIndexAttr(0),
+          rewriter.getIndexAttr(w.ph), rewriter.getIndexAttr(w.pw)};
+      SmallVector<OpFoldResult> sizes, strides(4, rewriter.getIndexAttr(1));
+      for (int64_t size : xs)
+        sizes.push_back(rewriter.getIndexAttr(size));
+      // The interior, copied by a linalg op: a strided buffer reaching a
+      // function result would otherwise need MLIR's memrefCopy helper.
+      Value interior = rewriter.create<tensor::ExtractSliceOp>(
+          loc, type, result, offsets, sizes, strides);
+      result = rewriter
+                   .create<linalg::CopyOp>(
+                       loc, interior, emptyLike(rewriter, loc, xs, element))
+                   .getResult(0);
+    }
     rewriter.replaceOp(op, result);
     return success();
   }
@@ -1651,6 +1684,47 @@ struct AdamLowering : OpConversionPattern<kiln::AdamUpdateOp> {
 // The pass
 //===----------------------------------------------------------------------===//
 
+/// A convolution's filter gradient gathers the same im2col columns as its
+/// forward pass (same input, same window): the later gather is replaced by
+/// the earlier one's result, which then lives until the backward pass (more
+/// memory, one gather less per convolution and step). Two gathers are the
+/// same when their bodies are (the input is a captured value) and their
+/// inits are both tensor.empty of one type.
+void shareColumns(func::FuncOp func) {
+  SmallVector<linalg::GenericOp> gathers;
+  func.walk([&](linalg::GenericOp op) {
+    if (op->removeAttr(kColumnsAttr))
+      gathers.push_back(op);
+  });
+  for (size_t i = 0; i < gathers.size(); ++i) {
+    if (!gathers[i])
+      continue;
+    for (size_t j = i + 1; j < gathers.size(); ++j) {
+      linalg::GenericOp first = gathers[i], later = gathers[j];
+      if (!later || first->getBlock() != later->getBlock() ||
+          !first->isBeforeInBlock(later))
+        continue;
+      // Values of the two bodies that correspond, as the comparison finds
+      // them.
+      llvm::DenseMap<Value, Value> same;
+      auto check = [&](Value a, Value b) -> LogicalResult {
+        if (a == b || same.lookup(a) == b)
+          return success();
+        auto emptyA = a.getDefiningOp<tensor::EmptyOp>();
+        auto emptyB = b.getDefiningOp<tensor::EmptyOp>();
+        return success(emptyA && emptyB && a.getType() == b.getType());
+      };
+      auto mark = [&](Value a, Value b) { same[a] = b; };
+      if (!OperationEquivalence::isEquivalentTo(
+              first, later, check, mark, OperationEquivalence::IgnoreLocations))
+        continue;
+      later.getResult(0).replaceAllUsesWith(first.getResult(0));
+      later.erase();
+      gathers[j] = nullptr;
+    }
+  }
+}
+
 struct KilnToLinalgPass : kiln::impl::KilnToLinalgBase<KilnToLinalgPass> {
   using KilnToLinalgBase::KilnToLinalgBase;
 
@@ -1723,6 +1797,7 @@ struct KilnToLinalgPass : kiln::impl::KilnToLinalgBase<KilnToLinalgPass> {
 
     if (failed(applyPartialConversion(module, target, std::move(patterns))))
       return signalPassFailure();
+    module.walk([](func::FuncOp func) { shareColumns(func); });
     numOpsLowered += count;
   }
 };

@@ -328,8 +328,10 @@ func.func @conv2d(%x: tensor<2x3x7x6xf32>, %w: tensor<4x3x3x2xf32>) -> tensor<2x
 
 // The gradients: the filter's is the transpose of a matmul of the columns
 // (the forward layout) with the output gradient in NHWC order; the input's a
-// matmul with the transposed filter and a col2im gather (divisibility by the
-// stride, bounds) reducing over the window, in (n, c, h, kh, kw, w) order.
+// matmul with the transposed filter, then col2im as a scatter-add with affine
+// indices (stride 2, dilation 2) into a zero-padded dx, and the interior.
+// CHECK-DAG: #[[SIX:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d1, d3, d4, d0, d2, d5)>
+// CHECK-DAG: #[[SCATTER:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2 * 2 + d3, d5 * 2 + d4 * 2)>
 // CHECK-LABEL: func.func @conv2d_backward
 // CHECK: %[[COLS:.+]] = linalg.generic {{.+}} outs(%{{.+}} : tensor<3x3x2x2x4x2xf32>)
 // CHECK: linalg.transpose ins(%{{.+}} : tensor<2x4x4x2xf32>) outs(%{{.+}} : tensor<2x4x2x4xf32>) permutation = [0, 2, 3, 1]
@@ -338,9 +340,11 @@ func.func @conv2d(%x: tensor<2x3x7x6xf32>, %w: tensor<4x3x3x2xf32>) -> tensor<2x
 // CHECK: tensor.expand_shape %{{.+}} {{\[}}[0], [1, 2, 3]] output_shape [4, 3, 3, 2] : tensor<4x18xf32> into tensor<4x3x3x2xf32>
 // CHECK: linalg.transpose ins(%{{.+}} : tensor<4x18xf32>) outs(%{{.+}} : tensor<18x4xf32>) permutation = [1, 0]
 // CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<18x4xf32>, tensor<4x16xf32>)
-// CHECK: linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction", "parallel"]
-// CHECK: arith.remsi
-// CHECK: arith.divsi
+// CHECK: %[[ZERO:.+]] = linalg.fill ins(%{{.+}} : f32) outs(%{{.+}} : tensor<2x3x9x6xf32>)
+// CHECK: %[[DX:.+]] = linalg.generic {indexing_maps = [#[[SIX]], #[[SCATTER]]], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction", "parallel"]} ins(%{{.+}} : tensor<3x3x2x2x4x2xf32>) outs(%[[ZERO]] : tensor<2x3x9x6xf32>)
+// CHECK: arith.addf
+// CHECK: %[[IN:.+]] = tensor.extract_slice %[[DX]][0, 0, 1, 0] [2, 3, 7, 6] [1, 1, 1, 1]
+// CHECK: linalg.copy ins(%[[IN]] : tensor<2x3x7x6xf32>)
 func.func @conv2d_backward(%x: tensor<2x3x7x6xf32>, %w: tensor<4x3x3x2xf32>, %g: tensor<2x4x4x2xf32>) -> (tensor<4x3x3x2xf32>, tensor<2x3x7x6xf32>) {
   %0 = kiln.conv2d_backward_filter %x, %g strides = [2, 2] padding = [1, 0] dilation = [1, 2] : (tensor<2x3x7x6xf32>, tensor<2x4x4x2xf32>) -> tensor<4x3x3x2xf32>
   %1 = kiln.conv2d_backward_input %g, %w strides = [2, 2] padding = [1, 0] dilation = [1, 2] : (tensor<2x4x4x2xf32>, tensor<4x3x3x2xf32>) -> tensor<2x3x7x6xf32>
@@ -425,4 +429,21 @@ func.func @fused(%v: tensor<6xf32>, %x: tensor<5x20xf32>, %w: tensor<20x13xf32>,
       activation = "tanh", pool = "max", pool_kernel = array<i64: 2, 2>, pool_strides = array<i64: 2, 2>, pool_padding = array<i64: 0, 0>}
       : (tensor<2x3x8x6xf32>, tensor<4x3x3x3xf32>, tensor<4xf32>) -> (tensor<2x4x4x3xf32>, tensor<2x4x8x6xf32>)
   return %0, %1, %2, %3, %4 : tensor<6xf32>, tensor<6xf32>, tensor<5x13xf32>, tensor<2x4x4x3xf32>, tensor<2x4x8x6xf32>
+}
+
+// -----
+
+// The filter gradient reuses the forward pass's im2col columns of the same
+// input and window: one gather for both products.
+// CHECK-LABEL: func.func @shared_columns
+// CHECK: %[[GATHER:.+]] = linalg.generic {{.+}} outs(%{{.+}} : tensor<3x3x2x2x4x2xf32>)
+// CHECK: tensor.collapse_shape %[[GATHER]] {{\[}}[0, 1, 2], [3, 4, 5]] : tensor<3x3x2x2x4x2xf32> into tensor<18x16xf32>
+// CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<4x18xf32>, tensor<18x16xf32>)
+// CHECK-NOT: outs(%{{.+}} : tensor<3x3x2x2x4x2xf32>)
+// CHECK: tensor.collapse_shape %[[GATHER]] {{\[}}[0, 1, 2], [3, 4, 5]] : tensor<3x3x2x2x4x2xf32> into tensor<18x16xf32>
+// CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<18x16xf32>, tensor<16x4xf32>)
+func.func @shared_columns(%x: tensor<2x3x7x6xf32>, %w: tensor<4x3x3x2xf32>, %g: tensor<2x4x4x2xf32>) -> (tensor<2x4x4x2xf32>, tensor<4x3x3x2xf32>) {
+  %0 = kiln.conv2d %x, %w strides = [2, 2] padding = [1, 0] dilation = [1, 2] : (tensor<2x3x7x6xf32>, tensor<4x3x3x2xf32>) -> tensor<2x4x4x2xf32>
+  %1 = kiln.conv2d_backward_filter %x, %g strides = [2, 2] padding = [1, 0] dilation = [1, 2] : (tensor<2x3x7x6xf32>, tensor<2x4x4x2xf32>) -> tensor<4x3x3x2xf32>
+  return %0, %1 : tensor<2x4x4x2xf32>, tensor<4x3x3x2xf32>
 }
