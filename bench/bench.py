@@ -50,6 +50,11 @@ KERNELS = [
     ("lenet conv2", "conv", (64, 6, 14, 14, 16, 5, 5, 0)),
     ("cnn conv1", "conv", (64, 1, 28, 28, 32, 3, 3, 0)),
     ("cnn conv2", "conv", (64, 32, 26, 26, 64, 3, 3, 0)),
+    # The three products of cnn conv2 in a training step (im2col lowering):
+    # forward, input gradient (columns), filter gradient (transposed).
+    ("cnn conv2 fwd gemm", "matmul", (64, 36864, 288)),
+    ("cnn conv2 dx gemm", "matmul", (288, 36864, 64)),
+    ("cnn conv2 dw gemm", "matmul", (288, 64, 36864)),
 ]
 
 
