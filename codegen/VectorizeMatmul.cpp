@@ -38,6 +38,9 @@ using namespace mlir;
 
 namespace {
 
+/// Fewest row tiles per column tile for which packing B's block pays.
+constexpr int64_t kMinRowTilesToPack = 16;
+
 /// Emits the loop nest for one matmul C += A B on memrefs.
 class MatmulEmitter {
 public:
@@ -63,11 +66,15 @@ public:
     int64_t nFull = n - n % width, nRest = n - nFull;
     int64_t mFull = m - m % rows, mRest = m - mFull;
     int64_t columnTiles = nFull / width, rowTiles = mFull / rows;
+    // A column tile's block of B is packed when enough row tiles read it.
+    packRows =
+        (m + rows - 1) / rows >= kMinRowTilesToPack ? std::min(k, kBlock) : 0;
     if (!parallel || std::max(columnTiles, rowTiles) < 2) {
+      Value packed = allocatePacked(builder);
       emitKBlocks(builder, k, [&](OpBuilder &nb, Value kLo, Value kHi) {
         emitColumns(nb, kLo, kHi, n,
                     [&](OpBuilder &cb, Value j0, int64_t nv, int64_t lw) {
-                      emitRows(cb, kLo, kHi, m, j0, nv, lw);
+                      emitRows(cb, kLo, kHi, m, j0, nv, lw, packed);
                     });
       });
       return false;
@@ -77,15 +84,19 @@ public:
     // are too few column tiles to share (dense layers, filter gradients).
     if (columnTiles >= 8 || columnTiles >= rowTiles) {
       parallelLoop(builder, nFull, width, [&](OpBuilder &pb, Value j0) {
+        // Each thread packs into its own stack buffer.
+        Value packed = allocatePacked(pb);
         emitKBlocks(pb, k, [&](OpBuilder &nb, Value kLo, Value kHi) {
-          emitRows(nb, kLo, kHi, m, j0, vectors, lanes);
+          emitRows(nb, kLo, kHi, m, j0, vectors, lanes, packed);
         });
       });
       if (nRest > 0) {
         int64_t numVectors = (nRest + lanes - 1) / lanes;
         int64_t lastWidth = nRest - (numVectors - 1) * lanes;
+        Value packed = allocatePacked(builder);
         emitKBlocks(builder, k, [&](OpBuilder &nb, Value kLo, Value kHi) {
-          emitRows(nb, kLo, kHi, m, index(nb, nFull), numVectors, lastWidth);
+          emitRows(nb, kLo, kHi, m, index(nb, nFull), numVectors, lastWidth,
+                   packed);
         });
       }
       return true;
@@ -94,7 +105,7 @@ public:
       emitKBlocks(builder, k, [&](OpBuilder &nb, Value kLo, Value kHi) {
         emitColumns(nb, kLo, kHi, n,
                     [&](OpBuilder &cb, Value j0, int64_t nv, int64_t lw) {
-                      emitTile(cb, kLo, kHi, i0, numRows, j0, nv, lw);
+                      emitTile(cb, kLo, kHi, i0, numRows, j0, nv, lw, Value());
                     });
       });
     };
@@ -179,17 +190,64 @@ private:
     }
   }
 
-  /// All row tiles of one column tile, then the partial one.
+  /// A stack buffer for one packed block of B ([k block, tile width]), or
+  /// null when B is not packed.
+  Value allocatePacked(OpBuilder &builder) {
+    if (packRows == 0)
+      return Value();
+    auto type = MemRefType::get({packRows, vectors * lanes},
+                                vectorType.getElementType());
+    return builder.create<memref::AllocaOp>(loc, type,
+                                            builder.getI64IntegerAttr(64));
+  }
+
+  /// Copies B[kLo:kHi, j0:j0 + numVectors * lanes] to rows [0, kHi - kLo) of
+  /// `packed`, zeros past `lastWidth` in the last vector.
+  void packB(OpBuilder &builder, Value packed, Value kLo, Value kHi, Value j0,
+             int64_t numVectors, int64_t lastWidth) {
+    Value zero = builder.create<arith::ConstantOp>(
+        loc, vectorType, builder.getZeroAttr(vectorType));
+    Value mask;
+    if (lastWidth < lanes)
+      mask = builder.create<vector::ConstantMaskOp>(
+          loc, VectorType::get({lanes}, builder.getI1Type()),
+          builder.getI64ArrayAttr({lastWidth}));
+    builder.create<scf::ForOp>(
+        loc, kLo, kHi, index(builder, 1), ValueRange{},
+        [&](OpBuilder &nb, Location nl, Value k, ValueRange) {
+          Value row = nb.create<arith::SubIOp>(nl, k, kLo);
+          for (int64_t v = 0; v < numVectors; ++v) {
+            Value column = offset(nb, j0, v * lanes);
+            Value value =
+                mask && v == numVectors - 1
+                    ? nb.create<vector::MaskedLoadOp>(
+                          nl, vectorType, b, ValueRange{k, column}, mask, zero)
+                    : nb.create<vector::LoadOp>(nl, vectorType, b,
+                                                ValueRange{k, column})
+                          .getResult();
+            nb.create<vector::StoreOp>(nl, value, packed,
+                                       ValueRange{row, index(nb, v * lanes)});
+          }
+          nb.create<scf::YieldOp>(nl);
+        });
+  }
+
+  /// All row tiles of one column tile, then the partial one; with `packed`,
+  /// from a packed copy of the column tile's block of B (contiguous, so that
+  /// the row tiles read it from L1: B's rows are often a multiple of 4 KiB
+  /// apart, and a column of them then maps to one L1 set).
   void emitRows(OpBuilder &builder, Value kLo, Value kHi, int64_t m, Value j0,
-                int64_t numVectors, int64_t lastWidth) {
+                int64_t numVectors, int64_t lastWidth, Value packed) {
+    if (packed)
+      packB(builder, packed, kLo, kHi, j0, numVectors, lastWidth);
     int64_t mFull = m - m % rows, mRest = m - mFull;
     if (mFull > 0)
       forLoop(builder, 0, mFull, rows, [&](OpBuilder &nb, Value i0) {
-        emitTile(nb, kLo, kHi, i0, rows, j0, numVectors, lastWidth);
+        emitTile(nb, kLo, kHi, i0, rows, j0, numVectors, lastWidth, packed);
       });
     if (mRest > 0)
       emitTile(builder, kLo, kHi, index(builder, mFull), mRest, j0, numVectors,
-               lastWidth);
+               lastWidth, packed);
   }
 
   /// C[i0 + r, j0 + v * lanes + l] += sum over k in [kLo, kHi) of
@@ -197,7 +255,7 @@ private:
   /// vector masked to `lastWidth` lanes.
   void emitTile(OpBuilder &builder, Value kLo, Value kHi, Value i0,
                 int64_t numRows, Value j0, int64_t numVectors,
-                int64_t lastWidth) {
+                int64_t lastWidth, Value packed) {
     Value mask;
     if (lastWidth < lanes) {
       auto maskType = VectorType::get({lanes}, builder.getI1Type());
@@ -228,8 +286,17 @@ private:
         loc, kLo, kHi, index(builder, 1), acc,
         [&](OpBuilder &nb, Location nl, Value k, ValueRange iter) {
           SmallVector<Value> rowB;
-          for (int64_t v = 0; v < numVectors; ++v)
-            rowB.push_back(load(nb, b, k, v));
+          if (packed) {
+            // Zeros past the last width: no mask needed.
+            Value row = nb.create<arith::SubIOp>(nl, k, kLo);
+            for (int64_t v = 0; v < numVectors; ++v)
+              rowB.push_back(nb.create<vector::LoadOp>(
+                  nl, vectorType, packed,
+                  ValueRange{row, index(nb, v * lanes)}));
+          } else {
+            for (int64_t v = 0; v < numVectors; ++v)
+              rowB.push_back(load(nb, b, k, v));
+          }
           SmallVector<Value> next;
           for (int64_t r = 0; r < numRows; ++r) {
             Value scalar =
@@ -262,6 +329,8 @@ private:
   bool zeroInit;
   /// Set while emitting the first k block of a zero-initialized C.
   bool fromZero = false;
+  /// Rows of the packed block of B (min(k, kBlock)), 0 when B is not packed.
+  int64_t packRows = 0;
   VectorType vectorType;
 };
 

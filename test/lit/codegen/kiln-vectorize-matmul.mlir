@@ -134,3 +134,23 @@ func.func @one_filled(%a: memref<4x24xf32>, %b: memref<24x16xf32>, %c: memref<4x
   linalg.matmul ins(%a, %b : memref<4x24xf32>, memref<24x16xf32>) outs(%c : memref<4x16xf32>)
   return
 }
+
+// -----
+
+// 16 row tiles share each column tile: the tile's block of B is first packed
+// into a contiguous stack buffer (rows of B 4 KiB apart would share one L1
+// set), masked past the last column and zero-filled there, and the row tiles
+// read the packed copy without masks.
+// SERIAL-LABEL: func.func @packed
+// SERIAL: %[[PACKED:.+]] = memref.alloca() {alignment = 64 : i64} : memref<8x16xf32>
+// SERIAL: scf.for %[[K:.+]] = %{{.+}} to %c8{{.*}} step %{{.+}} {
+// SERIAL: %[[ROW:.+]] = arith.subi %[[K]], %{{.+}} : index
+// SERIAL: %[[V:.+]] = vector.load %arg1[%[[K]], %{{.+}}] : memref<8x1020xf32>, vector<8xf32>
+// SERIAL: vector.store %[[V]], %[[PACKED]][%[[ROW]], %{{.+}}]
+// SERIAL: vector.load %[[PACKED]]
+// SERIAL: vector.maskedload %arg1
+// SERIAL: vector.store %{{.+}}, %[[PACKED]]
+func.func @packed(%a: memref<64x8xf32>, %b: memref<8x1020xf32>, %c: memref<64x1020xf32>) {
+  linalg.matmul ins(%a, %b : memref<64x8xf32>, memref<8x1020xf32>) outs(%c : memref<64x1020xf32>)
+  return
+}
