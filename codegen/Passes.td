@@ -180,6 +180,32 @@ def KilnCollapseDims : Pass<"kiln-collapse-dims", "mlir::func::FuncOp"> {
   ];
 }
 
+def KilnReductionLoops : Pass<"kiln-reduction-loops", "mlir::func::FuncOp"> {
+  let summary = "Lower reductions to loops that accumulate in registers";
+  let description = [{
+    Runs on buffers, before convert-linalg-to-loops (and after
+    kiln-parallelize-loops, which splits parallel loops only). Each
+    `linalg.generic` whose innermost loop is a reduction, with one output,
+    static ranges and projected-permutation maps becomes
+    scf.for loops: the parallel
+    loops outside, the reduction loops inside (each group in its original
+    order), the output element loaded before the reduction loops and stored
+    after them, and the accumulator carried as an iter_arg, so that LLVM
+    keeps it in a register (the static arena's views keep LLVM from proving
+    that the output does not alias the inputs) and vectorizes the innermost
+    loop. Every output element combines its inputs in the same order as
+    convert-linalg-to-loops would.
+  }];
+  let dependentDialects = [
+    "mlir::arith::ArithDialect", "mlir::scf::SCFDialect",
+    "mlir::memref::MemRefDialect"
+  ];
+  let statistics = [
+    Statistic<"numLowered", "reductions-lowered",
+              "Number of reduction generics lowered to accumulating loops">
+  ];
+}
+
 def KilnParallelizeLoops : Pass<"kiln-parallelize-loops", "mlir::func::FuncOp"> {
   let summary = "Split large linalg ops on memrefs over threads";
   let description = [{

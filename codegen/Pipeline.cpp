@@ -140,6 +140,7 @@ void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
     loops.report = options.reportStats;
     pm.addNestedPass<func::FuncOp>(createKilnParallelizeLoops(loops));
   }
+  pm.addNestedPass<func::FuncOp>(createKilnReductionLoops());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   if (options.approximateMath)
     pm.addNestedPass<func::FuncOp>(createKilnApproximateMath());
