@@ -498,6 +498,21 @@ struct MatmulLowering : OpConversionPattern<kiln::MatmulOp> {
   LogicalResult
   matchAndRewrite(kiln::MatmulOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
+    // x^T w (a dense layer's weight gradient) reads x in place:
+    // kiln-vectorize-matmul's kernel broadcasts one element of A per row of
+    // a tile, and A^T's rows of a tile are consecutive elements of x.
+    auto transpose = adaptor.getLhs().getDefiningOp<linalg::TransposeOp>();
+    if (namedMatmul && transpose &&
+        transpose.getPermutation() == ArrayRef<int64_t>{1, 0} &&
+        tensorType(adaptor.getRhs()).getRank() == 2) {
+      RankedTensorType type = op.getType();
+      Value zero = filled(rewriter, op.getLoc(), type.getShape(),
+                          rewriter.getFloatAttr(type.getElementType(), 0.0));
+      rewriter.replaceOpWithNewOp<linalg::MatmulTransposeAOp>(
+          op, type, ValueRange{transpose.getInput(), adaptor.getRhs()},
+          ValueRange{zero});
+      return success();
+    }
     rewriter.replaceOp(op, buildMatmul(rewriter, op.getLoc(), adaptor.getLhs(),
                                        adaptor.getRhs(), op.getType(),
                                        namedMatmul));

@@ -45,9 +45,10 @@ constexpr int64_t kMinRowTilesToPack = 16;
 class MatmulEmitter {
 public:
   MatmulEmitter(Location loc, Value a, Value b, Value c, int64_t lanes,
-                int64_t rows, int64_t vectors, int64_t kBlock, bool zeroInit)
+                int64_t rows, int64_t vectors, int64_t kBlock, bool zeroInit,
+                bool transposeA)
       : loc(loc), a(a), b(b), c(c), lanes(lanes), rows(rows), vectors(vectors),
-        kBlock(kBlock), zeroInit(zeroInit) {
+        kBlock(kBlock), zeroInit(zeroInit), transposeA(transposeA) {
     Type element = cast<MemRefType>(c.getType()).getElementType();
     vectorType = VectorType::get({lanes}, element);
   }
@@ -61,7 +62,7 @@ public:
   bool emit(OpBuilder &builder, bool parallel) {
     ArrayRef<int64_t> shapeA = cast<MemRefType>(a.getType()).getShape();
     ArrayRef<int64_t> shapeC = cast<MemRefType>(c.getType()).getShape();
-    int64_t m = shapeC[0], n = shapeC[1], k = shapeA[1];
+    int64_t m = shapeC[0], n = shapeC[1], k = shapeA[transposeA ? 0 : 1];
     int64_t width = vectors * lanes;
     int64_t nFull = n - n % width, nRest = n - nFull;
     int64_t mFull = m - m % rows, mRest = m - mFull;
@@ -299,8 +300,10 @@ private:
           }
           SmallVector<Value> next;
           for (int64_t r = 0; r < numRows; ++r) {
-            Value scalar =
-                nb.create<memref::LoadOp>(nl, a, ValueRange{rowIndex[r], k});
+            Value scalar = nb.create<memref::LoadOp>(
+                nl, a,
+                transposeA ? ValueRange{k, rowIndex[r]}
+                           : ValueRange{rowIndex[r], k});
             Value splat =
                 nb.create<vector::BroadcastOp>(nl, vectorType, scalar);
             for (int64_t v = 0; v < numVectors; ++v)
@@ -327,6 +330,8 @@ private:
   /// C holds zeros (a linalg.fill that was erased): the first k block starts
   /// its accumulators from zero instead of loading them.
   bool zeroInit;
+  /// A is stored transposed ([k, m]: linalg.matmul_transpose_a).
+  bool transposeA;
   /// Set while emitting the first k block of a zero-initialized C.
   bool fromZero = false;
   /// Rows of the packed block of B (min(k, kBlock)), 0 when B is not packed.
@@ -364,11 +369,16 @@ struct KilnVectorizeMatmulPass
       return signalPassFailure();
     }
     int64_t vectorized = 0, parallelCount = 0;
-    SmallVector<linalg::MatmulOp> matmuls;
-    getOperation().walk([&](linalg::MatmulOp op) { matmuls.push_back(op); });
-    for (linalg::MatmulOp op : matmuls) {
+    // linalg.matmul and linalg.matmul_transpose_a (A stored [k, m]).
+    SmallVector<linalg::LinalgOp> matmuls;
+    getOperation().walk([&](linalg::LinalgOp op) {
+      if (isa<linalg::MatmulOp, linalg::MatmulTransposeAOp>(op))
+        matmuls.push_back(op);
+    });
+    for (linalg::LinalgOp op : matmuls) {
       if (!op.hasPureBufferSemantics())
         continue;
+      bool transposeA = isa<linalg::MatmulTransposeAOp>(op);
       Value a = op.getDpsInputs()[0], b = op.getDpsInputs()[1];
       Value c = op.getDpsInits()[0];
       Type element = cast<MemRefType>(c.getType()).getElementType();
@@ -380,12 +390,12 @@ struct KilnVectorizeMatmulPass
       // The default region computes c + a * b; a cast or another body is
       // left to convert-linalg-to-loops.
       if (!llvm::hasSingleElement(op->getRegion(0)) ||
-          op.getRegion().front().getOperations().size() != 3)
+          op->getRegion(0).front().getOperations().size() != 3)
         continue;
       int64_t lanes = bits / element.getIntOrFloatBitWidth();
       ArrayRef<int64_t> shapeA = cast<MemRefType>(a.getType()).getShape();
       ArrayRef<int64_t> shapeC = cast<MemRefType>(c.getType()).getShape();
-      int64_t flops = 2 * shapeC[0] * shapeC[1] * shapeA[1];
+      int64_t flops = 2 * shapeC[0] * shapeC[1] * shapeA[transposeA ? 0 : 1];
       // Below the threshold the fork/join costs more than the second core
       // saves.
       bool large = flops >= parallelMinFlops;
@@ -398,7 +408,7 @@ struct KilnVectorizeMatmulPass
         fill.erase();
       OpBuilder builder(op);
       if (MatmulEmitter(op.getLoc(), a, b, c, lanes, tileRows, vectors, kBlock,
-                        zeroInit)
+                        zeroInit, transposeA)
               .emit(builder, parallel && large)) {
         ++numParallel;
         ++parallelCount;

@@ -447,3 +447,17 @@ func.func @shared_columns(%x: tensor<2x3x7x6xf32>, %w: tensor<4x3x3x2xf32>, %g: 
   %1 = kiln.conv2d_backward_filter %x, %g strides = [2, 2] padding = [1, 0] dilation = [1, 2] : (tensor<2x3x7x6xf32>, tensor<2x4x4x2xf32>) -> tensor<4x3x3x2xf32>
   return %0, %1 : tensor<2x4x4x2xf32>, tensor<4x3x3x2xf32>
 }
+
+// -----
+
+// x^T w (a dense layer's weight gradient) reads x in place (the transpose is
+// left dead, for the canonicalizer).
+// CHECK-LABEL: func.func @transposed_lhs
+// CHECK: linalg.matmul_transpose_a ins(%arg0, %arg1 : tensor<4x3xf32>, tensor<4x5xf32>)
+// GENERIC-LABEL: func.func @transposed_lhs
+// GENERIC: linalg.transpose
+func.func @transposed_lhs(%x: tensor<4x3xf32>, %g: tensor<4x5xf32>) -> tensor<3x5xf32> {
+  %t = kiln.transpose %x perm = [1, 0] : tensor<4x3xf32> -> tensor<3x4xf32>
+  %0 = kiln.matmul %t, %g : (tensor<3x4xf32>, tensor<4x5xf32>) -> tensor<3x5xf32>
+  return %0 : tensor<3x5xf32>
+}

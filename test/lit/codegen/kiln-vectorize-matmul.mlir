@@ -154,3 +154,16 @@ func.func @packed(%a: memref<64x8xf32>, %b: memref<8x1020xf32>, %c: memref<64x10
   linalg.matmul ins(%a, %b : memref<64x8xf32>, memref<8x1020xf32>) outs(%c : memref<64x1020xf32>)
   return
 }
+
+// -----
+
+// matmul_transpose_a: A is stored [k, m]; the kernel broadcasts A[k, i + r].
+// CHECK-LABEL: func.func @transpose_a
+// CHECK-NOT: linalg.matmul_transpose_a
+// CHECK: scf.for %[[K:.+]] = %{{.+}} to %c12{{.*}} step %{{.+}} iter_args
+// CHECK: memref.load %arg0[%[[K]], %{{.+}}] : memref<12x4xf32>
+// CHECK: vector.fma
+func.func @transpose_a(%a: memref<12x4xf32>, %b: memref<12x16xf32>, %c: memref<4x16xf32>) {
+  linalg.matmul_transpose_a ins(%a, %b : memref<12x4xf32>, memref<12x16xf32>) outs(%c : memref<4x16xf32>)
+  return
+}
