@@ -32,6 +32,10 @@ namespace kiln {
 /// pipeline strings can name them.
 void registerCodegenPasses();
 
+/// The widest vectors the host's FMA units take: 512 bits with AVX-512, 256
+/// with AVX (and elsewhere: LLVM splits wider vectors as needed).
+int64_t hostVectorBits();
+
 } // namespace kiln
 
 #endif // KILN_CODEGEN_PASSES_H

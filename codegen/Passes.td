@@ -237,6 +237,41 @@ def KilnParallelizeLoops : Pass<"kiln-parallelize-loops", "mlir::func::FuncOp"> 
   ];
 }
 
+def KilnVectorizeTranspose : Pass<"kiln-vectorize-transpose", "mlir::func::FuncOp"> {
+  let summary = "Transpose f32 buffers in vector register tiles";
+  let description = [{
+    Replaces each `linalg.transpose` of contiguous static f32 memrefs whose
+    permutation keeps some leading dimensions (the batch) and moves trailing
+    input dimensions in front of the others (NCHW -> NHWC, [m, n] -> [n, m])
+    by a batch of 2-D transposes [R, C] -> [C, R] on collapsed views: T x T
+    tiles (T = lanes of `vector-bits`) are read as T row vectors, transposed
+    with `vector.transpose` (lowered here to shuffles: the 16 x 16 sequence
+    with 512-bit vectors, 1-D shuffles otherwise) and written as T row
+    vectors; rows and columns past the last full tile are copied element by
+    element. Transposes that keep the last dimension last (copies of
+    contiguous rows) are left to convert-linalg-to-loops. With `parallel`,
+    a transpose of at least `parallel-min-elements` elements runs its batch
+    (or, with no batch, its column tiles) as an scf.parallel loop.
+  }];
+  let dependentDialects = [
+    "mlir::arith::ArithDialect", "mlir::scf::SCFDialect",
+    "mlir::vector::VectorDialect", "mlir::memref::MemRefDialect"
+  ];
+  let options = [
+    Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"0",
+           "Bits per vector (0: the host's)">,
+    Option<"parallel", "parallel", "bool", /*default=*/"true",
+           "Split large transposes over threads (scf.parallel)">,
+    Option<"parallelMinElements", "parallel-min-elements", "int64_t",
+           /*default=*/"262144",
+           "Smallest transpose (elements) made parallel">
+  ];
+  let statistics = [
+    Statistic<"numVectorized", "transposes-vectorized",
+              "Number of linalg.transpose ops replaced by tiled vector code">
+  ];
+}
+
 def KilnApproximateMath : Pass<"kiln-approximate-math", "mlir::func::FuncOp"> {
   let summary = "Polynomial approximations of f32 transcendental functions";
   let description = [{

@@ -133,6 +133,10 @@ void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
     tile.parallel = options.parallel;
     tile.report = options.reportStats;
     pm.addNestedPass<func::FuncOp>(createKilnVectorizeMatmul(tile));
+    KilnVectorizeTransposeOptions transpose;
+    transpose.vectorBits = options.vectorBits;
+    transpose.parallel = options.parallel;
+    pm.addNestedPass<func::FuncOp>(createKilnVectorizeTranspose(transpose));
   }
   pm.addNestedPass<func::FuncOp>(createKilnCollapseDims());
   if (options.parallel) {

@@ -339,15 +339,6 @@ private:
   VectorType vectorType;
 };
 
-/// The widest vectors the host's FMA units take: 512 bits with AVX-512, 256
-/// with AVX (and elsewhere: LLVM splits wider vectors as needed).
-int64_t hostVectorBits() {
-  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  if (features.lookup("avx512f"))
-    return 512;
-  return 256;
-}
-
 /// Static shape, f32 or f64, unit stride in the last dimension (vector loads).
 bool isVectorizable(Value v, Type element) {
   auto type = dyn_cast<MemRefType>(v.getType());
@@ -360,7 +351,7 @@ struct KilnVectorizeMatmulPass
   using KilnVectorizeMatmulBase::KilnVectorizeMatmulBase;
 
   void runOnOperation() override {
-    int64_t bits = vectorBits ? vectorBits : hostVectorBits();
+    int64_t bits = vectorBits ? vectorBits : kiln::hostVectorBits();
     // 16 accumulators of the 32 AVX-512 registers; 8 of AVX2's 16.
     int64_t tileRows = rows ? rows : bits >= 512 ? 8 : 4;
     if (tileRows < 1 || vectors < 1 || kBlock < 1 || bits < 64) {
@@ -426,3 +417,10 @@ struct KilnVectorizeMatmulPass
 };
 
 } // namespace
+
+int64_t kiln::hostVectorBits() {
+  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  if (features.lookup("avx512f"))
+    return 512;
+  return 256;
+}

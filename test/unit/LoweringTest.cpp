@@ -834,8 +834,16 @@ TEST_F(LoweringTest, Reshape) {
 }
 
 TEST_F(LoweringTest, Transpose) {
+  // Small shapes; then shapes for kiln-vectorize-transpose's register tiles
+  // (16 x 16 with AVX-512, 8 x 8 with AVX2) with partial tiles at both
+  // edges, an exact tile, NCHW -> NHWC, and two above its parallel size
+  // (batched, and a plain 2-D transpose split by column tiles).
   const std::vector<std::pair<Shape, Shape>> cases = {
-      {{3, 5}, {1, 0}}, {{2, 3, 4}, {2, 0, 1}}, {{2, 3, 4}, {0, 2, 1}}};
+      {{3, 5}, {1, 0}},           {{2, 3, 4}, {2, 0, 1}},
+      {{2, 3, 4}, {0, 2, 1}},     {{37, 21}, {1, 0}},
+      {{16, 16}, {1, 0}},         {{2, 18, 5, 7}, {0, 2, 3, 1}},
+      {{3, 33, 40}, {0, 2, 1}},   {{2, 3, 4, 5}, {0, 1, 3, 2}},
+      {{4, 64, 1100}, {0, 2, 1}}, {{530, 520}, {1, 0}}};
   for (const auto &[shape, perm] : cases) {
     HostTensor x = random(rng, "f32", shape);
     HostTensor r = transposeRef(x, perm);
