@@ -14,9 +14,11 @@
 #include "codegen/Passes.h"
 
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/OpenMP/OpenMPDialect.h"
 #include "mlir/IR/PatternMatch.h"
 
 namespace kiln {
+#define GEN_PASS_DEF_KILNDYNAMICSCHEDULE
 #define GEN_PASS_DEF_KILNPARALLELIZELOOPS
 #include "codegen/Passes.h.inc"
 } // namespace kiln
@@ -86,6 +88,23 @@ struct KilnParallelizeLoopsPass
       emitRemark(getOperation().getLoc())
           << "kiln-parallelize-loops: @" << getOperation().getSymName() << ": "
           << split << " loop nests split over threads";
+  }
+};
+
+/// Under load, a thread of a statically scheduled loop that the OS does not
+/// run holds up the others at the loop's end: 2 threads ran slower than 1.
+/// With a dynamic schedule the running threads take the iterations it has
+/// not started. Which thread runs an iteration never changes what it
+/// computes, so results stay the same.
+struct KilnDynamicSchedulePass
+    : kiln::impl::KilnDynamicScheduleBase<KilnDynamicSchedulePass> {
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    getOperation().walk([&](omp::WsloopOp loop) {
+      loop.setScheduleValAttr(omp::ClauseScheduleKindAttr::get(
+          ctx, omp::ClauseScheduleKind::Dynamic));
+      ++numLoops;
+    });
   }
 };
 

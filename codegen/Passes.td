@@ -206,6 +206,22 @@ def KilnReductionLoops : Pass<"kiln-reduction-loops", "mlir::func::FuncOp"> {
   ];
 }
 
+def KilnDynamicSchedule : Pass<"kiln-dynamic-schedule", "mlir::func::FuncOp"> {
+  let summary = "Schedule OpenMP worksharing loops dynamically";
+  let description = [{
+    Runs after convert-scf-to-openmp. Sets `schedule(dynamic)` on every
+    `omp.wsloop` (chunks of one iteration: a tile, a batch entry or a chunk
+    of kiln-parallelize-loops), so that when another process holds a core,
+    the threads that run take over the iterations of the one that does not,
+    instead of waiting for it at the end of the loop. Results do not depend
+    on which thread runs an iteration.
+  }];
+  let dependentDialects = ["mlir::omp::OpenMPDialect"];
+  let statistics = [
+    Statistic<"numLoops", "loops", "Number of omp.wsloop ops scheduled dynamically">
+  ];
+}
+
 def KilnParallelizeLoops : Pass<"kiln-parallelize-loops", "mlir::func::FuncOp"> {
   let summary = "Split large linalg ops on memrefs over threads";
   let description = [{

@@ -157,6 +157,7 @@ void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
     // memref.alloca_scope it wraps the body in, which would otherwise break
     // once scf-to-cf splits the body into several blocks.
     pm.addPass(createConvertSCFToOpenMPPass());
+    pm.addNestedPass<func::FuncOp>(createKilnDynamicSchedule());
     pm.addPass(createCanonicalizerPass());
   }
   pm.addPass(createConvertSCFToCFPass());

@@ -11,17 +11,17 @@
 #include <cstdlib>
 
 int main(int argc, char **argv) {
-  // Large matmuls run on all cores through libomp, whose threads by default
+  // Large loops run on all cores through libomp, whose threads by default
   // spin for 200 ms after each parallel loop waiting for the next. With
-  // another process busy on a core, a spinning thread steals that core and
-  // the descheduled one stalls the next loop: measured on 2 loaded cores, 2
-  // threads were slower than 1. Passive waiting (threads sleep at once)
-  // keeps 2 threads at least as fast as 1 under load, at some cost of the
-  // speedup on an idle machine. Unless the user chose a policy, passive
-  // (in libomp the same as KMP_BLOCKTIME=0, which it reports as PASSIVE);
-  // libomp reads these when it starts, at the first parallel loop.
+  // another process busy on a core, a spinning thread steals that core.
+  // Sleeping at once (KMP_BLOCKTIME=0) costs a wake-up per loop, and a
+  // training step runs dozens of loops: LeNet's step was slower on 2 threads
+  // than on 1. Unless the user chose, threads spin for 200 us, about the gap
+  // between two loops of a step, then sleep; the loops are scheduled
+  // dynamically (kiln-dynamic-schedule), so a thread the OS does not run
+  // delays no one. libomp reads this when it starts, at the first loop.
   if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("KMP_BLOCKTIME"))
-    setenv("OMP_WAIT_POLICY", "passive", /*overwrite=*/0);
+    setenv("KMP_BLOCKTIME", "200us", /*overwrite=*/0);
   kiln::rt::ModelAbi abi;
   abi.manifest = kiln_manifest();
   abi.trainStep = kiln_train_step;
