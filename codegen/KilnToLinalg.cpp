@@ -1323,6 +1323,45 @@ struct PoolBackwardLowering : OpConversionPattern<OpTy> {
   using OpAdaptor = typename OpTy::Adaptor;
   static constexpr bool isMax = std::is_same_v<OpTy, kiln::MaxPool2dBackwardOp>;
 
+  /// Windows that tile the input exactly (kernel = stride, no padding, no
+  /// rows or columns left over): each input element lies in one window,
+  /// (h floordiv s, w floordiv s), so the gradient is an elementwise generic
+  /// over the input with floordiv maps, no bounds masks and no reduction;
+  /// it vectorizes along rows and fuses with an elementwise consumer (the
+  /// relu mask of a fused convolution).
+  static Value buildTiledPoolBackward(OpBuilder &b, Location loc,
+                                      OpAdaptor adaptor, const Window &w,
+                                      RankedTensorType type) {
+    MLIRContext *ctx = b.getContext();
+    auto d = [&](unsigned i) { return b.getAffineDimExpr(i); };
+    AffineMap identity = b.getMultiDimIdentityMap(4);
+    AffineMap window = AffineMap::get(
+        4, 0, {d(0), d(1), d(2).floorDiv(w.sh), d(3).floorDiv(w.sw)}, ctx);
+    SmallVector<Operand> ins = {{adaptor.getGrad(), window}};
+    if constexpr (isMax) {
+      ins.push_back({adaptor.getInput(), identity});
+      ins.push_back({adaptor.getOutput(), window});
+    }
+    Type element = type.getElementType();
+    Operand out{emptyLike(b, loc, type.getShape(), element), identity};
+    SmallVector<utils::IteratorType> parallel(4, utils::IteratorType::parallel);
+    return buildGeneric(b, loc, ins, out, parallel,
+                        [&](OpBuilder &nb, Location l, ValueRange args) {
+                          Scalar s{nb, l};
+                          Value g = args[0];
+                          if (isMax) {
+                            Value hit = nb.create<arith::CmpFOp>(
+                                l, arith::CmpFPredicate::OEQ, args[1], args[2]);
+                            g = s.select(hit, g, s.cst(element, 0.0));
+                          } else {
+                            g = s.mul(
+                                g, s.cst(element, 1.0 / double(w.kh * w.kw)));
+                          }
+                          return SmallVector<Value>{g};
+                        })
+        .front();
+  }
+
   LogicalResult
   matchAndRewrite(OpTy op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
@@ -1332,6 +1371,13 @@ struct PoolBackwardLowering : OpConversionPattern<OpTy> {
     RankedTensorType type = op.getType();
     Type element = type.getElementType();
     Window w = poolWindow(op.getKernel(), op.getStrides(), op.getPadding());
+    ArrayRef<int64_t> xs = type.getShape();
+    if (w.kh == w.sh && w.kw == w.sw && !w.padded() && xs[2] == gs[2] * w.sh &&
+        xs[3] == gs[3] * w.sw) {
+      rewriter.replaceOp(
+          op, buildTiledPoolBackward(rewriter, loc, adaptor, w, type));
+      return success();
+    }
     SmallVector<Operand> ins;
     Value maxima;
     if constexpr (isMax) {

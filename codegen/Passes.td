@@ -280,7 +280,9 @@ def KilnVectorizeTranspose : Pass<"kiln-vectorize-transpose", "mlir::func::FuncO
            "Split large transposes over threads (scf.parallel)">,
     Option<"parallelMinElements", "parallel-min-elements", "int64_t",
            /*default=*/"262144",
-           "Smallest transpose (elements) made parallel">
+           "Smallest transpose (elements) made parallel">,
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Emit a remark with what the pass did (kilnc --print-stats)">
   ];
   let statistics = [
     Statistic<"numVectorized", "transposes-vectorized",

@@ -136,6 +136,7 @@ void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
     KilnVectorizeTransposeOptions transpose;
     transpose.vectorBits = options.vectorBits;
     transpose.parallel = options.parallel;
+    transpose.report = options.reportStats;
     pm.addNestedPass<func::FuncOp>(createKilnVectorizeTranspose(transpose));
   }
   pm.addNestedPass<func::FuncOp>(createKilnCollapseDims());
@@ -152,10 +153,11 @@ void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
   pm.addPass(createCSEPass());
   pm.addPass(createConvertVectorToSCFPass());
   if (options.parallel) {
-    // scf.parallel -> omp.parallel + omp.wsloop (static schedule: each thread
-    // a contiguous range of tiles). The canonicalization folds the
-    // memref.alloca_scope it wraps the body in, which would otherwise break
-    // once scf-to-cf splits the body into several blocks.
+    // scf.parallel -> omp.parallel + omp.wsloop, scheduled dynamically (a
+    // thread the OS does not run leaves its iterations to the others). The
+    // canonicalization folds the memref.alloca_scope it wraps the body in,
+    // which would otherwise break once scf-to-cf splits the body into
+    // several blocks.
     pm.addPass(createConvertSCFToOpenMPPass());
     pm.addNestedPass<func::FuncOp>(createKilnDynamicSchedule());
     pm.addPass(createCanonicalizerPass());

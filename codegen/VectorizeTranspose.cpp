@@ -210,6 +210,7 @@ struct KilnVectorizeTransposePass
           isContiguous(op.getInit()))
         transposes.push_back(op);
     });
+    int64_t vectorized = 0;
     for (linalg::TransposeOp op : transposes) {
       std::optional<Plan> plan = planFor(op.getPermutation());
       if (!plan)
@@ -226,7 +227,13 @@ struct KilnVectorizeTransposePass
           .emit(b, parallel && elements >= parallelMinElements);
       op.erase();
       ++numVectorized;
+      ++vectorized;
     }
+    if (report)
+      emitRemark(getOperation().getLoc())
+          << "kiln-vectorize-transpose: @" << getOperation().getSymName()
+          << ": " << vectorized << " transposes in " << lanes << " x " << lanes
+          << " register tiles";
     // The tiles' vector.transpose as shuffles, before convert-vector-to-llvm
     // would lower it element by element.
     RewritePatternSet patterns(&getContext());
