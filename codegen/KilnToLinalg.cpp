@@ -1275,6 +1275,37 @@ Value buildPool(OpBuilder &b, Location loc, Value x, bool isMax,
                 const Window &w, RankedTensorType type) {
   ArrayRef<int64_t> xs = tensorType(x).getShape();
   Type element = type.getElementType();
+  // Small strided windows without padding: one parallel generic over the
+  // result with an operand per tap (x through an affine map), combined in the
+  // body; no fill, no reduction loops, and LLVM vectorizes the strided row
+  // reads. (At stride 1 the first tap's map would be a plain dimension, from
+  // which linalg would take the loop's extent: the input's, not the result's.)
+  if (!w.padded() && w.sh > 1 && w.sw > 1 && w.kh * w.kw <= 9) {
+    MLIRContext *ctx = b.getContext();
+    auto d = [&](unsigned i) { return b.getAffineDimExpr(i); };
+    SmallVector<Operand> taps;
+    for (int64_t i = 0; i < w.kh; ++i)
+      for (int64_t j = 0; j < w.kw; ++j)
+        taps.push_back(
+            {x, AffineMap::get(4, 0,
+                               {d(0), d(1), d(2) * w.sh + i, d(3) * w.sw + j},
+                               ctx)});
+    Operand out{emptyLike(b, loc, type.getShape(), element),
+                b.getMultiDimIdentityMap(4)};
+    SmallVector<utils::IteratorType> parallel(4, utils::IteratorType::parallel);
+    return buildGeneric(b, loc, taps, out, parallel,
+                        [&](OpBuilder &nb, Location l, ValueRange args) {
+                          Scalar s{nb, l};
+                          Value v = args[0];
+                          for (Value tap : args.drop_front().drop_back())
+                            v = isMax ? s.max(v, tap) : s.add(v, tap);
+                          if (!isMax)
+                            v = s.mul(
+                                v, s.cst(element, 1.0 / double(w.kh * w.kw)));
+                          return SmallVector<Value>{v};
+                        })
+        .front();
+  }
   double init = isMax ? -std::numeric_limits<double>::infinity() : 0.0;
   Operand out{filled(b, loc, type.getShape(), b.getFloatAttr(element, init)),
               windowResultMap(b)};

@@ -353,35 +353,42 @@ func.func @conv2d_backward(%x: tensor<2x3x7x6xf32>, %w: tensor<4x3x3x2xf32>, %g:
 
 // -----
 
-// Pooling: a window operand gives the reduction loops their extents; the
-// window loops sit between the rows and the columns of the result, so that
-// the innermost loop runs along a row. The gradient of windows that tile the
-// input (2x2 stride 2 on 8x8) is elementwise over the input, reading the
-// window's maximum and gradient through floordiv maps; overlapping windows
-// (3x3 stride 2) gather over the windows that contain each element.
+// Pooling. Strided windows without padding: a parallel generic over the
+// result with one operand per tap (x through an affine map). Otherwise a
+// window operand gives the reduction loops their extents; the window loops
+// sit between the rows and the columns of the result, so that the innermost
+// loop runs along a row. The gradient of windows that tile the input (2x2
+// stride 2 on 8x8) is elementwise over the input, reading the window's
+// maximum and gradient through floordiv maps; overlapping windows (3x3
+// stride 2) gather over the windows that contain each element.
+// CHECK-DAG: #[[TAP00:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2 * 2, d3 * 2)>
+// CHECK-DAG: #[[TAP11:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2 * 2 + 1, d3 * 2 + 1)>
 // CHECK-DAG: #[[WIN:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d3, d4)>
 // CHECK-DAG: #[[RES:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d5)>
 // CHECK-DAG: #[[TILE:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2 floordiv 2, d3 floordiv 2)>
 // CHECK-DAG: #[[ID4:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
 // CHECK-LABEL: func.func @pools
-// CHECK: arith.constant 0xFF800000 : f32
-// CHECK: linalg.generic {indexing_maps = [#[[WIN]], #[[RES]]], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction", "parallel"]}
-// CHECK: arith.maximumf
-// CHECK: linalg.generic {indexing_maps = [#[[WIN]], #[[RES]]]
-// CHECK: arith.addf
+// CHECK: linalg.generic {indexing_maps = [#[[TAP00]], #{{.+}}, #{{.+}}, #[[TAP11]], #[[ID4]]], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+// CHECK-COUNT-3: arith.maximumf
+// CHECK: linalg.generic {indexing_maps = [#[[TAP00]], #{{.+}}, #{{.+}}, #[[TAP11]], #[[ID4]]]
+// CHECK-COUNT-3: arith.addf
 // CHECK: arith.constant 2.500000e-01 : f32
 // CHECK: linalg.generic {indexing_maps = [#[[TILE]], #[[ID4]], #[[TILE]], #[[ID4]]], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
 // CHECK: arith.cmpf oeq
 // CHECK: arith.select
 // CHECK: linalg.generic {indexing_maps = [#[[RES]], #[[WIN]], #[[RES]]]
 // CHECK: arith.cmpf oeq
-func.func @pools(%x: tensor<1x2x8x8xf32>, %g: tensor<1x2x4x4xf32>, %g3: tensor<1x2x3x3xf32>) -> (tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>) {
+// CHECK: arith.constant 0xFF800000 : f32
+// CHECK: linalg.generic {indexing_maps = [#[[WIN]], #[[RES]]], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction", "parallel"]}
+// CHECK: arith.maximumf
+func.func @pools(%x: tensor<1x2x8x8xf32>, %g: tensor<1x2x4x4xf32>, %g3: tensor<1x2x3x3xf32>) -> (tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>, tensor<1x2x7x7xf32>) {
   %0 = kiln.max_pool2d %x kernel = [2, 2] strides = [2, 2] padding = [0, 0] : tensor<1x2x8x8xf32> -> tensor<1x2x4x4xf32>
   %1 = kiln.avg_pool2d %x kernel = [2, 2] strides = [2, 2] padding = [0, 0] : tensor<1x2x8x8xf32> -> tensor<1x2x4x4xf32>
   %2 = kiln.max_pool2d_backward %x, %0, %g kernel = [2, 2] strides = [2, 2] padding = [0, 0] : (tensor<1x2x8x8xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) -> tensor<1x2x8x8xf32>
   %3 = kiln.max_pool2d %x kernel = [3, 3] strides = [2, 2] padding = [0, 0] : tensor<1x2x8x8xf32> -> tensor<1x2x3x3xf32>
   %4 = kiln.max_pool2d_backward %x, %3, %g3 kernel = [3, 3] strides = [2, 2] padding = [0, 0] : (tensor<1x2x8x8xf32>, tensor<1x2x3x3xf32>, tensor<1x2x3x3xf32>) -> tensor<1x2x8x8xf32>
-  return %0, %1, %2, %4 : tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>
+  %5 = kiln.max_pool2d %x kernel = [2, 2] strides = [1, 1] padding = [0, 0] : tensor<1x2x8x8xf32> -> tensor<1x2x7x7xf32>
+  return %0, %1, %2, %4, %5 : tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>, tensor<1x2x7x7xf32>
 }
 
 // -----
