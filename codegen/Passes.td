@@ -109,13 +109,18 @@ def KilnStaticBuffers : Pass<"kiln-static-buffers", "mlir::ModuleOp"> {
 def KilnVectorizeMatmul : Pass<"kiln-vectorize-matmul", "mlir::func::FuncOp"> {
   let summary = "Register-tiled vector code for linalg.matmul on memrefs";
   let description = [{
-    Replaces each `linalg.matmul` on static identity-layout memrefs (after
-    bufferization) with loops over a `rows` x (`lanes` * `vectors`) register
-    tile of accumulators (4 x 2 ymm on AVX2, 8 x 2 zmm on AVX-512 by default): for each k, `vectors` vector loads from a row of B,
-    one broadcast per row of A and `rows` * `vectors` `vector.fma`s; the tile
-    is loaded from and stored back to C once per block of `k-block` values of
-    k. Columns past the last full tile use masked transfers, rows past the
-    last full tile a one-row kernel, so that every shape is handled.
+    Replaces each `linalg.matmul` and `linalg.matmul_transpose_a` on static
+    memrefs with a unit-stride last dimension (after bufferization) with loops
+    over a `rows` x (`lanes` * `vectors`) register tile of accumulators (4 x 2
+    ymm on AVX2, 8 x 2 zmm on AVX-512 by default): for each k, `vectors`
+    vector loads from a row of B, one broadcast per row of A and `rows` *
+    `vectors` `vector.fma`s; the tile is loaded from and stored back to C once
+    per block of `k-block` values of k (from zero vectors in the first block
+    when a `linalg.fill` of zero right before the product is folded in).
+    Columns past the last full tile use masked transfers, rows past the last
+    full tile a one-row kernel, so that every shape is handled. When 16 or
+    more row tiles share a column tile, its block of B is first copied into a
+    contiguous stack buffer (`memref.alloca`, one per thread).
 
     With `parallel` (the default), a matmul of at least `parallel-min-flops`
     floating-point operations (2 m n k) runs its full column tiles (or its

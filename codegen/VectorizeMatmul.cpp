@@ -21,6 +21,13 @@
 // and needs no hoisting: the accumulators are loop-carried values from the
 // start.
 //
+// Three refinements: a zero fill of C right before the product is dropped and
+// the first k block starts from zero vectors; when 16 or more row tiles read
+// a column tile's block of B, it is first packed into a contiguous stack
+// buffer (B's rows are often a multiple of 4 KiB apart, and a column of them
+// then maps to one L1 set); linalg.matmul_transpose_a (A stored [k, m], a
+// dense layer's weight gradient x^T g) broadcasts A[k, i + r] in place.
+//
 //===----------------------------------------------------------------------===//
 
 #include "codegen/Passes.h"
