@@ -73,7 +73,8 @@ std::optional<Plan> planFor(ArrayRef<int64_t> perm) {
   return plan;
 }
 
-bool isContiguous(Value v) {
+/// A static f32 memref in the identity layout.
+bool isContiguousF32(Value v) {
   auto type = dyn_cast<MemRefType>(v.getType());
   return type && type.hasStaticShape() && type.getLayout().isIdentity() &&
          type.getElementType().isF32();
@@ -206,8 +207,8 @@ struct KilnVectorizeTransposePass
     }
     SmallVector<linalg::TransposeOp> transposes;
     getOperation().walk([&](linalg::TransposeOp op) {
-      if (op.hasPureBufferSemantics() && isContiguous(op.getInput()) &&
-          isContiguous(op.getInit()))
+      if (op.hasPureBufferSemantics() && isContiguousF32(op.getInput()) &&
+          isContiguousF32(op.getInit()))
         transposes.push_back(op);
     });
     int64_t vectorized = 0;
