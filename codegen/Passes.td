@@ -258,6 +258,31 @@ def KilnParallelizeLoops : Pass<"kiln-parallelize-loops", "mlir::func::FuncOp"> 
   ];
 }
 
+def KilnNoAliasKernels : Pass<"kiln-noalias-kernels", "mlir::ModuleOp"> {
+  let summary = "Move loop nests into functions whose distinct buffers are noalias";
+  let description = [{
+    Runs on buffers, after kiln-static-buffers and kiln-parallelize-loops.
+    Each linalg op of a function (but `linalg.fill` and the matmuls, which
+    kiln-vectorize-matmul handles together), with the subviews and reshapes
+    only it uses, moves into a new private function, called in its place,
+    that takes the values they use from outside (all identity-layout static
+    memrefs or scalars; otherwise the op stays). A memref argument is marked
+    `llvm.noalias` when it shares no memory with another argument: a view
+    of a global (the static arena) at a constant byte offset whose range
+    overlaps no other argument's, or a function argument or global passed
+    once. Every temporary being a view of one arena, LLVM could otherwise
+    not tell an op's buffers apart; after it inlines the call, the marks
+    become alias scopes of that loop nest, and loads may move past stores
+    (short unrolled rows vectorize).
+  }];
+  let dependentDialects = [
+    "mlir::func::FuncDialect", "mlir::LLVM::LLVMDialect"
+  ];
+  let statistics = [
+    Statistic<"numOutlined", "kernels", "Number of linalg ops moved into functions">
+  ];
+}
+
 def KilnVectorizeTranspose : Pass<"kiln-vectorize-transpose", "mlir::func::FuncOp"> {
   let summary = "Transpose f32 buffers in vector register tiles";
   let description = [{

@@ -145,6 +145,7 @@ void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
     loops.report = options.reportStats;
     pm.addNestedPass<func::FuncOp>(createKilnParallelizeLoops(loops));
   }
+  pm.addPass(createKilnNoAliasKernels());
   pm.addNestedPass<func::FuncOp>(createKilnReductionLoops());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   if (options.approximateMath)

@@ -7,7 +7,8 @@
  *
  * Buffers. Every tensor is a dense, row-major array of its element type (f32: float,
  * i32: int32_t) with the static shape the manifest gives; the caller owns all
- * memory. A step function takes one array of buffer pointers, in this order:
+ * memory. The buffers of one call must not overlap: the generated code assumes
+ * that distinct buffers are distinct memory (kiln-noalias-kernels). A step function takes one array of buffer pointers, in this order:
  *
  *   kiln_train_step: params..., state..., inputs..., hyper, loss
  *   kiln_eval_step:  params..., inputs..., loss, outputs...
