@@ -32,9 +32,9 @@ namespace {
 constexpr int64_t kMaxChunks = 64;
 
 /// The outermost parallel loop of `op` with at least `minTrips` iterations,
-/// if the whole nest has at least `minIterations`.
-std::optional<unsigned> parallelDim(linalg::LinalgOp op, int64_t minIterations,
-                                    int64_t minTrips) {
+/// and its trip count, if the whole nest has at least `minIterations`.
+std::optional<std::pair<unsigned, int64_t>>
+parallelDim(linalg::LinalgOp op, int64_t minIterations, int64_t minTrips) {
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   int64_t iterations = 1;
   for (int64_t r : ranges) {
@@ -47,7 +47,7 @@ std::optional<unsigned> parallelDim(linalg::LinalgOp op, int64_t minIterations,
   SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
   for (auto [dim, range] : llvm::enumerate(ranges))
     if (iterators[dim] == utils::IteratorType::parallel && range >= minTrips)
-      return dim;
+      return std::make_pair(unsigned(dim), range);
   return std::nullopt;
 }
 
@@ -56,21 +56,19 @@ struct KilnParallelizeLoopsPass
   using KilnParallelizeLoopsBase::KilnParallelizeLoopsBase;
 
   void runOnOperation() override {
-    SmallVector<std::pair<linalg::LinalgOp, unsigned>> work;
+    SmallVector<std::tuple<linalg::LinalgOp, unsigned, int64_t>> work;
     getOperation().walk([&](linalg::LinalgOp op) {
       if (!op.hasPureBufferSemantics() ||
           op->getParentOfType<scf::ParallelOp>())
         return;
-      if (std::optional<unsigned> dim =
-              parallelDim(op, minIterations, minTrips))
-        work.emplace_back(op, *dim);
+      if (auto loop = parallelDim(op, minIterations, minTrips))
+        work.emplace_back(op, loop->first, loop->second);
     });
     IRRewriter rewriter(&getContext());
     int64_t split = 0;
-    for (auto [op, dim] : work) {
+    for (auto [op, dim, trips] : work) {
       // At most kMaxChunks tiles: a loop collapsed to millions of trips
       // (kiln-collapse-dims) is split into chunks, not single iterations.
-      int64_t trips = op.getStaticLoopRanges()[dim];
       int64_t chunks = std::min(trips, kMaxChunks);
       SmallVector<int64_t> tileSizes(op.getNumLoops(), 0);
       tileSizes[dim] = llvm::divideCeil(trips, chunks);
