@@ -41,10 +41,6 @@ struct Extent {
   }
 };
 
-int64_t byteSize(MemRefType type) {
-  return type.getNumElements() * type.getElementTypeBitWidth() / 8;
-}
-
 /// The extent of `v`, or none when it comes from an op this does not follow.
 std::optional<Extent> extentOf(Value v) {
   if (auto arg = dyn_cast<BlockArgument>(v)) {
@@ -58,11 +54,12 @@ std::optional<Extent> extentOf(Value v) {
   if (auto view = dyn_cast<memref::ViewOp>(op)) {
     std::optional<Extent> base = extentOf(view.getSource());
     IntegerAttr shift;
-    if (!base || !view.getSizes().empty() ||
+    int64_t bytes = kiln::byteSize(view.getType());
+    if (!base || bytes < 0 ||
         !matchPattern(view.getByteShift(), m_Constant(&shift)))
       return std::nullopt;
     int64_t begin = base->begin + shift.getInt();
-    return Extent{base->root, begin, begin + byteSize(view.getType())};
+    return Extent{base->root, begin, begin + bytes};
   }
   if (isa<memref::CollapseShapeOp, memref::ExpandShapeOp>(op))
     return extentOf(op->getOperand(0));

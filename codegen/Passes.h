@@ -36,6 +36,11 @@ void registerCodegenPasses();
 /// with AVX (and elsewhere: LLVM splits wider vectors as needed).
 int64_t hostVectorBits();
 
+/// Bytes of a statically shaped memref with byte-sized elements and the
+/// identity layout, or -1 (kiln-static-buffers' sizes, the byte ranges
+/// kiln-noalias-kernels compares).
+int64_t byteSize(mlir::MemRefType type);
+
 } // namespace kiln
 
 #endif // KILN_CODEGEN_PASSES_H

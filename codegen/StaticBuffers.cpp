@@ -37,18 +37,6 @@ int64_t alignTo(int64_t v) {
   return (v + kAlignment - 1) / kAlignment * kAlignment;
 }
 
-/// Bytes of a statically shaped memref with byte-sized elements and the
-/// identity layout, or -1.
-int64_t byteSize(MemRefType type) {
-  if (!type.hasStaticShape() || !type.getLayout().isIdentity() ||
-      type.getMemorySpace())
-    return -1;
-  Type element = type.getElementType();
-  if (!element.isIntOrFloat() || element.getIntOrFloatBitWidth() % 8 != 0)
-    return -1;
-  return type.getNumElements() * (element.getIntOrFloatBitWidth() / 8);
-}
-
 /// The last position in `body` at which `value` or a view of it is used.
 int64_t lastUse(Value value, Block &body,
                 const llvm::DenseMap<Operation *, int64_t> &position) {
@@ -123,7 +111,7 @@ struct KilnStaticBuffersPass
       for (auto alloc : body.getOps<memref::AllocOp>()) {
         Buffer b;
         b.alloc = alloc;
-        b.bytes = byteSize(alloc.getType());
+        b.bytes = kiln::byteSize(alloc.getType());
         if (b.bytes < 0 || !alloc.getDynamicSizes().empty() ||
             !alloc.getSymbolOperands().empty())
           continue;
@@ -181,3 +169,13 @@ struct KilnStaticBuffersPass
 };
 
 } // namespace
+
+int64_t kiln::byteSize(MemRefType type) {
+  if (!type.hasStaticShape() || !type.getLayout().isIdentity() ||
+      type.getMemorySpace())
+    return -1;
+  Type element = type.getElementType();
+  if (!element.isIntOrFloat() || element.getIntOrFloatBitWidth() % 8 != 0)
+    return -1;
+  return type.getNumElements() * (element.getIntOrFloatBitWidth() / 8);
+}
