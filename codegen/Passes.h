@@ -41,6 +41,14 @@ int64_t hostVectorBits();
 /// kiln-noalias-kernels compares).
 int64_t byteSize(mlir::MemRefType type);
 
+/// A loop over [lo, hi) step `step` with constant bounds whose body `body`
+/// builds from the induction variable: scf.parallel when `parallel`, else
+/// scf.for. Nothing when the range is empty.
+void buildConstantLoop(
+    mlir::OpBuilder &builder, mlir::Location loc, int64_t lo, int64_t hi,
+    int64_t step, bool parallel,
+    llvm::function_ref<void(mlir::OpBuilder &, mlir::Value)> body);
+
 } // namespace kiln
 
 #endif // KILN_CODEGEN_PASSES_H

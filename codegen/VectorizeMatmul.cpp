@@ -135,15 +135,10 @@ private:
     return builder.create<arith::AddIOp>(loc, base, index(builder, delta));
   }
 
-  /// An scf.for over [lo, hi) step `step` whose body `body` builds.
   void forLoop(OpBuilder &builder, int64_t lo, int64_t hi, int64_t step,
                function_ref<void(OpBuilder &, Value)> body) {
-    builder.create<scf::ForOp>(
-        loc, index(builder, lo), index(builder, hi), index(builder, step),
-        ValueRange{}, [&](OpBuilder &nb, Location nl, Value iv, ValueRange) {
-          body(nb, iv);
-          nb.create<scf::YieldOp>(nl);
-        });
+    kiln::buildConstantLoop(builder, loc, lo, hi, step, /*parallel=*/false,
+                            body);
   }
 
   using KBlockBody = function_ref<void(OpBuilder &, Value, Value)>;
@@ -173,13 +168,9 @@ private:
     });
   }
 
-  /// An scf.parallel over [0, hi) step `step` whose body `body` builds.
   void parallelLoop(OpBuilder &builder, int64_t hi, int64_t step,
                     function_ref<void(OpBuilder &, Value)> body) {
-    builder.create<scf::ParallelOp>(
-        loc, ValueRange{index(builder, 0)}, ValueRange{index(builder, hi)},
-        ValueRange{index(builder, step)},
-        [&](OpBuilder &nb, Location, ValueRange ivs) { body(nb, ivs[0]); });
+    kiln::buildConstantLoop(builder, loc, 0, hi, step, /*parallel=*/true, body);
   }
 
   /// All column tiles, then the partial one: `body` gets the first column,
@@ -424,6 +415,29 @@ struct KilnVectorizeMatmulPass
 };
 
 } // namespace
+
+void kiln::buildConstantLoop(OpBuilder &builder, Location loc, int64_t lo,
+                             int64_t hi, int64_t step, bool parallel,
+                             function_ref<void(OpBuilder &, Value)> body) {
+  if (lo >= hi)
+    return;
+  auto index = [&](int64_t v) -> Value {
+    return builder.create<arith::ConstantIndexOp>(loc, v);
+  };
+  if (parallel) {
+    builder.create<scf::ParallelOp>(
+        loc, ValueRange{index(lo)}, ValueRange{index(hi)},
+        ValueRange{index(step)},
+        [&](OpBuilder &nb, Location, ValueRange ivs) { body(nb, ivs[0]); });
+    return;
+  }
+  builder.create<scf::ForOp>(
+      loc, index(lo), index(hi), index(step), ValueRange{},
+      [&](OpBuilder &nb, Location nl, Value iv, ValueRange) {
+        body(nb, iv);
+        nb.create<scf::YieldOp>(nl);
+      });
+}
 
 int64_t kiln::hostVectorBits() {
   llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();

@@ -103,25 +103,11 @@ private:
     return b.create<arith::ConstantIndexOp>(loc, v);
   }
 
-  /// A loop over [0, n) step `step` (scf.parallel when `parallel`).
+  /// A loop over [from, n) step `step` (scf.parallel when `parallel`).
   void loop(OpBuilder &b, int64_t n, bool parallel,
             function_ref<void(OpBuilder &, Value)> body, int64_t from = 0,
             int64_t step = 1) {
-    if (from >= n)
-      return;
-    if (parallel) {
-      b.create<scf::ParallelOp>(
-          loc, ValueRange{index(b, from)}, ValueRange{index(b, n)},
-          ValueRange{index(b, step)},
-          [&](OpBuilder &nb, Location, ValueRange ivs) { body(nb, ivs[0]); });
-      return;
-    }
-    b.create<scf::ForOp>(loc, index(b, from), index(b, n), index(b, step),
-                         ValueRange{},
-                         [&](OpBuilder &nb, Location nl, Value iv, ValueRange) {
-                           body(nb, iv);
-                           nb.create<scf::YieldOp>(nl);
-                         });
+    kiln::buildConstantLoop(b, loc, from, n, step, parallel, body);
   }
 
   SmallVector<Value, 3> at(Value batch, Value i, Value j) {
