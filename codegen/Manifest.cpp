@@ -132,6 +132,31 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
              << "' is " << layout.params[it->second].type;
     return success();
   };
+  // What arguments and results share: a statically shaped tensor type, one
+  // allowed role, a name used once per direction (`verb`: "passed" or
+  // "returned"), and a parameter's type or a state's consistent one.
+  auto checkBuffer =
+      [&](Location loc, StringRef what, Type t, DictionaryAttr attrs,
+          ArrayRef<StringRef> allowed, llvm::StringSet<> &seen,
+          StringRef verb) -> FailureOr<std::pair<Role, RankedTensorType>> {
+    auto type = dyn_cast<RankedTensorType>(t);
+    if (!type || !type.hasStaticShape())
+      return emitError(loc) << what << " is not a statically shaped tensor";
+    FailureOr<Role> role = getRole(loc, attrs, what, allowed);
+    if (failed(role))
+      return failure();
+    if (!role->name.empty() &&
+        !seen.insert((role->kind + ":" + role->name).str()).second)
+      return emitError(loc) << what << ": " << role->kind << " '" << role->name
+                            << "' is " << verb << " twice";
+    if (role->kind == "kiln.param" &&
+        failed(checkParam(loc, what, role->name, type)))
+      return failure();
+    if (role->kind == "kiln.state" &&
+        failed(states.add(loc, "state", role->name, type)))
+      return failure();
+    return std::make_pair(*role, type);
+  };
   bool haveLoss = false;
   for (auto [kind, func] : layout.entries) {
     if (func.isExternal())
@@ -155,29 +180,18 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
       Location loc = func.getArgument(i).getLoc();
       std::string what =
           llvm::formatv("@{0} argument #{1}", getEntryName(kind), i).str();
-      auto type = dyn_cast<RankedTensorType>(func.getArgumentTypes()[i]);
-      if (!type || !type.hasStaticShape())
-        return emitError(loc) << what << " is not a statically shaped tensor";
-      FailureOr<Role> role =
-          getRole(loc, func.getArgAttrDict(i), what, argRoles);
-      if (failed(role))
+      FailureOr<std::pair<Role, RankedTensorType>> checked =
+          checkBuffer(loc, what, func.getArgumentTypes()[i],
+                      func.getArgAttrDict(i), argRoles, seenArgs, "passed");
+      if (failed(checked))
         return failure();
-      if (!role->name.empty() &&
-          !seenArgs.insert((role->kind + ":" + role->name).str()).second)
-        return emitError(loc) << what << ": " << role->kind << " '"
-                              << role->name << "' is passed twice";
-      if (role->kind == "kiln.param") {
-        if (failed(checkParam(loc, what, role->name, type)))
-          return failure();
-      } else if (role->kind == "kiln.state") {
-        if (failed(states.add(loc, "state", role->name, type)))
-          return failure();
-      } else if (role->kind == "kiln.input") {
-        if (failed(inputs.add(loc, "input", role->name, type)))
+      auto [role, type] = *checked;
+      if (role.kind == "kiln.input") {
+        if (failed(inputs.add(loc, "input", role.name, type)))
           return failure();
         if (kind == EntryKind::Predict)
-          layout.predictInputs.push_back(role->name.str());
-      } else if (role->kind == "kiln.hyper") {
+          layout.predictInputs.push_back(role.name.str());
+      } else if (role.kind == "kiln.hyper") {
         auto expected =
             RankedTensorType::get({4}, Float32Type::get(module.getContext()));
         if (type != expected)
@@ -194,27 +208,16 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
       Location loc = func.getLoc();
       std::string what =
           llvm::formatv("@{0} result #{1}", getEntryName(kind), i).str();
-      auto type = dyn_cast<RankedTensorType>(func.getResultTypes()[i]);
-      if (!type || !type.hasStaticShape())
-        return emitError(loc) << what << " is not a statically shaped tensor";
-      FailureOr<Role> role =
-          getRole(loc, func.getResultAttrDict(i), what, resultRoles);
-      if (failed(role))
+      FailureOr<std::pair<Role, RankedTensorType>> checked = checkBuffer(
+          loc, what, func.getResultTypes()[i], func.getResultAttrDict(i),
+          resultRoles, seenResults, "returned");
+      if (failed(checked))
         return failure();
-      if (!role->name.empty() &&
-          !seenResults.insert((role->kind + ":" + role->name).str()).second)
-        return emitError(loc) << what << ": " << role->kind << " '"
-                              << role->name << "' is returned twice";
-      if (role->kind == "kiln.param") {
-        if (failed(checkParam(loc, what, role->name, type)))
+      auto [role, type] = *checked;
+      if (role.kind == "kiln.output") {
+        if (failed(outputs.add(loc, "output", role.name, type)))
           return failure();
-      } else if (role->kind == "kiln.state") {
-        if (failed(states.add(loc, "state", role->name, type)))
-          return failure();
-      } else if (role->kind == "kiln.output") {
-        if (failed(outputs.add(loc, "output", role->name, type)))
-          return failure();
-      } else if (role->kind == "kiln.loss") {
+      } else if (role.kind == "kiln.loss") {
         if (type.getRank() != 0 || !isa<FloatType>(type.getElementType()))
           return emitError(loc) << what << ": the loss must be a float "
                                 << "scalar, got " << type;
