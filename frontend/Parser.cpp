@@ -127,6 +127,9 @@ private:
   StmtPtr parseStmt();
   StmtPtr parseParamStmt();
   StmtPtr parseInputStmt();
+  std::optional<std::pair<Ident, TypeExpr>>
+  parseDeclaration(llvm::StringRef keyword, llvm::StringRef article,
+                   llvm::StringRef noun);
   StmtPtr parseOutputStmt();
   StmtPtr parseForStmt();
   /// ['let'] IDENT (',' IDENT)* '=' expr, after the `let` if any; `loc` is
@@ -606,24 +609,37 @@ StmtPtr Parser::parseStmt() {
   return parseBinding(loc);
 }
 
-StmtPtr Parser::parseParamStmt() {
-  SMLoc loc = tok.loc;
-  consume(); // 'param'
+/// `KEYWORD NAME : TYPE`, the start of `param` and `input` statements;
+/// messages name the declared thing (`article` `noun`: "a parameter").
+std::optional<std::pair<Ident, TypeExpr>>
+Parser::parseDeclaration(llvm::StringRef keyword, llvm::StringRef article,
+                         llvm::StringRef noun) {
+  consume(); // the keyword
   if (tok.isNot(TokenKind::Identifier)) {
-    error(tok.loc,
-          "expected a parameter name after 'param', found " + describe(tok));
-    return nullptr;
+    error(tok.loc, "expected " + article.str() + " " + noun.str() +
+                       " name after '" + keyword.str() + "', found " +
+                       describe(tok));
+    return std::nullopt;
   }
   Ident name = takeIdent();
   if (tok.isNot(TokenKind::Colon)) {
-    error(tok.loc,
-          "expected ':' and a type after parameter name '" + name.name + "'");
-    return nullptr;
+    error(tok.loc, "expected ':' and a type after " + noun.str() + " name '" +
+                       name.name + "'");
+    return std::nullopt;
   }
   consume();
   std::optional<TypeExpr> type = parseType();
   if (!type)
+    return std::nullopt;
+  return std::make_pair(std::move(name), std::move(*type));
+}
+
+StmtPtr Parser::parseParamStmt() {
+  SMLoc loc = tok.loc;
+  auto declared = parseDeclaration("param", "a", "parameter");
+  if (!declared)
     return nullptr;
+  auto &[name, type] = *declared;
   if (tok.isNot(TokenKind::Equal)) {
     error(tok.loc, "expected '=' and an initializer after the type of "
                    "parameter '" +
@@ -634,29 +650,17 @@ StmtPtr Parser::parseParamStmt() {
   ExprPtr init = parseExpr();
   if (!init)
     return nullptr;
-  return std::make_unique<ParamStmt>(loc, std::move(name), std::move(*type),
+  return std::make_unique<ParamStmt>(loc, std::move(name), std::move(type),
                                      std::move(init));
 }
 
 StmtPtr Parser::parseInputStmt() {
   SMLoc loc = tok.loc;
-  consume(); // 'input'
-  if (tok.isNot(TokenKind::Identifier)) {
-    error(tok.loc,
-          "expected an input name after 'input', found " + describe(tok));
+  auto declared = parseDeclaration("input", "an", "input");
+  if (!declared)
     return nullptr;
-  }
-  Ident name = takeIdent();
-  if (tok.isNot(TokenKind::Colon)) {
-    error(tok.loc,
-          "expected ':' and a type after input name '" + name.name + "'");
-    return nullptr;
-  }
-  consume();
-  std::optional<TypeExpr> type = parseType();
-  if (!type)
-    return nullptr;
-  return std::make_unique<InputStmt>(loc, std::move(name), std::move(*type));
+  auto &[name, type] = *declared;
+  return std::make_unique<InputStmt>(loc, std::move(name), std::move(type));
 }
 
 StmtPtr Parser::parseOutputStmt() {
