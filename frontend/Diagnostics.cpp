@@ -6,9 +6,9 @@
 
 using namespace kiln;
 
-std::pair<unsigned, unsigned> kiln::getLineAndColumn(const llvm::SourceMgr &srcMgr,
-                                                     llvm::SMLoc loc,
-                                                     unsigned bufferId) {
+std::pair<unsigned, unsigned>
+kiln::getLineAndColumn(const llvm::SourceMgr &srcMgr, llvm::SMLoc loc,
+                       unsigned bufferId) {
   // Both lookups use the buffer's cache of line offsets.
   const auto &buffer = srcMgr.getBufferInfo(bufferId);
   unsigned line = buffer.getLineNumber(loc.getPointer());

@@ -11,9 +11,9 @@
 namespace kiln {
 
 /// Parses the buffer `bufferId` of the reporter's SourceMgr. Syntax errors are
-/// reported through `reporter` (the parser recovers at statement and declaration
-/// boundaries, so one run reports several); the returned module holds everything
-/// that parsed. Never crashes or hangs, whatever the bytes.
+/// reported through `reporter` (the parser recovers at statement and
+/// declaration boundaries, so one run reports several); the returned module
+/// holds everything that parsed. Never crashes or hangs, whatever the bytes.
 std::unique_ptr<ast::Module> parseModule(unsigned bufferId,
                                          DiagnosticReporter &reporter);
 

@@ -98,8 +98,7 @@ BenchResult benchmarkTrainStep(Model &model, const BenchOptions &options) {
     r.maxMs = *std::max_element(r.stepMs.begin(), r.stepMs.end());
     r.meanMs = total / double(r.stepMs.size());
     r.medianMs = median(r.stepMs);
-    r.stepsPerSecond = total > 0 ? 1000.0 * double(r.stepMs.size()) / total
-                                 : 0;
+    r.stepsPerSecond = total > 0 ? 1000.0 * double(r.stepMs.size()) / total : 0;
   }
   r.maxRssKb = peakRssKb();
   return r;

@@ -24,8 +24,8 @@
 namespace kiln::rt {
 
 struct BenchOptions {
-  int64_t steps = 50;  ///< timed steps (>= 1)
-  int64_t warmup = 5;  ///< untimed steps before them (>= 0)
+  int64_t steps = 50;           ///< timed steps (>= 1)
+  int64_t warmup = 5;           ///< untimed steps before them (>= 0)
   std::optional<uint64_t> seed; ///< default: the manifest's seed
   bool json = false;
 };

@@ -21,8 +21,8 @@
 // Each is called once to warm up, then repeatedly until --min-time seconds
 // (default 0.5) have passed (at least --min-reps calls, default 3; at most
 // 1000); the report has the median and minimum time per call and GFLOP/s
-// (2*M*N*K, or 2*N*O*OH*OW*C*KH*KW) from the median. `kiln_max_rel_err` compares Kiln's
-// result with OpenBLAS's: max |kiln - blas| / max |blas|.
+// (2*M*N*K, or 2*N*O*OH*OW*C*KH*KW) from the median. `kiln_max_rel_err`
+// compares Kiln's result with OpenBLAS's: max |kiln - blas| / max |blas|.
 //
 //===----------------------------------------------------------------------===//
 
@@ -61,10 +61,10 @@ Timing timeIt(const std::function<void()> &fn, double minTime) {
   fn(); // warm-up (page faults, oneDNN's JIT, caches)
   std::vector<double> ms;
   auto start = Clock::now();
-  while (ms.size() < size_t(minReps) ||
-         (std::chrono::duration<double>(Clock::now() - start).count() <
-              minTime &&
-          ms.size() < 1000)) {
+  while (
+      ms.size() < size_t(minReps) ||
+      (std::chrono::duration<double>(Clock::now() - start).count() < minTime &&
+       ms.size() < 1000)) {
     auto t0 = Clock::now();
     fn();
     ms.push_back(
@@ -121,16 +121,15 @@ std::string jsonEscape(const std::string &s) {
   return out;
 }
 
-void printTiming(const char *name, const Timing &t, double gflop,
-                 bool comma) {
+void printTiming(const char *name, const Timing &t, double gflop, bool comma) {
   if (!t.ran) {
     std::printf("\"%s\":null%s", name, comma ? "," : "");
     return;
   }
   std::printf("\"%s\":{\"median_ms\":%.6g,\"min_ms\":%.6g,\"gflops\":%.6g,"
               "\"reps\":%d,\"impl\":\"%s\"}%s",
-              name, t.medianMs, t.minMs, gflop / (t.medianMs * 1e-3),
-              t.reps, jsonEscape(t.impl).c_str(), comma ? "," : "");
+              name, t.medianMs, t.minMs, gflop / (t.medianMs * 1e-3), t.reps,
+              jsonEscape(t.impl).c_str(), comma ? "," : "");
 }
 
 int usage() {
@@ -173,7 +172,8 @@ int runMatmul(long M, long N, long K, double minTime) {
   memory::desc b_md({K, N}, memory::data_type::f32, memory::format_tag::ab);
   memory::desc c_md({M, N}, memory::data_type::f32, memory::format_tag::ab);
   matmul::primitive_desc pd(matmul::desc(a_md, b_md, c_md), eng);
-  memory a_mem(a_md, eng, A.p), b_mem(b_md, eng, B.p), c_mem(c_md, eng, Cdnnl.p);
+  memory a_mem(a_md, eng, A.p), b_mem(b_md, eng, B.p),
+      c_mem(c_md, eng, Cdnnl.p);
   matmul prim(pd);
   Timing dnnlT = timeIt(
       [&] {
@@ -186,8 +186,8 @@ int runMatmul(long M, long N, long K, double minTime) {
   dnnlT.impl = pd.impl_info_str();
   double dnnlErr = maxRelErr(Cdnnl, Cblas);
 
-  std::printf("{\"kind\":\"matmul\",\"shape\":[%ld,%ld,%ld],\"gflop\":%.6g,",
-              M, N, K, gflop);
+  std::printf("{\"kind\":\"matmul\",\"shape\":[%ld,%ld,%ld],\"gflop\":%.6g,", M,
+              N, K, gflop);
   printTiming("kiln", kiln, gflop, true);
   printTiming("openblas", blas, gflop, true);
   printTiming("onednn", dnnlT, gflop, true);
@@ -197,8 +197,8 @@ int runMatmul(long M, long N, long K, double minTime) {
 }
 
 /// col[(c*KH + i)*KW + j][oh*OW + ow] = x[c][oh + i - pad][ow + j - pad].
-void im2col(const float *x, long C, long H, long W, long KH, long KW,
-            long pad, long OH, long OW, float *col) {
+void im2col(const float *x, long C, long H, long W, long KH, long KW, long pad,
+            long OH, long OW, float *col) {
   for (long c = 0; c < C; ++c)
     for (long i = 0; i < KH; ++i)
       for (long j = 0; j < KW; ++j) {
@@ -219,8 +219,8 @@ void im2col(const float *x, long C, long H, long W, long KH, long KW,
       }
 }
 
-int runConv(long N, long C, long H, long W, long O, long KH, long KW,
-            long pad, double minTime) {
+int runConv(long N, long C, long H, long W, long O, long KH, long KW, long pad,
+            double minTime) {
   long OH = H + 2 * pad - KH + 1, OW = W + 2 * pad - KW + 1;
   if (OH <= 0 || OW <= 0)
     return usage();
@@ -238,8 +238,8 @@ int runConv(long N, long C, long H, long W, long O, long KH, long KW,
       [&] {
         for (long n = 0; n < N; ++n) {
           im2col(x.p + n * C * H * W, C, H, W, KH, KW, pad, OH, OW, col.p);
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(O),
-                      int(P), int(K), 1.0f, w.p, int(K), col.p, int(P), 0.0f,
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(O), int(P),
+                      int(K), 1.0f, w.p, int(K), col.p, int(P), 0.0f,
                       yBlas.p + n * O * P, int(P));
         }
       },
@@ -263,9 +263,9 @@ int runConv(long N, long C, long H, long W, long O, long KH, long KW,
   memory::desc xAny(xd, f32, memory::format_tag::any),
       wAny(wd, f32, memory::format_tag::any),
       yAny(yd, f32, memory::format_tag::any);
-  convolution_forward::desc desc(
-      prop_kind::forward_inference, algorithm::convolution_direct, xAny, wAny,
-      yAny, {1, 1}, {pad, pad}, {pad, pad});
+  convolution_forward::desc desc(prop_kind::forward_inference,
+                                 algorithm::convolution_direct, xAny, wAny,
+                                 yAny, {1, 1}, {pad, pad}, {pad, pad});
   convolution_forward::primitive_desc pd(desc, eng);
   memory xUser({xd, f32, memory::format_tag::nchw}, eng, x.p);
   memory wUser({wd, f32, memory::format_tag::oihw}, eng, w.p);

@@ -6,8 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "TestUtil.h"
 #include "runtime/Bench.h"
+#include "TestUtil.h"
 #include "runtime/Json.h"
 #include "runtime/KilnABI.h"
 
@@ -145,8 +145,8 @@ TEST(BenchTest, TextReportAndDefaults) {
 }
 
 TEST(BenchTest, NeedsNoDataAndNoLearningRate) {
-  CliResult r = runCli({"bench", "--steps", "2", "--warmup", "0", "--json"},
-                       noDataAbi());
+  CliResult r =
+      runCli({"bench", "--steps", "2", "--warmup", "0", "--json"}, noDataAbi());
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(parseJson(r.out)) << r.out;
 }

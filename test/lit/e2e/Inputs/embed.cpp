@@ -11,8 +11,8 @@ int main() {
   std::printf("manifest starts with: %.15s\n", kiln_manifest());
   // Buffers of kiln_predict in the header's order: the six parameters, the
   // image batch, then the prediction.
-  const size_t sizes[] = {784 * 256, 256, 256 * 128, 128, 128 * 10, 10,
-                          64 * 784};
+  const size_t sizes[] = {784 * 256, 256, 256 * 128, 128,
+                          128 * 10,  10,  64 * 784};
   std::vector<std::vector<float>> buffers;
   uint32_t state = 12345;
   for (size_t n : sizes) {
