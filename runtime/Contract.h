@@ -1,0 +1,346 @@
+//===- Contract.h - Facts the compiler and the runtime share --------------===//
+//
+// Everything kilnc and libkiln_runtime must agree on, written once: the roles
+// of ABI buffers and the attributes that mark them in the IR, the kinds of
+// entry points, the hyper-parameter vector (KilnABI.h), the initializer and
+// optimizer tables (names, arguments, state slots, defaults and valid ranges),
+// the module attributes the frontend sets, and the manifest's record names.
+//
+// This header depends on the C++17 standard library only: the runtime has no
+// LLVM or MLIR dependency, and the compiler includes it as is.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_RUNTIME_CONTRACT_H
+#define KILN_RUNTIME_CONTRACT_H
+
+#include "runtime/KilnABI.h"
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace kiln::contract {
+
+/// The `kiln-manifest N` version this compiler writes and this runtime reads.
+inline constexpr int kManifestVersion = 2;
+
+/// The length of the hyper-parameter vector (indices: KILN_HYPER_* in
+/// KilnABI.h).
+inline constexpr int64_t kHyperCount = KILN_HYPER_COUNT;
+
+/// Looks up `name` in a table of entries with a `name` field.
+template <typename Table>
+constexpr auto findByName(const Table &table, std::string_view name)
+    -> decltype(&table[0]) {
+  for (const auto &entry : table)
+    if (name == entry.name)
+      return &entry;
+  return nullptr;
+}
+
+//===----------------------------------------------------------------------===//
+// Buffer roles
+//===----------------------------------------------------------------------===//
+
+/// What an ABI buffer holds. In the IR, an entry function's argument or result
+/// carries exactly one role attribute (`kiln.param = "fc1.w"`); in the
+/// manifest, an `arg` record names the role and the buffer.
+enum class Role : uint8_t { Param, State, Input, Hyper, Loss, Output };
+
+struct RoleInfo {
+  Role role;
+  /// The manifest's spelling (`param`).
+  const char *name;
+  /// The argument/result attribute in the IR (`kiln.param`).
+  const char *attr;
+  /// Whether the buffer has a name (the attribute's string value); hyper and
+  /// loss are unnamed: an entry has at most one of each.
+  bool named;
+};
+
+inline constexpr RoleInfo kRoles[] = {
+    {Role::Param, "param", "kiln.param", true},
+    {Role::State, "state", "kiln.state", true},
+    {Role::Input, "input", "kiln.input", true},
+    {Role::Hyper, "hyper", "kiln.hyper", false},
+    {Role::Loss, "loss", "kiln.loss", false},
+    {Role::Output, "output", "kiln.output", true},
+};
+
+constexpr const RoleInfo &info(Role role) {
+  return kRoles[static_cast<size_t>(role)];
+}
+inline std::optional<Role> parseRole(std::string_view name) {
+  if (const RoleInfo *r = findByName(kRoles, name))
+    return r->role;
+  return std::nullopt;
+}
+
+//===----------------------------------------------------------------------===//
+// Entry points
+//===----------------------------------------------------------------------===//
+
+/// What an entry point does, which fixes the roles its buffers may have.
+enum class EntryKind : uint8_t {
+  /// params, state, inputs, hyper -> params, state (in place), loss.
+  Train,
+  /// params, inputs -> loss, outputs (evaluation mode).
+  Eval,
+  /// params, inputs -> outputs: prediction, sampling, encoding, ... (any
+  /// number of these per model, each with its own inputs and outputs).
+  Infer,
+};
+
+struct EntryKindInfo {
+  EntryKind kind;
+  const char *name;
+  /// Bit masks over Role of the roles allowed for arguments and results.
+  unsigned argRoles, resultRoles;
+};
+
+constexpr unsigned roleBit(Role r) { return 1u << static_cast<unsigned>(r); }
+
+inline constexpr EntryKindInfo kEntryKinds[] = {
+    {EntryKind::Train, "train",
+     roleBit(Role::Param) | roleBit(Role::State) | roleBit(Role::Input) |
+         roleBit(Role::Hyper),
+     roleBit(Role::Param) | roleBit(Role::State) | roleBit(Role::Loss)},
+    {EntryKind::Eval, "eval", roleBit(Role::Param) | roleBit(Role::Input),
+     roleBit(Role::Loss) | roleBit(Role::Output)},
+    {EntryKind::Infer, "infer", roleBit(Role::Param) | roleBit(Role::Input),
+     roleBit(Role::Output)},
+};
+
+constexpr const EntryKindInfo &info(EntryKind kind) {
+  return kEntryKinds[static_cast<size_t>(kind)];
+}
+inline std::optional<EntryKind> parseEntryKind(std::string_view name) {
+  if (const EntryKindInfo *k = findByName(kEntryKinds, name))
+    return k->kind;
+  return std::nullopt;
+}
+
+/// The entry points every trainable model has, by name. A model may export
+/// more (`sample`, `encode`, ...): they are Infer entries named by the model.
+inline constexpr const char *kTrainStepEntry = "train_step";
+inline constexpr const char *kEvalStepEntry = "eval_step";
+inline constexpr const char *kPredictEntry = "predict";
+
+/// The IR attribute on an entry function that gives its kind
+/// (`kiln.entry = "infer"`). Functions without it are not entry points.
+inline constexpr const char *kEntryAttr = "kiln.entry";
+/// The C symbol of entry NAME's `void (void **buffers)` function.
+inline constexpr const char *kEntrySymbolPrefix = "kiln_";
+
+//===----------------------------------------------------------------------===//
+// Initializers
+//===----------------------------------------------------------------------===//
+
+/// Parameter initializers; the values match the kiln.param op's InitKind
+/// (ir/KilnOps.td), which the compiler checks against this table.
+enum class InitKind : uint8_t {
+  Zeros,
+  Ones,
+  Constant,      // (value)
+  Uniform,       // (low, high)
+  Normal,        // (mean, std)
+  GlorotUniform, // (fan_in, fan_out)
+  GlorotNormal,  // (fan_in, fan_out)
+  HeUniform,     // (fan_in)
+  HeNormal,      // (fan_in)
+};
+
+struct InitInfo {
+  InitKind kind;
+  const char *name;
+  unsigned numArgs;
+};
+
+inline constexpr InitInfo kInits[] = {
+    {InitKind::Zeros, "zeros", 0},
+    {InitKind::Ones, "ones", 0},
+    {InitKind::Constant, "constant", 1},
+    {InitKind::Uniform, "uniform", 2},
+    {InitKind::Normal, "normal", 2},
+    {InitKind::GlorotUniform, "glorot_uniform", 2},
+    {InitKind::GlorotNormal, "glorot_normal", 2},
+    {InitKind::HeUniform, "he_uniform", 1},
+    {InitKind::HeNormal, "he_normal", 1},
+};
+
+constexpr const InitInfo &info(InitKind kind) {
+  return kInits[static_cast<size_t>(kind)];
+}
+inline std::optional<InitKind> parseInitKind(std::string_view name) {
+  if (const InitInfo *i = findByName(kInits, name))
+    return i->kind;
+  return std::nullopt;
+}
+
+//===----------------------------------------------------------------------===//
+// Optimizers
+//===----------------------------------------------------------------------===//
+
+enum class OptimizerKind : uint8_t { Sgd, Momentum, Adam, AdamW };
+
+/// A hyper-parameter's valid range: a number in (lo|[lo, hi)|hi], or a bool.
+struct HyperRange {
+  const char *name;
+  double lo, hi;
+  bool loOpen, hiOpen;
+  bool isBool;
+  /// For diagnostics: `> 0`, `in [0, 1)`, ...
+  const char *text;
+
+  constexpr bool contains(double v) const {
+    if (isBool)
+      return v == 0 || v == 1;
+    if (v != v) // NaN
+      return false;
+    bool aboveLo = loOpen ? v > lo : v >= lo;
+    bool belowHi = hiOpen ? v < hi : v <= hi;
+    return aboveLo && belowHi;
+  }
+};
+
+inline constexpr double kInf = HUGE_VAL;
+
+/// Every optimizer hyper-parameter and its valid range.
+inline constexpr HyperRange kHyperRanges[] = {
+    {"lr", 0, kInf, true, true, false, "> 0"},
+    {"beta1", 0, 1, false, true, false, "in [0, 1)"},
+    {"beta2", 0, 1, false, true, false, "in [0, 1)"},
+    {"momentum", 0, 1, false, true, false, "in [0, 1)"},
+    {"eps", 0, kInf, true, true, false, "> 0"},
+    {"weight_decay", 0, kInf, false, true, false, ">= 0"},
+    {"clip_norm", 0, kInf, false, true, false, ">= 0 (0 disables it)"},
+    {"nesterov", 0, 1, false, false, true, "true or false"},
+};
+
+struct HyperDefault {
+  const char *name;
+  double value;
+};
+
+struct OptimizerInfo {
+  OptimizerKind kind;
+  const char *name;
+  /// Per-parameter state slots (state buffers are named `PARAM:SLOT`).
+  const char *slots[2];
+  unsigned numSlots;
+  /// The hyper-parameters it takes, with their defaults, in DSL order.
+  HyperDefault hyper[6];
+  unsigned numHyper;
+};
+
+inline constexpr OptimizerInfo kOptimizers[] = {
+    {OptimizerKind::Sgd,
+     "sgd",
+     {},
+     0,
+     {{"lr", 0.01}, {"weight_decay", 0}, {"clip_norm", 0}},
+     3},
+    {OptimizerKind::Momentum,
+     "momentum",
+     {"velocity"},
+     1,
+     {{"lr", 0.01},
+      {"momentum", 0.9},
+      {"nesterov", 0},
+      {"weight_decay", 0},
+      {"clip_norm", 0}},
+     5},
+    {OptimizerKind::Adam,
+     "adam",
+     {"m", "v"},
+     2,
+     {{"lr", 1e-3},
+      {"beta1", 0.9},
+      {"beta2", 0.999},
+      {"eps", 1e-8},
+      {"weight_decay", 0},
+      {"clip_norm", 0}},
+     6},
+    {OptimizerKind::AdamW,
+     "adamw",
+     {"m", "v"},
+     2,
+     {{"lr", 1e-3},
+      {"beta1", 0.9},
+      {"beta2", 0.999},
+      {"eps", 1e-8},
+      {"weight_decay", 0.01},
+      {"clip_norm", 0}},
+     6},
+};
+
+/// The optimizer of a model whose source has no `train` block (or no
+/// `optimizer` line): Adam with its defaults, lr 1e-3, as Keras.
+inline constexpr OptimizerKind kDefaultOptimizer = OptimizerKind::Adam;
+
+constexpr const OptimizerInfo &info(OptimizerKind kind) {
+  return kOptimizers[static_cast<size_t>(kind)];
+}
+inline std::optional<OptimizerKind> parseOptimizer(std::string_view name) {
+  if (const OptimizerInfo *o = findByName(kOptimizers, name))
+    return o->kind;
+  return std::nullopt;
+}
+inline const HyperRange *findHyperRange(std::string_view name) {
+  return findByName(kHyperRanges, name);
+}
+/// The default of hyper-parameter `name` of `kind`, if it takes one.
+inline std::optional<double> hyperDefault(OptimizerKind kind,
+                                          std::string_view name) {
+  const OptimizerInfo &o = info(kind);
+  for (unsigned i = 0; i < o.numHyper; ++i)
+    if (name == o.hyper[i].name)
+      return o.hyper[i].value;
+  return std::nullopt;
+}
+
+//===----------------------------------------------------------------------===//
+// IR attributes (module level) and manifest records
+//===----------------------------------------------------------------------===//
+
+/// The model's name (a string).
+inline constexpr const char *kModelAttr = "kiln.model";
+/// The train block: {optimizer = {name, hyper...}, batch, epochs, seed, data,
+/// test}.
+inline constexpr const char *kTrainAttr = "kiln.train";
+/// [[kind, output, input], ...]: metrics the runtime computes.
+inline constexpr const char *kMetricsAttr = "kiln.metrics";
+/// {input = classes, ...}: label inputs and their class counts.
+inline constexpr const char *kLabelsAttr = "kiln.labels";
+/// The manifest text, set by kiln-entry-abi.
+inline constexpr const char *kManifestAttr = "kiln.manifest";
+/// On @train_step: the resolved optimizer ({name, hyper...}, every default
+/// filled) that kiln-autodiff built, which the manifest records.
+inline constexpr const char *kOptimizerAttr = "kiln.optimizer";
+
+/// Manifest record kinds (the first field of a line).
+namespace record {
+inline constexpr const char *kHeader = "kiln-manifest";
+inline constexpr const char *kModel = "model";
+inline constexpr const char *kParam = "param";
+inline constexpr const char *kState = "state";
+inline constexpr const char *kInput = "input";
+inline constexpr const char *kOutput = "output";
+inline constexpr const char *kMetric = "metric";
+inline constexpr const char *kLabels = "labels";
+inline constexpr const char *kOptimizer = "optimizer";
+inline constexpr const char *kTrain = "train";
+inline constexpr const char *kData = "data";
+inline constexpr const char *kEntry = "entry";
+inline constexpr const char *kArg = "arg";
+} // namespace record
+
+/// The metric kinds the runtime computes.
+inline constexpr const char *kAccuracyMetric = "accuracy";
+
+} // namespace kiln::contract
+
+#endif // KILN_RUNTIME_CONTRACT_H
