@@ -2,7 +2,9 @@
 //
 // The last pass before translation to LLVM IR. kiln-entry-abi gave each entry
 // function one bare pointer per ABI buffer, in ABI order, so a wrapper only
-// loads buffers[i] for each argument and calls the entry.
+// loads buffers[i] for each argument and calls the entry. The wrappers are
+// exported one by one (`kiln_NAME`) and as the entry table `kiln_entries()`,
+// in the order of the manifest's entry records.
 //
 //===----------------------------------------------------------------------===//
 
@@ -60,51 +62,86 @@ void KilnAbiWrappersPass::runOnOperation() {
     if (!func.isExternal())
       func.setLinkage(LLVM::Linkage::Internal);
 
+  auto entries = module->getAttrOfType<ArrayAttr>(kEntriesAttrName);
+  if (!entries) {
+    module.emitError() << "no " << kEntriesAttrName
+                       << " attribute: run kiln-entry-abi first";
+    return signalPassFailure();
+  }
   auto ptrType = LLVM::LLVMPointerType::get(ctx);
   auto voidType = LLVM::LLVMVoidType::get(ctx);
   OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
-  for (EntryKind kind :
-       {EntryKind::TrainStep, EntryKind::EvalStep, EntryKind::Predict}) {
-    StringRef name = getEntryName(kind);
-    std::string wrapperName = ("kiln_" + name).str();
+  SmallVector<LLVM::LLVMFuncOp> wrappers;
+  for (Attribute entry : entries) {
+    StringRef name = cast<StringAttr>(entry).getValue();
+    std::string wrapperName = (contract::kEntrySymbolPrefix + name).str();
     if (module.lookupSymbol(wrapperName)) {
       module.emitError() << "@" << wrapperName << " is already defined";
       return signalPassFailure();
     }
     auto inner = module.lookupSymbol<LLVM::LLVMFuncOp>(name);
-    if (inner) {
-      LLVM::LLVMFunctionType type = inner.getFunctionType();
-      bool barePointers = isa<LLVM::LLVMVoidType>(type.getReturnType()) &&
-                          llvm::all_of(type.getParams(), [](Type t) {
-                            return isa<LLVM::LLVMPointerType>(t);
-                          });
-      if (!barePointers || inner.isExternal()) {
-        inner.emitError() << "entry @" << name
-                          << " must be defined and take only bare pointers "
-                             "(convert-func-to-llvm with "
-                             "use-bare-ptr-memref-call-conv)";
-        return signalPassFailure();
-      }
+    if (!inner) {
+      module.emitError() << "entry @" << name << " is missing";
+      return signalPassFailure();
+    }
+    LLVM::LLVMFunctionType type = inner.getFunctionType();
+    bool barePointers = isa<LLVM::LLVMVoidType>(type.getReturnType()) &&
+                        llvm::all_of(type.getParams(), [](Type t) {
+                          return isa<LLVM::LLVMPointerType>(t);
+                        });
+    if (!barePointers || inner.isExternal()) {
+      inner.emitError() << "entry @" << name
+                        << " must be defined and take only bare pointers "
+                           "(convert-func-to-llvm with "
+                           "use-bare-ptr-memref-call-conv)";
+      return signalPassFailure();
     }
     b.setInsertionPointToEnd(module.getBody());
     auto wrapper = b.create<LLVM::LLVMFuncOp>(
         loc, wrapperName, LLVM::LLVMFunctionType::get(voidType, {ptrType}));
     Block *body = wrapper.addEntryBlock(b);
     b.setInsertionPointToStart(body);
-    if (inner) {
-      SmallVector<Value> buffers;
-      for (unsigned i = 0; i < inner.getNumArguments(); ++i) {
-        Value slot = b.create<LLVM::GEPOp>(
-            loc, ptrType, ptrType, body->getArgument(0),
-            ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(i)},
-            /*inbounds=*/true);
-        buffers.push_back(b.create<LLVM::LoadOp>(loc, ptrType, slot));
-      }
-      b.create<LLVM::CallOp>(loc, inner, buffers);
-      ++numWrappers;
+    SmallVector<Value> buffers;
+    for (unsigned i = 0; i < inner.getNumArguments(); ++i) {
+      Value slot =
+          b.create<LLVM::GEPOp>(loc, ptrType, ptrType, body->getArgument(0),
+                                ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(i)},
+                                /*inbounds=*/true);
+      buffers.push_back(b.create<LLVM::LoadOp>(loc, ptrType, slot));
     }
+    b.create<LLVM::CallOp>(loc, inner, buffers);
     b.create<LLVM::ReturnOp>(loc, ValueRange{});
+    wrappers.push_back(wrapper);
+    ++numWrappers;
   }
+
+  // const kiln_entry_fn *kiln_entries(void): the wrappers in manifest order
+  // (a null pointer ends the table, so that it is never empty).
+  b.setInsertionPointToEnd(module.getBody());
+  auto tableType = LLVM::LLVMArrayType::get(ptrType, wrappers.size() + 1);
+  auto table = b.create<LLVM::GlobalOp>(loc, tableType, /*isConstant=*/true,
+                                        LLVM::Linkage::Internal,
+                                        "__kiln_entries", Attribute());
+  {
+    Block *init = b.createBlock(&table.getInitializerRegion());
+    b.setInsertionPointToStart(init);
+    Value array = b.create<LLVM::UndefOp>(loc, tableType);
+    for (auto [i, wrapper] : llvm::enumerate(wrappers)) {
+      Value address = b.create<LLVM::AddressOfOp>(loc, wrapper);
+      array = b.create<LLVM::InsertValueOp>(loc, array, address,
+                                            ArrayRef<int64_t>{int64_t(i)});
+    }
+    Value null = b.create<LLVM::ZeroOp>(loc, ptrType);
+    array = b.create<LLVM::InsertValueOp>(
+        loc, array, null, ArrayRef<int64_t>{int64_t(wrappers.size())});
+    b.create<LLVM::ReturnOp>(loc, array);
+  }
+  b.setInsertionPointToEnd(module.getBody());
+  auto tableGetter = b.create<LLVM::LLVMFuncOp>(
+      loc, "kiln_entries", LLVM::LLVMFunctionType::get(ptrType, {}));
+  b.setInsertionPointToStart(tableGetter.addEntryBlock(b));
+  b.create<LLVM::ReturnOp>(loc,
+                           b.create<LLVM::AddressOfOp>(loc, table).getResult());
 
   // const char *kiln_manifest(void).
   std::string text = manifest.getValue().str();
@@ -126,6 +163,7 @@ void KilnAbiWrappersPass::runOnOperation() {
     if (attr.getName().getValue().starts_with("kiln."))
       module->removeAttr(attr.getName());
   module.walk([](LLVM::LLVMFuncOp func) {
+    func->removeAttr(contract::kEntryAttr);
     for (unsigned i = 0; i < func.getNumArguments(); ++i)
       if (DictionaryAttr attrs = func.getArgAttrDict(i))
         for (NamedAttribute attr : llvm::to_vector(attrs.getValue()))

@@ -37,65 +37,28 @@ using namespace kiln;
 
 namespace {
 
-/// One buffer of an entry function's new signature.
-struct Slot {
-  StringRef role; // kiln.param, kiln.state, kiln.input, ...
-  std::string name;
-  RankedTensorType type;
-};
-
-std::string slotKey(StringRef role, StringRef name) {
-  return (role + ":" + name).str();
+std::string slotKey(Role role, StringRef name) {
+  return (contract::info(role).attr + (":" + name)).str();
 }
 
-/// The role attribute (name, or empty for kiln.hyper / kiln.loss) of an
+/// The role attribute (and name, empty for kiln.hyper / kiln.loss) of an
 /// argument or result; computeAbiLayout has checked that there is one.
-std::pair<StringRef, StringRef> roleOf(DictionaryAttr attrs) {
-  for (StringRef kind : {"kiln.param", "kiln.state", "kiln.input", "kiln.hyper",
-                         "kiln.loss", "kiln.output"})
-    if (Attribute a = attrs ? attrs.get(kind) : Attribute()) {
+std::string slotKeyOf(DictionaryAttr attrs) {
+  for (const contract::RoleInfo &info : contract::kRoles)
+    if (Attribute a = attrs ? attrs.get(info.attr) : Attribute()) {
       auto name = dyn_cast<StringAttr>(a);
-      return {kind, name ? name.getValue() : StringRef()};
+      return slotKey(info.role, name ? name.getValue() : StringRef());
     }
   return {};
 }
 
-SmallVector<Slot> buildSlots(EntryKind kind, const AbiLayout &layout,
-                             MLIRContext *ctx) {
-  SmallVector<Slot> slots;
-  for (const AbiParam &p : layout.params)
-    slots.push_back({"kiln.param", p.name, p.type});
-  if (kind == EntryKind::TrainStep)
-    for (const AbiTensor &s : layout.states)
-      slots.push_back({"kiln.state", s.name, s.type});
-  if (kind == EntryKind::Predict) {
-    for (const std::string &name : layout.predictInputs)
-      for (const AbiTensor &in : layout.inputs)
-        if (in.name == name)
-          slots.push_back({"kiln.input", in.name, in.type});
-  } else {
-    for (const AbiTensor &in : layout.inputs)
-      slots.push_back({"kiln.input", in.name, in.type});
-  }
-  if (kind == EntryKind::TrainStep)
-    slots.push_back(
-        {"kiln.hyper", "", RankedTensorType::get({4}, Float32Type::get(ctx))});
-  if (kind != EntryKind::Predict)
-    slots.push_back({"kiln.loss", "", layout.lossType});
-  if (kind != EntryKind::TrainStep)
-    for (const AbiTensor &out : layout.outputs)
-      slots.push_back({"kiln.output", out.name, out.type});
-  return slots;
-}
-
 struct KilnEntryAbiPass : kiln::impl::KilnEntryAbiBase<KilnEntryAbiPass> {
   void runOnOperation() override;
-  LogicalResult rewriteEntry(EntryKind kind, func::FuncOp func,
-                             const AbiLayout &layout);
+  LogicalResult rewriteEntry(const AbiEntry &entry);
 };
 
-LogicalResult KilnEntryAbiPass::rewriteEntry(EntryKind kind, func::FuncOp func,
-                                             const AbiLayout &layout) {
+LogicalResult KilnEntryAbiPass::rewriteEntry(const AbiEntry &abiEntry) {
+  func::FuncOp func = abiEntry.func;
   if (!func.getBody().hasOneBlock())
     return func.emitError() << "entry function @" << func.getName()
                             << " must have a single block";
@@ -105,13 +68,12 @@ LogicalResult KilnEntryAbiPass::rewriteEntry(EntryKind kind, func::FuncOp func,
   if (!oldReturn)
     return func.emitError("entry function does not end in func.return");
 
-  SmallVector<Slot> slots = buildSlots(kind, layout, ctx);
+  ArrayRef<AbiBuffer> slots = abiEntry.buffers;
   llvm::StringMap<unsigned> slotIndex;
   for (auto [i, slot] : llvm::enumerate(slots))
     slotIndex[slotKey(slot.role, slot.name)] = i;
   auto slotOf = [&](DictionaryAttr attrs) {
-    auto [role, name] = roleOf(attrs);
-    return slotIndex.lookup(slotKey(role, name));
+    return slotIndex.lookup(slotKeyOf(attrs));
   };
 
   SmallVector<int> argSlot; // old argument -> slot
@@ -124,8 +86,8 @@ LogicalResult KilnEntryAbiPass::rewriteEntry(EntryKind kind, func::FuncOp func,
   for (unsigned i = 0; i < func.getNumResults(); ++i) {
     unsigned slot = slotOf(func.getResultAttrDict(i));
     resultSlot.push_back(slot);
-    StringRef role = slots[slot].role;
-    if (role != "kiln.param" && role != "kiln.state")
+    Role role = slots[slot].role;
+    if (role != Role::Param && role != Role::State)
       continue;
     auto arg = dyn_cast<BlockArgument>(oldReturn.getOperand(i));
     bool unchanged = arg && arg.getOwner() == &oldBody &&
@@ -136,17 +98,18 @@ LogicalResult KilnEntryAbiPass::rewriteEntry(EntryKind kind, func::FuncOp func,
   // The new function.
   OpBuilder b(func);
   SmallVector<Type> argTypes;
-  for (const Slot &slot : slots)
+  for (const AbiBuffer &slot : slots)
     argTypes.push_back(
         MemRefType::get(slot.type.getShape(), slot.type.getElementType()));
   auto newFunc = b.create<func::FuncOp>(func.getLoc(), func.getName(),
                                         FunctionType::get(ctx, argTypes, {}));
   newFunc.setVisibility(func.getVisibility());
+  setEntryKind(newFunc, abiEntry.kind);
   for (auto [i, slot] : llvm::enumerate(slots)) {
     Attribute value = slot.name.empty()
                           ? Attribute(UnitAttr::get(ctx))
                           : Attribute(StringAttr::get(ctx, slot.name));
-    newFunc.setArgAttr(i, slot.role, value);
+    newFunc.setArgAttr(i, contract::info(slot.role).attr, value);
   }
   Block *entry = newFunc.addEntryBlock();
   b.setInsertionPointToStart(entry);
@@ -173,8 +136,8 @@ LogicalResult KilnEntryAbiPass::rewriteEntry(EntryKind kind, func::FuncOp func,
   for (auto [i, slot] : llvm::enumerate(resultSlot)) {
     Value value = oldReturn.getOperand(i);
     Location loc = oldReturn.getLoc();
-    StringRef role = slots[slot].role;
-    if (role == "kiln.param" || role == "kiln.state") {
+    Role role = slots[slot].role;
+    if (role == Role::Param || role == Role::State) {
       if (!written[slot])
         continue;
       b.create<bufferization::MaterializeInDestinationOp>(
@@ -200,9 +163,13 @@ void KilnEntryAbiPass::runOnOperation() {
     return signalPassFailure();
   std::string manifest = renderManifest(module, *layout);
 
-  for (auto [kind, func] : layout->entries)
-    if (failed(rewriteEntry(kind, func, *layout)))
+  SmallVector<Attribute> entryNames;
+  for (const AbiEntry &entry : layout->entries) {
+    if (failed(rewriteEntry(entry)))
       return signalPassFailure();
+    entryNames.push_back(StringAttr::get(&getContext(), entry.name));
+  }
+  module->setAttr(kEntriesAttrName, ArrayAttr::get(&getContext(), entryNames));
 
   // Give every destination operand its own init: CSE merges identical
   // tensor.empty and linalg.fill ops, and a shared init makes
@@ -242,11 +209,9 @@ void KilnEntryAbiPass::runOnOperation() {
 
   // Other functions survive only as private helpers of the entries.
   SmallVector<func::FuncOp> others;
-  for (auto func : module.getOps<func::FuncOp>()) {
-    StringRef name = func.getName();
-    if (name != "train_step" && name != "eval_step" && name != "predict")
+  for (auto func : module.getOps<func::FuncOp>())
+    if (!getEntryKind(func))
       others.push_back(func);
-  }
   bool changed = true;
   while (changed) {
     changed = false;

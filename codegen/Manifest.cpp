@@ -15,18 +15,6 @@ using namespace mlir;
 
 namespace kiln {
 
-StringRef getEntryName(EntryKind kind) {
-  switch (kind) {
-  case EntryKind::TrainStep:
-    return "train_step";
-  case EntryKind::EvalStep:
-    return "eval_step";
-  case EntryKind::Predict:
-    return "predict";
-  }
-  llvm_unreachable("unknown entry kind");
-}
-
 namespace {
 
 /// Collects named buffers in first-seen order and checks that a name always
@@ -55,52 +43,74 @@ private:
   llvm::StringMap<size_t> index;
 };
 
-/// The single role attribute of an argument or result, checked against the
-/// roles `allowed` for it.
-struct Role {
-  StringRef kind; // "kiln.param", "kiln.state", ...
-  StringRef name; // empty for kiln.hyper and kiln.loss
-};
+/// The names of the roles in `mask` (a Contract.h role bit set).
+std::string roleNames(unsigned mask) {
+  std::string names;
+  for (const contract::RoleInfo &r : contract::kRoles)
+    if (mask & contract::roleBit(r.role))
+      names += (names.empty() ? "" : ", ") + std::string(r.attr);
+  return names;
+}
 
-FailureOr<Role> getRole(Location loc, DictionaryAttr attrs, StringRef what,
-                        ArrayRef<StringRef> allowed) {
-  std::optional<Role> role;
-  for (StringRef kind : {"kiln.param", "kiln.state", "kiln.input", "kiln.hyper",
-                         "kiln.loss", "kiln.output"}) {
-    Attribute attr = attrs ? attrs.get(kind) : Attribute();
+/// The single role attribute of an argument or result, checked against the
+/// roles `allowed` for it (a Contract.h role bit set).
+FailureOr<std::pair<Role, StringRef>>
+getRole(Location loc, DictionaryAttr attrs, StringRef what, unsigned allowed) {
+  std::optional<std::pair<Role, StringRef>> role;
+  for (const contract::RoleInfo &info : contract::kRoles) {
+    Attribute attr = attrs ? attrs.get(info.attr) : Attribute();
     if (!attr)
       continue;
     if (role)
       return emitError(loc)
-             << what << " has two roles: " << role->kind << " and " << kind;
-    Role r{kind, {}};
+             << what << " has two roles: " << contract::info(role->first).attr
+             << " and " << info.attr;
+    StringRef name;
     if (auto s = dyn_cast<StringAttr>(attr))
-      r.name = s.getValue();
-    bool named = kind != "kiln.hyper" && kind != "kiln.loss";
-    if (named && (!isa<StringAttr>(attr) || r.name.empty()))
+      name = s.getValue();
+    if (info.named && (!isa<StringAttr>(attr) || name.empty()))
       return emitError(loc)
-             << what << ": " << kind << " must be a non-empty string";
-    if (named && r.name.find_first_of(" \t\n") != StringRef::npos)
+             << what << ": " << info.attr << " must be a non-empty string";
+    if (info.named && name.find_first_of(" \t\n") != StringRef::npos)
       return emitError(loc)
-             << what << ": the name '" << r.name << "' contains white space";
-    role = r;
+             << what << ": the name '" << name << "' contains white space";
+    role = {info.role, name};
   }
   if (!role)
     return emitError(loc) << what << " has no ABI role (one of "
-                          << llvm::join(allowed, ", ") << ")";
-  if (!llvm::is_contained(allowed, role->kind))
-    return emitError(loc) << what << ": " << role->kind
+                          << roleNames(allowed) << ")";
+  if (!(allowed & contract::roleBit(role->first)))
+    return emitError(loc) << what << ": " << contract::info(role->first).attr
                           << " is not allowed here (allowed: "
-                          << llvm::join(allowed, ", ") << ")";
+                          << roleNames(allowed) << ")";
   return *role;
+}
+
+/// The group a role's buffers take in an entry's ABI order.
+int abiRank(Role role) {
+  switch (role) {
+  case Role::Param:
+    return 0;
+  case Role::State:
+    return 1;
+  case Role::Input:
+    return 2;
+  case Role::Hyper:
+    return 3;
+  case Role::Loss:
+    return 4;
+  case Role::Output:
+    return 5;
+  }
+  llvm_unreachable("unknown role");
 }
 
 } // namespace
 
 FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
   AbiLayout layout;
-  layout.lossType =
-      RankedTensorType::get({}, Float32Type::get(module.getContext()));
+  MLIRContext *ctx = module.getContext();
+  layout.lossType = RankedTensorType::get({}, Float32Type::get(ctx));
   llvm::StringMap<size_t> paramIndex;
   for (ParamOp p : module.getOps<ParamOp>()) {
     paramIndex[p.getSymName()] = layout.params.size();
@@ -112,10 +122,26 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
     layout.params.push_back(std::move(param));
   }
 
-  for (EntryKind kind :
-       {EntryKind::TrainStep, EntryKind::EvalStep, EntryKind::Predict})
-    if (auto func = module.lookupSymbol<func::FuncOp>(getEntryName(kind)))
-      layout.entries.push_back({kind, func});
+  for (auto func : module.getOps<func::FuncOp>()) {
+    Attribute attr = func->getAttr(contract::kEntryAttr);
+    std::optional<EntryKind> kind = getEntryKind(func);
+    if (!kind && !attr)
+      continue;
+    if (!kind) {
+      std::string kinds;
+      for (const contract::EntryKindInfo &k : contract::kEntryKinds)
+        kinds += (kinds.empty() ? "" : ", ") + std::string(k.name);
+      return func.emitError()
+             << "@" << func.getName() << ": " << contract::kEntryAttr
+             << " must be one of " << kinds << ", got " << attr;
+    }
+    if (func.isExternal())
+      return func.emitError()
+             << "entry function @" << func.getName() << " has no body";
+    if (func.getName().find_first_of(" \t\n") != StringRef::npos)
+      return func.emitError() << "entry names may not contain white space";
+    layout.entries.push_back({func.getName().str(), *kind, func, {}});
+  }
 
   NamedBuffers states(layout.states), inputs(layout.inputs),
       outputs(layout.outputs);
@@ -134,103 +160,119 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
   };
   // What arguments and results share: a statically shaped tensor type, one
   // allowed role, a name used once per direction (`verb`: "passed" or
-  // "returned"), and a parameter's type or a state's consistent one.
-  auto checkBuffer =
-      [&](Location loc, StringRef what, Type t, DictionaryAttr attrs,
-          ArrayRef<StringRef> allowed, llvm::StringSet<> &seen,
-          StringRef verb) -> FailureOr<std::pair<Role, RankedTensorType>> {
+  // "returned"), and a parameter's type or a named buffer's consistent one.
+  auto checkBuffer = [&](Location loc, StringRef what, Type t,
+                         DictionaryAttr attrs, unsigned allowed,
+                         llvm::StringSet<> &seen,
+                         StringRef verb) -> FailureOr<AbiBuffer> {
     auto type = dyn_cast<RankedTensorType>(t);
     if (!type || !type.hasStaticShape())
       return emitError(loc) << what << " is not a statically shaped tensor";
-    FailureOr<Role> role = getRole(loc, attrs, what, allowed);
+    FailureOr<std::pair<Role, StringRef>> role =
+        getRole(loc, attrs, what, allowed);
     if (failed(role))
       return failure();
-    if (!role->name.empty() &&
-        !seen.insert((role->kind + ":" + role->name).str()).second)
-      return emitError(loc) << what << ": " << role->kind << " '" << role->name
-                            << "' is " << verb << " twice";
-    if (role->kind == "kiln.param" &&
-        failed(checkParam(loc, what, role->name, type)))
+    auto [kind, name] = *role;
+    StringRef attrName = contract::info(kind).attr;
+    if (!seen.insert((attrName + ":" + name).str()).second)
+      return emitError(loc)
+             << what << ": " << attrName << (name.empty() ? "" : " '") << name
+             << (name.empty() ? "" : "'") << " is " << verb << " twice";
+    LogicalResult ok = success();
+    switch (kind) {
+    case Role::Param:
+      ok = checkParam(loc, what, name, type);
+      break;
+    case Role::State:
+      ok = states.add(loc, "state", name, type);
+      break;
+    case Role::Input:
+      ok = inputs.add(loc, "input", name, type);
+      break;
+    case Role::Output:
+      ok = outputs.add(loc, "output", name, type);
+      break;
+    case Role::Hyper: {
+      auto expected =
+          RankedTensorType::get({contract::kHyperCount}, Float32Type::get(ctx));
+      if (type != expected)
+        return emitError(loc) << what << ": kiln.hyper must be " << expected
+                              << ", got " << type;
+      break;
+    }
+    case Role::Loss:
+      if (type.getRank() != 0 || !isa<FloatType>(type.getElementType()))
+        return emitError(loc)
+               << what << ": the loss must be a float scalar, got " << type;
+      break;
+    }
+    if (failed(ok))
       return failure();
-    if (role->kind == "kiln.state" &&
-        failed(states.add(loc, "state", role->name, type)))
-      return failure();
-    return std::make_pair(*role, type);
+    return AbiBuffer{kind, name.str(), type};
   };
+
   bool haveLoss = false;
-  for (auto [kind, func] : layout.entries) {
-    if (func.isExternal())
-      return func.emitError()
-             << "entry function @" << getEntryName(kind) << " has no body";
-    bool train = kind == EntryKind::TrainStep;
-    SmallVector<StringRef> argRoles = {"kiln.param", "kiln.input"};
-    SmallVector<StringRef> resultRoles;
-    if (train) {
-      argRoles.append({"kiln.state", "kiln.hyper"});
-      resultRoles = {"kiln.param", "kiln.state", "kiln.loss"};
-    } else if (kind == EntryKind::EvalStep) {
-      resultRoles = {"kiln.loss", "kiln.output"};
-    } else {
-      resultRoles = {"kiln.output"};
-    }
-
+  for (AbiEntry &entry : layout.entries) {
+    func::FuncOp func = entry.func;
+    const contract::EntryKindInfo &kind = contract::info(entry.kind);
+    SmallVector<AbiBuffer> buffers;
     llvm::StringSet<> seenArgs;
-    unsigned numHyper = 0;
     for (unsigned i = 0; i < func.getNumArguments(); ++i) {
-      Location loc = func.getArgument(i).getLoc();
       std::string what =
-          llvm::formatv("@{0} argument #{1}", getEntryName(kind), i).str();
-      FailureOr<std::pair<Role, RankedTensorType>> checked =
-          checkBuffer(loc, what, func.getArgumentTypes()[i],
-                      func.getArgAttrDict(i), argRoles, seenArgs, "passed");
-      if (failed(checked))
+          llvm::formatv("@{0} argument #{1}", entry.name, i).str();
+      FailureOr<AbiBuffer> buffer = checkBuffer(
+          func.getArgument(i).getLoc(), what, func.getArgumentTypes()[i],
+          func.getArgAttrDict(i), kind.argRoles, seenArgs, "passed");
+      if (failed(buffer))
         return failure();
-      auto [role, type] = *checked;
-      if (role.kind == "kiln.input") {
-        if (failed(inputs.add(loc, "input", role.name, type)))
-          return failure();
-        if (kind == EntryKind::Predict)
-          layout.predictInputs.push_back(role.name.str());
-      } else if (role.kind == "kiln.hyper") {
-        auto expected =
-            RankedTensorType::get({4}, Float32Type::get(module.getContext()));
-        if (type != expected)
-          return emitError(loc) << what << ": kiln.hyper must be " << expected
-                                << ", got " << type;
-        if (++numHyper > 1)
-          return emitError(loc) << what << ": a second kiln.hyper argument";
-      }
+      buffers.push_back(std::move(*buffer));
     }
-
     llvm::StringSet<> seenResults;
-    unsigned numLoss = 0;
     for (unsigned i = 0; i < func.getNumResults(); ++i) {
-      Location loc = func.getLoc();
-      std::string what =
-          llvm::formatv("@{0} result #{1}", getEntryName(kind), i).str();
-      FailureOr<std::pair<Role, RankedTensorType>> checked = checkBuffer(
-          loc, what, func.getResultTypes()[i], func.getResultAttrDict(i),
-          resultRoles, seenResults, "returned");
-      if (failed(checked))
+      std::string what = llvm::formatv("@{0} result #{1}", entry.name, i).str();
+      FailureOr<AbiBuffer> buffer = checkBuffer(
+          func.getLoc(), what, func.getResultTypes()[i],
+          func.getResultAttrDict(i), kind.resultRoles, seenResults, "returned");
+      if (failed(buffer))
         return failure();
-      auto [role, type] = *checked;
-      if (role.kind == "kiln.output") {
-        if (failed(outputs.add(loc, "output", role.name, type)))
-          return failure();
-      } else if (role.kind == "kiln.loss") {
-        if (type.getRank() != 0 || !isa<FloatType>(type.getElementType()))
-          return emitError(loc) << what << ": the loss must be a float "
-                                << "scalar, got " << type;
-        if (++numLoss > 1)
-          return emitError(loc) << what << ": a second kiln.loss result";
-        if (haveLoss && type != layout.lossType)
-          return emitError(loc)
-                 << what << ": the loss is " << type << " here but "
+      if (buffer->role == Role::Loss) {
+        if (haveLoss && buffer->type != layout.lossType)
+          return func.emitError()
+                 << what << ": the loss is " << buffer->type << " here but "
                  << layout.lossType << " in another entry";
-        layout.lossType = type;
+        layout.lossType = buffer->type;
         haveLoss = true;
       }
+      // Params and state come back updated in place: one buffer each.
+      if (buffer->role == Role::Param || buffer->role == Role::State)
+        continue;
+      buffers.push_back(std::move(*buffer));
     }
+    // ABI order: params and state in module order (every entry takes every
+    // parameter, and the train entry all state), then the rest by role, each
+    // in the function's order.
+    for (const AbiParam &p : layout.params)
+      entry.buffers.push_back({Role::Param, p.name, p.type});
+    if (entry.kind == EntryKind::Train)
+      for (const AbiTensor &s : layout.states)
+        entry.buffers.push_back({Role::State, s.name, s.type});
+    llvm::stable_sort(buffers, [](const AbiBuffer &a, const AbiBuffer &b) {
+      return abiRank(a.role) < abiRank(b.role);
+    });
+    for (AbiBuffer &b : buffers)
+      if (b.role != Role::Param && b.role != Role::State)
+        entry.buffers.push_back(std::move(b));
+    // What the runtime relies on to drive each kind.
+    auto has = [&](Role role) {
+      return llvm::any_of(entry.buffers,
+                          [&](const AbiBuffer &b) { return b.role == role; });
+    };
+    if (entry.kind == EntryKind::Train && !has(Role::Hyper))
+      return func.emitError() << "train entry @" << entry.name
+                              << " takes no kiln.hyper argument";
+    if (entry.kind != EntryKind::Infer && !has(Role::Loss))
+      return func.emitError() << kind.name << " entry @" << entry.name
+                              << " returns no kiln.loss";
   }
   return layout;
 }
@@ -336,7 +378,7 @@ void dataRecords(raw_ostream &os, StringRef split, Attribute attr) {
 std::string renderManifest(ModuleOp module, const AbiLayout &layout) {
   std::string text;
   llvm::raw_string_ostream os(text);
-  os << "kiln-manifest 1\n";
+  os << contract::record::kHeader << " " << contract::kManifestVersion << "\n";
   auto model = module->getAttrOfType<StringAttr>(KilnDialect::kModelAttrName);
   os << "model " << (model ? field(model.getValue()) : std::string("model"))
      << "\n";
@@ -353,13 +395,11 @@ std::string renderManifest(ModuleOp module, const AbiLayout &layout) {
   for (const AbiTensor &in : layout.inputs)
     os << "input " << in.name << " " << dtype(in.type.getElementType()) << " "
        << shape(in.type) << "\n";
-  for (const std::string &name : layout.predictInputs)
-    os << "predict-input " << name << "\n";
   for (const AbiTensor &out : layout.outputs)
     os << "output " << out.name << " " << dtype(out.type.getElementType())
        << " " << shape(out.type) << "\n";
 
-  if (auto metrics = module->getAttrOfType<ArrayAttr>("kiln.metrics")) {
+  if (auto metrics = module->getAttrOfType<ArrayAttr>(contract::kMetricsAttr)) {
     for (Attribute m : metrics) {
       auto fields = dyn_cast<ArrayAttr>(m);
       if (!fields || fields.empty())
@@ -371,31 +411,54 @@ std::string renderManifest(ModuleOp module, const AbiLayout &layout) {
     }
   }
 
-  if (auto labels = module->getAttrOfType<DictionaryAttr>("kiln.labels"))
+  if (auto labels =
+          module->getAttrOfType<DictionaryAttr>(contract::kLabelsAttr))
     for (NamedAttribute l : labels)
       if (auto classes = dyn_cast<IntegerAttr>(l.getValue()))
         os << "labels " << l.getName().getValue() << " "
            << classes.getValue().getSExtValue() << "\n";
 
-  if (auto train =
-          module->getAttrOfType<DictionaryAttr>(KilnDialect::kTrainAttrName)) {
-    if (auto opt = train.getAs<DictionaryAttr>("optimizer")) {
-      auto name = opt.getAs<StringAttr>("name");
-      os << "optimizer " << (name ? field(name.getValue()) : "sgd");
-      settings(os, opt, {"name"});
-      os << "\n";
-    }
+  auto train =
+      module->getAttrOfType<DictionaryAttr>(KilnDialect::kTrainAttrName);
+  // The optimizer kiln-autodiff built (every default filled in), else the one
+  // the source named.
+  DictionaryAttr opt;
+  for (const AbiEntry &entry : layout.entries)
+    if (auto o =
+            entry.func->getAttrOfType<DictionaryAttr>(contract::kOptimizerAttr))
+      opt = o;
+  if (!opt && train)
+    opt = train.getAs<DictionaryAttr>("optimizer");
+  if (opt) {
+    auto name = opt.getAs<StringAttr>("name");
+    os << "optimizer "
+       << (name ? field(name.getValue())
+                : contract::info(contract::kDefaultOptimizer).name);
+    settings(os, opt, {"name"});
+    os << "\n";
+  }
+  if (train) {
     os << "train";
     for (StringRef key : {"batch", "epochs", "seed"})
       if (Attribute a = train.get(key))
         os << " " << key << "=" << value(a);
-    settings(os, train, {"batch", "epochs", "seed"});
+    settings(os, train, {"batch", "epochs", "seed", "optimizer"});
     os << "\n";
     dataRecords(os, "train", train.get("data"));
     dataRecords(os, "test", train.get("test"));
   }
-  for (auto [kind, func] : layout.entries)
-    os << "entry " << getEntryName(kind) << "\n";
+  // The entry table: one `entry NAME KIND` record per entry, followed by its
+  // buffers in ABI order.
+  for (const AbiEntry &entry : layout.entries) {
+    os << "entry " << entry.name << " " << contract::info(entry.kind).name
+       << "\n";
+    for (const AbiBuffer &b : entry.buffers) {
+      os << "arg " << contract::info(b.role).name;
+      if (!b.name.empty())
+        os << " " << b.name;
+      os << "\n";
+    }
+  }
   return text;
 }
 

@@ -95,11 +95,9 @@ struct KilnStaticBuffersPass
     MLIRContext *ctx = &getContext();
     SmallVector<std::pair<func::FuncOp, SmallVector<Buffer>>> plans;
     int64_t arena = 0;
-    for (kiln::EntryKind kind :
-         {kiln::EntryKind::TrainStep, kiln::EntryKind::EvalStep,
-          kiln::EntryKind::Predict}) {
-      auto func = module.lookupSymbol<func::FuncOp>(kiln::getEntryName(kind));
-      if (!func || func.isExternal() || !func.getBody().hasOneBlock())
+    for (auto func : module.getOps<func::FuncOp>()) {
+      if (!kiln::getEntryKind(func) || func.isExternal() ||
+          !func.getBody().hasOneBlock())
         continue;
       Block &body = func.getBody().front();
       llvm::DenseMap<Operation *, int64_t> position;

@@ -95,8 +95,12 @@ using Grads = SmallVector<Value>;
 
 } // namespace
 
+/// A rule of a single-result op: `g` is the gradient of its result.
 #define KILN_RULE(OP)                                                          \
-  Grads OP::buildGradients(OpBuilder &builder, Value g) {                      \
+  Grads OP::buildGradients(OpBuilder &builder, ArrayRef<Value> resultGrads) {  \
+    assert(resultGrads.size() == 1 && "one result, one gradient");             \
+    Value g = resultGrads.front();                                             \
+    (void)g;                                                                   \
     Rule r{builder, getLoc()};                                                 \
     (void)r;
 #define KILN_END }

@@ -13,14 +13,17 @@ def Kiln_DifferentiableOpInterface : OpInterface<"DifferentiableOpInterface"> {
   }];
   let methods = [
     InterfaceMethod<[{
-        Given the gradient of the op's (single) result, builds and returns the
-        gradient of each operand, in operand order: null for an operand that is
-        not differentiable (integer labels, masks). A returned gradient may have
-        the broadcast shape of the result; the autodiff driver reduces it to the
-        operand's shape.
+        Given the gradient of each of the op's results (in result order; the
+        driver passes zeros for a float result that does not reach the loss, and
+        null for a non-float result), builds and returns the gradient of each
+        operand, in operand order: null for an operand that is not
+        differentiable (integer labels, masks). A returned gradient may have
+        the broadcast shape of the result; the autodiff driver reduces it to
+        the operand's shape.
       }],
       "::llvm::SmallVector<::mlir::Value>", "buildGradients",
-      (ins "::mlir::OpBuilder &":$builder, "::mlir::Value":$resultGrad)>,
+      (ins "::mlir::OpBuilder &":$builder,
+           "::mlir::ArrayRef<::mlir::Value>":$resultGrads)>,
   ];
 }
 

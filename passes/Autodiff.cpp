@@ -13,6 +13,7 @@
 #include "passes/Forward.h"
 #include "passes/Passes.h"
 
+#include "ir/Entry.h"
 #include "ir/GradientRules.h"
 #include "ir/KilnOps.h"
 
@@ -52,20 +53,30 @@ FailureOr<SmallVector<Value>> kiln::differentiate(OpBuilder &b, Value loss,
     forward.push_back(&op);
 
   // Active values depend on something we differentiate with respect to.
+  // An op with regions must take everything it reads as operands
+  // (IsolatedFromAbove, as kiln.scan): values its regions capture would be
+  // invisible to this analysis and get no gradient.
   llvm::DenseSet<Value> active(wrt.begin(), wrt.end());
-  for (Operation *op : forward)
+  for (Operation *op : forward) {
+    if (op->getNumRegions() && !op->hasTrait<OpTrait::IsIsolatedFromAbove>())
+      return op->emitError("cannot differentiate '")
+             << op->getName()
+             << "': its regions may capture values from above; ops with "
+                "regions must be isolated from above";
     if (llvm::any_of(op->getOperands(),
                      [&](Value v) { return active.contains(v); }))
       active.insert(op->result_begin(), op->result_end());
+  }
 
   size_t sizeBefore = block->getOperations().size();
   llvm::DenseMap<Value, Value> grads;
   grads[loss] = buildScalar(b, loss.getLoc(), 1.0, lossType.getElementType());
 
   for (Operation *op : llvm::reverse(forward)) {
-    if (op->getNumResults() != 1 || !grads.count(op->getResult(0)))
+    if (llvm::none_of(op->getResults(),
+                      [&](Value r) { return grads.count(r); }))
       continue;
-    if (!llvm::any_of(op->getOperands(),
+    if (llvm::none_of(op->getOperands(),
                       [&](Value v) { return active.contains(v); }))
       continue;
     auto rule = dyn_cast<DifferentiableOpInterface>(op);
@@ -74,9 +85,21 @@ FailureOr<SmallVector<Value>> kiln::differentiate(OpBuilder &b, Value loss,
              << op->getName()
              << "': it has no gradient rule, and it lies between a parameter "
                 "and the loss";
+    // One gradient per result: zeros for a float result that does not reach
+    // the loss (one output of a multi-result op may be unused).
     OpBuilder::InsertionGuard guard(b);
-    SmallVector<Value> operandGrads =
-        rule.buildGradients(b, grads[op->getResult(0)]);
+    SmallVector<Value> resultGrads;
+    for (Value r : op->getResults()) {
+      Value g = grads.lookup(r);
+      if (!g && isFloatTensor(r))
+        g = zerosLike(b, op->getLoc(), r);
+      resultGrads.push_back(g);
+    }
+    SmallVector<Value> operandGrads = rule.buildGradients(b, resultGrads);
+    if (operandGrads.size() != op->getNumOperands())
+      return op->emitError("internal error: the gradient rule of '")
+             << op->getName() << "' returned " << operandGrads.size()
+             << " gradients for " << op->getNumOperands() << " operands";
     for (auto [operand, grad] : llvm::zip(op->getOperands(), operandGrads)) {
       if (!grad || !active.contains(operand) || !isFloatTensor(operand))
         continue;
@@ -100,42 +123,70 @@ FailureOr<SmallVector<Value>> kiln::differentiate(OpBuilder &b, Value loss,
 
 namespace {
 
-/// The optimizer settings of the module's `kiln.train` attribute.
+/// The optimizer of the module's `kiln.train` attribute, with every
+/// hyper-parameter its table entry (runtime/Contract.h) lists: the source's
+/// value or the default.
 struct OptimizerConfig {
-  std::string name = "adam";
-  llvm::StringMap<double> hyper = {{"lr", 1e-3},        {"beta1", 0.9},
-                                   {"beta2", 0.999},    {"eps", 1e-8},
-                                   {"weight_decay", 0}, {"clip_norm", 0},
-                                   {"momentum", 0.9},   {"nesterov", 0}};
+  contract::OptimizerKind kind = contract::kDefaultOptimizer;
+  llvm::StringMap<double> hyper;
 
-  static OptimizerConfig fromModule(ModuleOp module) {
+  static FailureOr<OptimizerConfig> fromModule(ModuleOp module) {
     OptimizerConfig config;
     auto train =
         module->getAttrOfType<DictionaryAttr>(KilnDialect::kTrainAttrName);
     DictionaryAttr opt =
         train ? train.getAs<DictionaryAttr>("optimizer") : DictionaryAttr();
+    if (opt)
+      if (auto name = opt.getAs<StringAttr>("name")) {
+        std::optional<contract::OptimizerKind> kind =
+            contract::parseOptimizer(name.getValue().str());
+        if (!kind)
+          return module.emitError("kiln-autodiff: unknown optimizer '")
+                 << name.getValue() << "'";
+        config.kind = *kind;
+      }
+    const contract::OptimizerInfo &info = contract::info(config.kind);
+    for (unsigned i = 0; i < info.numHyper; ++i)
+      config.hyper[info.hyper[i].name] = info.hyper[i].value;
     if (!opt)
       return config;
-    if (auto name = opt.getAs<StringAttr>("name"))
-      config.name = name.str();
     for (NamedAttribute a : opt) {
+      if (a.getName() == "name")
+        continue;
+      std::optional<double> v;
       if (auto f = dyn_cast<FloatAttr>(a.getValue()))
-        config.hyper[a.getName()] = f.getValueAsDouble();
-      else if (auto i = dyn_cast<IntegerAttr>(a.getValue()))
-        config.hyper[a.getName()] = static_cast<double>(i.getInt());
+        v = f.getValueAsDouble();
       else if (auto bo = dyn_cast<BoolAttr>(a.getValue()))
-        config.hyper[a.getName()] = bo.getValue();
+        v = bo.getValue();
+      else if (auto i = dyn_cast<IntegerAttr>(a.getValue()))
+        v = static_cast<double>(i.getInt());
+      std::string key = a.getName().str();
+      const contract::HyperRange *range = contract::findHyperRange(key);
+      if (!config.hyper.count(key) || !range)
+        return module.emitError("kiln-autodiff: optimizer '")
+               << info.name << "' has no hyper-parameter '" << key << "'";
+      if (!v || !range->contains(*v))
+        return module.emitError("kiln-autodiff: hyper-parameter '")
+               << key << "' must be " << range->text << ", got "
+               << a.getValue();
+      config.hyper[key] = *v;
     }
     return config;
   }
 
-  /// Names of the per-parameter state slots.
-  SmallVector<StringRef> stateSlots() const {
-    if (name == "momentum")
-      return {"velocity"};
-    if (name == "adam" || name == "adamw")
-      return {"m", "v"};
-    return {};
+  /// {name, hyper...}: what the manifest records as the optimizer.
+  DictionaryAttr toAttr(Builder &b) const {
+    const contract::OptimizerInfo &info = contract::info(kind);
+    SmallVector<NamedAttribute> fields{
+        b.getNamedAttr("name", b.getStringAttr(info.name))};
+    for (unsigned i = 0; i < info.numHyper; ++i) {
+      StringRef key = info.hyper[i].name;
+      double v = hyper.lookup(key);
+      bool isBool = contract::findHyperRange(key.str())->isBool;
+      fields.push_back(b.getNamedAttr(key, isBool ? Attribute(b.getBoolAttr(v))
+                                                  : b.getF64FloatAttr(v)));
+    }
+    return b.getDictionaryAttr(fields);
   }
 };
 
@@ -157,18 +208,16 @@ void KilnAutodiffPass::runOnOperation() {
     module.emitError("kiln-autodiff: @train_step already exists");
     return signalPassFailure();
   }
-  OptimizerConfig config = OptimizerConfig::fromModule(module);
-  if (config.name != "sgd" && config.name != "momentum" &&
-      config.name != "adam" && config.name != "adamw") {
-    module.emitError("kiln-autodiff: unknown optimizer '")
-        << config.name << "'";
+  FailureOr<OptimizerConfig> config = OptimizerConfig::fromModule(module);
+  if (failed(config))
     return signalPassFailure();
-  }
+  const contract::OptimizerInfo &optimizer = contract::info(config->kind);
   // Buffer parameters (running statistics) are carried like parameters but set
   // by kiln.assign_param instead of the optimizer; they have no state.
   SmallVector<ParamOp> params(module.getOps<ParamOp>());
-  SmallVector<StringRef> slots = config.stateSlots();
-  auto numSlots = [&](ParamOp p) { return p.getBuffer() ? 0 : slots.size(); };
+  auto numSlots = [&](ParamOp p) {
+    return p.getBuffer() ? 0u : optimizer.numSlots;
+  };
   MLIRContext *ctx = &getContext();
   OpBuilder b(ctx);
   Location loc = forward.getLoc();
@@ -182,7 +231,8 @@ void KilnAutodiffPass::runOnOperation() {
     for (size_t s = 0; s < numSlots(p); ++s)
       argTypes.push_back(p.getType());
   llvm::append_range(argTypes, forward.getArgumentTypes());
-  auto hyperType = RankedTensorType::get({4}, b.getF32Type());
+  auto hyperType =
+      RankedTensorType::get({contract::kHyperCount}, b.getF32Type());
   argTypes.push_back(hyperType);
   unsigned numState = 0;
   for (ParamOp p : params)
@@ -192,8 +242,10 @@ void KilnAutodiffPass::runOnOperation() {
   resultTypes.push_back(forward.getResultTypes().front());
 
   b.setInsertionPointAfter(forward);
-  auto step = b.create<func::FuncOp>(loc, "train_step",
+  auto step = b.create<func::FuncOp>(loc, contract::kTrainStepEntry,
                                      b.getFunctionType(argTypes, resultTypes));
+  setEntryKind(step, EntryKind::Train);
+  step->setAttr(contract::kOptimizerAttr, config->toAttr(b));
   Block *entry = step.addEntryBlock();
   unsigned numParams = params.size();
   unsigned inputBase = numParams + numState;
@@ -207,20 +259,23 @@ void KilnAutodiffPass::runOnOperation() {
 
   // Attributes naming every buffer (the ABI pass relies on them).
   auto name = [&](StringRef n) { return b.getStringAttr(n); };
+  StringRef paramAttr = contract::info(contract::Role::Param).attr;
+  StringRef stateAttr = contract::info(contract::Role::State).attr;
   for (auto [i, p] : llvm::enumerate(params)) {
-    step.setArgAttr(i, "kiln.param", name(p.getSymName()));
-    step.setResultAttr(i, "kiln.param", name(p.getSymName()));
+    step.setArgAttr(i, paramAttr, name(p.getSymName()));
+    step.setResultAttr(i, paramAttr, name(p.getSymName()));
     for (unsigned s = 0; s < numSlots(p); ++s) {
-      StringRef slot = slots[s];
+      StringRef slot = optimizer.slots[s];
       unsigned idx = stateBase[i] + s;
       std::string stateName = (p.getSymName() + ":" + slot).str();
-      step.setArgAttr(idx, "kiln.state", name(stateName));
-      step.setResultAttr(idx, "kiln.state", name(stateName));
+      step.setArgAttr(idx, stateAttr, name(stateName));
+      step.setResultAttr(idx, stateAttr, name(stateName));
     }
   }
   for (unsigned i = 0; i < forward.getNumArguments(); ++i)
     step.setArgAttrs(inputBase + i, forward.getArgAttrDict(i));
-  step.setArgAttr(argTypes.size() - 1, "kiln.hyper", b.getUnitAttr());
+  step.setArgAttr(argTypes.size() - 1,
+                  contract::info(contract::Role::Hyper).attr, b.getUnitAttr());
   step.setResultAttr(resultTypes.size() - 1, KilnDialect::kLossAttrName,
                      b.getUnitAttr());
 
@@ -228,12 +283,13 @@ void KilnAutodiffPass::runOnOperation() {
   // values assigned to buffers collected.
   llvm::StringMap<Value> assigned;
   b.setInsertionPointToEnd(entry);
-  Value loss =
-      cloneForward(
-          b, forward, params, step.getArguments().take_front(numParams),
-          step.getArguments().slice(inputBase, forward.getNumArguments()),
-          hyper, &assigned)
-          .front();
+  FailureOr<SmallVector<Value>> returned = cloneForward(
+      b, forward, params, step.getArguments().take_front(numParams),
+      step.getArguments().slice(inputBase, forward.getNumArguments()), hyper,
+      &assigned);
+  if (failed(returned))
+    return signalPassFailure();
+  Value loss = returned->front();
 
   // Backward, with respect to the trainable parameters.
   SmallVector<Value> wrt;
@@ -248,7 +304,7 @@ void KilnAutodiffPass::runOnOperation() {
   numDifferentiated += params.size();
 
   // Gradient-norm clipping, as torch.nn.utils.clip_grad_norm_.
-  double clip = config.hyper.lookup("clip_norm");
+  double clip = config->hyper.lookup("clip_norm");
   if (clip > 0 && !grads->empty()) {
     Type f32 = b.getF32Type();
     Value sumSquares;
@@ -277,7 +333,7 @@ void KilnAutodiffPass::runOnOperation() {
   SmallVector<Value> newParams, newState;
   unsigned gradIndex = 0;
   auto f64 = [&](StringRef key) {
-    return b.getF64FloatAttr(config.hyper.lookup(key));
+    return b.getF64FloatAttr(config->hyper.lookup(key));
   };
   for (unsigned i = 0; i < numParams; ++i) {
     ParamOp p = params[i];
@@ -290,24 +346,32 @@ void KilnAutodiffPass::runOnOperation() {
     }
     Value grad = (*grads)[gradIndex++];
     auto state = [&](unsigned s) { return step.getArgument(stateBase[i] + s); };
-    if (config.name == "sgd") {
+    switch (config->kind) {
+    case contract::OptimizerKind::Sgd:
       newParams.push_back(b.create<SgdUpdateOp>(
           ploc, param.getType(), param, grad, hyper, f64("weight_decay")));
-    } else if (config.name == "momentum") {
+      break;
+    case contract::OptimizerKind::Momentum: {
       auto u = b.create<MomentumUpdateOp>(
           ploc, param.getType(), param.getType(), param, grad, state(0), hyper,
           f64("momentum"), f64("weight_decay"),
-          b.getBoolAttr(config.hyper.lookup("nesterov") != 0));
+          b.getBoolAttr(config->hyper.lookup("nesterov") != 0));
       newParams.push_back(u.getNewParam());
       newState.push_back(u.getNewVelocity());
-    } else {
+      break;
+    }
+    case contract::OptimizerKind::Adam:
+    case contract::OptimizerKind::AdamW: {
       auto u = b.create<AdamUpdateOp>(
           ploc, param.getType(), param.getType(), param.getType(), param, grad,
           state(0), state(1), hyper, f64("beta1"), f64("beta2"), f64("eps"),
-          f64("weight_decay"), b.getBoolAttr(config.name == "adamw"));
+          f64("weight_decay"),
+          b.getBoolAttr(config->kind == contract::OptimizerKind::AdamW));
       newParams.push_back(u.getNewParam());
       newState.push_back(u.getNewM());
       newState.push_back(u.getNewV());
+      break;
+    }
     }
   }
   SmallVector<Value> results(newParams);

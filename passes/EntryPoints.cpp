@@ -3,6 +3,7 @@
 #include "passes/Forward.h"
 #include "passes/Passes.h"
 
+#include "ir/Entry.h"
 #include "ir/KilnOps.h"
 
 #include "llvm/ADT/SetVector.h"
@@ -29,12 +30,15 @@ void eraseDeadOps(Block &block) {
       op.erase();
 }
 
-/// Clones @forward into `name` with the parameters as leading arguments,
-/// returning the forward results selected by `results`; inputs that the
-/// selected results do not use are dropped when `pruneInputs`.
-func::FuncOp buildEntry(OpBuilder &b, func::FuncOp forward,
-                        MutableArrayRef<ParamOp> params, StringRef name,
-                        ArrayRef<unsigned> results, bool pruneInputs) {
+/// Clones `forward` (a function in the form of @forward: parameters read with
+/// kiln.load_param) into an entry point `name` of `kind` with the parameters
+/// as leading arguments, returning the results selected by `results`; inputs
+/// that the selected results do not use are dropped when `pruneInputs`.
+FailureOr<func::FuncOp> buildEntry(OpBuilder &b, func::FuncOp forward,
+                                   MutableArrayRef<ParamOp> params,
+                                   StringRef name, EntryKind kind,
+                                   ArrayRef<unsigned> results,
+                                   bool pruneInputs) {
   SmallVector<Type> argTypes, resultTypes;
   for (ParamOp p : params)
     argTypes.push_back(p.getType());
@@ -43,8 +47,10 @@ func::FuncOp buildEntry(OpBuilder &b, func::FuncOp forward,
     resultTypes.push_back(forward.getResultTypes()[r]);
   auto func = b.create<func::FuncOp>(forward.getLoc(), name,
                                      b.getFunctionType(argTypes, resultTypes));
+  setEntryKind(func, kind);
   for (auto [i, p] : llvm::enumerate(params))
-    func.setArgAttr(i, "kiln.param", b.getStringAttr(p.getSymName()));
+    func.setArgAttr(i, contract::info(contract::Role::Param).attr,
+                    b.getStringAttr(p.getSymName()));
   for (unsigned i = 0; i < forward.getNumArguments(); ++i)
     func.setArgAttrs(params.size() + i, forward.getArgAttrDict(i));
   for (auto [i, r] : llvm::enumerate(results))
@@ -54,12 +60,16 @@ func::FuncOp buildEntry(OpBuilder &b, func::FuncOp forward,
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToEnd(entry);
   // Evaluation mode: running statistics, no dropout, no buffer updates.
-  SmallVector<Value> returned = cloneForward(
+  FailureOr<SmallVector<Value>> returned = cloneForward(
       b, forward, params, func.getArguments().take_front(params.size()),
       func.getArguments().drop_front(params.size()), /*hyper=*/Value());
+  if (failed(returned)) {
+    func.erase();
+    return failure();
+  }
   SmallVector<Value> values;
   for (unsigned r : results)
-    values.push_back(returned[r]);
+    values.push_back((*returned)[r]);
   b.create<func::ReturnOp>(forward.getLoc(), values);
   eraseDeadOps(*entry);
   if (pruneInputs) {
@@ -91,9 +101,47 @@ void KilnEntryPointsPass::runOnOperation() {
     if (forward.getResultAttr(r, KilnDialect::kOutputAttrName))
       outputs.push_back(r);
   }
-  buildEntry(b, forward, params, "eval_step", all, /*pruneInputs=*/false);
-  if (!outputs.empty())
-    buildEntry(b, forward, params, "predict", outputs, /*pruneInputs=*/true);
+  if (failed(buildEntry(b, forward, params, contract::kEvalStepEntry,
+                        EntryKind::Eval, all, /*pruneInputs=*/false)))
+    return signalPassFailure();
+  if (!outputs.empty() &&
+      failed(buildEntry(b, forward, params, contract::kPredictEntry,
+                        EntryKind::Infer, outputs, /*pruneInputs=*/true)))
+    return signalPassFailure();
+
+  // Further entry points the model declares (a decoder's `sample`, an
+  // encoder's `encode`, ...) are written like @forward, reading parameters
+  // with kiln.load_param; they become entries that take every parameter, in
+  // evaluation mode.
+  SmallVector<func::FuncOp> declared;
+  for (auto func : module.getOps<func::FuncOp>())
+    if (func != forward && getEntryKind(func) &&
+        llvm::none_of(func.getArguments(), [&](BlockArgument arg) {
+          return func.getArgAttr(arg.getArgNumber(),
+                                 contract::info(contract::Role::Param).attr);
+        }))
+      declared.push_back(func);
+  for (func::FuncOp source : declared) {
+    EntryKind kind = *getEntryKind(source);
+    if (kind == EntryKind::Train) {
+      source.emitError("kiln-entry-points: @")
+          << source.getName()
+          << " is marked as a train entry; kiln-autodiff builds the one "
+             "train entry from @forward";
+      return signalPassFailure();
+    }
+    std::string name = source.getName().str();
+    source.setName(name + ".source");
+    SmallVector<unsigned> results;
+    for (unsigned r = 0; r < source.getNumResults(); ++r)
+      results.push_back(r);
+    b.setInsertionPointAfter(source);
+    if (failed(buildEntry(b, source, params, name, kind, results,
+                          /*pruneInputs=*/false)))
+      return signalPassFailure();
+    source.erase();
+  }
+  b.setInsertionPointAfter(forward);
 
   // Accuracy: an i32 output shaped like the labels of a cross_entropy loss. The
   // number of classes of each label input is recorded for data validation.
@@ -125,8 +173,8 @@ void KilnEntryPointsPass::runOnOperation() {
     }
   });
   if (!metrics.empty())
-    module->setAttr("kiln.metrics", b.getArrayAttr(metrics));
+    module->setAttr(contract::kMetricsAttr, b.getArrayAttr(metrics));
   if (!labelClasses.empty())
-    module->setAttr("kiln.labels", b.getDictionaryAttr(labelClasses));
+    module->setAttr(contract::kLabelsAttr, b.getDictionaryAttr(labelClasses));
   forward.erase();
 }

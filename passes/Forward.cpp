@@ -7,11 +7,17 @@
 using namespace mlir;
 using namespace kiln;
 
-SmallVector<Value> kiln::cloneForward(OpBuilder &b, func::FuncOp forward,
-                                      ArrayRef<ParamOp> params,
-                                      ValueRange paramArgs,
-                                      ValueRange inputArgs, Value hyper,
-                                      llvm::StringMap<Value> *assigned) {
+/// Whether `op` must be resolved for a mode (it is rewritten, not cloned).
+static bool isModeDependent(Operation *op) {
+  return isa<LoadParamOp, IfTrainingOp, AssignParamOp, DropoutOp>(op);
+}
+
+FailureOr<SmallVector<Value>>
+kiln::cloneForward(OpBuilder &b, func::FuncOp forward, ArrayRef<ParamOp> params,
+                   ValueRange paramArgs, ValueRange inputArgs, Value hyper,
+                   llvm::StringMap<Value> *assigned) {
+  if (!forward.getBody().hasOneBlock())
+    return forward.emitError("@forward must have a single block");
   bool training = static_cast<bool>(hyper);
   llvm::StringMap<Value> paramValues;
   for (auto [p, arg] : llvm::zip(params, paramArgs)) {
@@ -47,6 +53,22 @@ SmallVector<Value> kiln::cloneForward(OpBuilder &b, func::FuncOp forward,
                             .getResult()
                       : input);
       continue;
+    }
+    // Nested regions are cloned as they are, so they must not hold anything
+    // that depends on the mode: parameters and dropout keys reach a region
+    // as operands.
+    if (op.getNumRegions()) {
+      WalkResult nested = op.walk([&](Operation *inner) {
+        if (inner == &op || !isModeDependent(inner))
+          return WalkResult::advance();
+        inner->emitError("'")
+            << inner->getName()
+            << "' inside a region is not supported: pass parameters and "
+               "mode-dependent values into the region as operands";
+        return WalkResult::interrupt();
+      });
+      if (nested.wasInterrupted())
+        return failure();
     }
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
       for (Value v : ret.getOperands())

@@ -22,7 +22,10 @@ namespace kiln {
 /// `hyper`, and each kiln.assign_param's value is recorded in `*assigned` by
 /// parameter name; without (evaluation), kiln.if_training takes its evaluation
 /// value and dropout and assignments vanish.
-llvm::SmallVector<mlir::Value>
+///
+/// Ops with regions are cloned whole; one that holds a mode-dependent op
+/// (kiln.load_param, kiln.dropout, ...) inside is an error.
+mlir::FailureOr<llvm::SmallVector<mlir::Value>>
 cloneForward(mlir::OpBuilder &b, mlir::func::FuncOp forward,
              llvm::ArrayRef<ParamOp> params, mlir::ValueRange paramArgs,
              mlir::ValueRange inputArgs, mlir::Value hyper,

@@ -313,14 +313,23 @@ void printInfoImpl(const Manifest &m, FILE *out) {
   fmt::print(out, "\ninputs (batch {}):\n", m.batch);
   for (const TensorSpec &t : m.inputs)
     fmt::print(out, "  {}  {}\n", t.name, t.describe());
-  if (!m.predictInputs.empty())
-    fmt::print(out, "predict inputs: {}\n", fmt::join(m.predictInputs, ", "));
   fmt::print(out, "\noutputs:\n");
   for (const TensorSpec &t : m.outputs)
     fmt::print(out, "  {}  {}\n", t.name, t.describe());
   for (const MetricSpec &metric : m.metrics)
     fmt::print(out, "metric: accuracy of {} against {}\n", metric.output,
                metric.input);
+  fmt::print(out, "\nentry points:\n");
+  for (const EntrySpec &e : m.entries) {
+    std::vector<std::string> ins = e.inputNames(), outs;
+    for (const EntryArg &a : e.args)
+      if (a.role == contract::Role::Output)
+        outs.push_back(a.name);
+    fmt::print(out, "  {} ({}): {} -> {}\n", e.name,
+               contract::info(e.kind).name, fmt::join(ins, ", "),
+               outs.empty() ? std::string("loss")
+                            : fmt::to_string(fmt::join(outs, ", ")));
+  }
   fmt::print(out, "\n");
   if (m.optimizer) {
     std::string opts;

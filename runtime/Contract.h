@@ -129,8 +129,21 @@ inline constexpr const char *kTrainStepEntry = "train_step";
 inline constexpr const char *kEvalStepEntry = "eval_step";
 inline constexpr const char *kPredictEntry = "predict";
 
+struct StandardEntry {
+  const char *name;
+  EntryKind kind;
+};
+/// The standard entries' kinds: a function with one of these names is an
+/// entry point of that kind even without a kiln.entry attribute.
+inline constexpr StandardEntry kStandardEntries[] = {
+    {kTrainStepEntry, EntryKind::Train},
+    {kEvalStepEntry, EntryKind::Eval},
+    {kPredictEntry, EntryKind::Infer},
+};
+
 /// The IR attribute on an entry function that gives its kind
-/// (`kiln.entry = "infer"`). Functions without it are not entry points.
+/// (`kiln.entry = "infer"`). Functions without it are not entry points,
+/// except the standard entries above.
 inline constexpr const char *kEntryAttr = "kiln.entry";
 /// The C symbol of entry NAME's `void (void **buffers)` function.
 inline constexpr const char *kEntrySymbolPrefix = "kiln_";

@@ -24,8 +24,6 @@ int main(int argc, char **argv) {
     setenv("KMP_BLOCKTIME", "200us", /*overwrite=*/0);
   kiln::rt::ModelAbi abi;
   abi.manifest = kiln_manifest();
-  abi.trainStep = kiln_train_step;
-  abi.evalStep = kiln_eval_step;
-  abi.predict = kiln_predict;
+  abi.entries = kiln_entries();
   return kiln::rt::runMain(std::vector<std::string>(argv, argv + argc), abi);
 }

@@ -13,23 +13,14 @@ namespace kiln::rt {
 
 namespace {
 
-struct InitInfo {
-  InitKind kind;
-  const char *name;
-  unsigned numArgs;
-};
-
-const InitInfo initInfos[] = {
-    {InitKind::Zeros, "zeros", 0},
-    {InitKind::Ones, "ones", 0},
-    {InitKind::Constant, "constant", 1},
-    {InitKind::Uniform, "uniform", 2},
-    {InitKind::Normal, "normal", 2},
-    {InitKind::GlorotUniform, "glorot_uniform", 2},
-    {InitKind::GlorotNormal, "glorot_normal", 2},
-    {InitKind::HeUniform, "he_uniform", 1},
-    {InitKind::HeNormal, "he_normal", 1},
-};
+/// Whether `specs` has a tensor named `name`.
+template <typename Spec>
+bool hasNamed(const std::vector<Spec> &specs, const std::string &name) {
+  for (const Spec &s : specs)
+    if (s.name == name)
+      return true;
+  return false;
+}
 
 std::vector<std::string_view> splitFields(std::string_view line) {
   std::vector<std::string_view> fields;
@@ -66,7 +57,9 @@ private:
   int line = 0;
   bool sawModel = false;
   bool sawTrain = false;
-  std::vector<int> predictInputLines, metricLines, dataLines;
+  std::vector<int> metricLines, dataLines, entryLines;
+  /// The line of each entry's `arg` records.
+  std::vector<std::vector<int>> argLines;
 };
 
 Error Parser::parseTensor(const std::vector<std::string_view> &f, size_t count,
@@ -103,7 +96,7 @@ Error Parser::parseOptions(const std::vector<std::string_view> &f, size_t first,
 
 Error Parser::parseRecord(const std::vector<std::string_view> &f) {
   std::string_view kind = f[0];
-  if (kind == "model") {
+  if (kind == contract::record::kModel) {
     if (f.size() != 2)
       return error("expected 'model NAME'");
     if (sawModel)
@@ -112,7 +105,7 @@ Error Parser::parseRecord(const std::vector<std::string_view> &f) {
     m.model = std::string(f[1]);
     return Error::success();
   }
-  if (kind == "param") {
+  if (kind == contract::record::kParam) {
     ParamSpec p;
     if (Error e = parseTensor(f, 5, p))
       return e;
@@ -168,30 +161,55 @@ Error Parser::parseRecord(const std::vector<std::string_view> &f) {
     m.params.push_back(std::move(p));
     return Error::success();
   }
-  if (kind == "state" || kind == "input" || kind == "output") {
+  if (kind == contract::record::kState || kind == contract::record::kInput ||
+      kind == contract::record::kOutput) {
     TensorSpec t;
     if (Error e = parseTensor(f, 4, t))
       return e;
     if (f.size() != 4)
       return error(fmt::format("'{}' takes NAME DTYPE SHAPE", kind));
-    if (kind == "input" && t.shape.empty())
-      return error(fmt::format("input '{}' is a scalar; inputs have a leading "
-                               "batch dimension",
-                               t.name));
-    (kind == "state"   ? m.state
-     : kind == "input" ? m.inputs
-                       : m.outputs)
+    (kind == contract::record::kState   ? m.state
+     : kind == contract::record::kInput ? m.inputs
+                                        : m.outputs)
         .push_back(std::move(t));
     return Error::success();
   }
-  if (kind == "predict-input") {
-    if (f.size() != 2)
-      return error("expected 'predict-input NAME'");
-    m.predictInputs.emplace_back(f[1]);
-    predictInputLines.push_back(line);
+  if (kind == contract::record::kEntry) {
+    if (f.size() != 3)
+      return error("expected 'entry NAME KIND'");
+    std::optional<contract::EntryKind> entryKind =
+        contract::parseEntryKind(f[2]);
+    if (!entryKind)
+      return error(fmt::format("unknown entry kind '{}' of entry '{}' "
+                               "(expected train, eval or infer)",
+                               f[2], f[1]));
+    if (m.findEntry(f[1]))
+      return error(fmt::format("a second entry named '{}'", f[1]));
+    m.entries.push_back({std::string(f[1]), *entryKind, {}, 0});
+    entryLines.push_back(line);
+    argLines.emplace_back();
     return Error::success();
   }
-  if (kind == "metric") {
+  if (kind == contract::record::kArg) {
+    if (m.entries.empty())
+      return error("an 'arg' record before any 'entry' record");
+    if (f.size() < 2 || f.size() > 3)
+      return error("expected 'arg ROLE [NAME]'");
+    std::optional<contract::Role> role = contract::parseRole(f[1]);
+    if (!role)
+      return error(fmt::format("unknown buffer role '{}' (expected param, "
+                               "state, input, hyper, loss or output)",
+                               f[1]));
+    bool named = contract::info(*role).named;
+    if (named != (f.size() == 3))
+      return error(named ? fmt::format("'arg {}' needs the buffer's name", f[1])
+                         : fmt::format("'arg {}' takes no name", f[1]));
+    m.entries.back().args.push_back(
+        {*role, f.size() == 3 ? std::string(f[2]) : std::string()});
+    argLines.back().push_back(line);
+    return Error::success();
+  }
+  if (kind == contract::record::kMetric) {
     if (f.size() < 2)
       return error("expected 'metric KIND ...'");
     // Other metric kinds may come later; the runtime computes accuracy only.
@@ -204,7 +222,7 @@ Error Parser::parseRecord(const std::vector<std::string_view> &f) {
     metricLines.push_back(line);
     return Error::success();
   }
-  if (kind == "labels") {
+  if (kind == contract::record::kLabels) {
     if (f.size() != 3)
       return error("expected 'labels INPUT CLASSES'");
     std::optional<int64_t> classes = parseInt(f[2]);
@@ -213,7 +231,7 @@ Error Parser::parseRecord(const std::vector<std::string_view> &f) {
     m.labels.push_back({std::string(f[1]), *classes});
     return Error::success();
   }
-  if (kind == "optimizer") {
+  if (kind == contract::record::kOptimizer) {
     if (f.size() < 2)
       return error("expected 'optimizer NAME KEY=VALUE...'");
     if (m.optimizer)
@@ -230,7 +248,7 @@ Error Parser::parseRecord(const std::vector<std::string_view> &f) {
     m.optimizer = std::move(o);
     return Error::success();
   }
-  if (kind == "train") {
+  if (kind == contract::record::kTrain) {
     if (sawTrain)
       return error("a second 'train' record");
     sawTrain = true;
@@ -255,7 +273,7 @@ Error Parser::parseRecord(const std::vector<std::string_view> &f) {
     }
     return Error::success();
   }
-  if (kind == "data") {
+  if (kind == contract::record::kData) {
     if (f.size() < 5)
       return error("expected 'data SPLIT INPUT FORMAT PATH [KEY=VALUE...]'");
     DataSpec d;
@@ -314,14 +332,94 @@ Error Parser::validate() {
       return Error::failure(
           fmt::format("manifest: two outputs named '{}'", t.name));
 
-  int64_t batch = m.inputs[0].shape[0];
-  for (const TensorSpec &t : m.inputs)
-    if (t.shape[0] != batch)
+  if (m.entries.empty())
+    return Error::failure("manifest: no 'entry' records (the model exports no "
+                          "entry points)");
+  for (size_t e = 0; e < m.entries.size(); ++e) {
+    EntrySpec &entry = m.entries[e];
+    const contract::EntryKindInfo &kind = contract::info(entry.kind);
+    const TensorSpec *firstInput = nullptr;
+    std::set<std::string> seen;
+    for (size_t a = 0; a < entry.args.size(); ++a) {
+      const EntryArg &arg = entry.args[a];
+      int at = argLines[e][a];
+      const char *roleName = contract::info(arg.role).name;
+      auto fail = [&](const std::string &message) {
+        return Error::failure(fmt::format("manifest line {}: {}", at, message));
+      };
+      if (!((kind.argRoles | kind.resultRoles) & contract::roleBit(arg.role)))
+        return fail(fmt::format("{} entry '{}' takes no {} buffer", kind.name,
+                                entry.name, roleName));
+      if (!seen.insert(fmt::format("{}:{}", roleName, arg.name)).second)
+        return fail(fmt::format("entry '{}' takes {} '{}' twice", entry.name,
+                                roleName, arg.name));
+      bool known = true;
+      switch (arg.role) {
+      case contract::Role::Param:
+        known = hasNamed(m.params, arg.name);
+        break;
+      case contract::Role::State:
+        known = hasNamed(m.state, arg.name);
+        break;
+      case contract::Role::Input: {
+        const TensorSpec *in = m.findInput(arg.name);
+        known = in;
+        if (in && in->shape.empty() && entry.kind != contract::EntryKind::Infer)
+          return fail(fmt::format("input '{}' of {} entry '{}' is a scalar; "
+                                  "its inputs have a leading batch dimension",
+                                  in->name, kind.name, entry.name));
+        if (!in || in->shape.empty())
+          break;
+        if (!firstInput)
+          firstInput = in;
+        // The loop feeds train and eval entries batches of a data set; infer
+        // entries may take anything (runPredict checks what it feeds).
+        else if (entry.kind != contract::EntryKind::Infer &&
+                 in->shape[0] != firstInput->shape[0])
+          return fail(fmt::format(
+              "inputs '{}' ({}) and '{}' ({}) of entry '{}' have different "
+              "batch sizes",
+              firstInput->name, formatShape(firstInput->shape), in->name,
+              formatShape(in->shape), entry.name));
+        break;
+      }
+      case contract::Role::Output:
+        known = m.findOutput(arg.name);
+        break;
+      case contract::Role::Hyper:
+      case contract::Role::Loss:
+        break;
+      }
+      if (!known)
+        return fail(fmt::format("entry '{}' takes unknown {} '{}'", entry.name,
+                                roleName, arg.name));
+    }
+    auto needs = [&](contract::Role role) -> Error {
+      if (seen.count(fmt::format("{}:", contract::info(role).name)))
+        return Error::success();
       return Error::failure(fmt::format(
-          "manifest: inputs '{}' ({}) and '{}' ({}) have different batch "
-          "sizes",
-          m.inputs[0].name, formatShape(m.inputs[0].shape), t.name,
-          formatShape(t.shape)));
+          "manifest line {}: {} entry '{}' has no {} buffer", entryLines[e],
+          kind.name, entry.name, contract::info(role).name));
+    };
+    if (entry.kind == contract::EntryKind::Train)
+      if (Error err = needs(contract::Role::Hyper))
+        return err;
+    if (entry.kind != contract::EntryKind::Infer)
+      if (Error err = needs(contract::Role::Loss))
+        return err;
+    entry.batch = firstInput ? firstInput->shape[0] : 0;
+  }
+
+  // The model's batch: that of its train entry, else of its eval entry, else
+  // of the first entry with inputs.
+  const EntrySpec *main = nullptr;
+  for (contract::EntryKind kind :
+       {contract::EntryKind::Train, contract::EntryKind::Eval,
+        contract::EntryKind::Infer})
+    for (const EntrySpec &entry : m.entries)
+      if (!main && entry.kind == kind && entry.batch)
+        main = &entry;
+  int64_t batch = main ? main->batch : 1;
   if (sawTrain && m.batch && m.batch != batch)
     return Error::failure(
         fmt::format("manifest: 'train batch={}' differs from the inputs' "
@@ -329,17 +427,6 @@ Error Parser::validate() {
                     m.batch, batch));
   m.batch = batch;
 
-  names.clear();
-  for (size_t i = 0; i < m.predictInputs.size(); ++i) {
-    if (!m.findInput(m.predictInputs[i]))
-      return Error::failure(
-          fmt::format("manifest line {}: predict-input '{}' is not an input",
-                      predictInputLines[i], m.predictInputs[i]));
-    if (!names.insert(m.predictInputs[i]).second)
-      return Error::failure(
-          fmt::format("manifest line {}: predict-input '{}' given twice",
-                      predictInputLines[i], m.predictInputs[i]));
-  }
   for (size_t i = 0; i < m.metrics.size(); ++i) {
     const MetricSpec &metric = m.metrics[i];
     const TensorSpec *out = m.findOutput(metric.output);
@@ -384,15 +471,17 @@ Expected<Manifest> Parser::parse(std::string_view text) {
     if (f.empty() || f[0][0] == '#')
       continue;
     if (!sawHeader) {
-      if (f[0] != "kiln-manifest" || f.size() != 2)
-        return error("expected 'kiln-manifest 1' (is this a Kiln model?)");
+      if (f[0] != contract::record::kHeader || f.size() != 2)
+        return error(fmt::format("expected '{} {}' (is this a Kiln model?)",
+                                 contract::record::kHeader,
+                                 contract::kManifestVersion));
       std::optional<int64_t> version = parseInt(f[1]);
-      if (!version || *version != 1)
+      if (!version || *version != contract::kManifestVersion)
         return error(fmt::format("manifest version {} is not supported by "
-                                 "this runtime (it reads version 1); rebuild "
+                                 "this runtime (it reads version {}); rebuild "
                                  "the model with a matching kilnc",
-                                 f[1]));
-      m.version = 1;
+                                 f[1], contract::kManifestVersion));
+      m.version = contract::kManifestVersion;
       sawHeader = true;
       continue;
     }
@@ -400,7 +489,9 @@ Expected<Manifest> Parser::parse(std::string_view text) {
       return e;
   }
   if (!sawHeader)
-    return Error::failure("manifest: empty (expected 'kiln-manifest 1')");
+    return Error::failure(fmt::format("manifest: empty (expected '{} {}')",
+                                      contract::record::kHeader,
+                                      contract::kManifestVersion));
   if (Error e = validate())
     return e;
   return std::move(m);
@@ -408,25 +499,39 @@ Expected<Manifest> Parser::parse(std::string_view text) {
 
 } // namespace
 
-const char *initKindName(InitKind kind) {
-  for (const InitInfo &info : initInfos)
-    if (info.kind == kind)
-      return info.name;
-  return "?";
-}
+const char *initKindName(InitKind kind) { return contract::info(kind).name; }
 
 std::optional<InitKind> parseInitKind(std::string_view name) {
-  for (const InitInfo &info : initInfos)
-    if (name == info.name)
-      return info.kind;
-  return std::nullopt;
+  return contract::parseInitKind(name);
 }
 
-unsigned numInitArgs(InitKind kind) {
-  for (const InitInfo &info : initInfos)
-    if (info.kind == kind)
-      return info.numArgs;
-  return 0;
+unsigned numInitArgs(InitKind kind) { return contract::info(kind).numArgs; }
+
+std::vector<std::string> EntrySpec::inputNames() const {
+  std::vector<std::string> names;
+  for (const EntryArg &a : args)
+    if (a.role == contract::Role::Input)
+      names.push_back(a.name);
+  return names;
+}
+
+bool EntrySpec::takes(contract::Role role, std::string_view name) const {
+  for (const EntryArg &a : args)
+    if (a.role == role && a.name == name)
+      return true;
+  return false;
+}
+
+const EntrySpec *Manifest::findEntry(std::string_view name) const {
+  int i = findEntryIndex(name);
+  return i < 0 ? nullptr : &entries[i];
+}
+
+int Manifest::findEntryIndex(std::string_view name) const {
+  for (size_t i = 0; i < entries.size(); ++i)
+    if (entries[i].name == name)
+      return int(i);
+  return -1;
 }
 
 const std::string *findOption(const Options &options, std::string_view key) {

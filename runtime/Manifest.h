@@ -10,6 +10,7 @@
 #ifndef KILN_RUNTIME_MANIFEST_H
 #define KILN_RUNTIME_MANIFEST_H
 
+#include "runtime/Contract.h"
 #include "runtime/Error.h"
 #include "runtime/Tensor.h"
 
@@ -22,18 +23,8 @@
 
 namespace kiln::rt {
 
-/// Parameter initializers (the kiln.param op's InitKind).
-enum class InitKind {
-  Zeros,
-  Ones,
-  Constant,      // (value)
-  Uniform,       // (low, high)
-  Normal,        // (mean, std)
-  GlorotUniform, // (fan_in, fan_out)
-  GlorotNormal,  // (fan_in, fan_out)
-  HeUniform,     // (fan_in)
-  HeNormal,      // (fan_in)
-};
+/// Parameter initializers (the table in Contract.h).
+using contract::InitKind;
 
 const char *initKindName(InitKind kind);
 std::optional<InitKind> parseInitKind(std::string_view name);
@@ -91,23 +82,52 @@ struct DataSpec {
   Options options;
 };
 
+/// `arg ROLE [NAME]`: one buffer of an entry point.
+struct EntryArg {
+  contract::Role role;
+  /// The param, state, input or output record it binds; empty for hyper and
+  /// loss.
+  std::string name;
+};
+
+/// `entry NAME KIND` and the `arg` records that follow it: an entry point
+/// and its buffers in ABI order.
+struct EntrySpec {
+  std::string name;
+  contract::EntryKind kind = contract::EntryKind::Infer;
+  std::vector<EntryArg> args;
+  /// The leading dimension of its first input (0 if it takes none); the
+  /// inputs of train and eval entries all have it.
+  int64_t batch = 0;
+
+  /// The names of the inputs it takes, in order.
+  std::vector<std::string> inputNames() const;
+  bool takes(contract::Role role, std::string_view name) const;
+};
+
 struct Manifest {
   int version = 0;
   std::string model;
   std::vector<ParamSpec> params;
   std::vector<TensorSpec> state;
   std::vector<TensorSpec> inputs;
-  std::vector<std::string> predictInputs;
   std::vector<TensorSpec> outputs;
   std::vector<MetricSpec> metrics;
   std::vector<LabelSpec> labels;
   std::optional<OptimizerSpec> optimizer;
-  /// The `train` record; the batch is also the inputs' leading dimension.
+  /// The `train` record's batch: the batch of the train entry (else of the
+  /// eval entry, else of the first entry that takes inputs).
   int64_t batch = 0;
   int64_t epochs = 1;
   uint64_t seed = 0;
   std::vector<DataSpec> data;
+  /// The entry table, in the order of the compiled object's kiln_entries().
+  std::vector<EntrySpec> entries;
 
+  /// The entry named NAME, or nullptr.
+  const EntrySpec *findEntry(std::string_view name) const;
+  /// The index of the entry named NAME in `entries`, or -1.
+  int findEntryIndex(std::string_view name) const;
   const TensorSpec *findInput(std::string_view name) const;
   const TensorSpec *findOutput(std::string_view name) const;
   /// The data record for SPLIT and INPUT, or nullptr.

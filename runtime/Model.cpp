@@ -5,6 +5,7 @@
 #include "runtime/Init.h"
 #include "runtime/KilnABI.h"
 
+#include <cassert>
 #include <cmath>
 #include <cstring>
 
@@ -29,9 +30,55 @@ Expected<Model> Model::create(const ModelAbi &abi) {
     m.inputs.emplace_back(s.name, s.type, s.shape);
   for (const TensorSpec &s : m.manifest_.outputs)
     m.outputs.emplace_back(s.name, s.type, s.shape);
-  m.hyper_ = Buffer(KILN_HYPER_COUNT * sizeof(float));
+  m.hyper_ = Buffer(contract::kHyperCount * sizeof(float));
   // The loss is a scalar f32; room for an f64 costs nothing.
   m.loss_ = Buffer(16);
+
+  // Bind every entry's buffers once; the tensors never move.
+  if (!abi.entries)
+    return makeError("the model object has no entry table");
+  const std::vector<EntrySpec> &entries = m.manifest_.entries;
+  for (size_t i = 0; i < entries.size(); ++i)
+    if (!abi.entries[i])
+      return makeError("the model object's entry table has {} entries, its "
+                       "manifest {} (rebuild the model)",
+                       i, entries.size());
+  if (abi.entries[entries.size()])
+    return makeError("the model object's entry table has more entries than "
+                     "its manifest's {} (rebuild the model)",
+                     entries.size());
+  auto find = [](std::vector<Tensor> &ts, const std::string &name) -> void * {
+    for (Tensor &t : ts)
+      if (t.name == name)
+        return t.data();
+    return nullptr;
+  };
+  for (const EntrySpec &entry : entries) {
+    std::vector<void *> buffers;
+    for (const EntryArg &arg : entry.args) {
+      switch (arg.role) {
+      case contract::Role::Param:
+        buffers.push_back(find(m.params, arg.name));
+        break;
+      case contract::Role::State:
+        buffers.push_back(find(m.state, arg.name));
+        break;
+      case contract::Role::Input:
+        buffers.push_back(find(m.inputs, arg.name));
+        break;
+      case contract::Role::Output:
+        buffers.push_back(find(m.outputs, arg.name));
+        break;
+      case contract::Role::Hyper:
+        buffers.push_back(m.hyper_.data());
+        break;
+      case contract::Role::Loss:
+        buffers.push_back(m.loss_.data());
+        break;
+      }
+    }
+    m.buffers_.push_back(std::move(buffers));
+  }
   return m;
 }
 
@@ -73,47 +120,33 @@ Tensor *Model::findOutput(const std::string &name) {
 
 double Model::readLoss() const { return double(loss_.as<float>()[0]); }
 
+bool Model::hasEntry(std::string_view name) const {
+  return manifest_.findEntryIndex(name) >= 0;
+}
+
+void Model::call(size_t entry) { abi_.entries[entry](buffers_[entry].data()); }
+
+void Model::run(std::string_view name) {
+  int entry = manifest_.findEntryIndex(name);
+  assert(entry >= 0 && "no such entry");
+  call(size_t(entry));
+}
+
 double Model::trainStep(double lr, uint64_t step, uint64_t seed) {
   float *hyper = hyper_.as<float>();
-  std::memset(hyper, 0, KILN_HYPER_COUNT * sizeof(float));
+  std::memset(hyper, 0, contract::kHyperCount * sizeof(float));
   hyper[KILN_HYPER_LR] = float(lr);
   hyper[KILN_HYPER_STEP] = float(step);
   hyper[KILN_HYPER_SEED] = float(seed % (uint64_t(1) << 24));
-  std::vector<void *> buffers;
-  for (Tensor &t : params)
-    buffers.push_back(t.data());
-  for (Tensor &t : state)
-    buffers.push_back(t.data());
-  for (Tensor &t : inputs)
-    buffers.push_back(t.data());
-  buffers.push_back(hyper_.data());
-  buffers.push_back(loss_.data());
-  abi_.trainStep(buffers.data());
+  run(contract::kTrainStepEntry);
   return readLoss();
 }
 
 double Model::evalStep() {
-  std::vector<void *> buffers;
-  for (Tensor &t : params)
-    buffers.push_back(t.data());
-  for (Tensor &t : inputs)
-    buffers.push_back(t.data());
-  buffers.push_back(loss_.data());
-  for (Tensor &t : outputs)
-    buffers.push_back(t.data());
-  abi_.evalStep(buffers.data());
+  run(contract::kEvalStepEntry);
   return readLoss();
 }
 
-void Model::predict() {
-  std::vector<void *> buffers;
-  for (Tensor &t : params)
-    buffers.push_back(t.data());
-  for (const std::string &name : manifest_.predictInputs)
-    buffers.push_back(findInput(name)->data());
-  for (Tensor &t : outputs)
-    buffers.push_back(t.data());
-  abi_.predict(buffers.data());
-}
+void Model::predict() { run(contract::kPredictEntry); }
 
 } // namespace kiln::rt

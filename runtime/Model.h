@@ -1,9 +1,9 @@
 //===- Model.h - A compiled model: its manifest, entry points and tensors -===//
 //
-// Model binds the four ABI functions of a compiled model object to the tensors
-// the runtime owns for it (parameters, optimizer state, one batch of inputs and
-// outputs, the hyper-parameter and loss buffers) and calls the step functions
-// with the buffer arrays in the order KilnABI.h specifies.
+// Model binds the entry table of a compiled model object to the tensors the
+// runtime owns for it (parameters, optimizer state, one batch of each input and
+// output, the hyper-parameter and loss buffers) and calls each entry with its
+// buffers in the order its manifest `entry` and `arg` records give.
 //
 //===----------------------------------------------------------------------===//
 
@@ -11,21 +11,23 @@
 #define KILN_RUNTIME_MODEL_H
 
 #include "runtime/Error.h"
+#include "runtime/KilnABI.h"
 #include "runtime/Manifest.h"
 #include "runtime/Tensor.h"
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kiln::rt {
 
-/// The entry points of a compiled model (KilnABI.h).
+/// What a compiled model object exports (KilnABI.h).
 struct ModelAbi {
   const char *manifest = nullptr;
-  void (*trainStep)(void **buffers) = nullptr;
-  void (*evalStep)(void **buffers) = nullptr;
-  void (*predict)(void **buffers) = nullptr;
+  /// kiln_entries(): one function per manifest `entry` record, in order,
+  /// then a null pointer.
+  const kiln_entry_fn *entries = nullptr;
 };
 
 class Model {
@@ -43,12 +45,18 @@ public:
   /// infinity, or empty.
   std::string firstNonFinite() const;
 
-  /// Runs kiln_train_step on the current input batch; returns the loss.
+  /// Whether the model exports an entry named NAME.
+  bool hasEntry(std::string_view name) const;
+  /// Runs entry NAME (which must exist) on the current inputs, filling its
+  /// outputs (and loss).
+  void run(std::string_view name);
+
+  /// Runs the train_step entry on the current input batch; returns the loss.
   double trainStep(double lr, uint64_t step, uint64_t seed);
-  /// Runs kiln_eval_step on the current input batch; returns the loss and
-  /// fills the outputs.
+  /// Runs the eval_step entry on the current input batch; returns the loss
+  /// and fills the outputs.
   double evalStep();
-  /// Runs kiln_predict on the current predict-input batch.
+  /// Runs the predict entry on the current batch of its inputs.
   void predict();
 
   std::vector<Tensor> params, state;
@@ -61,8 +69,11 @@ public:
 private:
   Model() = default;
   double readLoss() const;
+  void call(size_t entry);
 
   ModelAbi abi_;
+  /// Per entry, its buffers in ABI order.
+  std::vector<std::vector<void *>> buffers_;
   Manifest manifest_;
   Buffer hyper_, loss_;
 };

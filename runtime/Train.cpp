@@ -120,27 +120,45 @@ selectSources(const Manifest &manifest, const std::string &split,
 EvalResult evaluate(Model &model, const Dataset &data) {
   EvalResult r;
   int64_t batch = model.batchSize();
-  r.batches = data.examples / batch;
-  r.examples = r.batches * batch;
+  r.examples = data.examples;
+  r.batches = (data.examples + batch - 1) / batch;
   std::vector<void *> dest = inputBuffers(model, data);
   std::vector<int64_t> indices(size_t(batch), 0);
   const Manifest &m = model.manifest();
   std::vector<int64_t> correct(m.metrics.size(), 0), total(m.metrics.size(), 0);
   double lossSum = 0;
   for (int64_t b = 0; b < r.batches; ++b) {
-    std::iota(indices.begin(), indices.end(), b * batch);
+    int64_t first = b * batch, count = std::min(batch, data.examples - first);
+    // The last batch is padded with copies of its first example. Its loss is
+    // then (S + (B - k) l0) / B + c for the k real examples' per-example
+    // losses summing to S, the padding's l0 and any term c that does not
+    // depend on the examples; a batch of B copies gives l0 + c. So
+    // (B L_padded - (B - k) L_copies) / k = S / k + c: the mean loss of the
+    // real examples, exactly, for every loss that averages (or sums)
+    // per-example terms, as evaluation mode makes all of them.
+    std::iota(indices.begin(), indices.begin() + count, first);
+    std::fill(indices.begin() + count, indices.end(), first);
     data.gather(indices.data(), batch, dest);
-    lossSum += model.evalStep();
+    double loss = model.evalStep();
     for (size_t k = 0; k < m.metrics.size(); ++k) {
       const Tensor *out = model.findOutput(m.metrics[k].output);
       const Tensor *in = model.findInput(m.metrics[k].input);
-      int64_t n = out->numElements();
+      // Metrics compare whole rows of the batch; padding rows are not scored.
+      int64_t n = out->numElements() / batch * count;
       for (int64_t i = 0; i < n; ++i)
         correct[k] += out->at(i) == in->at(i);
       total[k] += n;
     }
+    if (count < batch) {
+      std::fill(indices.begin(), indices.end(), first);
+      data.gather(indices.data(), batch, dest);
+      double copies = model.evalStep();
+      loss = (double(batch) * loss - double(batch - count) * copies) /
+             double(count);
+    }
+    lossSum += loss * double(count);
   }
-  r.loss = r.batches ? lossSum / double(r.batches) : NAN;
+  r.loss = r.examples ? lossSum / double(r.examples) : NAN;
   for (size_t k = 0; k < m.metrics.size(); ++k)
     r.accuracy.push_back(total[k] ? double(correct[k]) / double(total[k])
                                   : NAN);
@@ -149,13 +167,14 @@ EvalResult evaluate(Model &model, const Dataset &data) {
 
 namespace {
 
-/// Notes that the last examples of a split do not fill a batch.
-void notePartialBatch(const Console &console, const std::string &split,
-                      int64_t examples, int64_t batch) {
+/// Notes that the last training examples of an epoch do not fill a batch
+/// (they are not skipped for good: each epoch shuffles anew). Evaluation
+/// scores every example.
+void notePartialBatch(const Console &console, int64_t examples, int64_t batch) {
   if (examples % batch)
-    console.note("{} data: {} examples; the last {} do not fill a batch of {} "
-                 "and are skipped",
-                 split, examples, examples % batch, batch);
+    console.note("train data: {} examples; each epoch's last {} do not fill a "
+                 "batch of {} and are left out of it",
+                 examples, examples % batch, batch);
 }
 
 std::string describeAccuracy(const Manifest &m, const EvalResult &r,
@@ -242,10 +261,8 @@ Error Trainer::prepare() {
       return testData.takeError();
     test = std::move(*testData);
     hasTest = true;
-    if (test.examples < batch)
-      return makeError("the test data has {} examples, fewer than one batch "
-                       "of {}",
-                       test.examples, batch);
+    if (test.examples == 0)
+      return makeError("the test data holds no examples");
   }
   stepsPerEpoch = train.examples / batch;
   if (!checkedMul(epochs, stepsPerEpoch, totalSteps))
@@ -364,9 +381,7 @@ Error Trainer::run() {
                 epochs, stepsPerEpoch, batch, lr, seed,
                 startStep ? fmt::format(", resuming at step {}", startStep)
                           : std::string());
-  notePartialBatch(console, "train", train.examples, batch);
-  if (hasTest)
-    notePartialBatch(console, "test", test.examples, batch);
+  notePartialBatch(console, train.examples, batch);
 
   runStart = Clock::now();
   std::vector<void *> dest = inputBuffers(model, train);
@@ -444,13 +459,8 @@ Error runEval(Model &model, const EvalOptions &options,
   Expected<Dataset> data = loadDataset(m, *sources, "test");
   if (!data)
     return data.takeError();
-  if (data->examples < model.batchSize())
-    return makeError("the test data has {} examples, fewer than one batch of "
-                     "{}",
-                     data->examples, model.batchSize());
-  Console notes = console;
-  notes.quiet = console.quiet || options.json;
-  notePartialBatch(notes, "test", data->examples, model.batchSize());
+  if (data->examples == 0)
+    return makeError("the test data holds no examples");
   EvalResult r = evaluate(model, *data);
   if (options.json) {
     std::string json = fmt::format("{{\"loss\":{}", jsonNumber(r.loss));
@@ -474,18 +484,28 @@ Error runEval(Model &model, const EvalOptions &options,
 Error runPredict(Model &model, const PredictOptions &options,
                  const Console &console) {
   const Manifest &m = model.manifest();
-  if (m.predictInputs.empty())
-    return makeError("model '{}' has no predict inputs", m.model);
+  const EntrySpec *entry = m.findEntry(contract::kPredictEntry);
+  if (!entry)
+    return makeError("model '{}' has no {} entry (it has no outputs)", m.model,
+                     contract::kPredictEntry);
+  std::vector<std::string> predictInputs = entry->inputNames();
+  for (const std::string &name : predictInputs) {
+    const TensorSpec *in = m.findInput(name);
+    if (in->shape.empty() || in->shape[0] != model.batchSize())
+      return makeError("predict input '{}' ({}) does not have the model's "
+                       "batch {} as its first dimension",
+                       name, formatShape(in->shape), model.batchSize());
+  }
   std::vector<DataSource> sources;
   for (const DataSource &s : options.inputs) {
     bool isPredictInput = false;
-    for (const std::string &name : m.predictInputs)
+    for (const std::string &name : predictInputs)
       isPredictInput |= name == s.input;
     if (!isPredictInput)
       return Error::usage(fmt::format(
           "--input: '{}' is not a predict input of the model (predict "
           "inputs: {})",
-          s.input, fmt::join(m.predictInputs, ", ")));
+          s.input, fmt::join(predictInputs, ", ")));
     for (const DataSource &other : sources)
       if (other.input == s.input)
         return Error::usage(
@@ -500,7 +520,7 @@ Error runPredict(Model &model, const PredictOptions &options,
       source.options = spec->options;
     sources.push_back(std::move(source));
   }
-  for (const std::string &name : m.predictInputs) {
+  for (const std::string &name : predictInputs) {
     bool given = false;
     for (const DataSource &s : sources)
       given |= s.input == name;
@@ -528,6 +548,8 @@ Error runPredict(Model &model, const PredictOptions &options,
   std::vector<Tensor *> outs;
   std::vector<std::string> results;
   for (Tensor &t : model.outputs) {
+    if (!entry->takes(contract::Role::Output, t.name))
+      continue;
     if (t.shape.empty() || t.shape[0] != batch) {
       console.warning("output '{}' ({} {}) has no leading batch dimension; "
                       "not written",

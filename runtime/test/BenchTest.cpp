@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include <cmath>
 
 using namespace kiln::rt;
@@ -41,13 +43,16 @@ struct StepLog {
     inner(buffers);
   }
   static ModelAbi abi(ModelAbi base = tinyAbi()) {
-    inner = base.trainStep;
+    // The train entry is the first of the table.
+    inner = base.entries[0];
     calls = 0;
     steps.clear();
     labelsInRange = true;
-    base.trainStep = &StepLog::trainStep;
+    table = {&StepLog::trainStep, base.entries[1], base.entries[2], nullptr};
+    base.entries = table.data();
     return base;
   }
+  static inline std::array<kiln_entry_fn, 4> table{};
 };
 
 } // namespace

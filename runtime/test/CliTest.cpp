@@ -138,7 +138,7 @@ TEST(CliTest, InfoDescribesTheModel) {
 
 TEST(CliTest, InvalidManifestIsReported) {
   ModelAbi abi = tinyAbi();
-  abi.manifest = "kiln-manifest 1\nmodel broken\ninput x f32 4x\n";
+  abi.manifest = "kiln-manifest 2\nmodel broken\ninput x f32 4x\n";
   CliResult r = runCli({"info"}, abi);
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.err, "error: the compiled model's manifest is "
@@ -353,8 +353,8 @@ TEST(TrainTest, DropsThePartialBatchAndSaysSo) {
   CliResult r = runCli({"train", "--epochs", "1"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(contains(r.err,
-                       "note: train data: 26 examples; the last 2 do not "
-                       "fill a batch of 4"))
+                       "note: train data: 26 examples; each epoch's last 2 "
+                       "do not fill a batch of 4"))
       << r.err;
 }
 

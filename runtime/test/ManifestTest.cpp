@@ -9,12 +9,15 @@ using namespace kiln::rt;
 
 namespace {
 
-const char *header = "kiln-manifest 1\nmodel m\n";
+const char *header = "kiln-manifest 2\nmodel m\n";
+/// An entry taking the input `x` that every test manifest declares.
+const char *entry = "entry e infer\narg input x\n";
 
-/// Parses HEADER + BODY + one input, expecting an error; returns its message.
+/// Parses HEADER + one input + BODY + ENTRY, expecting an error; returns its
+/// message.
 std::string manifestError(const std::string &body) {
   Expected<Manifest> m =
-      parseManifest(std::string(header) + "input x f32 4x2\n" + body);
+      parseManifest(std::string(header) + "input x f32 4x2\n" + body + entry);
   EXPECT_FALSE(m) << "expected an error for:\n" << body;
   return m ? std::string() : m.error().message();
 }
@@ -24,7 +27,7 @@ std::string manifestError(const std::string &body) {
 TEST(ManifestTest, ParsesSoftmaxManifest) {
   Expected<Manifest> m = parseManifest(test::tinyManifest());
   ASSERT_TRUE(m) << m.error().message();
-  EXPECT_EQ(m->version, 1);
+  EXPECT_EQ(m->version, 2);
   EXPECT_EQ(m->model, "tiny");
   ASSERT_EQ(m->params.size(), 2u);
   EXPECT_EQ(m->params[0].name, "w");
@@ -38,7 +41,18 @@ TEST(ManifestTest, ParsesSoftmaxManifest) {
   ASSERT_EQ(m->inputs.size(), 2u);
   EXPECT_EQ(m->inputs[1].name, "label");
   EXPECT_EQ(m->inputs[1].type, DType::I32);
-  EXPECT_EQ(m->predictInputs, (std::vector<std::string>{"image"}));
+  ASSERT_EQ(m->entries.size(), 3u);
+  const EntrySpec *predict = m->findEntry("predict");
+  ASSERT_NE(predict, nullptr);
+  EXPECT_EQ(predict->kind, kiln::contract::EntryKind::Infer);
+  EXPECT_EQ(predict->inputNames(), (std::vector<std::string>{"image"}));
+  EXPECT_TRUE(predict->takes(kiln::contract::Role::Output, "prediction"));
+  const EntrySpec *train = m->findEntry("train_step");
+  ASSERT_NE(train, nullptr);
+  ASSERT_EQ(train->args.size(), 10u);
+  EXPECT_EQ(train->args[2].role, kiln::contract::Role::State);
+  EXPECT_EQ(train->args[8].role, kiln::contract::Role::Hyper);
+  EXPECT_EQ(train->batch, 4);
   ASSERT_EQ(m->outputs.size(), 1u);
   EXPECT_EQ(m->outputs[0].describe(), "i32 4");
   ASSERT_EQ(m->metrics.size(), 1u);
@@ -61,7 +75,8 @@ TEST(ManifestTest, ParsesSoftmaxManifest) {
 TEST(ManifestTest, IgnoresUnknownRecordsAndMetricKinds) {
   Expected<Manifest> m = parseManifest(
       std::string(header) +
-      "input x f32 4x2\nsomething-new a b c\nmetric f1 out x\n\n# comment\n");
+      "input x f32 4x2\nsomething-new a b c\nmetric f1 out x\n\n# comment\n" +
+      entry);
   ASSERT_TRUE(m) << m.error().message();
   EXPECT_TRUE(m->metrics.empty());
 }
@@ -71,7 +86,8 @@ TEST(ManifestTest, ParsesOptionsAndScalarShapes) {
       std::string(header) +
       "param s f64 scalar constant 0.5\ninput x f32 4x2\n"
       "output loss_sum f32 scalar\n"
-      "data train x idx my%20data/x%25.idx scale=0.00392156862745098\n");
+      "data train x idx my%20data/x%25.idx scale=0.00392156862745098\n" +
+      entry);
   ASSERT_TRUE(m) << m.error().message();
   EXPECT_EQ(m->params[0].type, DType::F64);
   EXPECT_TRUE(m->params[0].shape.empty());
@@ -81,7 +97,7 @@ TEST(ManifestTest, ParsesOptionsAndScalarShapes) {
   const std::string *scale = findOption(m->data[0].options, "scale");
   ASSERT_NE(scale, nullptr);
   EXPECT_EQ(*scale, "0.00392156862745098");
-  // Without a train record, the batch comes from the inputs.
+  // Without a train record, the batch comes from the entries' inputs.
   EXPECT_EQ(m->batch, 4);
   EXPECT_EQ(m->epochs, 1);
 }
@@ -89,14 +105,14 @@ TEST(ManifestTest, ParsesOptionsAndScalarShapes) {
 TEST(ManifestTest, RejectsMissingHeader) {
   Expected<Manifest> m = parseManifest("model m\ninput x f32 4\n");
   ASSERT_FALSE(m);
-  EXPECT_NE(m.error().message().find("kiln-manifest 1"), std::string::npos);
+  EXPECT_NE(m.error().message().find("kiln-manifest 2"), std::string::npos);
   EXPECT_FALSE(parseManifest(""));
 }
 
 TEST(ManifestTest, RejectsUnsupportedVersion) {
-  Expected<Manifest> m = parseManifest("kiln-manifest 2\nmodel m\n");
+  Expected<Manifest> m = parseManifest("kiln-manifest 1\nmodel m\n");
   ASSERT_FALSE(m);
-  EXPECT_NE(m.error().message().find("version 2"), std::string::npos);
+  EXPECT_NE(m.error().message().find("version 1"), std::string::npos);
 }
 
 TEST(ManifestTest, ErrorsNameTheLine) {
@@ -120,13 +136,16 @@ TEST(ManifestTest, RejectsBadRecords) {
             std::string::npos);
   EXPECT_NE(manifestError("param w f32 0x4 zeros\n").find("bad shape"),
             std::string::npos);
-  EXPECT_NE(manifestError("input y i32 8\n").find("different batch sizes"),
+  EXPECT_NE(manifestError("input y i32 8\nentry f eval\narg input x\n"
+                          "arg input y\narg loss\n")
+                .find("different batch sizes"),
             std::string::npos);
   EXPECT_NE(manifestError("train batch=8\n").find("batch=8"),
             std::string::npos);
   EXPECT_NE(manifestError("train epochs=abc\n").find("positive integer"),
             std::string::npos);
-  EXPECT_NE(manifestError("predict-input y\n").find("'y' is not an input"),
+  EXPECT_NE(manifestError("entry p infer\narg input y\n")
+                .find("takes unknown input 'y'"),
             std::string::npos);
   EXPECT_NE(manifestError("metric accuracy out x\n").find("unknown output"),
             std::string::npos);
@@ -141,13 +160,62 @@ TEST(ManifestTest, RejectsBadRecords) {
             std::string::npos);
   EXPECT_NE(manifestError("optimizer adam lr=-1\n").find("lr=-1"),
             std::string::npos);
-  EXPECT_NE(manifestError("input s f32 scalar\n").find("scalar"),
+  EXPECT_NE(manifestError("input s f32 scalar\nentry v eval\narg input s\n"
+                          "arg loss\n")
+                .find("'s' of eval entry 'v' is a scalar"),
             std::string::npos);
 }
 
+TEST(ManifestTest, RejectsBadEntries) {
+  EXPECT_NE(manifestError("arg input x\n").find("before any 'entry'"),
+            std::string::npos);
+  EXPECT_NE(manifestError("entry e2 step\n").find("unknown entry kind 'step'"),
+            std::string::npos);
+  EXPECT_NE(manifestError("entry e infer\n").find("a second entry named 'e'"),
+            std::string::npos);
+  EXPECT_NE(manifestError("entry t train\narg input x\narg loss\n")
+                .find("train entry 't' has no hyper buffer"),
+            std::string::npos);
+  EXPECT_NE(manifestError("entry v eval\narg input x\n")
+                .find("eval entry 'v' has no loss buffer"),
+            std::string::npos);
+  EXPECT_NE(manifestError("entry i infer\narg hyper\n")
+                .find("infer entry 'i' takes no hyper buffer"),
+            std::string::npos);
+  EXPECT_NE(manifestError("entry i infer\narg input x\narg input x\n")
+                .find("takes input 'x' twice"),
+            std::string::npos);
+  EXPECT_NE(manifestError("entry i infer\narg output\n").find("needs the"),
+            std::string::npos);
+  EXPECT_NE(manifestError("entry i infer\narg weights w\n")
+                .find("unknown buffer role 'weights'"),
+            std::string::npos);
+  // A model must export something.
+  Expected<Manifest> none =
+      parseManifest(std::string(header) + "input x f32 4x2\n");
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().message().find("no 'entry' records"),
+            std::string::npos);
+}
+
+TEST(ManifestTest, EntriesHaveTheirOwnBatch) {
+  // A decoder's sampling entry takes 16 latent vectors while training takes
+  // batches of 64 images.
+  Expected<Manifest> m = parseManifest(
+      std::string(header) +
+      "input image f32 64x4\ninput z f32 16x2\noutput sample f32 16x4\n"
+      "entry train_step train\narg input image\narg hyper\narg loss\n"
+      "entry sample infer\narg input z\narg output sample\n");
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_EQ(m->batch, 64);
+  EXPECT_EQ(m->findEntry("sample")->batch, 16);
+  EXPECT_EQ(m->findEntryIndex("sample"), 1);
+  EXPECT_EQ(m->findEntry("generate"), nullptr);
+}
+
 TEST(ManifestTest, RequiresModelAndInputs) {
-  EXPECT_FALSE(parseManifest("kiln-manifest 1\ninput x f32 4\n"));
-  Expected<Manifest> m = parseManifest("kiln-manifest 1\nmodel m\n");
+  EXPECT_FALSE(parseManifest("kiln-manifest 2\ninput x f32 4\n"));
+  Expected<Manifest> m = parseManifest("kiln-manifest 2\nmodel m\n");
   ASSERT_FALSE(m);
   EXPECT_NE(m.error().message().find("no inputs"), std::string::npos);
 }

@@ -38,4 +38,5 @@ const char *kiln_manifest(void) { return Model::manifest(); }
 void kiln_train_step(void **buffers) { Model::trainStep(buffers); }
 void kiln_eval_step(void **buffers) { Model::evalStep(buffers); }
 void kiln_predict(void **buffers) { Model::predict(buffers); }
+const kiln_entry_fn *kiln_entries(void) { return Model::entries(); }
 }

@@ -1,9 +1,10 @@
 //===- SoftmaxModel.h - A hand-written model implementing the Kiln ABI ---===//
 //
 // Softmax regression (logits = x @ w + b, mean cross-entropy, Adam) written by
-// hand exactly as kilnc compiles a model: a manifest and three step functions
-// taking buffer arrays in the order of KilnABI.h. Config supplies the sizes
-// (batch B, features D, classes C), the model name and the data records.
+// hand exactly as kilnc compiles a model: a manifest and an entry table of
+// three step functions taking buffer arrays in the order of KilnABI.h. Config
+// supplies the sizes (batch B, features D, classes C), the model name and the
+// data records.
 //
 //   train: w, b, w.adam_m, w.adam_v, b.adam_m, b.adam_v, image, label, hyper,
 //          loss
@@ -36,7 +37,7 @@ template <typename Config> struct SoftmaxModel {
 
   static const char *manifest() {
     static const std::string text =
-        fmt::format("kiln-manifest 1\n"
+        fmt::format("kiln-manifest 2\n"
                     "model {0}\n"
                     "param w f32 {2}x{3} glorot_uniform {2} {3}\n"
                     "param b f32 {3} zeros\n"
@@ -46,14 +47,26 @@ template <typename Config> struct SoftmaxModel {
                     "state b.adam_v f32 {3}\n"
                     "input image f32 {1}x{2}\n"
                     "input label i32 {1}\n"
-                    "predict-input image\n"
                     "output prediction i32 {1}\n"
                     "metric accuracy prediction label\n"
                     "labels label {3}\n"
                     "optimizer adam lr={4} beta1=0.9 beta2=0.999 eps=1e-08 "
                     "weight_decay=0 clip_norm=0\n"
                     "train batch={1} epochs={5} seed=42\n"
-                    "{6}",
+                    "{6}"
+                    "entry train_step train\n"
+                    "arg param w\narg param b\n"
+                    "arg state w.adam_m\narg state w.adam_v\n"
+                    "arg state b.adam_m\narg state b.adam_v\n"
+                    "arg input image\narg input label\n"
+                    "arg hyper\narg loss\n"
+                    "entry eval_step eval\n"
+                    "arg param w\narg param b\n"
+                    "arg input image\narg input label\n"
+                    "arg loss\narg output prediction\n"
+                    "entry predict infer\n"
+                    "arg param w\narg param b\n"
+                    "arg input image\narg output prediction\n",
                     Config::name(), B, D, C, Config::lr(), Config::epochs(),
                     Config::dataRecords());
     return text.c_str();
@@ -165,6 +178,13 @@ template <typename Config> struct SoftmaxModel {
     auto *loss = static_cast<float *>(buffers[4]);
     auto *prediction = static_cast<int32_t *>(buffers[5]);
     *loss = float(lossAndGrad(w, b, x, label, nullptr, prediction));
+  }
+
+  /// The entry table, in the manifest's order.
+  static const kiln_entry_fn *entries() {
+    static const kiln_entry_fn table[] = {trainStep, evalStep, predict,
+                                          nullptr};
+    return table;
   }
 
   static void predict(void **buffers) {

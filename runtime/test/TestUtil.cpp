@@ -220,9 +220,7 @@ template <typename Config> ModelAbi abiOf() {
   using M = SoftmaxModel<Config>;
   ModelAbi abi;
   abi.manifest = M::manifest();
-  abi.trainStep = M::trainStep;
-  abi.evalStep = M::evalStep;
-  abi.predict = M::predict;
+  abi.entries = M::entries();
   return abi;
 }
 

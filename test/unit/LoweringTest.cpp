@@ -15,6 +15,7 @@
 #include "codegen/Pipeline.h"
 #include "ir/DropoutMask.h"
 #include "ir/KilnOps.h"
+#include "runtime/Manifest.h"
 
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/IR/Diagnostics.h"
@@ -359,7 +360,8 @@ public:
       return nullptr;
     }
     compiled->manifestText = reinterpret_cast<const char *(*)()>(manifest)();
-    compiled->parseManifest();
+    if (!compiled->parseManifest(errors))
+      return nullptr;
     return compiled;
   }
 
@@ -369,29 +371,53 @@ public:
   /// `tensors` (by name; missing ones are zero), updating params and state in
   /// `tensors`. Returns the loss (as "loss") and the outputs.
   Tensors run(const std::string &entry, Tensors &tensors) {
+    // The entry's buffers, in the order its manifest records give.
     std::vector<std::pair<std::string, HostTensor>> slots; // name, template
-    auto add = [&](const std::vector<Record> &records) {
-      for (const Record &r : records)
-        slots.push_back({r.name, HostTensor(r.dtype, r.shape)});
+    size_t numUpdated = 0; // leading params and state, updated in place
+    const kiln::rt::EntrySpec *spec = manifestSpec.findEntry(entry);
+    EXPECT_NE(spec, nullptr) << "no entry " << entry;
+    if (!spec)
+      return {};
+    auto tensorOf = [](const kiln::rt::TensorSpec *t) {
+      return HostTensor(kiln::rt::dtypeName(t->type),
+                        Shape(t->shape.begin(), t->shape.end()));
     };
-    add(params);
-    if (entry == "train_step")
-      add(states);
-    if (entry == "predict") {
-      for (const std::string &name : predictInputs)
-        for (const Record &r : inputs)
-          if (r.name == name)
-            slots.push_back({r.name, HostTensor(r.dtype, r.shape)});
-    } else {
-      add(inputs);
+    auto find = [](const auto &specs, const std::string &name) {
+      const kiln::rt::TensorSpec *found = nullptr;
+      for (const auto &t : specs)
+        if (t.name == name)
+          found = &t;
+      return found;
+    };
+    for (const kiln::rt::EntryArg &arg : spec->args) {
+      using kiln::contract::Role;
+      switch (arg.role) {
+      case Role::Param:
+        slots.push_back(
+            {arg.name, tensorOf(find(manifestSpec.params, arg.name))});
+        ++numUpdated;
+        break;
+      case Role::State:
+        slots.push_back(
+            {arg.name, tensorOf(find(manifestSpec.state, arg.name))});
+        ++numUpdated;
+        break;
+      case Role::Input:
+        slots.push_back({arg.name, tensorOf(manifestSpec.findInput(arg.name))});
+        break;
+      case Role::Output:
+        slots.push_back(
+            {arg.name, tensorOf(manifestSpec.findOutput(arg.name))});
+        break;
+      case Role::Hyper:
+        slots.push_back(
+            {"hyper", HostTensor("f32", {kiln::contract::kHyperCount})});
+        break;
+      case Role::Loss:
+        slots.push_back({"loss", HostTensor(lossType, {})});
+        break;
+      }
     }
-    if (entry == "train_step")
-      slots.push_back({"hyper", HostTensor("f32", {4})});
-    if (entry != "predict")
-      slots.push_back({"loss", HostTensor(lossType, {})});
-    if (entry != "train_step")
-      add(outputs);
-
     std::vector<std::vector<char>> storage;
     std::vector<void *> buffers;
     for (auto &[name, tmpl] : slots) {
@@ -413,9 +439,7 @@ public:
       auto &[name, tmpl] = slots[i];
       HostTensor t = tmpl;
       t.values = fromBytes(t.dtype, storage[i], t.size());
-      bool isParamOrState =
-          i < params.size() + (entry == "train_step" ? states.size() : 0);
-      if (isParamOrState)
+      if (i < numUpdated)
         tensors[name] = t;
       else
         results[name] = t;
@@ -424,11 +448,6 @@ public:
   }
 
 private:
-  struct Record {
-    std::string name, dtype;
-    Shape shape;
-  };
-
   Compiled() : ctx(makeRegistry()) { ctx.loadAllAvailableDialects(); }
 
   static DialectRegistry makeRegistry() {
@@ -447,35 +466,17 @@ private:
     return *sym;
   }
 
-  static Shape parseShape(const std::string &s) {
-    Shape shape;
-    if (s == "scalar")
-      return shape;
-    SmallVector<StringRef> dims;
-    StringRef(s).split(dims, 'x');
-    for (StringRef d : dims)
-      shape.push_back(std::stoll(d.str()));
-    return shape;
-  }
-
-  void parseManifest() {
-    std::istringstream lines(manifestText);
-    std::string line;
-    while (std::getline(lines, line)) {
-      std::istringstream fields(line);
-      std::string kind, name, dtype, shape;
-      fields >> kind >> name >> dtype >> shape;
-      if (kind == "param")
-        params.push_back({name, dtype, parseShape(shape)});
-      else if (kind == "state")
-        states.push_back({name, dtype, parseShape(shape)});
-      else if (kind == "input")
-        inputs.push_back({name, dtype, parseShape(shape)});
-      else if (kind == "output")
-        outputs.push_back({name, dtype, parseShape(shape)});
-      else if (kind == "predict-input")
-        predictInputs.push_back(name);
+  /// Parses the manifest with the runtime's own parser: what the compiler
+  /// writes is what the runtime reads.
+  bool parseManifest(llvm::raw_ostream &errors) {
+    kiln::rt::Expected<kiln::rt::Manifest> m =
+        kiln::rt::parseManifest(manifestText);
+    if (!m) {
+      errors << "the runtime rejects the manifest: " << m.error().message();
+      return false;
     }
+    manifestSpec = std::move(*m);
+    return true;
   }
 
   static std::vector<char> toBytes(const std::string &dtype,
@@ -522,8 +523,7 @@ private:
   MLIRContext ctx;
   std::unique_ptr<ExecutionEngine> engine;
   std::string manifestText, lossType = "f32";
-  std::vector<Record> params, states, inputs, outputs;
-  std::vector<std::string> predictInputs;
+  kiln::rt::Manifest manifestSpec;
 };
 
 class LoweringTest : public ::testing::Test {
@@ -1434,7 +1434,7 @@ TEST_F(LoweringTest, OptimizerUpdatesInPlace) {
 /// A linear model y = x w + b with a hand-written MSE gradient and SGD, plus
 /// eval and predict; params, state, inputs and outputs in the three layouts.
 const char *kLinearModel = R"(
-module attributes {kiln.model = "linear", kiln.metrics = [["accuracy", "cls", "label"]],
+module attributes {kiln.model = "linear",
     kiln.train = {optimizer = {name = "sgd", lr = 0.1 : f64}, batch = 4 : i64,
                   epochs = 2 : i64, seed = 7 : i64,
                   data = {x = {format = "csv", path = "my data/x 100%.csv", scale = 0.5 : f64}},
@@ -1483,23 +1483,32 @@ TEST_F(LoweringTest, Manifest) {
   std::unique_ptr<Compiled> c =
       Compiled::compile(kLinearModel, configs().front(), error);
   ASSERT_TRUE(c) << error;
-  EXPECT_EQ(c->manifest(), "kiln-manifest 1\n"
+  // The entry table lists every entry's buffers in ABI order: all params in
+  // module order (whatever order the function takes them in), then inputs,
+  // hyper, loss and outputs.
+  EXPECT_EQ(c->manifest(), "kiln-manifest 2\n"
                            "model linear\n"
                            "param w f32 3x2 glorot_uniform 3 2\n"
                            "param b f32 2 zeros\n"
                            "input x f32 4x3\n"
                            "input y f32 4x2\n"
-                           "predict-input x\n"
                            "output pred f32 4x2\n"
                            "output cls i32 4\n"
-                           "metric accuracy cls label\n"
                            "optimizer sgd lr=0.1\n"
                            "train batch=4 epochs=2 seed=7\n"
                            "data train x csv my%20data/x%20100%25.csv "
                            "scale=0.5\n"
-                           "entry train_step\n"
-                           "entry eval_step\n"
-                           "entry predict\n");
+                           "entry train_step train\n"
+                           "arg param w\narg param b\n"
+                           "arg input x\narg input y\n"
+                           "arg hyper\narg loss\n"
+                           "entry eval_step eval\n"
+                           "arg param w\narg param b\n"
+                           "arg input x\narg input y\n"
+                           "arg loss\narg output pred\narg output cls\n"
+                           "entry predict infer\n"
+                           "arg param w\narg param b\n"
+                           "arg input x\narg output cls\n");
 }
 
 TEST_F(LoweringTest, LinearModelEntries) {
@@ -1581,9 +1590,9 @@ TEST_F(LoweringTest, ObjectFileExportsOnlyTheABI) {
     else
       defined.insert(name->str());
   }
-  EXPECT_EQ(defined,
-            (std::set<std::string>{"kiln_eval_step", "kiln_manifest",
-                                   "kiln_predict", "kiln_train_step"}));
+  EXPECT_EQ(defined, (std::set<std::string>{"kiln_entries", "kiln_eval_step",
+                                            "kiln_manifest", "kiln_predict",
+                                            "kiln_train_step"}));
   for (const std::string &name : undefined)
     EXPECT_TRUE(name == "malloc" || name == "free" || name == "memcpy" ||
                 name == "memset" || name == "memmove")

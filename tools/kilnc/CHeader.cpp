@@ -2,6 +2,7 @@
 
 #include "tools/kilnc/CHeader.h"
 
+#include "codegen/Manifest.h"
 #include "ir/KilnOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -12,12 +13,8 @@ using namespace mlir;
 
 namespace {
 
-struct Buffer {
-  std::string role, name, ctype, dims;
-};
-
-std::string cType(Type t) {
-  Type e = cast<RankedTensorType>(t).getElementType();
+std::string cType(RankedTensorType type) {
+  Type e = type.getElementType();
   if (e.isF32())
     return "float";
   if (e.isF64())
@@ -25,8 +22,7 @@ std::string cType(Type t) {
   return "int32_t";
 }
 
-std::string dims(Type t) {
-  auto type = cast<RankedTensorType>(t);
+std::string dims(RankedTensorType type) {
   if (type.getRank() == 0)
     return "(scalar)";
   std::string s;
@@ -35,45 +31,28 @@ std::string dims(Type t) {
   return s;
 }
 
-/// The buffers of an entry function in ABI order: its arguments, then the
-/// results that are not written in place into an argument.
-std::vector<Buffer> buffersOf(func::FuncOp func) {
-  std::vector<Buffer> buffers;
-  auto describe = [](DictionaryAttr attrs, Type type, bool isResult) {
-    Buffer b{"", "", cType(type), dims(type)};
-    for (StringRef role :
-         {"kiln.param", "kiln.state", "kiln.input", "kiln.output"})
-      if (auto s = attrs ? attrs.getAs<StringAttr>(role) : StringAttr()) {
-        b.role = role.drop_front(5).str();
-        b.name = s.str();
-      }
-    if (attrs && attrs.get("kiln.hyper")) {
-      b.role = "hyper";
-      b.name = "lr, step, 0, 0";
-    }
-    if (attrs && attrs.get("kiln.loss")) {
-      b.role = "loss";
-      b.name = "(output)";
-    }
-    if (isResult && b.role == "output")
-      b.name += " (output)";
-    return b;
-  };
-  for (unsigned i = 0; i < func.getNumArguments(); ++i)
-    buffers.push_back(
-        describe(func.getArgAttrDict(i), func.getArgumentTypes()[i], false));
-  for (unsigned i = 0; i < func.getNumResults(); ++i) {
-    DictionaryAttr attrs = func.getResultAttrDict(i);
-    if (attrs && (attrs.get("kiln.param") || attrs.get("kiln.state")))
-      continue; // updated in place
-    buffers.push_back(describe(attrs, func.getResultTypes()[i], true));
+/// What the header says a buffer holds, beside its role.
+std::string describe(const kiln::AbiEntry &entry, const kiln::AbiBuffer &b) {
+  using kiln::contract::Role;
+  switch (b.role) {
+  case Role::Hyper:
+    return "lr, step, seed, 0";
+  case Role::Loss:
+    return "(output)";
+  case Role::Output:
+    return b.name + " (output)";
+  default:
+    return b.name;
   }
-  return buffers;
 }
 
 } // namespace
 
-void kiln::emitCHeader(ModuleOp module, StringRef sourceName, raw_ostream &os) {
+LogicalResult kiln::emitCHeader(ModuleOp module, StringRef sourceName,
+                                raw_ostream &os) {
+  FailureOr<AbiLayout> layout = computeAbiLayout(module);
+  if (failed(layout))
+    return failure();
   std::string model = "model";
   if (auto name =
           module->getAttrOfType<StringAttr>(KilnDialect::kModelAttrName))
@@ -90,26 +69,30 @@ void kiln::emitCHeader(ModuleOp module, StringRef sourceName, raw_ostream &os) {
      << "#include <stdint.h>\n\n"
      << "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
      << "/* The model's manifest: parameters with their initializers, inputs,\n"
-     << " * outputs and training defaults, one record per line. */\n"
-     << "const char *kiln_manifest(void);\n\n";
-  for (StringRef entry : {"train_step", "eval_step", "predict"}) {
-    auto func = module.lookupSymbol<func::FuncOp>(entry);
-    if (!func)
-      continue;
-    std::vector<Buffer> buffers = buffersOf(func);
-    os << "/* kiln_" << entry << "(buffers):\n";
-    for (auto [i, b] : llvm::enumerate(buffers))
+     << " * outputs, training defaults and the entry table, one record per\n"
+     << " * line. */\n"
+     << "const char *kiln_manifest(void);\n\n"
+     << "/* The entry points below, in order, then a null pointer. */\n"
+     << "typedef void (*kiln_entry_fn)(void **buffers);\n"
+     << "const kiln_entry_fn *kiln_entries(void);\n\n";
+  for (const AbiEntry &entry : layout->entries) {
+    os << "/* " << contract::kEntrySymbolPrefix << entry.name << "(buffers), "
+       << contract::info(entry.kind).name << " entry:\n";
+    for (auto [i, b] : llvm::enumerate(entry.buffers))
       os << llvm::format(" *   [%2u] %-7s %-24s %s%s\n", unsigned(i),
-                         b.role.c_str(), b.name.c_str(), b.ctype.c_str(),
-                         b.dims.c_str());
-    if (entry == "train_step")
+                         contract::info(b.role).name,
+                         describe(entry, b).c_str(), cType(b.type).c_str(),
+                         dims(b.type).c_str());
+    if (entry.kind == EntryKind::Train)
       os << " * Parameters and state are updated in place; the loss is the "
             "batch's\n * loss before the update. */\n";
     else
       os << " */\n";
-    os << "#define " << prefix << "_" << StringRef(entry).upper() << "_BUFFERS "
-       << buffers.size() << "\n"
-       << "void kiln_" << entry << "(void **buffers);\n\n";
+    os << "#define " << prefix << "_" << StringRef(entry.name).upper()
+       << "_BUFFERS " << entry.buffers.size() << "\n"
+       << "void " << contract::kEntrySymbolPrefix << entry.name
+       << "(void **buffers);\n\n";
   }
   os << "#ifdef __cplusplus\n}\n#endif\n\n#endif /* " << guard << " */\n";
+  return success();
 }

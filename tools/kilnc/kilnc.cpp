@@ -259,7 +259,8 @@ LogicalResult compile(SourceMgr &srcMgr, mlir::MLIRContext &ctx, Emit emit) {
   std::string header;
   if (emit == Emit::Header || emit == Emit::Lib) {
     raw_string_ostream os(header);
-    emitCHeader(*module, sys::path::filename(inputFilename), os);
+    if (failed(emitCHeader(*module, sys::path::filename(inputFilename), os)))
+      return failure();
     if (emit == Emit::Header)
       return writeBytes(header);
   }

@@ -4,9 +4,10 @@
 // inputs, hyper, loss; updated params and state go back into their own
 // buffers, the loss into its buffer.
 // CHECK-LABEL: module attributes
-// CHECK-SAME: kiln.manifest = "kiln-manifest 1\0Amodel m\0Aparam w f32 3x2 glorot_uniform 3 2\0Aparam b f32 2 zeros\0Astate w.m f32 3x2\0Ainput x f32 4x3\0Aentry train_step\0A"
+// CHECK-SAME: kiln.entries = ["train_step"]
+// CHECK-SAME: kiln.manifest = "kiln-manifest 2\0Amodel m\0Aparam w f32 3x2 glorot_uniform 3 2\0Aparam b f32 2 zeros\0Astate w.m f32 3x2\0Ainput x f32 4x3\0Aentry train_step train\0Aarg param w\0Aarg param b\0Aarg state w.m\0Aarg input x\0Aarg hyper\0Aarg loss\0A"
 // CHECK-NOT: kiln.param @
-// CHECK: func.func @train_step(%[[W:.+]]: memref<3x2xf32> {kiln.param = "w"}, %[[B:.+]]: memref<2xf32> {kiln.param = "b"}, %[[M:.+]]: memref<3x2xf32> {kiln.state = "w.m"}, %[[X:.+]]: memref<4x3xf32> {kiln.input = "x"}, %[[H:.+]]: memref<4xf32> {kiln.hyper}, %[[LOSS:.+]]: memref<f32> {kiln.loss}) {
+// CHECK: func.func @train_step(%[[W:.+]]: memref<3x2xf32> {kiln.param = "w"}, %[[B:.+]]: memref<2xf32> {kiln.param = "b"}, %[[M:.+]]: memref<3x2xf32> {kiln.state = "w.m"}, %[[X:.+]]: memref<4x3xf32> {kiln.input = "x"}, %[[H:.+]]: memref<4xf32> {kiln.hyper}, %[[LOSS:.+]]: memref<f32> {kiln.loss}) attributes {kiln.entry = "train"} {
 // CHECK-DAG: %[[TW:.+]] = bufferization.to_tensor %[[W]] restrict writable : memref<3x2xf32>
 // CHECK-DAG: %[[TB:.+]] = bufferization.to_tensor %[[B]] restrict : memref<2xf32>
 // CHECK-DAG: %[[TM:.+]] = bufferization.to_tensor %[[M]] restrict writable : memref<3x2xf32>
@@ -38,14 +39,13 @@ module attributes {kiln.model = "m"} {
 
 // -----
 
-// Eval and predict: every entry takes every param and every output of the
-// manifest; predict takes only its own inputs. Unused helpers are erased,
-// used ones become private.
+// Eval and predict: every entry takes every param, and its own inputs and
+// outputs. Unused helpers are erased, used ones become private.
 // CHECK-LABEL: module attributes
-// CHECK-SAME: output p f32 2\0Aoutput c i32 scalar\0Aentry eval_step\0Aentry predict\0A"
+// CHECK-SAME: output p f32 2\0Aoutput c i32 scalar\0Aentry eval_step eval\0Aarg param v\0Aarg param u\0Aarg input x\0Aarg input label\0Aarg loss\0Aarg output p\0Aentry predict infer\0Aarg param v\0Aarg param u\0Aarg input x\0Aarg output c\0A"
 // CHECK: func.func private @helper
-// CHECK: func.func @eval_step(%{{.+}}: memref<2xf32> {kiln.param = "v"}, %{{.+}}: memref<2xf32> {kiln.param = "u"}, %[[X:.+]]: memref<2xf32> {kiln.input = "x"}, %{{.+}}: memref<i32> {kiln.input = "label"}, %[[LOSS:.+]]: memref<f32> {kiln.loss}, %[[P:.+]]: memref<2xf32> {kiln.output = "p"}, %[[C:.+]]: memref<i32> {kiln.output = "c"})
-// CHECK: func.func @predict(%[[V:.+]]: memref<2xf32> {kiln.param = "v"}, %{{.+}}: memref<2xf32> {kiln.param = "u"}, %[[PX:.+]]: memref<2xf32> {kiln.input = "x"}, %{{.+}}: memref<2xf32> {kiln.output = "p"}, %[[PC:.+]]: memref<i32> {kiln.output = "c"})
+// CHECK: func.func @eval_step(%{{.+}}: memref<2xf32> {kiln.param = "v"}, %{{.+}}: memref<2xf32> {kiln.param = "u"}, %[[X:.+]]: memref<2xf32> {kiln.input = "x"}, %{{.+}}: memref<i32> {kiln.input = "label"}, %[[LOSS:.+]]: memref<f32> {kiln.loss}, %[[P:.+]]: memref<2xf32> {kiln.output = "p"}) attributes {kiln.entry = "eval"}
+// CHECK: func.func @predict(%[[V:.+]]: memref<2xf32> {kiln.param = "v"}, %{{.+}}: memref<2xf32> {kiln.param = "u"}, %[[PX:.+]]: memref<2xf32> {kiln.input = "x"}, %[[PC:.+]]: memref<i32> {kiln.output = "c"}) attributes {kiln.entry = "infer"}
 // CHECK-NOT: bufferization.to_tensor %[[V]]
 // CHECK: bufferization.to_tensor %[[PX]] restrict : memref<2xf32>
 // CHECK: bufferization.materialize_in_destination %{{.+}} in restrict writable %[[PC]]
@@ -77,7 +77,7 @@ module attributes {kiln.model = "m2"} {
 
 // The manifest carries kiln.metrics and kiln.train; paths stay one field.
 // CHECK-LABEL: module attributes
-// CHECK-SAME: metric accuracy c label\0Alabels label 10\0Aoptimizer adam beta1=0.9 lr=0.001\0Atrain batch=2 epochs=3 seed=1 shuffle=true\0Adata train x idx dir%20with%20space/x%25.idx scale=0.5\0Adata test x npy t.npy\0Aentry predict\0A"
+// CHECK-SAME: metric accuracy c label\0Alabels label 10\0Aoptimizer adam beta1=0.9 lr=0.001\0Atrain batch=2 epochs=3 seed=1 shuffle=true\0Adata train x idx dir%20with%20space/x%25.idx scale=0.5\0Adata test x npy t.npy\0Aentry predict infer\0Aarg input x\0Aarg output c\0A"
 module attributes {kiln.model = "m3", kiln.metrics = [["accuracy", "c", "label"]], kiln.labels = {label = 10 : i64},
     kiln.train = {optimizer = {name = "adam", lr = 1.0e-3 : f64, beta1 = 0.9 : f64},
                   batch = 2 : i64, epochs = 3 : i64, seed = 1 : i64, shuffle = true,
@@ -128,7 +128,7 @@ func.func @train_step(%h: tensor<2xf32> {kiln.hyper}) -> (tensor<f32> {kiln.loss
 
 // -----
 
-func.func @eval_step(%x: tensor<3xf32> {kiln.input = "x"}) -> (tensor<3xf32> {kiln.output = "y"}) {
+func.func @sample(%x: tensor<3xf32> {kiln.input = "x"}) -> (tensor<3xf32> {kiln.output = "y"}) attributes {kiln.entry = "infer"} {
   return %x : tensor<3xf32>
 }
 // expected-error @below {{output 'y' has type 'tensor<2xf32>' here but 'tensor<3xf32>' elsewhere}}
@@ -141,6 +141,48 @@ func.func @predict(%x: tensor<2xf32> {kiln.input = "z"}) -> (tensor<2xf32> {kiln
 // expected-error @below {{kiln.input 'x' is passed twice}}
 func.func @predict(%x: tensor<2xf32> {kiln.input = "x"}, %y: tensor<2xf32> {kiln.input = "x"}) -> (tensor<2xf32> {kiln.output = "y"}) {
   return %x : tensor<2xf32>
+}
+
+// -----
+
+// expected-error @below {{@decode: kiln.entry must be one of train, eval, infer, got "sample"}}
+func.func @decode(%x: tensor<2xf32> {kiln.input = "x"}) -> (tensor<2xf32> {kiln.output = "y"}) attributes {kiln.entry = "sample"} {
+  return %x : tensor<2xf32>
+}
+
+// -----
+
+// expected-error @below {{eval entry @eval_step returns no kiln.loss}}
+func.func @eval_step(%x: tensor<2xf32> {kiln.input = "x"}) -> (tensor<2xf32> {kiln.output = "y"}) {
+  return %x : tensor<2xf32>
+}
+
+// -----
+
+// expected-error @below {{train entry @step takes no kiln.hyper argument}}
+func.func @step(%x: tensor<2xf32> {kiln.input = "x"}) -> (tensor<f32> {kiln.loss}) attributes {kiln.entry = "train"} {
+  %l = kiln.reduce_sum %x axes = [0] : tensor<2xf32> -> tensor<f32>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// A model's own entry (kind infer) is a row of the table like the standard
+// ones, with its own inputs and outputs.
+// CHECK-LABEL: module attributes
+// CHECK-SAME: kiln.entries = ["predict", "sample"]
+// CHECK-SAME: entry predict infer\0Aarg input x\0Aarg output c\0Aentry sample infer\0Aarg input z\0Aarg output image\0A"
+// CHECK: func.func @sample(%{{.+}}: memref<3x2xf32> {kiln.input = "z"}, %{{.+}}: memref<3x4xf32> {kiln.output = "image"}) attributes {kiln.entry = "infer"}
+module attributes {kiln.model = "m4"} {
+  func.func @predict(%x: tensor<2x4xf32> {kiln.input = "x"}) -> (tensor<2xi32> {kiln.output = "c"}) {
+    %c = kiln.argmax %x axis = 1 : tensor<2x4xf32> -> tensor<2xi32>
+    return %c : tensor<2xi32>
+  }
+  func.func @sample(%z: tensor<3x2xf32> {kiln.input = "z"}) -> (tensor<3x4xf32> {kiln.output = "image"}) attributes {kiln.entry = "infer"} {
+    %w = kiln.constant dense<1.0> : tensor<2x4xf32>
+    %i = kiln.matmul %z, %w : (tensor<3x2xf32>, tensor<2x4xf32>) -> tensor<3x4xf32>
+    return %i : tensor<3x4xf32>
+  }
 }
 
 // -----

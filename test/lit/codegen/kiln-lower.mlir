@@ -4,8 +4,9 @@
 // RUN: kiln-opt --kiln-lower="stop-after=bufferized" %s | FileCheck %s --check-prefix=BUF
 
 // The whole pipeline (codegen/Pipeline.cpp) on a small train step and
-// predict: LLVM dialect only, the four ABI functions, everything else
-// internal, no MLIR runtime helpers.
+// predict: LLVM dialect only, the ABI functions (one wrapper per entry, the
+// entry table, the manifest), everything else internal, no MLIR runtime
+// helpers.
 // CHECK-NOT: kiln.
 // CHECK-NOT: linalg.
 // CHECK-NOT: memref.
@@ -14,12 +15,13 @@
 // CHECK-DAG: llvm.func internal @train_step(%{{.+}}: !llvm.ptr, %{{.+}}: !llvm.ptr, %{{.+}}: !llvm.ptr, %{{.+}}: !llvm.ptr, %{{.+}}: !llvm.ptr, %{{.+}}: !llvm.ptr)
 // CHECK-DAG: llvm.func internal @predict(%{{.+}}: !llvm.ptr, %{{.+}}: !llvm.ptr, %{{.+}}: !llvm.ptr, %{{.+}}: !llvm.ptr)
 // CHECK-DAG: llvm.func @kiln_train_step(%{{.+}}: !llvm.ptr)
-// CHECK-DAG: llvm.func @kiln_eval_step(%{{.+}}: !llvm.ptr)
+// CHECK-NOT: llvm.func @kiln_eval_step
+// CHECK-DAG: llvm.func @kiln_entries() -> !llvm.ptr
 // CHECK-DAG: llvm.func @kiln_predict(%{{.+}}: !llvm.ptr)
 // CHECK-DAG: llvm.func @kiln_manifest() -> !llvm.ptr
-// CHECK-DAG: llvm.mlir.global internal constant @__kiln_manifest("kiln-manifest 1\0Amodel tiny\0Aparam w f32 8x4 glorot_uniform 8 4\0Aparam b f32 4 zeros\0Ainput x f32 2x8\0Ainput label i32 2\0Apredict-input x\0Aoutput cls i32 2\0Aentry train_step\0Aentry predict\0A\00")
+// CHECK-DAG: llvm.mlir.global internal constant @__kiln_manifest("kiln-manifest 2\0Amodel tiny\0Aparam w f32 8x4 glorot_uniform 8 4\0Aparam b f32 4 zeros\0Ainput x f32 2x8\0Ainput label i32 2\0Aoutput cls i32 2\0Aentry train_step train\0Aarg param w\0Aarg param b\0Aarg input x\0Aarg input label\0Aarg hyper\0Aarg loss\0Aentry predict infer\0Aarg param w\0Aarg param b\0Aarg input x\0Aarg output cls\0A\00")
 
-// LINALG: kiln.manifest = "kiln-manifest 1
+// LINALG: kiln.manifest = "kiln-manifest 2
 // LINALG-NOT: = kiln.
 // LINALG-NOT: kiln.param @
 // LINALG: func.func @train_step(%{{.+}}: memref<8x4xf32> {kiln.param = "w"}, %{{.+}}: memref<4xf32> {kiln.param = "b"}, %{{.+}}: memref<2x8xf32> {kiln.input = "x"}, %{{.+}}: memref<2xi32> {kiln.input = "label"}, %{{.+}}: memref<4xf32> {kiln.hyper}, %{{.+}}: memref<f32> {kiln.loss})
