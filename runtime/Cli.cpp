@@ -323,12 +323,11 @@ void printInfoImpl(const Manifest &m, FILE *out) {
   for (const EntrySpec &e : m.entries) {
     std::vector<std::string> ins = e.inputNames(), outs;
     for (const EntryArg &a : e.args)
-      if (a.role == contract::Role::Output)
-        outs.push_back(a.name);
+      if (a.role == contract::Role::Output || a.role == contract::Role::Loss)
+        outs.push_back(a.role == contract::Role::Loss ? "loss" : a.name);
     fmt::print(out, "  {} ({}): {} -> {}\n", e.name,
                contract::info(e.kind).name, fmt::join(ins, ", "),
-               outs.empty() ? std::string("loss")
-                            : fmt::to_string(fmt::join(outs, ", ")));
+               fmt::join(outs, ", "));
   }
   fmt::print(out, "\n");
   if (m.optimizer) {
