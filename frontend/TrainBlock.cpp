@@ -12,7 +12,6 @@
 
 #include "llvm/Support/FormatVariadic.h"
 
-#include <cmath>
 #include <map>
 
 using namespace kiln;
@@ -50,6 +49,34 @@ std::optional<double> toNumber(mlir::Attribute a) {
   return std::nullopt;
 }
 
+using Settings = std::map<std::string, mlir::Attribute>;
+
+/// The hyper-parameters optimizer `kind` takes, with the contract's defaults.
+Settings defaultHyper(mlir::OpBuilder &b, contract::OptimizerKind kind) {
+  const contract::OptimizerInfo &info = contract::info(kind);
+  Settings hyper;
+  for (unsigned i = 0; i < info.numHyper; ++i) {
+    const contract::HyperDefault &h = info.hyper[i];
+    const contract::HyperRange *range = contract::findHyperRange(h.name);
+    hyper[h.name] = range && range->isBool
+                        ? mlir::Attribute(b.getBoolAttr(h.value != 0))
+                        : mlir::Attribute(b.getF64FloatAttr(h.value));
+  }
+  return hyper;
+}
+
+/// "sgd, momentum, adam or adamw"
+std::string optimizerNames() {
+  std::string names;
+  size_t n = std::size(contract::kOptimizers);
+  for (size_t i = 0; i < n; ++i)
+    names += std::string(i == 0       ? ""
+                         : i + 1 == n ? " or "
+                                      : ", ") +
+             contract::kOptimizers[i].name;
+  return names;
+}
+
 } // namespace
 
 void Elaborator::elaborateTrain(const TrainDecl &decl) {
@@ -60,14 +87,8 @@ void Elaborator::elaborateTrain(const TrainDecl &decl) {
     return;
   }
   mlir::OpBuilder &b = builder;
-  using Settings = std::map<std::string, mlir::Attribute>;
-  std::string optimizer = "adam";
-  Settings hyper = {{"lr", b.getF64FloatAttr(1e-3)},
-                    {"beta1", b.getF64FloatAttr(0.9)},
-                    {"beta2", b.getF64FloatAttr(0.999)},
-                    {"eps", b.getF64FloatAttr(1e-8)},
-                    {"weight_decay", b.getF64FloatAttr(0.0)},
-                    {"clip_norm", b.getF64FloatAttr(0.0)}};
+  std::string optimizer = contract::info(contract::kDefaultOptimizer).name;
+  Settings hyper = defaultHyper(b, contract::kDefaultOptimizer);
   int64_t batch = inputs.empty() || typeOf(inputs[0].value).getRank() == 0
                       ? 1
                       : typeOf(inputs[0].value).getShape()[0];
@@ -148,7 +169,7 @@ void Elaborator::elaborateTrain(const TrainDecl &decl) {
         diag << " '" << name->name << "'";
       diag << (isData ? "; expected idx(\"path\"), npy(\"path\") or "
                         "csv(\"path\")"
-                      : "; expected sgd, momentum, adam or adamw");
+                      : "; expected " + optimizerNames());
       continue;
     }
     if (isData && !item.target) {
@@ -237,32 +258,17 @@ void Elaborator::elaborateTrain(const TrainDecl &decl) {
       continue;
     }
 
-    // Optimizer: defaults, then validation of every hyper-parameter.
+    // Optimizer: the contract's defaults, then every hyper-parameter given
+    // checked against the contract's range.
     std::string opt = builtin->name.str();
-    Settings optHyper;
-    auto f64 = [&](double d) { return b.getF64FloatAttr(d); };
-    if (opt == "sgd") {
-      optHyper = {{"lr", f64(0.01)},
-                  {"weight_decay", f64(0.0)},
-                  {"clip_norm", f64(0.0)}};
-    } else if (opt == "momentum") {
-      optHyper = {{"lr", f64(0.01)},
-                  {"momentum", f64(0.9)},
-                  {"nesterov", b.getBoolAttr(false)},
-                  {"weight_decay", f64(0.0)},
-                  {"clip_norm", f64(0.0)}};
-    } else {
-      optHyper = {{"lr", f64(1e-3)},
-                  {"beta1", f64(0.9)},
-                  {"beta2", f64(0.999)},
-                  {"eps", f64(1e-8)},
-                  {"weight_decay", f64(opt == "adamw" ? 0.01 : 0.0)},
-                  {"clip_norm", f64(0.0)}};
-    }
+    Settings optHyper = defaultHyper(b, *contract::parseOptimizer(opt));
     for (auto &[k, v] : values) {
-      if (k == "nesterov") {
+      // The builtin table takes the optimizers' parameters from the contract.
+      const contract::HyperRange *range = contract::findHyperRange(k);
+      assert(range && "an optimizer parameter without a range");
+      if (range->isBool) {
         if (!llvm::isa<mlir::BoolAttr>(v)) {
-          error(argLoc(k), "'nesterov' must be true or false");
+          error(argLoc(k), "'" + k + "' must be " + range->text);
           ok = false;
           continue;
         }
@@ -275,34 +281,13 @@ void Elaborator::elaborateTrain(const TrainDecl &decl) {
         ok = false;
         continue;
       }
-      struct Range {
-        StringRef name;
-        double lo, hi;
-        bool loOpen, hiOpen;
-        StringRef text;
-      };
-      static const Range ranges[] = {
-          {"lr", 0, INFINITY, true, true, "> 0"},
-          {"beta1", 0, 1, false, true, "in [0, 1)"},
-          {"beta2", 0, 1, false, true, "in [0, 1)"},
-          {"momentum", 0, 1, false, true, "in [0, 1)"},
-          {"eps", 0, INFINITY, true, true, "> 0"},
-          {"weight_decay", 0, INFINITY, false, true, ">= 0"},
-          {"clip_norm", 0, INFINITY, false, true, ">= 0 (0 disables it)"},
-      };
-      for (const Range &r : ranges) {
-        if (r.name != k)
-          continue;
-        bool below = r.loOpen ? !(*d > r.lo) : !(*d >= r.lo);
-        bool above = r.hiOpen ? !(*d < r.hi) : !(*d <= r.hi);
-        if (below || above || std::isnan(*d)) {
-          error(argLoc(k), llvm::formatv("bad hyper-parameter: '{0}' must be "
-                                         "{1}, got {2}",
-                                         k, r.text, floatStr(*d)));
-          ok = false;
-        }
+      if (!range->contains(*d)) {
+        error(argLoc(k), llvm::formatv("bad hyper-parameter: '{0}' must be "
+                                       "{1}, got {2}",
+                                       k, range->text, floatStr(*d)));
+        ok = false;
       }
-      optHyper[k] = f64(*d);
+      optHyper[k] = b.getF64FloatAttr(*d);
     }
     if (!ok)
       continue;
