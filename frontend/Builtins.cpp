@@ -17,7 +17,8 @@
 //   pool<MaxPool2dOp>("max_pool2d")            f(x, kernel, stride, padding)
 //
 // Builtins with a shape of their own (conv2d, reshape, batch_norm, ...) are
-// entries with a signature and a function.
+// entries with a signature and a function. Initializers and optimizers are
+// the contract's (runtime/Contract.h); evalInitializer resolves a param's.
 //
 //===----------------------------------------------------------------------===//
 
@@ -26,6 +27,7 @@
 #include "ir/ShapeRules.h"
 #include "runtime/Contract.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -447,8 +449,13 @@ Builtin binaryOperator(StringRef name, BinaryExpr::Op op) {
   });
 }
 
-Builtin initializer(StringRef name, StringRef signature = "") {
-  return makeBuiltin(name, BuiltinKind::Initializer, signature);
+/// An initializer of the contract's table (or an alias of one), with the
+/// arguments the DSL gives it.
+Builtin initializer(StringRef name, contract::InitKind kind,
+                    StringRef signature = "") {
+  Builtin b = makeBuiltin(name, BuiltinKind::Initializer, signature);
+  b.init = kind;
+  return b;
 }
 
 /// An optimizer of the contract's table: its hyper-parameters, each optional.
@@ -473,6 +480,7 @@ Builtin dataFormat(StringRef name, StringRef signature) {
 
 const std::vector<Builtin> &sema::getBuiltins() {
   using Op = BinaryExpr::Op;
+  using Init = contract::InitKind;
   static const std::vector<Builtin> builtins = [] {
     std::vector<Builtin> b = {
         op("identity", "x", elaborateIdentity),
@@ -515,16 +523,20 @@ const std::vector<Builtin> &sema::getBuiltins() {
         pairLoss<MseOp>("mse", "prediction, target"),
         pairLoss<BceWithLogitsOp>("bce_with_logits", "logits, target"),
         // Initializers (only as a param's initializer).
-        initializer("zeros"),
-        initializer("ones"),
-        initializer("constant", "value"),
-        initializer("uniform", "low, high"),
-        initializer("normal", "std?, mean?"),
+        initializer("zeros", Init::Zeros),
+        initializer("ones", Init::Ones),
+        initializer("constant", Init::Constant, "value"),
+        initializer("uniform", Init::Uniform, "low, high"),
+        initializer("normal", Init::Normal, "std?, mean?"),
+        initializer("glorot_uniform", Init::GlorotUniform),
+        initializer("glorot_normal", Init::GlorotNormal),
+        initializer("xavier_uniform", Init::GlorotUniform),
+        initializer("xavier_normal", Init::GlorotNormal),
+        initializer("he_uniform", Init::HeUniform),
+        initializer("he_normal", Init::HeNormal),
+        initializer("kaiming_uniform", Init::HeUniform),
+        initializer("kaiming_normal", Init::HeNormal),
     };
-    for (StringRef name :
-         {"glorot_uniform", "glorot_normal", "xavier_uniform", "xavier_normal",
-          "he_uniform", "he_normal", "kaiming_uniform", "kaiming_normal"})
-      b.push_back(initializer(name));
     // Optimizers (only in a train block), as the contract defines them.
     for (const contract::OptimizerInfo &info : contract::kOptimizers)
       b.push_back(optimizer(info));
@@ -547,6 +559,107 @@ const Builtin *sema::lookupBuiltin(StringRef name) {
 //===----------------------------------------------------------------------===//
 // Calls
 //===----------------------------------------------------------------------===//
+
+std::optional<Initializer>
+Elaborator::evalInitializer(const Expr &initExpr, mlir::RankedTensorType type,
+                            Frame &frame) {
+  // `zeros`, `zeros()`, `normal(0.01)`, ...
+  const Expr *init = &initExpr;
+  const CallExpr *call = llvm::dyn_cast<CallExpr>(init);
+  const Expr *calleeExpr = call ? call->callee.get() : init;
+  auto *calleeName = llvm::dyn_cast<NameExpr>(calleeExpr);
+  const Builtin *builtin =
+      calleeName ? lookupBuiltin(calleeName->name) : nullptr;
+  if (!builtin || builtin->kind != BuiltinKind::Initializer) {
+    auto diag = error(init->getLoc(), "unknown initializer");
+    if (calleeName) {
+      diag << " '" << calleeName->name << "'";
+      if (suggest(diag, calleeName->name, nullptr, BuiltinKind::Initializer))
+        return std::nullopt;
+    }
+    diag << "; expected zeros, ones, constant(v), uniform(low, high), "
+            "normal(std, mean), glorot_uniform, glorot_normal, he_uniform or "
+            "he_normal";
+    return std::nullopt;
+  }
+  llvm::ArrayRef<StringRef> names = builtin->params;
+  BoundArgs bound;
+  bound.exprs.assign(names.size(), nullptr);
+  if (call) {
+    std::optional<BoundArgs> b =
+        bindArgs(*call, builtin->name, names, builtin->optional, false);
+    if (!b)
+      return std::nullopt;
+    bound = std::move(*b);
+  } else if (llvm::count(builtin->optional, false)) {
+    error(init->getLoc(), "initializer '" + builtin->name +
+                              "' needs arguments: " + builtin->name + "(" +
+                              llvm::join(names, ", ") + ")");
+    return std::nullopt;
+  }
+  llvm::SmallVector<double, 2> args;
+  for (auto [i, e] : llvm::enumerate(bound.exprs)) {
+    if (!e) {
+      args.push_back(names[i] == "std" ? 1.0 : 0.0); // normal(std=1, mean=0)
+      continue;
+    }
+    std::optional<double> v = evalNumber(
+        *e, frame,
+        "argument '" + names[i].str() + "' of '" + builtin->name.str() + "'");
+    if (!v)
+      return std::nullopt;
+    args.push_back(*v);
+  }
+
+  // Fan-in/fan-out: dense weights are [in, out]; convolution filters are
+  // [out, in, kh, kw...]; vectors use their length for both.
+  llvm::ArrayRef<int64_t> s = type.getShape();
+  double fanIn = 1, fanOut = 1;
+  if (s.size() == 1) {
+    fanIn = fanOut = s[0];
+  } else if (s.size() == 2) {
+    fanIn = s[0];
+    fanOut = s[1];
+  } else if (s.size() > 2) {
+    double receptive = 1;
+    for (size_t i = 2; i < s.size(); ++i)
+      receptive *= s[i];
+    fanIn = s[1] * receptive;
+    fanOut = s[0] * receptive;
+  }
+  switch (builtin->init) {
+  case contract::InitKind::Zeros:
+  case contract::InitKind::Ones:
+  case contract::InitKind::Constant:
+    break;
+  case contract::InitKind::Uniform:
+    if (!(args[0] < args[1])) {
+      error(init->getLoc(), "uniform(low, high) needs low < high");
+      return std::nullopt;
+    }
+    break;
+  case contract::InitKind::Normal:
+    std::swap(args[0], args[1]); // stored as (mean, std)
+    if (!(args[1] > 0)) {
+      error(init->getLoc(), "normal(std) needs std > 0");
+      return std::nullopt;
+    }
+    break;
+  case contract::InitKind::GlorotUniform:
+  case contract::InitKind::GlorotNormal:
+    args = {fanIn, fanOut};
+    break;
+  case contract::InitKind::HeUniform:
+  case contract::InitKind::HeNormal:
+    args = {fanIn};
+    break;
+  }
+  // The op's InitKind spells the contract's names.
+  std::optional<InitKind> kind =
+      symbolizeInitKind(contract::info(builtin->init).name);
+  assert(kind && "kiln.param's InitKind differs from the contract's");
+  return Initializer{*kind, args};
+}
 
 Value Elaborator::callBuiltin(const Builtin &builtin, const CallExpr &call,
                               Frame &frame) {

@@ -12,6 +12,8 @@
 
 #include "frontend/Elaborator.h"
 
+#include "runtime/Contract.h"
+
 #include <functional>
 
 namespace kiln::sema {
@@ -60,6 +62,9 @@ struct Builtin {
   bool variadic = false;
   /// Elaborates a call (BuiltinKind::Op only).
   std::function<Value(BuiltinCall &)> elaborate;
+  /// What an initializer (or its alias: xavier_* for glorot_*, kaiming_* for
+  /// he_*) stands for, in the contract's table.
+  contract::InitKind init = contract::InitKind::Zeros;
 };
 
 /// Every builtin, in the order that suggestions consider them.

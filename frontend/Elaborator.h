@@ -1,5 +1,4 @@
-//===- Elaborator.h - Declarations shared by the elaborator's files -*- C++
-//-*-===//
+//===- Elaborator.h - The elaborator's shared declarations ------*- C++ -*-===//
 //
 // Private to frontend/: the compile-time values and frames of semantic
 // analysis, and the Elaborator that Sema.cpp (frames, expressions,
@@ -128,6 +127,12 @@ struct Frame {
   std::optional<Value> returned;
 };
 
+/// A param's initializer, resolved: the kiln.param's `init` and `init_args`.
+struct Initializer {
+  InitKind kind;
+  llvm::SmallVector<double, 2> args;
+};
+
 /// The arguments of a call, matched to the callee's parameters.
 struct BoundArgs {
   std::vector<const ast::Expr *> exprs; // per parameter; null = default
@@ -169,6 +174,10 @@ public:
   void elaborateOutput(const ast::OutputStmt &stmt, Frame &frame);
   void elaborateLoss(const ast::LossStmt &stmt, Frame &frame);
   void elaborateParam(const ast::ParamStmt &stmt, Frame &frame);
+  /// Resolves the initializer of a param of `type` (Builtins.cpp).
+  std::optional<Initializer> evalInitializer(const ast::Expr &init,
+                                             mlir::RankedTensorType type,
+                                             Frame &frame);
   void elaborateFor(const ast::ForStmt &stmt, Frame &frame);
 
   //===--------------------------------------------------------------------===//

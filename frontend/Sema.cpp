@@ -868,110 +868,12 @@ void Elaborator::elaborateParam(const ParamStmt &stmt, Frame &frame) {
     return;
   }
 
-  // The initializer: `zeros`, `zeros()`, `normal(0.01)`, ...
-  const Expr *init = stmt.init.get();
-  const CallExpr *call = llvm::dyn_cast<CallExpr>(init);
-  const Expr *calleeExpr = call ? call->callee.get() : init;
-  auto *calleeName = llvm::dyn_cast<NameExpr>(calleeExpr);
-  const Builtin *builtin =
-      calleeName ? lookupBuiltin(calleeName->name) : nullptr;
-  if (!builtin || builtin->kind != BuiltinKind::Initializer) {
-    auto diag = error(init->getLoc(), "unknown initializer");
-    if (calleeName) {
-      diag << " '" << calleeName->name << "'";
-      if (suggest(diag, calleeName->name, nullptr, BuiltinKind::Initializer))
-        return;
-    }
-    diag << "; expected zeros, ones, constant(v), uniform(low, high), "
-            "normal(std, mean), glorot_uniform, glorot_normal, he_uniform or "
-            "he_normal";
+  std::optional<Initializer> init = evalInitializer(*stmt.init, type, frame);
+  if (!init)
     return;
-  }
-  llvm::ArrayRef<StringRef> names = builtin->params;
-  BoundArgs bound;
-  bound.exprs.assign(names.size(), nullptr);
-  if (call) {
-    std::optional<BoundArgs> b =
-        bindArgs(*call, builtin->name, names, builtin->optional, false);
-    if (!b)
-      return;
-    bound = std::move(*b);
-  } else if (llvm::count(builtin->optional, false)) {
-    error(init->getLoc(), "initializer '" + builtin->name +
-                              "' needs arguments: " + builtin->name + "(" +
-                              llvm::join(names, ", ") + ")");
-    return;
-  }
-  llvm::SmallVector<double, 2> args;
-  for (auto [i, e] : llvm::enumerate(bound.exprs)) {
-    if (!e) {
-      args.push_back(names[i] == "std" ? 1.0 : 0.0); // normal(std=1, mean=0)
-      continue;
-    }
-    std::optional<double> v = evalNumber(
-        *e, frame,
-        "argument '" + names[i].str() + "' of '" + builtin->name.str() + "'");
-    if (!v)
-      return;
-    args.push_back(*v);
-  }
-
-  // Fan-in/fan-out: dense weights are [in, out]; convolution filters are
-  // [out, in, kh, kw...]; vectors use their length for both.
-  llvm::ArrayRef<int64_t> s = type.getShape();
-  double fanIn = 1, fanOut = 1;
-  if (s.size() == 1) {
-    fanIn = fanOut = s[0];
-  } else if (s.size() == 2) {
-    fanIn = s[0];
-    fanOut = s[1];
-  } else if (s.size() > 2) {
-    double receptive = 1;
-    for (size_t i = 2; i < s.size(); ++i)
-      receptive *= s[i];
-    fanIn = s[1] * receptive;
-    fanOut = s[0] * receptive;
-  }
-  StringRef kindName = builtin->name;
-  InitKind kind;
-  if (kindName == "zeros") {
-    kind = InitKind::zeros;
-  } else if (kindName == "ones") {
-    kind = InitKind::ones;
-  } else if (kindName == "constant") {
-    kind = InitKind::constant;
-  } else if (kindName == "uniform") {
-    kind = InitKind::uniform;
-    if (!(args[0] < args[1])) {
-      error(init->getLoc(), "uniform(low, high) needs low < high");
-      return;
-    }
-  } else if (kindName == "normal") {
-    kind = InitKind::normal;
-    std::swap(args[0], args[1]); // stored as (mean, std)
-    if (!(args[1] > 0)) {
-      error(init->getLoc(), "normal(std) needs std > 0");
-      return;
-    }
-  } else if (kindName.ends_with("uniform") &&
-             (kindName.starts_with("glorot") ||
-              kindName.starts_with("xavier"))) {
-    kind = InitKind::glorot_uniform;
-    args = {fanIn, fanOut};
-  } else if (kindName.starts_with("glorot") || kindName.starts_with("xavier")) {
-    kind = InitKind::glorot_normal;
-    args = {fanIn, fanOut};
-  } else if (kindName.ends_with("uniform")) {
-    kind = InitKind::he_uniform;
-    args = {fanIn};
-  } else {
-    kind = InitKind::he_normal;
-    args = {fanIn};
-  }
-
   std::string fullName = frame.prefix + name;
-  params[fullName] = paramBuilder.create<ParamOp>(locOf(stmt.name.loc, frame),
-                                                  fullName, type, kind, args);
+  params[fullName] = paramBuilder.create<ParamOp>(
+      locOf(stmt.name.loc, frame), fullName, type, init->kind, init->args);
   frame.vars[name] = Value::tensorOf(
       create<LoadParamOp>(stmt.name.loc, frame, type, fullName));
 }
