@@ -1,11 +1,12 @@
-//===- Sema.h - Semantic analysis and elaboration of .kiln models -*- C++
-//-*-===//
+//===- Sema.h - Semantic analysis: .kiln models to kiln IR ------*- C++ -*-===//
 //
 // Resolves names, evaluates compile-time integers (shape variables, layer
 // widths), inlines every function call (each call site owns its own
 // parameters), checks types and shapes with ir/ShapeRules.h, and resolves the
-// training block. The result is a graph::Model that is known to be valid before
-// any IR is built.
+// training block, building the model's kiln IR as it goes: one kiln.param per
+// parameter and the function @forward (see the kiln dialect's description for
+// its conventions), at the source locations of the DSL (a CallSiteLoc chain
+// for code inlined from functions).
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,16 +15,17 @@
 
 #include "frontend/AST.h"
 #include "frontend/Diagnostics.h"
-#include "frontend/Graph.h"
 
-#include <optional>
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
 
 namespace kiln {
 
-/// Elaborates the (single) model of `module`. Returns std::nullopt after
-/// reporting at least one error through `reporter`.
-std::optional<graph::Model> analyze(const ast::Module &module,
-                                    DiagnosticReporter &reporter);
+/// Elaborates the (single) model of `module` into a verified module in the
+/// reporter's context. Returns null after reporting at least one error
+/// through `reporter`.
+mlir::OwningOpRef<mlir::ModuleOp> analyze(const ast::Module &module,
+                                          DiagnosticReporter &reporter);
 
 } // namespace kiln
 

@@ -2,7 +2,10 @@
 
 #include "frontend/Sema.h"
 #include "frontend/Parser.h"
+#include "ir/KilnOps.h"
+#include "runtime/Contract.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -35,11 +38,49 @@ struct Elaborated {
       return llvm::StringRef(e).contains(text);
     });
   }
+  /// The kiln.param ops, in declaration order.
+  llvm::SmallVector<ParamOp> params() {
+    return llvm::to_vector(model->getOps<ParamOp>());
+  }
+  mlir::func::FuncOp forward() {
+    return model->lookupSymbol<mlir::func::FuncOp>("forward");
+  }
+  /// The values @forward returns: the loss, then the outputs.
+  mlir::OperandRange results() {
+    return forward().getBody().front().getTerminator()->getOperands();
+  }
+  /// A field of the `kiln.train` dictionary: train("optimizer", "lr").
+  mlir::Attribute train(llvm::StringRef field, llvm::StringRef sub = {}) {
+    auto dict =
+        (*model)->getAttrOfType<mlir::DictionaryAttr>(contract::kTrainAttr);
+    if (!dict)
+      return {};
+    mlir::Attribute a = dict.get(field);
+    if (sub.empty() || !a)
+      return a;
+    return llvm::cast<mlir::DictionaryAttr>(a).get(sub);
+  }
+  double trainNumber(llvm::StringRef field, llvm::StringRef sub = {}) {
+    mlir::Attribute a = train(field, sub);
+    if (auto f = llvm::dyn_cast_or_null<mlir::FloatAttr>(a))
+      return f.getValueAsDouble();
+    if (auto i = llvm::dyn_cast_or_null<mlir::IntegerAttr>(a))
+      return double(i.getInt());
+    ADD_FAILURE() << "no number at " << field.str() << " " << sub.str();
+    return 0;
+  }
   mlir::MLIRContext ctx;
   llvm::SourceMgr srcMgr;
   std::vector<std::string> errors;
-  std::optional<graph::Model> model;
+  mlir::OwningOpRef<mlir::ModuleOp> model;
 };
+
+std::string str(mlir::Type t) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  t.print(os);
+  return s;
+}
 
 const char *kMlp = R"(
 fn dense(x: f32[B, I], units: int, act = identity) -> f32[B, units] {
@@ -66,28 +107,36 @@ train mlp {
 TEST(SemaTest, ElaboratesTheMlp) {
   Elaborated e(kMlp);
   ASSERT_TRUE(e.model) << (e.errors.empty() ? "" : e.errors[0]);
-  const graph::Model &m = *e.model;
-  EXPECT_EQ(m.name, "mlp");
-  ASSERT_EQ(m.params.size(), 4u);
-  EXPECT_EQ(m.params[0].name, "fc1.w");
-  EXPECT_EQ(m.params[0].type.str(), "f32[784, 256]");
-  EXPECT_EQ(m.params[0].init, InitKind::glorot_uniform);
-  EXPECT_EQ(m.params[0].initArgs, (llvm::SmallVector<double, 2>{784, 256}));
-  EXPECT_EQ(m.params[1].name, "fc1.b");
-  EXPECT_EQ(m.params[2].name, "logits.w");
-  EXPECT_EQ(m.params[3].type.str(), "f32[10]");
-  ASSERT_EQ(m.inputs.size(), 2u);
-  EXPECT_EQ(m.inputs[1].type.str(), "i32[64]");
-  EXPECT_EQ(m.nodes[m.loss].kind, graph::OpKind::CrossEntropy);
-  ASSERT_EQ(m.outputs.size(), 1u);
-  EXPECT_EQ(m.nodes[m.outputs[0].node].type.str(), "i32[64]");
-  ASSERT_TRUE(m.train);
-  EXPECT_EQ(m.train->optimizer, "adam");
-  EXPECT_EQ(std::get<double>(m.train->hyper.at("lr")), 1e-3);
-  EXPECT_EQ(std::get<double>(m.train->hyper.at("beta2")), 0.999);
-  EXPECT_EQ(m.train->epochs, 2);
+  EXPECT_EQ((*e.model)->getAttrOfType<mlir::StringAttr>(contract::kModelAttr),
+            mlir::StringAttr::get(&e.ctx, "mlp"));
+  llvm::SmallVector<ParamOp> params = e.params();
+  ASSERT_EQ(params.size(), 4u);
+  EXPECT_EQ(params[0].getSymName(), "fc1.w");
+  EXPECT_EQ(str(params[0].getType()), "tensor<784x256xf32>");
+  EXPECT_EQ(params[0].getInit(), InitKind::glorot_uniform);
+  EXPECT_EQ(params[0].getInitArgs(), (llvm::ArrayRef<double>{784, 256}));
+  EXPECT_EQ(params[1].getSymName(), "fc1.b");
+  EXPECT_EQ(params[2].getSymName(), "logits.w");
+  EXPECT_EQ(str(params[3].getType()), "tensor<10xf32>");
+  mlir::func::FuncOp forward = e.forward();
+  ASSERT_TRUE(forward);
+  ASSERT_EQ(forward.getNumArguments(), 2u);
+  EXPECT_EQ(str(forward.getArgument(1).getType()), "tensor<64xi32>");
+  EXPECT_EQ(forward.getArgAttrOfType<mlir::StringAttr>(1, "kiln.input"),
+            mlir::StringAttr::get(&e.ctx, "label"));
+  ASSERT_EQ(e.results().size(), 2u);
+  EXPECT_TRUE(e.results()[0].getDefiningOp<CrossEntropyOp>());
+  EXPECT_EQ(str(e.results()[1].getType()), "tensor<64xi32>");
+  EXPECT_EQ(forward.getResultAttrOfType<mlir::StringAttr>(1, "kiln.output"),
+            mlir::StringAttr::get(&e.ctx, "prediction"));
+  EXPECT_EQ(e.train("optimizer", "name"),
+            mlir::StringAttr::get(&e.ctx, "adam"));
+  EXPECT_EQ(e.trainNumber("optimizer", "lr"), 1e-3);
+  EXPECT_EQ(e.trainNumber("optimizer", "beta2"), 0.999);
+  EXPECT_EQ(e.trainNumber("epochs"), 2);
+  auto image = llvm::cast<mlir::DictionaryAttr>(e.train("data", "image"));
   EXPECT_DOUBLE_EQ(
-      std::get<double>(m.train->data.at("image").options.at("scale")),
+      llvm::cast<mlir::FloatAttr>(image.get("scale")).getValueAsDouble(),
       1.0 / 255);
 }
 
@@ -105,12 +154,12 @@ model deep {
 }
 )");
   ASSERT_TRUE(e.model) << (e.errors.empty() ? "" : e.errors[0]);
-  ASSERT_EQ(e.model->params.size(), 3u);
-  EXPECT_EQ(e.model->params[0].name, "h.0.w");
-  EXPECT_EQ(e.model->params[2].name, "h.2.w");
-  EXPECT_EQ(e.model->params[1].init, InitKind::normal);
-  EXPECT_EQ(e.model->params[1].initArgs,
-            (llvm::SmallVector<double, 2>{0.0, 0.02}));
+  llvm::SmallVector<ParamOp> params = e.params();
+  ASSERT_EQ(params.size(), 3u);
+  EXPECT_EQ(params[0].getSymName(), "h.0.w");
+  EXPECT_EQ(params[2].getSymName(), "h.2.w");
+  EXPECT_EQ(params[1].getInit(), InitKind::normal);
+  EXPECT_EQ(params[1].getInitArgs(), (llvm::ArrayRef<double>{0.0, 0.02}));
 }
 
 TEST(SemaTest, ShapeVariablesMustAgree) {
@@ -193,7 +242,49 @@ model m {
 }
 )");
   ASSERT_TRUE(e.model) << (e.errors.empty() ? "" : e.errors[0]);
-  EXPECT_EQ(e.model->params[0].type.str(), "f32[3, 6]");
+  EXPECT_EQ(str(e.params()[0].getType()), "tensor<3x6xf32>");
+}
+
+TEST(SemaTest, BuiltinArgumentsAreElaboratedOnce) {
+  Elaborated e(R"(
+fn lin(x: f32[N, D]) -> f32[N, D] {
+  param w: f32[D, D] = zeros
+  return x @ w
+}
+model m {
+  input x: f32[2, 3]
+  loss sum(maximum(lin(x), x))
+}
+)");
+  ASSERT_TRUE(e.model) << (e.errors.empty() ? "" : e.errors[0]);
+  ASSERT_EQ(e.params().size(), 1u);
+  EXPECT_EQ(e.params()[0].getSymName(), "lin.w");
+  EXPECT_EQ(llvm::range_size(e.forward().getOps<MatmulOp>()), 1u);
+}
+
+TEST(SemaTest, BatchNormStatisticsAreBuffers) {
+  Elaborated e(R"(
+model m {
+  input x: f32[4, 3]
+  param g: f32[3] = ones
+  param b: f32[3] = zeros
+  param mean: f32[3] = zeros
+  param var: f32[3] = ones
+  loss sum(batch_norm(x, g, b, mean, var))
+}
+)");
+  ASSERT_TRUE(e.model) << (e.errors.empty() ? "" : e.errors[0]);
+  llvm::SmallVector<ParamOp> params = e.params();
+  ASSERT_EQ(params.size(), 4u);
+  EXPECT_FALSE(params[0].getBuffer());
+  EXPECT_FALSE(params[1].getBuffer());
+  EXPECT_TRUE(params[2].getBuffer());
+  EXPECT_TRUE(params[3].getBuffer());
+  llvm::SmallVector<AssignParamOp> assigns =
+      llvm::to_vector(e.forward().getOps<AssignParamOp>());
+  ASSERT_EQ(assigns.size(), 2u);
+  EXPECT_EQ(assigns[0].getParam(), "mean");
+  EXPECT_EQ(assigns[1].getParam(), "var");
 }
 
 } // namespace

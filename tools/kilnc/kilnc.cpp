@@ -12,7 +12,6 @@
 #include "codegen/ObjectEmitter.h"
 #include "codegen/Pipeline.h"
 #include "frontend/Diagnostics.h"
-#include "frontend/MLIRGen.h"
 #include "frontend/Parser.h"
 #include "frontend/Sema.h"
 #include "passes/Passes.h"
@@ -220,10 +219,7 @@ LogicalResult compile(SourceMgr &srcMgr, mlir::MLIRContext &ctx, Emit emit) {
     return writeOutput(
         [&](raw_ostream &os) { ast::dump(*syntax, os, &srcMgr); });
 
-  std::optional<graph::Model> model = analyze(*syntax, reporter);
-  if (!model)
-    return failure();
-  mlir::OwningOpRef<mlir::ModuleOp> module = mlirGen(ctx, *model);
+  mlir::OwningOpRef<mlir::ModuleOp> module = analyze(*syntax, reporter);
   if (!module)
     return failure();
   auto printModule = [&] {

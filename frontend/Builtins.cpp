@@ -1,0 +1,693 @@
+//===- Builtins.cpp - The builtin table and builtin calls -----------------===//
+//
+// Each builtin is one entry of getBuiltins(). A tensor op's entry is made by a
+// category template that knows how to bind the category's arguments, check
+// them with ir/ShapeRules.h (so that users see the same rule as the op's
+// verifier, phrased for the DSL) and build the op:
+//
+//   unary<ReluOp>("relu")                      f(x), elementwise
+//   unary<LeakyReluOp>("leaky_relu", {{"slope", 0.01}})
+//                                              f(x, slope = 0.01): each named
+//                                              float argument becomes the op's
+//                                              F64 attribute of the same name
+//   broadcasting<MaximumOp>("maximum")         f(a, b), NumPy broadcasting
+//   axisOp<SoftmaxOp>("softmax")               f(x, axis = -1)
+//   reduction<ReduceSumOp>("sum")              f(x, axis = all, keepdims)
+//   pairLoss<MseOp>("mse", "prediction, target")
+//   pool<MaxPool2dOp>("max_pool2d")            f(x, kernel, stride, padding)
+//
+// Builtins with a shape of their own (conv2d, reshape, batch_norm, ...) are
+// entries with a signature and a function. Initializers and optimizers are
+// the contract's (runtime/Contract.h); evalInitializer resolves a param's.
+//
+//===----------------------------------------------------------------------===//
+
+#include "frontend/Builtins.h"
+
+#include "ir/ShapeRules.h"
+#include "runtime/Contract.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/ErrorHandling.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace kiln;
+using namespace kiln::ast;
+using namespace kiln::sema;
+using llvm::SMLoc;
+using llvm::StringRef;
+
+//===----------------------------------------------------------------------===//
+// BuiltinCall
+//===----------------------------------------------------------------------===//
+
+mlir::Value BuiltinCall::tensorArg(unsigned i, bool floatOnly) {
+  return e.evalTensor(*arg(i), frame,
+                      "argument '" + builtin.params[i] + "' of '" +
+                          builtin.name + "'",
+                      floatOnly);
+}
+
+std::optional<double> BuiltinCall::numberArg(unsigned i, double defaultValue) {
+  if (!arg(i))
+    return defaultValue;
+  return e.evalNumber(*arg(i), frame,
+                      "argument '" + builtin.params[i] + "' of '" +
+                          builtin.name + "'");
+}
+
+//===----------------------------------------------------------------------===//
+// Builtins with a shape of their own
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+using ElaborateFn = std::function<Value(BuiltinCall &)>;
+
+/// A builtin with `signature` "x, filter, bias?": parameter names, '?' marking
+/// those that may be omitted.
+Builtin makeBuiltin(StringRef name, BuiltinKind kind, StringRef signature,
+                    ElaborateFn elaborate = {}, bool variadic = false) {
+  Builtin b{name, kind, {}, {}, variadic, std::move(elaborate)};
+  llvm::SmallVector<StringRef, 8> params;
+  signature.split(params, ',', /*MaxSplit=*/-1, /*KeepEmpty=*/false);
+  for (StringRef p : params) {
+    p = p.trim();
+    b.optional.push_back(p.consume_back("?"));
+    b.params.push_back(p);
+  }
+  return b;
+}
+
+Builtin op(StringRef name, StringRef signature, ElaborateFn elaborate) {
+  return makeBuiltin(name, BuiltinKind::Op, signature, std::move(elaborate));
+}
+
+/// Takes extra positional arguments (reshape's dimensions, transpose's
+/// permutation).
+Builtin variadicOp(StringRef name, StringRef signature, ElaborateFn elaborate) {
+  return makeBuiltin(name, BuiltinKind::Op, signature, std::move(elaborate),
+                     /*variadic=*/true);
+}
+
+/// An int argument that sets both dimensions of a 2-D window (`stride = 2`).
+std::optional<llvm::SmallVector<int64_t, 2>> evalPair(BuiltinCall &c,
+                                                      const Expr *expr,
+                                                      const llvm::Twine &what,
+                                                      int64_t defaultValue) {
+  if (!expr)
+    return llvm::SmallVector<int64_t, 2>{defaultValue, defaultValue};
+  std::optional<int64_t> v = c.e.evalInt(*expr, c.frame, what);
+  if (!v)
+    return std::nullopt;
+  return llvm::SmallVector<int64_t, 2>{*v, *v};
+}
+
+Value elaborateIdentity(BuiltinCall &c) { return c.e.eval(*c.arg(0), c.frame); }
+
+Value elaborateArgmax(BuiltinCall &c) {
+  mlir::Value x = c.tensorArg(0);
+  if (!x)
+    return Value::poison();
+  std::optional<int64_t> axis = c.e.evalAxis(c.arg(1), c.loc(), c.frame, x, -1);
+  if (!axis)
+    return Value::poison();
+  std::string why;
+  if (failed(shape::dropAxis(typeOf(x).getShape(), *axis, why))) {
+    c.error(why);
+    return Value::poison();
+  }
+  return Value::tensorOf(
+      c.create<ArgmaxOp>(x, c.e.builder.getI64IntegerAttr(*axis)));
+}
+
+/// reshape(x, d0, d1, ...) and flatten(x) = reshape(x, N, -1).
+Value elaborateReshape(BuiltinCall &c, bool flatten) {
+  mlir::Value x = c.tensorArg(0, /*floatOnly=*/false);
+  if (!x)
+    return Value::poison();
+  mlir::RankedTensorType in = typeOf(x);
+  llvm::SmallVector<int64_t, 4> target;
+  if (flatten) {
+    if (in.getShape().empty()) {
+      c.error("flatten needs a tensor of rank >= 1, got " + typeStr(in));
+      return Value::poison();
+    }
+    target = {in.getShape()[0], -1};
+  } else {
+    if (c.bound.extra.empty()) {
+      c.error("reshape needs the new dimensions: reshape(x, 64, -1)");
+      return Value::poison();
+    }
+    for (const Expr *e : c.bound.extra) {
+      std::optional<int64_t> d =
+          c.e.evalInt(*e, c.frame, "a reshape dimension");
+      if (!d)
+        return Value::poison();
+      target.push_back(*d);
+    }
+  }
+  std::string why;
+  llvm::FailureOr<shape::Shape> s = shape::reshape(in.getShape(), target, why);
+  if (failed(s)) {
+    c.error(why);
+    return Value::poison();
+  }
+  return Value::tensorOf(c.create<ReshapeOp>(
+      mlir::RankedTensorType::get(*s, in.getElementType()), x));
+}
+
+/// transpose(x) swaps the last two dimensions; transpose(x, p0, p1, ...)
+/// permutes them.
+Value elaborateTranspose(BuiltinCall &c) {
+  mlir::Value x = c.tensorArg(0, /*floatOnly=*/false);
+  if (!x)
+    return Value::poison();
+  mlir::RankedTensorType in = typeOf(x);
+  int64_t rank = in.getRank();
+  llvm::SmallVector<int64_t, 4> perm;
+  if (c.bound.extra.empty()) {
+    if (rank < 2) {
+      c.error("transpose without a permutation swaps the last two "
+              "dimensions and needs rank >= 2, got " +
+              typeStr(in));
+      return Value::poison();
+    }
+    for (int64_t i = 0; i < rank; ++i)
+      perm.push_back(i);
+    std::swap(perm[rank - 1], perm[rank - 2]);
+  } else {
+    for (const Expr *e : c.bound.extra) {
+      std::optional<int64_t> p =
+          c.e.evalInt(*e, c.frame, "a permutation entry");
+      if (!p)
+        return Value::poison();
+      std::string why;
+      llvm::FailureOr<int64_t> a = shape::normalizeAxis(*p, rank, why);
+      if (failed(a)) {
+        c.e.error(e->getLoc(), why);
+        return Value::poison();
+      }
+      perm.push_back(*a);
+    }
+  }
+  std::string why;
+  if (failed(shape::transpose(in.getShape(), perm, why))) {
+    c.error(why);
+    return Value::poison();
+  }
+  return Value::tensorOf(
+      c.create<TransposeOp>(x, c.e.builder.getDenseI64ArrayAttr(perm)));
+}
+
+Value elaborateCrossEntropy(BuiltinCall &c) {
+  mlir::Value logits = c.tensorArg(0);
+  if (!logits)
+    return Value::poison();
+  mlir::Value labels = c.tensorArg(1, /*floatOnly=*/false);
+  if (!labels)
+    return Value::poison();
+  if (!typeOf(labels).getElementType().isInteger(32)) {
+    c.e.error(c.arg(1)->getLoc(), "the labels of 'cross_entropy' must be an "
+                                  "i32 tensor of class indices, got " +
+                                      typeStr(labels.getType()));
+    return Value::poison();
+  }
+  std::string why;
+  if (failed(shape::crossEntropy(typeOf(logits).getShape(),
+                                 typeOf(labels).getShape(), why))) {
+    c.error(why);
+    return Value::poison();
+  }
+  return Value::tensorOf(c.create<CrossEntropyOp>(logits, labels));
+}
+
+/// conv2d(x, filter, bias?, stride = 1, padding = 0, dilation = 1); the bias
+/// is per output channel.
+Value elaborateConv2d(BuiltinCall &c) {
+  mlir::Value x = c.tensorArg(0), w = c.tensorArg(1);
+  if (!x || !w)
+    return Value::poison();
+  mlir::Value bias;
+  if (c.arg(2) && !(bias = c.tensorArg(2)))
+    return Value::poison();
+  auto strides = evalPair(c, c.arg(3), "the stride", 1);
+  auto padding = evalPair(c, c.arg(4), "the padding", 0);
+  auto dilation = evalPair(c, c.arg(5), "the dilation", 1);
+  if (!strides || !padding || !dilation)
+    return Value::poison();
+  std::string why;
+  llvm::FailureOr<shape::Shape> s =
+      shape::conv2d(typeOf(x).getShape(), typeOf(w).getShape(), *strides,
+                    *padding, *dilation, why);
+  if (failed(s)) {
+    c.error(why);
+    return Value::poison();
+  }
+  mlir::OpBuilder &b = c.e.builder;
+  mlir::Value conv = c.create<Conv2dOp>(x, w, b.getDenseI64ArrayAttr(*strides),
+                                        b.getDenseI64ArrayAttr(*padding),
+                                        b.getDenseI64ArrayAttr(*dilation));
+  if (!bias)
+    return Value::tensorOf(conv);
+  // The bias is per output channel: [O], broadcast as [O, 1, 1].
+  int64_t channels = (*s)[1];
+  if (typeOf(bias).getShape() != llvm::ArrayRef<int64_t>{channels}) {
+    c.e.error(c.arg(2)->getLoc(), "the bias of 'conv2d' must have shape [" +
+                                      std::to_string(channels) +
+                                      "] (one value per output channel), got " +
+                                      typeStr(bias.getType()));
+    return Value::poison();
+  }
+  mlir::Value bias3 = c.create<ReshapeOp>(
+      mlir::RankedTensorType::get({channels, 1, 1}, b.getF32Type()), bias);
+  return Value::tensorOf(c.create<AddOp>(conv, bias3));
+}
+
+Value elaborateDropout(BuiltinCall &c) {
+  mlir::Value x = c.tensorArg(0);
+  std::optional<double> rate =
+      c.e.evalNumber(*c.arg(1), c.frame, "the dropout rate");
+  if (!x || !rate)
+    return Value::poison();
+  if (!(*rate >= 0 && *rate < 1)) {
+    c.e.error(
+        c.arg(1)->getLoc(),
+        llvm::formatv("the dropout rate must be in [0, 1), got {0}", *rate)
+            .str());
+    return Value::poison();
+  }
+  mlir::OpBuilder &b = c.e.builder;
+  // Each dropout draws its own mask: the salt tells them apart.
+  return Value::tensorOf(
+      c.create<DropoutOp>(x, mlir::Value(), b.getF64FloatAttr(*rate),
+                          b.getI64IntegerAttr(++c.e.numDropouts)));
+}
+
+//===----------------------------------------------------------------------===//
+// Categories of tensor ops
+//===----------------------------------------------------------------------===//
+
+/// A float argument that becomes an F64 attribute of the op: `slope = 0.01`.
+struct FloatAttrArg {
+  StringRef name;
+  double defaultValue;
+};
+
+/// f(x, attr = default, ...): an elementwise op on a float tensor (its result
+/// has the input's type). Each named float argument sets the op's F64
+/// attribute of the same name, so an op with scalar attributes needs no code.
+template <typename OpTy>
+Builtin unary(StringRef name, std::initializer_list<FloatAttrArg> attrs = {}) {
+  llvm::ArrayRef<StringRef> opAttrs = OpTy::getAttributeNames();
+  for (const FloatAttrArg &a : attrs)
+    if (!llvm::is_contained(opAttrs, a.name))
+      llvm::report_fatal_error("builtin '" + name + "' sets attribute '" +
+                               a.name + "', which " + OpTy::getOperationName() +
+                               " does not have");
+  Builtin b = op(name, "x", {});
+  for (const FloatAttrArg &a : attrs) {
+    b.params.push_back(a.name);
+    b.optional.push_back(true);
+  }
+  b.elaborate = [attrs = llvm::SmallVector<FloatAttrArg, 2>(attrs)](
+                    BuiltinCall &c) -> Value {
+    mlir::Value x = c.tensorArg(0);
+    if (!x)
+      return Value::poison();
+    llvm::SmallVector<mlir::NamedAttribute, 2> named;
+    for (auto [i, a] : llvm::enumerate(attrs)) {
+      std::optional<double> v = c.numberArg(i + 1, a.defaultValue);
+      if (!v)
+        return Value::poison();
+      named.push_back(
+          c.e.builder.getNamedAttr(a.name, c.e.builder.getF64FloatAttr(*v)));
+    }
+    return Value::tensorOf(c.create<OpTy>(mlir::TypeRange{x.getType()},
+                                          mlir::ValueRange{x}, named));
+  };
+  return b;
+}
+
+/// f(a, b): an elementwise op on float tensors with NumPy broadcasting.
+template <typename OpTy> Builtin broadcasting(StringRef name) {
+  return op(name, "a, b", [](BuiltinCall &c) -> Value {
+    mlir::Value a = c.tensorArg(0), b = c.tensorArg(1);
+    if (!a || !b)
+      return Value::poison();
+    std::string why;
+    if (failed(shape::broadcast(typeOf(a).getShape(), typeOf(b).getShape(),
+                                why))) {
+      c.error("'" + c.builtin.name + "': " + why);
+      return Value::poison();
+    }
+    return Value::tensorOf(c.create<OpTy>(a, b));
+  });
+}
+
+/// f(x, axis = -1): a normalization along one axis.
+template <typename OpTy> Builtin axisOp(StringRef name) {
+  return op(name, "x, axis?", [](BuiltinCall &c) -> Value {
+    mlir::Value x = c.tensorArg(0);
+    if (!x)
+      return Value::poison();
+    std::optional<int64_t> axis =
+        c.e.evalAxis(c.arg(1), c.loc(), c.frame, x, -1);
+    if (!axis)
+      return Value::poison();
+    return Value::tensorOf(
+        c.create<OpTy>(x, c.e.builder.getI64IntegerAttr(*axis)));
+  });
+}
+
+/// f(x, axis = all, keepdims = false): a reduction over one or all axes.
+template <typename OpTy> Builtin reduction(StringRef name) {
+  return op(name, "x, axis?, keepdims?", [](BuiltinCall &c) -> Value {
+    mlir::Value x = c.tensorArg(0);
+    if (!x)
+      return Value::poison();
+    llvm::SmallVector<int64_t, 4> axes;
+    if (c.arg(1)) {
+      std::optional<int64_t> axis =
+          c.e.evalAxis(c.arg(1), c.loc(), c.frame, x, 0);
+      if (!axis)
+        return Value::poison();
+      axes.push_back(*axis);
+    } else {
+      for (int64_t i = 0, e = typeOf(x).getRank(); i < e; ++i)
+        axes.push_back(i);
+    }
+    bool keepDims = false;
+    if (c.arg(2)) {
+      Value k = c.e.eval(*c.arg(2), c.frame);
+      if (k.isPoison())
+        return k;
+      if (k.kind != Value::Kind::Bool) {
+        c.e.error(c.arg(2)->getLoc(),
+                  "'keepdims' must be true or false, got " + c.e.describe(k));
+        return Value::poison();
+      }
+      keepDims = k.b;
+    }
+    std::string why;
+    if (failed(shape::reduce(typeOf(x).getShape(), axes, keepDims, why))) {
+      c.error(why);
+      return Value::poison();
+    }
+    mlir::OpBuilder &b = c.e.builder;
+    return Value::tensorOf(c.create<OpTy>(x, b.getDenseI64ArrayAttr(axes),
+                                          b.getBoolAttr(keepDims)));
+  });
+}
+
+/// f(a, b) -> f32[]: a loss over two float tensors of the same shape.
+template <typename OpTy> Builtin pairLoss(StringRef name, StringRef signature) {
+  return op(name, signature, [](BuiltinCall &c) -> Value {
+    mlir::Value a = c.tensorArg(0), b = c.tensorArg(1);
+    if (!a || !b)
+      return Value::poison();
+    std::string why;
+    if (failed(shape::sameShapeLoss(typeOf(a).getShape(), typeOf(b).getShape(),
+                                    why))) {
+      c.error("'" + c.builtin.name + "': " + why);
+      return Value::poison();
+    }
+    return Value::tensorOf(c.create<OpTy>(a, b));
+  });
+}
+
+/// f(x, kernel, stride = kernel, padding = 0): 2-D pooling.
+template <typename OpTy> Builtin pool(StringRef name) {
+  return op(name, "x, kernel, stride?, padding?", [](BuiltinCall &c) -> Value {
+    mlir::Value x = c.tensorArg(0);
+    auto kernel = evalPair(c, c.arg(1), "the pooling kernel", 1);
+    if (!x || !kernel)
+      return Value::poison();
+    auto strides = evalPair(c, c.arg(2), "the stride", (*kernel)[0]);
+    auto padding = evalPair(c, c.arg(3), "the padding", 0);
+    if (!strides || !padding)
+      return Value::poison();
+    std::string why;
+    if (failed(shape::pool2d(typeOf(x).getShape(), *kernel, *strides, *padding,
+                             why))) {
+      c.error("'" + c.builtin.name + "': " + why);
+      return Value::poison();
+    }
+    mlir::OpBuilder &b = c.e.builder;
+    return Value::tensorOf(c.create<OpTy>(x, b.getDenseI64ArrayAttr(*kernel),
+                                          b.getDenseI64ArrayAttr(*strides),
+                                          b.getDenseI64ArrayAttr(*padding)));
+  });
+}
+
+/// The operator `op` as a function: add(a, b) is a + b, matmul(a, b) is a @ b
+/// (scalars broadcast; the diagnostics name the operator).
+Builtin binaryOperator(StringRef name, BinaryExpr::Op op) {
+  return makeBuiltin(name, BuiltinKind::Op, "a, b", [op](BuiltinCall &c) {
+    Value a = c.e.eval(*c.arg(0), c.frame), b = c.e.eval(*c.arg(1), c.frame);
+    return c.e.evalBinary(op, c.loc(), a, b, c.frame);
+  });
+}
+
+/// An initializer of the contract's table (or an alias of one), with the
+/// arguments the DSL gives it.
+Builtin initializer(StringRef name, contract::InitKind kind,
+                    StringRef signature = "") {
+  Builtin b = makeBuiltin(name, BuiltinKind::Initializer, signature);
+  b.init = kind;
+  return b;
+}
+
+/// An optimizer of the contract's table: its hyper-parameters, each optional.
+Builtin optimizer(const contract::OptimizerInfo &info) {
+  Builtin b = makeBuiltin(info.name, BuiltinKind::Optimizer, "");
+  for (unsigned i = 0; i < info.numHyper; ++i) {
+    b.params.push_back(info.hyper[i].name);
+    b.optional.push_back(true);
+  }
+  return b;
+}
+
+Builtin dataFormat(StringRef name, StringRef signature) {
+  return makeBuiltin(name, BuiltinKind::DataFormat, signature);
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// The table
+//===----------------------------------------------------------------------===//
+
+const std::vector<Builtin> &sema::getBuiltins() {
+  using Op = BinaryExpr::Op;
+  using Init = contract::InitKind;
+  static const std::vector<Builtin> builtins = [] {
+    std::vector<Builtin> b = {
+        op("identity", "x", elaborateIdentity),
+        unary<ReluOp>("relu"),
+        unary<SigmoidOp>("sigmoid"),
+        unary<TanhOp>("tanh"),
+        unary<ExpOp>("exp"),
+        unary<LogOp>("log"),
+        unary<SqrtOp>("sqrt"),
+        unary<AbsOp>("abs"),
+        unary<GeluOp>("gelu"),
+        op("conv2d", "x, filter, bias?, stride?, padding?, dilation?",
+           elaborateConv2d),
+        pool<MaxPool2dOp>("max_pool2d"),
+        pool<AvgPool2dOp>("avg_pool2d"),
+        op("dropout", "x, rate", elaborateDropout),
+        op("batch_norm",
+           "x, gamma, beta, running_mean, running_var, momentum?, eps?",
+           elaborateBatchNorm),
+        unary<NegOp>("neg"),
+        binaryOperator("add", Op::Add),
+        binaryOperator("sub", Op::Sub),
+        binaryOperator("mul", Op::Mul),
+        binaryOperator("div", Op::Div),
+        broadcasting<MaximumOp>("maximum"),
+        broadcasting<MinimumOp>("minimum"),
+        binaryOperator("matmul", Op::MatMul),
+        axisOp<SoftmaxOp>("softmax"),
+        axisOp<LogSoftmaxOp>("log_softmax"),
+        reduction<ReduceSumOp>("sum"),
+        reduction<ReduceMeanOp>("mean"),
+        reduction<ReduceMaxOp>("max"),
+        op("argmax", "x, axis?", elaborateArgmax),
+        variadicOp("reshape", "x",
+                   [](BuiltinCall &c) { return elaborateReshape(c, false); }),
+        op("flatten", "x",
+           [](BuiltinCall &c) { return elaborateReshape(c, true); }),
+        variadicOp("transpose", "x", elaborateTranspose),
+        op("cross_entropy", "logits, labels", elaborateCrossEntropy),
+        pairLoss<MseOp>("mse", "prediction, target"),
+        pairLoss<BceWithLogitsOp>("bce_with_logits", "logits, target"),
+        // Initializers (only as a param's initializer).
+        initializer("zeros", Init::Zeros),
+        initializer("ones", Init::Ones),
+        initializer("constant", Init::Constant, "value"),
+        initializer("uniform", Init::Uniform, "low, high"),
+        initializer("normal", Init::Normal, "std?, mean?"),
+        initializer("glorot_uniform", Init::GlorotUniform),
+        initializer("glorot_normal", Init::GlorotNormal),
+        initializer("xavier_uniform", Init::GlorotUniform),
+        initializer("xavier_normal", Init::GlorotNormal),
+        initializer("he_uniform", Init::HeUniform),
+        initializer("he_normal", Init::HeNormal),
+        initializer("kaiming_uniform", Init::HeUniform),
+        initializer("kaiming_normal", Init::HeNormal),
+    };
+    // Optimizers (only in a train block), as the contract defines them.
+    for (const contract::OptimizerInfo &info : contract::kOptimizers)
+      b.push_back(optimizer(info));
+    // Data formats (only in a train block).
+    b.push_back(dataFormat("idx", "path, scale?"));
+    b.push_back(dataFormat("npy", "path, scale?"));
+    b.push_back(dataFormat("csv", "path, scale?, header?"));
+    return b;
+  }();
+  return builtins;
+}
+
+const Builtin *sema::lookupBuiltin(StringRef name) {
+  for (const Builtin &b : getBuiltins())
+    if (b.name == name)
+      return &b;
+  return nullptr;
+}
+
+//===----------------------------------------------------------------------===//
+// Calls
+//===----------------------------------------------------------------------===//
+
+std::optional<Initializer>
+Elaborator::evalInitializer(const Expr &initExpr, mlir::RankedTensorType type,
+                            Frame &frame) {
+  // `zeros`, `zeros()`, `normal(0.01)`, ...
+  const Expr *init = &initExpr;
+  const CallExpr *call = llvm::dyn_cast<CallExpr>(init);
+  const Expr *calleeExpr = call ? call->callee.get() : init;
+  auto *calleeName = llvm::dyn_cast<NameExpr>(calleeExpr);
+  const Builtin *builtin =
+      calleeName ? lookupBuiltin(calleeName->name) : nullptr;
+  if (!builtin || builtin->kind != BuiltinKind::Initializer) {
+    auto diag = error(init->getLoc(), "unknown initializer");
+    if (calleeName) {
+      diag << " '" << calleeName->name << "'";
+      if (suggest(diag, calleeName->name, nullptr, BuiltinKind::Initializer))
+        return std::nullopt;
+    }
+    diag << "; expected zeros, ones, constant(v), uniform(low, high), "
+            "normal(std, mean), glorot_uniform, glorot_normal, he_uniform or "
+            "he_normal";
+    return std::nullopt;
+  }
+  llvm::ArrayRef<StringRef> names = builtin->params;
+  BoundArgs bound;
+  bound.exprs.assign(names.size(), nullptr);
+  if (call) {
+    std::optional<BoundArgs> b =
+        bindArgs(*call, builtin->name, names, builtin->optional, false);
+    if (!b)
+      return std::nullopt;
+    bound = std::move(*b);
+  } else if (llvm::count(builtin->optional, false)) {
+    error(init->getLoc(), "initializer '" + builtin->name +
+                              "' needs arguments: " + builtin->name + "(" +
+                              llvm::join(names, ", ") + ")");
+    return std::nullopt;
+  }
+  llvm::SmallVector<double, 2> args;
+  for (auto [i, e] : llvm::enumerate(bound.exprs)) {
+    if (!e) {
+      args.push_back(names[i] == "std" ? 1.0 : 0.0); // normal(std=1, mean=0)
+      continue;
+    }
+    std::optional<double> v = evalNumber(
+        *e, frame,
+        "argument '" + names[i].str() + "' of '" + builtin->name.str() + "'");
+    if (!v)
+      return std::nullopt;
+    args.push_back(*v);
+  }
+
+  // Fan-in/fan-out: dense weights are [in, out]; convolution filters are
+  // [out, in, kh, kw...]; vectors use their length for both.
+  llvm::ArrayRef<int64_t> s = type.getShape();
+  double fanIn = 1, fanOut = 1;
+  if (s.size() == 1) {
+    fanIn = fanOut = s[0];
+  } else if (s.size() == 2) {
+    fanIn = s[0];
+    fanOut = s[1];
+  } else if (s.size() > 2) {
+    double receptive = 1;
+    for (size_t i = 2; i < s.size(); ++i)
+      receptive *= s[i];
+    fanIn = s[1] * receptive;
+    fanOut = s[0] * receptive;
+  }
+  switch (builtin->init) {
+  case contract::InitKind::Zeros:
+  case contract::InitKind::Ones:
+  case contract::InitKind::Constant:
+    break;
+  case contract::InitKind::Uniform:
+    if (!(args[0] < args[1])) {
+      error(init->getLoc(), "uniform(low, high) needs low < high");
+      return std::nullopt;
+    }
+    break;
+  case contract::InitKind::Normal:
+    std::swap(args[0], args[1]); // stored as (mean, std)
+    if (!(args[1] > 0)) {
+      error(init->getLoc(), "normal(std) needs std > 0");
+      return std::nullopt;
+    }
+    break;
+  case contract::InitKind::GlorotUniform:
+  case contract::InitKind::GlorotNormal:
+    args = {fanIn, fanOut};
+    break;
+  case contract::InitKind::HeUniform:
+  case contract::InitKind::HeNormal:
+    args = {fanIn};
+    break;
+  }
+  // The op's InitKind spells the contract's names.
+  std::optional<InitKind> kind =
+      symbolizeInitKind(contract::info(builtin->init).name);
+  assert(kind && "kiln.param's InitKind differs from the contract's");
+  return Initializer{*kind, args};
+}
+
+Value Elaborator::callBuiltin(const Builtin &builtin, const CallExpr &call,
+                              Frame &frame) {
+  SMLoc loc = call.getLoc();
+  switch (builtin.kind) {
+  case BuiltinKind::Initializer:
+    error(loc, "'" + builtin.name +
+                   "' is an initializer; use it after '=' in a 'param' "
+                   "declaration");
+    return Value::poison();
+  case BuiltinKind::Optimizer:
+    error(loc, "'" + builtin.name +
+                   "' is an optimizer; use it in a train block: 'optimizer " +
+                   builtin.name + "(...)'");
+    return Value::poison();
+  case BuiltinKind::DataFormat:
+    error(loc, "'" + builtin.name +
+                   "' reads a data file; use it in a train block: 'data "
+                   "NAME = " +
+                   builtin.name + "(\"path\")'");
+    return Value::poison();
+  case BuiltinKind::Op:
+    break;
+  }
+  std::optional<BoundArgs> bound = bindArgs(call, builtin.name, builtin.params,
+                                            builtin.optional, builtin.variadic);
+  if (!bound)
+    return Value::poison();
+  BuiltinCall c{*this, builtin, call, frame, std::move(*bound)};
+  return builtin.elaborate(c);
+}
