@@ -1058,17 +1058,16 @@ RankedTensorType matrixType(int64_t rows, int64_t cols, Type element) {
   return RankedTensorType::get({rows, cols}, element);
 }
 
-/// Applies an activation by name ("none", "relu", "sigmoid", "tanh", "gelu");
-/// null for an unknown name.
-Value activate(Scalar &s, StringRef activation, Value v);
+/// Applies the epilogue activation of a fused op to `v`.
+Value activate(Scalar &s, kiln::ActivationKind activation, Value v);
 
 /// act(conv2d(x, filter) + bias) in NCHW `type` (bias [O] optional).
 /// y[o, (n, oh, ow)] = filter[o, (c, kh, kw)] x columns[(c, kh, kw), ...];
 /// the bias and the activation are applied in the pass that transposes the
 /// product to NCHW.
 Value buildConv2d(OpBuilder &b, Location loc, Value x, Value filter, Value bias,
-                  const Window &w, RankedTensorType type, StringRef activation,
-                  bool namedMatmul) {
+                  const Window &w, RankedTensorType type,
+                  kiln::ActivationKind activation, bool namedMatmul) {
   ArrayRef<int64_t> fs = tensorType(filter).getShape();
   ArrayRef<int64_t> ys = type.getShape();
   Type element = type.getElementType();
@@ -1108,9 +1107,10 @@ struct Conv2dLowering : OpConversionPattern<kiln::Conv2dOp> {
     Value filter = adaptor.getFilter();
     Window w = convWindow(tensorType(filter).getShape(), op.getStrides(),
                           op.getPadding(), op.getDilation());
-    rewriter.replaceOp(op, buildConv2d(rewriter, op.getLoc(),
-                                       adaptor.getInput(), filter, Value(), w,
-                                       op.getType(), "none", namedMatmul));
+    rewriter.replaceOp(op,
+                       buildConv2d(rewriter, op.getLoc(), adaptor.getInput(),
+                                   filter, Value(), w, op.getType(),
+                                   kiln::ActivationKind::none, namedMatmul));
     return success();
   }
 
@@ -1542,23 +1542,20 @@ struct DropoutLowering : OpConversionPattern<kiln::DropoutOp> {
 // Fused ops (kiln-fuse-conv)
 //===----------------------------------------------------------------------===//
 
-Value activate(Scalar &s, StringRef activation, Value v) {
-  Type type = v.getType();
-  if (activation == "none")
+Value activate(Scalar &s, kiln::ActivationKind activation, Value v) {
+  switch (activation) {
+  case kiln::ActivationKind::none:
     return v;
-  if (activation == "relu")
-    return s.max(v, s.cst(type, 0.0));
-  if (activation == "sigmoid")
+  case kiln::ActivationKind::relu:
+    return unaryScalar<kiln::ReluOp>(s, v);
+  case kiln::ActivationKind::sigmoid:
     return unaryScalar<kiln::SigmoidOp>(s, v);
-  if (activation == "tanh")
-    return s.tanh(v);
-  if (activation == "gelu")
+  case kiln::ActivationKind::tanh:
+    return unaryScalar<kiln::TanhOp>(s, v);
+  case kiln::ActivationKind::gelu:
     return unaryScalar<kiln::GeluOp>(s, v);
-  return Value();
-}
-
-bool isKnownActivation(StringRef a) {
-  return llvm::is_contained({"none", "relu", "sigmoid", "tanh", "gelu"}, a);
+  }
+  llvm_unreachable("unknown ActivationKind");
 }
 
 /// act(input @ weight + bias): the matmul, then bias and activation in one
@@ -1570,9 +1567,7 @@ struct FusedDenseLowering : OpConversionPattern<kiln::FusedDenseOp> {
   LogicalResult
   matchAndRewrite(kiln::FusedDenseOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    StringRef activation = op.getActivation();
-    if (!isKnownActivation(activation))
-      return op.emitOpError() << "unknown activation '" << activation << "'";
+    kiln::ActivationKind activation = op.getActivation();
     Location loc = op.getLoc();
     RankedTensorType type = op.getType();
     Value product = buildMatmul(rewriter, loc, adaptor.getInput(),
@@ -1599,11 +1594,6 @@ struct FusedConv2dLowering : OpConversionPattern<kiln::FusedConv2dOp> {
   LogicalResult
   matchAndRewrite(kiln::FusedConv2dOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    StringRef activation = op.getActivation(), pool = op.getPool();
-    if (!isKnownActivation(activation))
-      return op.emitOpError() << "unknown activation '" << activation << "'";
-    if (pool != "none" && pool != "max" && pool != "avg")
-      return op.emitOpError() << "unknown pool '" << pool << "'";
     Location loc = op.getLoc();
     Value x = adaptor.getInput(), filter = adaptor.getFilter();
     ArrayRef<int64_t> xs = tensorType(x).getShape(),
@@ -1617,15 +1607,21 @@ struct FusedConv2dLowering : OpConversionPattern<kiln::FusedConv2dOp> {
          (xs[3] + 2 * w.pw - w.dw * (w.kw - 1) - 1) / w.sw + 1},
         element);
     Value activated = buildConv2d(rewriter, loc, x, filter, adaptor.getBias(),
-                                  w, convType, activation, namedMatmul);
-    if (pool == "none") {
+                                  w, convType, op.getActivation(), namedMatmul);
+    bool isMax = false;
+    switch (op.getPool()) {
+    case kiln::PoolKind::none:
       rewriter.replaceOp(op, activated);
       return success();
+    case kiln::PoolKind::max:
+      isMax = true;
+      break;
+    case kiln::PoolKind::avg:
+      break;
     }
     Window pw = poolWindow(op.getPoolKernel(), op.getPoolStrides(),
                            op.getPoolPadding());
-    Value pooled =
-        buildPool(rewriter, loc, activated, pool == "max", pw, resultType);
+    Value pooled = buildPool(rewriter, loc, activated, isMax, pw, resultType);
     SmallVector<Value> results = {pooled};
     if (op.getActivationOut())
       results.push_back(activated);

@@ -133,6 +133,41 @@ static void printInit(OpAsmPrinter &printer, Operation *, InitKindAttr kind,
 }
 
 //===----------------------------------------------------------------------===//
+// custom<Keyword>: an enum attribute (KilnOps.td) as its bare keyword, `relu`.
+// (The attribute's own printer writes `#kiln<activation relu>` and, stripped
+// in an op's assembly, ` relu` with a space of its own.)
+//===----------------------------------------------------------------------===//
+
+template <typename AttrT>
+static ParseResult parseKeyword(OpAsmParser &parser, AttrT &attr) {
+  using Enum = decltype(std::declval<AttrT>().getValue());
+  SMLoc loc = parser.getCurrentLocation();
+  StringRef keyword;
+  if (parser.parseKeyword(&keyword))
+    return failure();
+  if (std::optional<Enum> value = symbolizeEnum<Enum>(keyword)) {
+    attr = AttrT::get(parser.getContext(), *value);
+    return success();
+  }
+  InFlightDiagnostic diag = parser.emitError(loc)
+                            << "unknown " << AttrT::getMnemonic() << " '"
+                            << keyword << "'; expected ";
+  // The cases are numbered from 0 on; past the last, the name is empty.
+  for (uint32_t i = 0;; ++i) {
+    StringRef name = stringifyEnum(static_cast<Enum>(i));
+    if (name.empty())
+      break;
+    diag << (i == 0 ? "" : ", ") << name;
+  }
+  return diag;
+}
+
+template <typename AttrT>
+static void printKeyword(OpAsmPrinter &printer, Operation *, AttrT attr) {
+  printer << stringifyEnum(attr.getValue());
+}
+
+//===----------------------------------------------------------------------===//
 // ParamOp / LoadParamOp / ConstantOp
 //===----------------------------------------------------------------------===//
 
@@ -464,17 +499,7 @@ KILN_INFER_POOL(AvgPool2dOp)
 // Fused ops
 //===----------------------------------------------------------------------===//
 
-static LogicalResult verifyActivation(Operation *op, StringRef activation) {
-  if (!llvm::is_contained({"none", "relu", "sigmoid", "tanh", "gelu"},
-                          activation))
-    return op->emitOpError() << "unknown activation '" << activation
-                             << "'; expected none, relu, sigmoid, tanh or gelu";
-  return success();
-}
-
 LogicalResult FusedConv2dOp::verify() {
-  if (failed(verifyActivation(*this, getActivation())))
-    return failure();
   RankedTensorType in = getTensorType(getInput()),
                    filter = getTensorType(getFilter());
   std::string error;
@@ -488,18 +513,21 @@ LogicalResult FusedConv2dOp::verify() {
     return emitOpError() << "the bias must have shape [" << filter.getDimSize(0)
                          << "], got " << getBias().getType();
   shape::Shape out = *conv;
-  if (getPool() != "none") {
-    if (getPool() != "max" && getPool() != "avg")
-      return emitOpError() << "unknown pool '" << getPool()
-                           << "'; expected none, max or avg";
+  switch (getPool()) {
+  case PoolKind::none:
+    if (getActivationOut())
+      return emitOpError("returns the activation before pooling, but does not "
+                         "pool");
+    break;
+  case PoolKind::max:
+  case PoolKind::avg: {
     FailureOr<shape::Shape> pooled = shape::pool2d(
         *conv, getPoolKernel(), getPoolStrides(), getPoolPadding(), error);
     if (failed(pooled))
       return emitOpError() << error;
     out = *pooled;
-  } else if (getActivationOut()) {
-    return emitOpError("returns the activation before pooling, but does not "
-                       "pool");
+    break;
+  }
   }
   if (ArrayRef<int64_t>(out) != getResult().getType().getShape())
     return emitOpError() << "result must have shape " << shape::str(out)
@@ -512,8 +540,6 @@ LogicalResult FusedConv2dOp::verify() {
 }
 
 LogicalResult FusedDenseOp::verify() {
-  if (failed(verifyActivation(*this, getActivation())))
-    return failure();
   RankedTensorType in = getTensorType(getInput()),
                    w = getTensorType(getWeight()), b = getTensorType(getBias());
   if (in.getRank() != 2 || w.getRank() != 2 || b.getRank() != 1 ||

@@ -106,17 +106,21 @@ RefTensor reduce(const RefTensor &x, ArrayRef<int64_t> axes,
 
 double scalarOf(const RefTensor &t, int64_t i) { return t.data[i]; }
 
-/// The epilogue activation of the fused ops, by name.
-double activate(StringRef activation, double v) {
-  if (activation == "relu")
+/// The epilogue activation of the fused ops.
+double activate(ActivationKind activation, double v) {
+  switch (activation) {
+  case ActivationKind::none:
+    return v;
+  case ActivationKind::relu:
     return v > 0 ? v : 0;
-  if (activation == "sigmoid")
+  case ActivationKind::sigmoid:
     return 1 / (1 + std::exp(-v));
-  if (activation == "tanh")
+  case ActivationKind::tanh:
     return std::tanh(v);
-  if (activation == "gelu")
+  case ActivationKind::gelu:
     return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
-  return v;
+  }
+  llvm_unreachable("unknown ActivationKind");
 }
 
 /// Geometry of a 2-D window op over NCHW.
@@ -522,13 +526,20 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
               v += in(2).data[(i / plane) % convShape[1]];
             y.data[i] = activate(f.getActivation(), v);
           }
-          if (f.getPool() == "none") {
+          bool isMax = false;
+          switch (f.getPool()) {
+          case PoolKind::none:
             results.push_back(std::move(y));
             return;
+          case PoolKind::max:
+            isMax = true;
+            break;
+          case PoolKind::avg:
+            break;
           }
           RefTensor pooled(out);
-          pool(f.getPool() == "max", false, y, pooled, nullptr, nullptr,
-               f.getPoolKernel(), f.getPoolStrides(), f.getPoolPadding());
+          pool(isMax, false, y, pooled, nullptr, nullptr, f.getPoolKernel(),
+               f.getPoolStrides(), f.getPoolPadding());
           results.push_back(std::move(pooled));
           if (f.getActivationOut())
             results.push_back(std::move(y));

@@ -147,3 +147,27 @@ func.func @one_hot(%y: tensor<3xi32>) {
   %0 = kiln.one_hot %y : tensor<3xi32> -> tensor<4x2xf32>
   return
 }
+
+// -----
+
+func.func @unknown_activation(%x: tensor<8x16xf32>, %w: tensor<16x4xf32>, %b: tensor<4xf32>) {
+  // expected-error @+1 {{unknown activation 'swish'; expected none, relu, sigmoid, tanh, gelu}}
+  %0 = kiln.fused_dense %x, %w, %b activation = swish : (tensor<8x16xf32>, tensor<16x4xf32>, tensor<4xf32>) -> tensor<8x4xf32>
+  return
+}
+
+// -----
+
+func.func @unknown_pool(%x: tensor<2x1x8x8xf32>, %w: tensor<4x1x3x3xf32>) {
+  // expected-error @+1 {{unknown pool 'min'; expected none, max, avg}}
+  %0 = kiln.fused_conv2d %x, %w activation = relu pool = min {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, dilation = array<i64: 1, 1>, pool_kernel = array<i64: 2, 2>, pool_strides = array<i64: 2, 2>, pool_padding = array<i64: 0, 0>} : (tensor<2x1x8x8xf32>, tensor<4x1x3x3xf32>) -> tensor<2x4x4x4xf32>
+  return
+}
+
+// -----
+
+func.func @saved_activation_without_pool(%x: tensor<2x1x8x8xf32>, %w: tensor<4x1x3x3xf32>) {
+  // expected-error @+1 {{returns the activation before pooling, but does not pool}}
+  %0, %1 = kiln.fused_conv2d %x, %w activation = relu pool = none {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, dilation = array<i64: 1, 1>, pool_kernel = array<i64>, pool_strides = array<i64>, pool_padding = array<i64>} : (tensor<2x1x8x8xf32>, tensor<4x1x3x3xf32>) -> (tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>)
+  return
+}
