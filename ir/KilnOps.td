@@ -433,6 +433,7 @@ def Kiln_MaxPool2dBackwardOp : Kiln_Op<"max_pool2d_backward", [Pure]> {
     $input `,` $output `,` $grad `kernel` `=` $kernel `strides` `=` $strides
     `padding` `=` $padding attr-dict `:` functional-type(operands, results)
   }];
+  let hasVerifier = 1;
 }
 
 def Kiln_AvgPool2dBackwardOp : Kiln_Op<"avg_pool2d_backward", [Pure]> {
@@ -444,6 +445,7 @@ def Kiln_AvgPool2dBackwardOp : Kiln_Op<"avg_pool2d_backward", [Pure]> {
     $grad `kernel` `=` $kernel `strides` `=` $strides `padding` `=` $padding
     attr-dict `:` type($grad) `->` type($result)
   }];
+  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//
@@ -468,6 +470,7 @@ def Kiln_DropoutOp : Kiln_Op<"dropout",
     $input (`,` $hyper^ `:` type($hyper))? attr-dict `:` type($input)
   }];
   let hasFolder = 1;
+  let hasVerifier = 1;
 }
 
 def Kiln_IfTrainingOp : Kiln_Op<"if_training",
@@ -578,6 +581,7 @@ def Kiln_SgdUpdateOp : Kiln_Op<"sgd_update", [Pure, AllTypesMatch<["param", "gra
   let assemblyFormat = [{
     $param `,` $grad `,` $hyper attr-dict `:` type($param) `,` type($hyper)
   }];
+  let hasVerifier = 1;
 }
 
 def Kiln_MomentumUpdateOp : Kiln_Op<"momentum_update",
@@ -596,6 +600,7 @@ def Kiln_MomentumUpdateOp : Kiln_Op<"momentum_update",
   let assemblyFormat = [{
     $param `,` $grad `,` $velocity `,` $hyper attr-dict `:` type($param) `,` type($hyper)
   }];
+  let hasVerifier = 1;
 }
 
 def Kiln_AdamUpdateOp : Kiln_Op<"adam_update",
@@ -615,6 +620,7 @@ def Kiln_AdamUpdateOp : Kiln_Op<"adam_update",
   let assemblyFormat = [{
     $param `,` $grad `,` $m `,` $v `,` $hyper attr-dict `:` type($param) `,` type($hyper)
   }];
+  let hasVerifier = 1;
 }
 
 #endif // KILN_OPS_TD
