@@ -11,6 +11,7 @@
 
 #include "codegen/Passes.h"
 #include "ir/KilnOps.h"
+#include "runtime/KilnABI.h"
 
 #include "mlir/Dialect/Utils/ReshapeOpsUtils.h"
 #include "mlir/Transforms/DialectConversion.h"
@@ -1494,7 +1495,7 @@ struct DropoutLowering : OpConversionPattern<kiln::DropoutOp> {
       Value f = rewriter.create<tensor::ExtractOp>(loc, adaptor.getHyper(), i);
       return rewriter.create<arith::FPToUIOp>(loc, i32, f);
     };
-    Value step = readU32(1), seed = readU32(2);
+    Value step = readU32(KILN_HYPER_STEP), seed = readU32(KILN_HYPER_SEED);
     uint32_t salt = static_cast<uint32_t>(op.getSalt()) * 0xc2b2ae3du;
     Value key = rewriter.create<arith::XOrIOp>(
         loc,
@@ -1636,7 +1637,8 @@ struct FusedConv2dLowering : OpConversionPattern<kiln::FusedConv2dOp> {
 // Optimizer updates
 //===----------------------------------------------------------------------===//
 
-/// Reads hyper[index] (f32) as a scalar of type `element`.
+/// Reads hyper[index] (f32; `index` is a KILN_HYPER_* of runtime/KilnABI.h)
+/// as a scalar of type `element`.
 Value readHyper(OpBuilder &b, Location loc, Value hyper, int64_t index,
                 Type element) {
   Value i = b.create<arith::ConstantIndexOp>(loc, index);
@@ -1674,7 +1676,8 @@ struct SgdLowering : OpConversionPattern<kiln::SgdUpdateOp> {
     Location loc = op.getLoc();
     Type element = op.getType().getElementType();
     double wd = op.getWeightDecay().convertToDouble();
-    Value lr = readHyper(rewriter, loc, adaptor.getHyper(), 0, element);
+    Value lr =
+        readHyper(rewriter, loc, adaptor.getHyper(), KILN_HYPER_LR, element);
     SmallVector<Value> results = buildUpdate(
         rewriter, loc, ValueRange{adaptor.getParam(), adaptor.getGrad()}, 1,
         [&](OpBuilder &b, Location l, ValueRange args) {
@@ -1701,7 +1704,8 @@ struct MomentumLowering : OpConversionPattern<kiln::MomentumUpdateOp> {
     double wd = op.getWeightDecay().convertToDouble();
     double mu = op.getMomentum().convertToDouble();
     bool nesterov = op.getNesterov();
-    Value lr = readHyper(rewriter, loc, adaptor.getHyper(), 0, element);
+    Value lr =
+        readHyper(rewriter, loc, adaptor.getHyper(), KILN_HYPER_LR, element);
     SmallVector<Value> results =
         buildUpdate(rewriter, loc,
                     ValueRange{adaptor.getParam(), adaptor.getGrad(),
@@ -1739,8 +1743,10 @@ struct AdamLowering : OpConversionPattern<kiln::AdamUpdateOp> {
 
     // Per-step scalars: step size lr / (1 - b1^t) and sqrt(1 - b2^t).
     Scalar s{rewriter, loc};
-    Value lr = readHyper(rewriter, loc, adaptor.getHyper(), 0, element);
-    Value t = readHyper(rewriter, loc, adaptor.getHyper(), 1, element);
+    Value lr =
+        readHyper(rewriter, loc, adaptor.getHyper(), KILN_HYPER_LR, element);
+    Value t =
+        readHyper(rewriter, loc, adaptor.getHyper(), KILN_HYPER_STEP, element);
     Value one = s.cst(element, 1.0);
     auto correction = [&](double beta) {
       Value pow = rewriter.create<math::PowFOp>(loc, s.cst(element, beta), t);

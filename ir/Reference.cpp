@@ -5,6 +5,7 @@
 #include "ir/DropoutMask.h"
 #include "ir/KilnOps.h"
 #include "ir/ShapeRules.h"
+#include "runtime/KilnABI.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -562,7 +563,8 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
           if (d.getHyper()) {
             const RefTensor &h = in(1);
             double rate = d.getRate().convertToDouble();
-            uint32_t key = dropoutKey(uint32_t(h.data[1]), uint32_t(h.data[2]),
+            uint32_t key = dropoutKey(uint32_t(h.data[KILN_HYPER_STEP]),
+                                      uint32_t(h.data[KILN_HYPER_SEED]),
                                       uint32_t(d.getSalt()));
             for (int64_t i = 0; i < r.size(); ++i)
               r.data[i] = dropoutUniform(key, uint32_t(i)) < rate
@@ -575,7 +577,8 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
         .Case([&](AssignParamOp) {})
         .Case([&](SgdUpdateOp u) {
           const RefTensor &p = in(0), &g = in(1), &h = in(2);
-          double lr = scalarOf(h, 0), wd = u.getWeightDecay().convertToDouble();
+          double lr = scalarOf(h, KILN_HYPER_LR),
+                 wd = u.getWeightDecay().convertToDouble();
           RefTensor r = p;
           for (int64_t i = 0; i < p.size(); ++i)
             r.data[i] = p.data[i] - lr * (g.data[i] + wd * p.data[i]);
@@ -583,7 +586,8 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
         })
         .Case([&](MomentumUpdateOp u) {
           const RefTensor &p = in(0), &g = in(1), &v = in(2), &h = in(3);
-          double lr = scalarOf(h, 0), mu = u.getMomentum().convertToDouble(),
+          double lr = scalarOf(h, KILN_HYPER_LR),
+                 mu = u.getMomentum().convertToDouble(),
                  wd = u.getWeightDecay().convertToDouble();
           RefTensor np = p, nv = v;
           for (int64_t i = 0; i < p.size(); ++i) {
@@ -598,7 +602,8 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
         .Case([&](AdamUpdateOp u) {
           const RefTensor &p = in(0), &g = in(1), &m = in(2), &v = in(3),
                           &h = in(4);
-          double lr = scalarOf(h, 0), t = scalarOf(h, 1);
+          double lr = scalarOf(h, KILN_HYPER_LR),
+                 t = scalarOf(h, KILN_HYPER_STEP);
           double b1 = u.getBeta1().convertToDouble(),
                  b2 = u.getBeta2().convertToDouble(),
                  eps = u.getEps().convertToDouble(),
