@@ -11,6 +11,7 @@
 
 #include "codegen/Passes.h"
 #include "ir/KilnOps.h"
+#include "runtime/KilnABI.h"
 
 #include "mlir/Dialect/Utils/ReshapeOpsUtils.h"
 #include "mlir/Transforms/DialectConversion.h"
@@ -1058,17 +1059,16 @@ RankedTensorType matrixType(int64_t rows, int64_t cols, Type element) {
   return RankedTensorType::get({rows, cols}, element);
 }
 
-/// Applies an activation by name ("none", "relu", "sigmoid", "tanh", "gelu");
-/// null for an unknown name.
-Value activate(Scalar &s, StringRef activation, Value v);
+/// Applies the epilogue activation of a fused op to `v`.
+Value activate(Scalar &s, kiln::ActivationKind activation, Value v);
 
 /// act(conv2d(x, filter) + bias) in NCHW `type` (bias [O] optional).
 /// y[o, (n, oh, ow)] = filter[o, (c, kh, kw)] x columns[(c, kh, kw), ...];
 /// the bias and the activation are applied in the pass that transposes the
 /// product to NCHW.
 Value buildConv2d(OpBuilder &b, Location loc, Value x, Value filter, Value bias,
-                  const Window &w, RankedTensorType type, StringRef activation,
-                  bool namedMatmul) {
+                  const Window &w, RankedTensorType type,
+                  kiln::ActivationKind activation, bool namedMatmul) {
   ArrayRef<int64_t> fs = tensorType(filter).getShape();
   ArrayRef<int64_t> ys = type.getShape();
   Type element = type.getElementType();
@@ -1108,9 +1108,10 @@ struct Conv2dLowering : OpConversionPattern<kiln::Conv2dOp> {
     Value filter = adaptor.getFilter();
     Window w = convWindow(tensorType(filter).getShape(), op.getStrides(),
                           op.getPadding(), op.getDilation());
-    rewriter.replaceOp(op, buildConv2d(rewriter, op.getLoc(),
-                                       adaptor.getInput(), filter, Value(), w,
-                                       op.getType(), "none", namedMatmul));
+    rewriter.replaceOp(op,
+                       buildConv2d(rewriter, op.getLoc(), adaptor.getInput(),
+                                   filter, Value(), w, op.getType(),
+                                   kiln::ActivationKind::none, namedMatmul));
     return success();
   }
 
@@ -1494,7 +1495,7 @@ struct DropoutLowering : OpConversionPattern<kiln::DropoutOp> {
       Value f = rewriter.create<tensor::ExtractOp>(loc, adaptor.getHyper(), i);
       return rewriter.create<arith::FPToUIOp>(loc, i32, f);
     };
-    Value step = readU32(1), seed = readU32(2);
+    Value step = readU32(KILN_HYPER_STEP), seed = readU32(KILN_HYPER_SEED);
     uint32_t salt = static_cast<uint32_t>(op.getSalt()) * 0xc2b2ae3du;
     Value key = rewriter.create<arith::XOrIOp>(
         loc,
@@ -1542,23 +1543,20 @@ struct DropoutLowering : OpConversionPattern<kiln::DropoutOp> {
 // Fused ops (kiln-fuse-conv)
 //===----------------------------------------------------------------------===//
 
-Value activate(Scalar &s, StringRef activation, Value v) {
-  Type type = v.getType();
-  if (activation == "none")
+Value activate(Scalar &s, kiln::ActivationKind activation, Value v) {
+  switch (activation) {
+  case kiln::ActivationKind::none:
     return v;
-  if (activation == "relu")
-    return s.max(v, s.cst(type, 0.0));
-  if (activation == "sigmoid")
+  case kiln::ActivationKind::relu:
+    return unaryScalar<kiln::ReluOp>(s, v);
+  case kiln::ActivationKind::sigmoid:
     return unaryScalar<kiln::SigmoidOp>(s, v);
-  if (activation == "tanh")
-    return s.tanh(v);
-  if (activation == "gelu")
+  case kiln::ActivationKind::tanh:
+    return unaryScalar<kiln::TanhOp>(s, v);
+  case kiln::ActivationKind::gelu:
     return unaryScalar<kiln::GeluOp>(s, v);
-  return Value();
-}
-
-bool isKnownActivation(StringRef a) {
-  return llvm::is_contained({"none", "relu", "sigmoid", "tanh", "gelu"}, a);
+  }
+  llvm_unreachable("unknown ActivationKind");
 }
 
 /// act(input @ weight + bias): the matmul, then bias and activation in one
@@ -1570,9 +1568,7 @@ struct FusedDenseLowering : OpConversionPattern<kiln::FusedDenseOp> {
   LogicalResult
   matchAndRewrite(kiln::FusedDenseOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    StringRef activation = op.getActivation();
-    if (!isKnownActivation(activation))
-      return op.emitOpError() << "unknown activation '" << activation << "'";
+    kiln::ActivationKind activation = op.getActivation();
     Location loc = op.getLoc();
     RankedTensorType type = op.getType();
     Value product = buildMatmul(rewriter, loc, adaptor.getInput(),
@@ -1599,11 +1595,6 @@ struct FusedConv2dLowering : OpConversionPattern<kiln::FusedConv2dOp> {
   LogicalResult
   matchAndRewrite(kiln::FusedConv2dOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    StringRef activation = op.getActivation(), pool = op.getPool();
-    if (!isKnownActivation(activation))
-      return op.emitOpError() << "unknown activation '" << activation << "'";
-    if (pool != "none" && pool != "max" && pool != "avg")
-      return op.emitOpError() << "unknown pool '" << pool << "'";
     Location loc = op.getLoc();
     Value x = adaptor.getInput(), filter = adaptor.getFilter();
     ArrayRef<int64_t> xs = tensorType(x).getShape(),
@@ -1617,15 +1608,21 @@ struct FusedConv2dLowering : OpConversionPattern<kiln::FusedConv2dOp> {
          (xs[3] + 2 * w.pw - w.dw * (w.kw - 1) - 1) / w.sw + 1},
         element);
     Value activated = buildConv2d(rewriter, loc, x, filter, adaptor.getBias(),
-                                  w, convType, activation, namedMatmul);
-    if (pool == "none") {
+                                  w, convType, op.getActivation(), namedMatmul);
+    bool isMax = false;
+    switch (op.getPool()) {
+    case kiln::PoolKind::none:
       rewriter.replaceOp(op, activated);
       return success();
+    case kiln::PoolKind::max:
+      isMax = true;
+      break;
+    case kiln::PoolKind::avg:
+      break;
     }
     Window pw = poolWindow(op.getPoolKernel(), op.getPoolStrides(),
                            op.getPoolPadding());
-    Value pooled =
-        buildPool(rewriter, loc, activated, pool == "max", pw, resultType);
+    Value pooled = buildPool(rewriter, loc, activated, isMax, pw, resultType);
     SmallVector<Value> results = {pooled};
     if (op.getActivationOut())
       results.push_back(activated);
@@ -1640,7 +1637,8 @@ struct FusedConv2dLowering : OpConversionPattern<kiln::FusedConv2dOp> {
 // Optimizer updates
 //===----------------------------------------------------------------------===//
 
-/// Reads hyper[index] (f32) as a scalar of type `element`.
+/// Reads hyper[index] (f32; `index` is a KILN_HYPER_* of runtime/KilnABI.h)
+/// as a scalar of type `element`.
 Value readHyper(OpBuilder &b, Location loc, Value hyper, int64_t index,
                 Type element) {
   Value i = b.create<arith::ConstantIndexOp>(loc, index);
@@ -1678,7 +1676,8 @@ struct SgdLowering : OpConversionPattern<kiln::SgdUpdateOp> {
     Location loc = op.getLoc();
     Type element = op.getType().getElementType();
     double wd = op.getWeightDecay().convertToDouble();
-    Value lr = readHyper(rewriter, loc, adaptor.getHyper(), 0, element);
+    Value lr =
+        readHyper(rewriter, loc, adaptor.getHyper(), KILN_HYPER_LR, element);
     SmallVector<Value> results = buildUpdate(
         rewriter, loc, ValueRange{adaptor.getParam(), adaptor.getGrad()}, 1,
         [&](OpBuilder &b, Location l, ValueRange args) {
@@ -1705,7 +1704,8 @@ struct MomentumLowering : OpConversionPattern<kiln::MomentumUpdateOp> {
     double wd = op.getWeightDecay().convertToDouble();
     double mu = op.getMomentum().convertToDouble();
     bool nesterov = op.getNesterov();
-    Value lr = readHyper(rewriter, loc, adaptor.getHyper(), 0, element);
+    Value lr =
+        readHyper(rewriter, loc, adaptor.getHyper(), KILN_HYPER_LR, element);
     SmallVector<Value> results =
         buildUpdate(rewriter, loc,
                     ValueRange{adaptor.getParam(), adaptor.getGrad(),
@@ -1743,8 +1743,10 @@ struct AdamLowering : OpConversionPattern<kiln::AdamUpdateOp> {
 
     // Per-step scalars: step size lr / (1 - b1^t) and sqrt(1 - b2^t).
     Scalar s{rewriter, loc};
-    Value lr = readHyper(rewriter, loc, adaptor.getHyper(), 0, element);
-    Value t = readHyper(rewriter, loc, adaptor.getHyper(), 1, element);
+    Value lr =
+        readHyper(rewriter, loc, adaptor.getHyper(), KILN_HYPER_LR, element);
+    Value t =
+        readHyper(rewriter, loc, adaptor.getHyper(), KILN_HYPER_STEP, element);
     Value one = s.cst(element, 1.0);
     auto correction = [&](double beta) {
       Value pow = rewriter.create<math::PowFOp>(loc, s.cst(element, beta), t);

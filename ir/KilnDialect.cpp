@@ -3,12 +3,22 @@
 #include "ir/KilnDialect.h"
 #include "ir/KilnOps.h"
 
+#include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/TypeSwitch.h"
+
 using namespace mlir;
 using namespace kiln;
 
 #include "ir/KilnDialect.cpp.inc"
 
+#define GET_ATTRDEF_CLASSES
+#include "ir/KilnAttrs.cpp.inc"
+
 void KilnDialect::initialize() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "ir/KilnAttrs.cpp.inc"
+      >();
   addOperations<
 #define GET_OP_LIST
 #include "ir/KilnOps.cpp.inc"

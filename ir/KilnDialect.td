@@ -24,6 +24,8 @@ def Kiln_Dialect : Dialect {
     (`kiln.output`).
   }];
   let hasConstantMaterializer = 1;
+  // The enum attributes of KilnOps.td (`#kiln<activation relu>`).
+  let useDefaultAttributePrinterParser = 1;
   let extraClassDeclaration = [{
     /// Attribute names shared by the frontend, the passes and the runtime ABI.
     static constexpr llvm::StringLiteral kInputAttrName = "kiln.input";

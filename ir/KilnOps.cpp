@@ -7,9 +7,11 @@
 
 #include "ir/KilnOps.h"
 #include "ir/ShapeRules.h"
+#include "runtime/KilnABI.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/SmallString.h"
 
 #include <cmath>
 
@@ -59,6 +61,49 @@ static LogicalResult inferReduce(std::optional<Location> loc, Value input,
     return inferError(loc, error);
   results.push_back(RankedTensorType::get(*shape, type.getElementType()));
   return success();
+}
+
+/// Fails unless all of `types` (shaped) have one element type.
+static LogicalResult verifySameElementType(Operation *op, TypeRange types) {
+  Type element = cast<ShapedType>(types.front()).getElementType();
+  for (Type type : types.drop_front())
+    if (cast<ShapedType>(type).getElementType() != element)
+      return op->emitOpError()
+             << "operands and results must have one element type, got "
+             << element << " and " << cast<ShapedType>(type).getElementType();
+  return success();
+}
+
+/// Fails unless `op`'s operands and results have one element type.
+static LogicalResult verifySameElementType(Operation *op) {
+  SmallVector<Type> types(op->getOperandTypes());
+  llvm::append_range(types, op->getResultTypes());
+  return verifySameElementType(op, types);
+}
+
+/// The step's hyper vector (runtime/KilnABI.h), when there is one, holds
+/// KILN_HYPER_COUNT floats: the lowerings read it at the KILN_HYPER_* indices.
+static LogicalResult verifyHyper(Operation *op, Value hyper) {
+  if (!hyper)
+    return success();
+  constexpr int64_t size = KILN_HYPER_COUNT;
+  RankedTensorType type = getTensorType(hyper);
+  if (type.getShape() != ArrayRef<int64_t>{size})
+    return op->emitOpError() << "the hyper vector must have shape [" << size
+                             << "] (runtime/KilnABI.h), got " << type;
+  return success();
+}
+
+/// Fails unless the attribute `name` of `op` lies in [0, 1).
+static LogicalResult verifyFraction(Operation *op, StringRef name,
+                                    APFloat value) {
+  double v = value.convertToDouble();
+  if (v >= 0 && v < 1)
+    return success();
+  SmallString<16> text;
+  value.toString(text);
+  return op->emitOpError() << "'" << name << "' must be in [0, 1), got "
+                           << text;
 }
 
 static LogicalResult inferLoss(std::optional<Location> loc, Value lhs,
@@ -130,6 +175,41 @@ static void printInit(OpAsmPrinter &printer, Operation *, InitKindAttr kind,
     printShortestDouble(printer.getStream(), v);
   });
   printer << ")";
+}
+
+//===----------------------------------------------------------------------===//
+// custom<Keyword>: an enum attribute (KilnOps.td) as its bare keyword, `relu`.
+// (The attribute's own printer writes `#kiln<activation relu>` and, stripped
+// in an op's assembly, ` relu` with a space of its own.)
+//===----------------------------------------------------------------------===//
+
+template <typename AttrT>
+static ParseResult parseKeyword(OpAsmParser &parser, AttrT &attr) {
+  using Enum = decltype(std::declval<AttrT>().getValue());
+  SMLoc loc = parser.getCurrentLocation();
+  StringRef keyword;
+  if (parser.parseKeyword(&keyword))
+    return failure();
+  if (std::optional<Enum> value = symbolizeEnum<Enum>(keyword)) {
+    attr = AttrT::get(parser.getContext(), *value);
+    return success();
+  }
+  InFlightDiagnostic diag = parser.emitError(loc)
+                            << "unknown " << AttrT::getMnemonic() << " '"
+                            << keyword << "'; expected ";
+  // The cases are numbered from 0 on; past the last, the name is empty.
+  for (uint32_t i = 0;; ++i) {
+    StringRef name = stringifyEnum(static_cast<Enum>(i));
+    if (name.empty())
+      break;
+    diag << (i == 0 ? "" : ", ") << name;
+  }
+  return diag;
+}
+
+template <typename AttrT>
+static void printKeyword(OpAsmPrinter &printer, Operation *, AttrT attr) {
+  printer << stringifyEnum(attr.getValue());
 }
 
 //===----------------------------------------------------------------------===//
@@ -414,6 +494,28 @@ LogicalResult Conv2dOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
+/// The shared verifier of the convolution and pooling gradients, whose
+/// operands are a forward op's input (or its gradient), its output (or its
+/// gradient) and its attributes: `shape` is what the forward op's shape rule
+/// gives for the input (or a failure, with `error`), and must be `output`'s
+/// shape; `describe` names the forward computation in the message. All
+/// operands and results have one element type.
+template <typename Op>
+static LogicalResult
+verifyWindowShapes(Op op, const FailureOr<shape::Shape> &shape,
+                   const std::string &error, RankedTensorType output,
+                   function_ref<void(InFlightDiagnostic &)> describe) {
+  if (failed(verifySameElementType(op)))
+    return failure();
+  if (failed(shape))
+    return op.emitOpError() << error;
+  if (ArrayRef<int64_t>(*shape) == output.getShape())
+    return success();
+  InFlightDiagnostic diag = op.emitOpError();
+  describe(diag);
+  return diag << " gives shape " << shape::str(*shape) << ", not " << output;
+}
+
 /// Checks that convolving `input` with `filter` gives `output`'s shape.
 template <typename Op>
 static LogicalResult verifyConvShapes(Op op, RankedTensorType input,
@@ -423,13 +525,23 @@ static LogicalResult verifyConvShapes(Op op, RankedTensorType input,
   FailureOr<shape::Shape> shape =
       shape::conv2d(input.getShape(), filter.getShape(), op.getStrides(),
                     op.getPadding(), op.getDilation(), error);
-  if (failed(shape))
-    return op.emitOpError() << error;
-  if (ArrayRef<int64_t>(*shape) != output.getShape())
-    return op.emitOpError()
-           << "a convolution of " << input << " with " << filter
-           << " gives shape " << shape::str(*shape) << ", not " << output;
-  return success();
+  return verifyWindowShapes(
+      op, shape, error, output, [&](InFlightDiagnostic &diag) {
+        diag << "a convolution of " << input << " with " << filter;
+      });
+}
+
+/// Checks that pooling `input` with the op's window gives `output`'s shape.
+template <typename Op>
+static LogicalResult verifyPoolShapes(Op op, RankedTensorType input,
+                                      RankedTensorType output) {
+  std::string error;
+  FailureOr<shape::Shape> shape =
+      shape::pool2d(input.getShape(), op.getKernel(), op.getStrides(),
+                    op.getPadding(), error);
+  return verifyWindowShapes(
+      op, shape, error, output,
+      [&](InFlightDiagnostic &diag) { diag << "pooling " << input; });
 }
 
 LogicalResult Conv2dBackwardInputOp::verify() {
@@ -460,20 +572,28 @@ KILN_INFER_POOL(MaxPool2dOp)
 KILN_INFER_POOL(AvgPool2dOp)
 #undef KILN_INFER_POOL
 
+LogicalResult MaxPool2dBackwardOp::verify() {
+  RankedTensorType input = getTensorType(getInput());
+  if (getType() != input)
+    return emitOpError() << "result type " << getType()
+                         << " differs from the input's, " << input;
+  if (getOutput().getType() != getGrad().getType())
+    return emitOpError() << "the pooled output " << getOutput().getType()
+                         << " and its gradient " << getGrad().getType()
+                         << " differ in type";
+  return verifyPoolShapes(*this, input, getTensorType(getOutput()));
+}
+
+LogicalResult AvgPool2dBackwardOp::verify() {
+  return verifyPoolShapes(*this, getType(), getTensorType(getGrad()));
+}
+
 //===----------------------------------------------------------------------===//
 // Fused ops
 //===----------------------------------------------------------------------===//
 
-static LogicalResult verifyActivation(Operation *op, StringRef activation) {
-  if (!llvm::is_contained({"none", "relu", "sigmoid", "tanh", "gelu"},
-                          activation))
-    return op->emitOpError() << "unknown activation '" << activation
-                             << "'; expected none, relu, sigmoid, tanh or gelu";
-  return success();
-}
-
 LogicalResult FusedConv2dOp::verify() {
-  if (failed(verifyActivation(*this, getActivation())))
+  if (failed(verifySameElementType(*this)))
     return failure();
   RankedTensorType in = getTensorType(getInput()),
                    filter = getTensorType(getFilter());
@@ -488,18 +608,21 @@ LogicalResult FusedConv2dOp::verify() {
     return emitOpError() << "the bias must have shape [" << filter.getDimSize(0)
                          << "], got " << getBias().getType();
   shape::Shape out = *conv;
-  if (getPool() != "none") {
-    if (getPool() != "max" && getPool() != "avg")
-      return emitOpError() << "unknown pool '" << getPool()
-                           << "'; expected none, max or avg";
+  switch (getPool()) {
+  case PoolKind::none:
+    if (getActivationOut())
+      return emitOpError("returns the activation before pooling, but does not "
+                         "pool");
+    break;
+  case PoolKind::max:
+  case PoolKind::avg: {
     FailureOr<shape::Shape> pooled = shape::pool2d(
         *conv, getPoolKernel(), getPoolStrides(), getPoolPadding(), error);
     if (failed(pooled))
       return emitOpError() << error;
     out = *pooled;
-  } else if (getActivationOut()) {
-    return emitOpError("returns the activation before pooling, but does not "
-                       "pool");
+    break;
+  }
   }
   if (ArrayRef<int64_t>(out) != getResult().getType().getShape())
     return emitOpError() << "result must have shape " << shape::str(out)
@@ -512,7 +635,7 @@ LogicalResult FusedConv2dOp::verify() {
 }
 
 LogicalResult FusedDenseOp::verify() {
-  if (failed(verifyActivation(*this, getActivation())))
+  if (failed(verifySameElementType(*this)))
     return failure();
   RankedTensorType in = getTensorType(getInput()),
                    w = getTensorType(getWeight()), b = getTensorType(getBias());
@@ -529,6 +652,13 @@ LogicalResult FusedDenseOp::verify() {
 //===----------------------------------------------------------------------===//
 // Training-only behaviour
 //===----------------------------------------------------------------------===//
+
+LogicalResult DropoutOp::verify() {
+  // The kept elements are scaled by 1 / (1 - rate).
+  if (failed(verifyFraction(*this, "rate", getRate())))
+    return failure();
+  return verifyHyper(*this, getHyper());
+}
 
 OpFoldResult DropoutOp::fold(FoldAdaptor) {
   if (!getHyper() || getRate().convertToDouble() == 0)
@@ -588,6 +718,29 @@ LogicalResult CrossEntropyOp::inferReturnTypes(MLIRContext *,
 KILN_INFER_SAME_SHAPE_LOSS(MseOp)
 KILN_INFER_SAME_SHAPE_LOSS(BceWithLogitsOp)
 #undef KILN_INFER_SAME_SHAPE_LOSS
+
+//===----------------------------------------------------------------------===//
+// Optimizer updates
+//===----------------------------------------------------------------------===//
+
+LogicalResult SgdUpdateOp::verify() { return verifyHyper(*this, getHyper()); }
+
+LogicalResult MomentumUpdateOp::verify() {
+  return verifyHyper(*this, getHyper());
+}
+
+LogicalResult AdamUpdateOp::verify() {
+  // The bias corrections divide by 1 - beta^t, the update by sqrt(v) + eps.
+  if (failed(verifyFraction(*this, "beta1", getBeta1())) ||
+      failed(verifyFraction(*this, "beta2", getBeta2())))
+    return failure();
+  if (!(getEps().convertToDouble() > 0)) {
+    SmallString<16> text;
+    getEps().toString(text);
+    return emitOpError() << "'eps' must be > 0, got " << text;
+  }
+  return verifyHyper(*this, getHyper());
+}
 
 #define GET_OP_CLASSES
 #include "ir/KilnOps.cpp.inc"

@@ -17,6 +17,9 @@
 #include "ir/KilnInterfaces.h.inc"
 #include "ir/KilnOpsEnums.h.inc"
 
+#define GET_ATTRDEF_CLASSES
+#include "ir/KilnAttrs.h.inc"
+
 #define GET_OP_CLASSES
 #include "ir/KilnOps.h.inc"
 

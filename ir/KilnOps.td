@@ -42,6 +42,37 @@ def Kiln_InitKind : I32EnumAttr<"InitKind", "parameter initializer", [
   let cppNamespace = "::kiln";
 }
 
+def Kiln_ActivationKind : I32EnumAttr<"ActivationKind",
+    "the epilogue activation of a fused op", [
+    I32EnumAttrCase<"none", 0>,
+    I32EnumAttrCase<"relu", 1>,
+    I32EnumAttrCase<"sigmoid", 2>,
+    I32EnumAttrCase<"tanh", 3>,
+    I32EnumAttrCase<"gelu", 4>
+  ]> {
+  let cppNamespace = "::kiln";
+  // The attribute is Kiln_ActivationAttr, a dialect attribute printed as the
+  // keyword (`relu`), not an integer.
+  let genSpecializedAttr = 0;
+}
+
+/// `#kiln<activation relu>`; in the fused ops' assembly, just `relu`.
+def Kiln_ActivationAttr
+    : EnumAttr<Kiln_Dialect, Kiln_ActivationKind, "activation">;
+
+def Kiln_PoolKind : I32EnumAttr<"PoolKind",
+    "the pooling that follows a fused convolution", [
+    I32EnumAttrCase<"none", 0>,
+    I32EnumAttrCase<"max", 1>,
+    I32EnumAttrCase<"avg", 2>
+  ]> {
+  let cppNamespace = "::kiln";
+  let genSpecializedAttr = 0;
+}
+
+/// `#kiln<pool max>`; in kiln.fused_conv2d's assembly, just `max`.
+def Kiln_PoolAttr : EnumAttr<Kiln_Dialect, Kiln_PoolKind, "pool">;
+
 //===----------------------------------------------------------------------===//
 // Base classes
 //===----------------------------------------------------------------------===//
@@ -402,6 +433,7 @@ def Kiln_MaxPool2dBackwardOp : Kiln_Op<"max_pool2d_backward", [Pure]> {
     $input `,` $output `,` $grad `kernel` `=` $kernel `strides` `=` $strides
     `padding` `=` $padding attr-dict `:` functional-type(operands, results)
   }];
+  let hasVerifier = 1;
 }
 
 def Kiln_AvgPool2dBackwardOp : Kiln_Op<"avg_pool2d_backward", [Pure]> {
@@ -413,6 +445,7 @@ def Kiln_AvgPool2dBackwardOp : Kiln_Op<"avg_pool2d_backward", [Pure]> {
     $grad `kernel` `=` $kernel `strides` `=` $strides `padding` `=` $padding
     attr-dict `:` type($grad) `->` type($result)
   }];
+  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//
@@ -437,6 +470,7 @@ def Kiln_DropoutOp : Kiln_Op<"dropout",
     $input (`,` $hyper^ `:` type($hyper))? attr-dict `:` type($input)
   }];
   let hasFolder = 1;
+  let hasVerifier = 1;
 }
 
 def Kiln_IfTrainingOp : Kiln_Op<"if_training",
@@ -477,23 +511,34 @@ def Kiln_FusedConv2dOp : Kiln_Op<"fused_conv2d", [Pure]> {
   let summary = "conv2d + bias + activation [+ pooling] in one op";
   let description = [{
     `pool(act(conv2d(input, filter) + bias[None, :, None, None]))`: `bias` is
-    optional (`[O]`); `activation` is one of "none", "relu", "sigmoid", "tanh",
-    "gelu"; `pool` is "none", "max" or "avg" with `pool_kernel`, `pool_strides`
+    optional (`[O]`); `activation` is one of `none`, `relu`, `sigmoid`, `tanh`,
+    `gelu`; `pool` is `none`, `max` or `avg` with `pool_kernel`, `pool_strides`
     and `pool_padding`. When the op has a second result, it also returns the
     activation before pooling (which max pooling's gradient reads): fusion saves
     what the backward pass needs instead of losing it.
+
+    ```mlir
+    %p, %a = kiln.fused_conv2d %x, %w, %b activation = relu pool = max
+        {dilation = array<i64: 1, 1>, padding = array<i64: 1, 1>,
+         pool_kernel = array<i64: 2, 2>, pool_padding = array<i64: 0, 0>,
+         pool_strides = array<i64: 2, 2>, strides = array<i64: 1, 1>}
+        : (tensor<2x1x8x8xf32>, tensor<4x1x3x3xf32>, tensor<4xf32>)
+        -> (tensor<2x4x4x4xf32>, tensor<2x4x8x8xf32>)
+    ```
   }];
   let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$filter,
                        Optional<Kiln_FloatTensor>:$bias,
                        DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$padding,
-                       DenseI64ArrayAttr:$dilation, StrAttr:$activation,
-                       StrAttr:$pool, DenseI64ArrayAttr:$pool_kernel,
+                       DenseI64ArrayAttr:$dilation,
+                       Kiln_ActivationAttr:$activation, Kiln_PoolAttr:$pool,
+                       DenseI64ArrayAttr:$pool_kernel,
                        DenseI64ArrayAttr:$pool_strides,
                        DenseI64ArrayAttr:$pool_padding);
   let results = (outs Kiln_FloatTensor:$result,
                       Optional<Kiln_FloatTensor>:$activation_out);
   let assemblyFormat = [{
-    $input `,` $filter (`,` $bias^)? attr-dict `:` functional-type(operands, results)
+    $input `,` $filter (`,` $bias^)? `activation` `=` custom<Keyword>($activation)
+    `pool` `=` custom<Keyword>($pool) attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }
@@ -503,12 +548,19 @@ def Kiln_FusedDenseOp : Kiln_Op<"fused_dense", [Pure]> {
   let description = [{
     `act(input @ weight + bias)` for `input: [M, K]`, `weight: [K, N]`,
     `bias: [N]`; `activation` as for kiln.fused_conv2d.
+
+    ```mlir
+    %r = kiln.fused_dense %x, %w, %b activation = tanh
+        : (tensor<8x16xf32>, tensor<16x4xf32>, tensor<4xf32>) -> tensor<8x4xf32>
+    ```
   }];
   let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$weight,
-                       Kiln_FloatTensor:$bias, StrAttr:$activation);
+                       Kiln_FloatTensor:$bias, Kiln_ActivationAttr:$activation);
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = [{
-    $input `,` $weight `,` $bias attr-dict `:` functional-type(operands, results)
+    $input `,` $weight `,` $bias `activation` `=` custom<Keyword>($activation)
+    attr-dict
+    `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }
@@ -529,6 +581,7 @@ def Kiln_SgdUpdateOp : Kiln_Op<"sgd_update", [Pure, AllTypesMatch<["param", "gra
   let assemblyFormat = [{
     $param `,` $grad `,` $hyper attr-dict `:` type($param) `,` type($hyper)
   }];
+  let hasVerifier = 1;
 }
 
 def Kiln_MomentumUpdateOp : Kiln_Op<"momentum_update",
@@ -547,6 +600,7 @@ def Kiln_MomentumUpdateOp : Kiln_Op<"momentum_update",
   let assemblyFormat = [{
     $param `,` $grad `,` $velocity `,` $hyper attr-dict `:` type($param) `,` type($hyper)
   }];
+  let hasVerifier = 1;
 }
 
 def Kiln_AdamUpdateOp : Kiln_Op<"adam_update",
@@ -566,6 +620,7 @@ def Kiln_AdamUpdateOp : Kiln_Op<"adam_update",
   let assemblyFormat = [{
     $param `,` $grad `,` $m `,` $v `,` $hyper attr-dict `:` type($param) `,` type($hyper)
   }];
+  let hasVerifier = 1;
 }
 
 #endif // KILN_OPS_TD

@@ -5,6 +5,7 @@
 #include "ir/DropoutMask.h"
 #include "ir/KilnOps.h"
 #include "ir/ShapeRules.h"
+#include "runtime/KilnABI.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -106,17 +107,21 @@ RefTensor reduce(const RefTensor &x, ArrayRef<int64_t> axes,
 
 double scalarOf(const RefTensor &t, int64_t i) { return t.data[i]; }
 
-/// The epilogue activation of the fused ops, by name.
-double activate(StringRef activation, double v) {
-  if (activation == "relu")
+/// The epilogue activation of the fused ops.
+double activate(ActivationKind activation, double v) {
+  switch (activation) {
+  case ActivationKind::none:
+    return v;
+  case ActivationKind::relu:
     return v > 0 ? v : 0;
-  if (activation == "sigmoid")
+  case ActivationKind::sigmoid:
     return 1 / (1 + std::exp(-v));
-  if (activation == "tanh")
+  case ActivationKind::tanh:
     return std::tanh(v);
-  if (activation == "gelu")
+  case ActivationKind::gelu:
     return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
-  return v;
+  }
+  llvm_unreachable("unknown ActivationKind");
 }
 
 /// Geometry of a 2-D window op over NCHW.
@@ -522,13 +527,20 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
               v += in(2).data[(i / plane) % convShape[1]];
             y.data[i] = activate(f.getActivation(), v);
           }
-          if (f.getPool() == "none") {
+          bool isMax = false;
+          switch (f.getPool()) {
+          case PoolKind::none:
             results.push_back(std::move(y));
             return;
+          case PoolKind::max:
+            isMax = true;
+            break;
+          case PoolKind::avg:
+            break;
           }
           RefTensor pooled(out);
-          pool(f.getPool() == "max", false, y, pooled, nullptr, nullptr,
-               f.getPoolKernel(), f.getPoolStrides(), f.getPoolPadding());
+          pool(isMax, false, y, pooled, nullptr, nullptr, f.getPoolKernel(),
+               f.getPoolStrides(), f.getPoolPadding());
           results.push_back(std::move(pooled));
           if (f.getActivationOut())
             results.push_back(std::move(y));
@@ -551,7 +563,8 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
           if (d.getHyper()) {
             const RefTensor &h = in(1);
             double rate = d.getRate().convertToDouble();
-            uint32_t key = dropoutKey(uint32_t(h.data[1]), uint32_t(h.data[2]),
+            uint32_t key = dropoutKey(uint32_t(h.data[KILN_HYPER_STEP]),
+                                      uint32_t(h.data[KILN_HYPER_SEED]),
                                       uint32_t(d.getSalt()));
             for (int64_t i = 0; i < r.size(); ++i)
               r.data[i] = dropoutUniform(key, uint32_t(i)) < rate
@@ -564,7 +577,8 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
         .Case([&](AssignParamOp) {})
         .Case([&](SgdUpdateOp u) {
           const RefTensor &p = in(0), &g = in(1), &h = in(2);
-          double lr = scalarOf(h, 0), wd = u.getWeightDecay().convertToDouble();
+          double lr = scalarOf(h, KILN_HYPER_LR),
+                 wd = u.getWeightDecay().convertToDouble();
           RefTensor r = p;
           for (int64_t i = 0; i < p.size(); ++i)
             r.data[i] = p.data[i] - lr * (g.data[i] + wd * p.data[i]);
@@ -572,7 +586,8 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
         })
         .Case([&](MomentumUpdateOp u) {
           const RefTensor &p = in(0), &g = in(1), &v = in(2), &h = in(3);
-          double lr = scalarOf(h, 0), mu = u.getMomentum().convertToDouble(),
+          double lr = scalarOf(h, KILN_HYPER_LR),
+                 mu = u.getMomentum().convertToDouble(),
                  wd = u.getWeightDecay().convertToDouble();
           RefTensor np = p, nv = v;
           for (int64_t i = 0; i < p.size(); ++i) {
@@ -587,7 +602,8 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
         .Case([&](AdamUpdateOp u) {
           const RefTensor &p = in(0), &g = in(1), &m = in(2), &v = in(3),
                           &h = in(4);
-          double lr = scalarOf(h, 0), t = scalarOf(h, 1);
+          double lr = scalarOf(h, KILN_HYPER_LR),
+                 t = scalarOf(h, KILN_HYPER_STEP);
           double b1 = u.getBeta1().convertToDouble(),
                  b2 = u.getBeta2().convertToDouble(),
                  eps = u.getEps().convertToDouble(),

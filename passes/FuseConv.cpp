@@ -13,6 +13,7 @@
 #include "ir/KilnOps.h"
 
 #include "mlir/IR/Matchers.h"
+#include "llvm/ADT/TypeSwitch.h"
 
 namespace kiln {
 #define GEN_PASS_DEF_KILNFUSECONV
@@ -24,19 +25,22 @@ using namespace kiln;
 
 namespace {
 
-/// The epilogue activation an op computes, or "".
-StringRef activationOf(Operation *op) {
+/// The epilogue activation `op` computes, if it is one.
+std::optional<ActivationKind> activationOf(Operation *op) {
   if (!op)
-    return "";
-  if (isa<ReluOp>(op))
-    return "relu";
-  if (isa<SigmoidOp>(op))
-    return "sigmoid";
-  if (isa<TanhOp>(op))
-    return "tanh";
-  if (isa<GeluOp>(op))
-    return "gelu";
-  return "";
+    return std::nullopt;
+  return llvm::TypeSwitch<Operation *, std::optional<ActivationKind>>(op)
+      .Case([](ReluOp) { return ActivationKind::relu; })
+      .Case([](SigmoidOp) { return ActivationKind::sigmoid; })
+      .Case([](TanhOp) { return ActivationKind::tanh; })
+      .Case([](GeluOp) { return ActivationKind::gelu; })
+      .Default([](Operation *) { return std::nullopt; });
+}
+
+/// The activation attribute of a fused op whose epilogue ends with `act`.
+ActivationKindAttr activationAttr(OpBuilder &b, Operation *act) {
+  return ActivationKindAttr::get(b.getContext(), act ? *activationOf(act)
+                                                     : ActivationKind::none);
 }
 
 Operation *soleUser(Value v) {
@@ -163,7 +167,7 @@ struct KilnFuseConvPass
       missed(conv, "the convolution's result has other users");
     }
     Operation *act = nullptr;
-    if (Operation *user = soleUser(current); !activationOf(user).empty()) {
+    if (Operation *user = soleUser(current); activationOf(user)) {
       act = user;
       chain.push_back(user);
       current = user->getResult(0);
@@ -202,10 +206,11 @@ struct KilnFuseConvPass
     auto fused = b.create<FusedConv2dOp>(
         loc, resultTypes, conv.getInput(), conv.getFilter(), biasVec,
         conv.getStridesAttr(), conv.getPaddingAttr(), conv.getDilationAttr(),
-        b.getStringAttr(act ? activationOf(act) : "none"),
-        b.getStringAttr(!pool                    ? "none"
-                        : isa<MaxPool2dOp>(pool) ? "max"
-                                                 : "avg"),
+        activationAttr(b, act),
+        PoolKindAttr::get(b.getContext(), !pool ? PoolKind::none
+                                          : isa<MaxPool2dOp>(pool)
+                                              ? PoolKind::max
+                                              : PoolKind::avg),
         pool ? pool->getAttrOfType<DenseI64ArrayAttr>("kernel") : empty,
         pool ? pool->getAttrOfType<DenseI64ArrayAttr>("strides") : empty,
         pool ? pool->getAttrOfType<DenseI64ArrayAttr>("padding") : empty);
@@ -240,7 +245,7 @@ struct KilnFuseConvPass
     }
     SmallVector<Operation *> chain{matmul, add};
     Operation *act = soleUser(add.getResult());
-    if (activationOf(act).empty())
+    if (!activationOf(act))
       act = nullptr;
     else
       chain.push_back(act);
@@ -250,8 +255,7 @@ struct KilnFuseConvPass
         llvm::map_to_vector(chain, [](Operation *op) { return op->getLoc(); }));
     auto fused = b.create<FusedDenseOp>(
         loc, last->getResult(0).getType(), matmul.getLhs(), matmul.getRhs(),
-        biasVector(b, loc, other, n),
-        b.getStringAttr(act ? activationOf(act) : "none"));
+        biasVector(b, loc, other, n), activationAttr(b, act));
     last->getResult(0).replaceAllUsesWith(fused.getResult());
     for (Operation *op : llvm::reverse(chain))
       op->erase();

@@ -1155,9 +1155,8 @@ TEST_F(LoweringTest, FusedDense) {
       return activateRef(act, m + bias);
     });
     std::string body =
-        std::string("  %r = kiln.fused_dense %x, %w, %b {activation = \"") +
-        act +
-        "\"} : (tensor<5x20xf32>, tensor<20x13xf32>, "
+        std::string("  %r = kiln.fused_dense %x, %w, %b activation = ") + act +
+        " : (tensor<5x20xf32>, tensor<20x13xf32>, "
         "tensor<13xf32>) -> tensor<5x13xf32>";
     checkPredict(predictIR({{"x", "tensor<5x20xf32>"},
                             {"w", "tensor<20x13xf32>"},
@@ -1200,10 +1199,11 @@ TEST_F(LoweringTest, FusedConv2d) {
           (pooled ? tp : ty) + " {kiln.output = \"r\"}" +
           (both ? ", " + ty + " {kiln.output = \"act\"}" : std::string()) +
           ") {\n  %r" + (both ? ", %a" : "") +
-          " = kiln.fused_conv2d %x, %w, %b {strides = " + i64Array({1, 1}) +
+          " = kiln.fused_conv2d %x, %w, %b activation = " + act +
+          " pool = " + poolKind + " {strides = " + i64Array({1, 1}) +
           ", padding = " + i64Array({1, 1}) +
-          ", dilation = " + i64Array({1, 1}) + ", activation = \"" + act +
-          "\", pool = \"" + poolKind + "\", pool_kernel = " + i64Array({2, 2}) +
+          ", dilation = " + i64Array({1, 1}) +
+          ", pool_kernel = " + i64Array({2, 2}) +
           ", pool_strides = " + i64Array({2, 2}) +
           ", pool_padding = " + i64Array({0, 0}) + "} : (" + tx + ", " + tw +
           ", tensor<4xf32>) -> " + results + "\n  return %r" +

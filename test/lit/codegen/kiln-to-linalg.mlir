@@ -441,9 +441,9 @@ func.func @fused(%v: tensor<6xf32>, %x: tensor<5x20xf32>, %w: tensor<20x13xf32>,
     -> (tensor<6xf32>, tensor<6xf32>, tensor<5x13xf32>, tensor<2x4x4x3xf32>, tensor<2x4x8x6xf32>) {
   %0 = kiln.gelu %v : tensor<6xf32>
   %1 = kiln.gelu_derivative %v : tensor<6xf32>
-  %2 = kiln.fused_dense %x, %w, %b {activation = "relu"} : (tensor<5x20xf32>, tensor<20x13xf32>, tensor<13xf32>) -> tensor<5x13xf32>
-  %3, %4 = kiln.fused_conv2d %i, %f, %c {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, dilation = array<i64: 1, 1>,
-      activation = "tanh", pool = "max", pool_kernel = array<i64: 2, 2>, pool_strides = array<i64: 2, 2>, pool_padding = array<i64: 0, 0>}
+  %2 = kiln.fused_dense %x, %w, %b activation = relu : (tensor<5x20xf32>, tensor<20x13xf32>, tensor<13xf32>) -> tensor<5x13xf32>
+  %3, %4 = kiln.fused_conv2d %i, %f, %c activation = tanh pool = max {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, dilation = array<i64: 1, 1>,
+      pool_kernel = array<i64: 2, 2>, pool_strides = array<i64: 2, 2>, pool_padding = array<i64: 0, 0>}
       : (tensor<2x3x8x6xf32>, tensor<4x3x3x3xf32>, tensor<4xf32>) -> (tensor<2x4x4x3xf32>, tensor<2x4x8x6xf32>)
   return %0, %1, %2, %3, %4 : tensor<6xf32>, tensor<6xf32>, tensor<5x13xf32>, tensor<2x4x4x3xf32>, tensor<2x4x8x6xf32>
 }

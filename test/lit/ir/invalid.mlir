@@ -147,3 +147,115 @@ func.func @one_hot(%y: tensor<3xi32>) {
   %0 = kiln.one_hot %y : tensor<3xi32> -> tensor<4x2xf32>
   return
 }
+
+// -----
+
+func.func @unknown_activation(%x: tensor<8x16xf32>, %w: tensor<16x4xf32>, %b: tensor<4xf32>) {
+  // expected-error @+1 {{unknown activation 'swish'; expected none, relu, sigmoid, tanh, gelu}}
+  %0 = kiln.fused_dense %x, %w, %b activation = swish : (tensor<8x16xf32>, tensor<16x4xf32>, tensor<4xf32>) -> tensor<8x4xf32>
+  return
+}
+
+// -----
+
+func.func @unknown_pool(%x: tensor<2x1x8x8xf32>, %w: tensor<4x1x3x3xf32>) {
+  // expected-error @+1 {{unknown pool 'min'; expected none, max, avg}}
+  %0 = kiln.fused_conv2d %x, %w activation = relu pool = min {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, dilation = array<i64: 1, 1>, pool_kernel = array<i64: 2, 2>, pool_strides = array<i64: 2, 2>, pool_padding = array<i64: 0, 0>} : (tensor<2x1x8x8xf32>, tensor<4x1x3x3xf32>) -> tensor<2x4x4x4xf32>
+  return
+}
+
+// -----
+
+func.func @saved_activation_without_pool(%x: tensor<2x1x8x8xf32>, %w: tensor<4x1x3x3xf32>) {
+  // expected-error @+1 {{returns the activation before pooling, but does not pool}}
+  %0, %1 = kiln.fused_conv2d %x, %w activation = relu pool = none {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, dilation = array<i64: 1, 1>, pool_kernel = array<i64>, pool_strides = array<i64>, pool_padding = array<i64>} : (tensor<2x1x8x8xf32>, tensor<4x1x3x3xf32>) -> (tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>)
+  return
+}
+
+// -----
+
+func.func @fused_dense_element_types(%x: tensor<8x16xf32>, %w: tensor<16x4xf64>, %b: tensor<4xf32>) {
+  // expected-error @+1 {{operands and results must have one element type, got 'f32' and 'f64'}}
+  %0 = kiln.fused_dense %x, %w, %b activation = none : (tensor<8x16xf32>, tensor<16x4xf64>, tensor<4xf32>) -> tensor<8x4xf32>
+  return
+}
+
+// -----
+
+func.func @conv_backward_element_types(%g: tensor<2x4x8x8xf32>, %w: tensor<4x1x3x3xf64>) {
+  // expected-error @+1 {{operands and results must have one element type, got 'f32' and 'f64'}}
+  %0 = kiln.conv2d_backward_input %g, %w strides = [1, 1] padding = [1, 1] dilation = [1, 1] : (tensor<2x4x8x8xf32>, tensor<4x1x3x3xf64>) -> tensor<2x1x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @max_pool_backward_output(%x: tensor<2x4x8x8xf32>, %y: tensor<2x4x3x3xf32>, %g: tensor<2x4x3x3xf32>) {
+  // expected-error @+1 {{pooling 'tensor<2x4x8x8xf32>' gives shape [2, 4, 4, 4], not 'tensor<2x4x3x3xf32>'}}
+  %0 = kiln.max_pool2d_backward %x, %y, %g kernel = [2, 2] strides = [2, 2] padding = [0, 0] : (tensor<2x4x8x8xf32>, tensor<2x4x3x3xf32>, tensor<2x4x3x3xf32>) -> tensor<2x4x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @max_pool_backward_result(%x: tensor<2x4x8x8xf32>, %y: tensor<2x4x4x4xf32>, %g: tensor<2x4x4x4xf32>) {
+  // expected-error @+1 {{result type 'tensor<2x4x8x7xf32>' differs from the input's, 'tensor<2x4x8x8xf32>'}}
+  %0 = kiln.max_pool2d_backward %x, %y, %g kernel = [2, 2] strides = [2, 2] padding = [0, 0] : (tensor<2x4x8x8xf32>, tensor<2x4x4x4xf32>, tensor<2x4x4x4xf32>) -> tensor<2x4x8x7xf32>
+  return
+}
+
+// -----
+
+func.func @max_pool_backward_grad(%x: tensor<2x4x8x8xf32>, %y: tensor<2x4x4x4xf32>, %g: tensor<2x4x4x5xf32>) {
+  // expected-error @+1 {{the pooled output 'tensor<2x4x4x4xf32>' and its gradient 'tensor<2x4x4x5xf32>' differ in type}}
+  %0 = kiln.max_pool2d_backward %x, %y, %g kernel = [2, 2] strides = [2, 2] padding = [0, 0] : (tensor<2x4x8x8xf32>, tensor<2x4x4x4xf32>, tensor<2x4x4x5xf32>) -> tensor<2x4x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @avg_pool_backward_grad(%g: tensor<2x4x4x4xf32>) {
+  // expected-error @+1 {{pooling 'tensor<2x4x9x9xf32>' gives shape [2, 4, 3, 3], not 'tensor<2x4x4x4xf32>'}}
+  %0 = kiln.avg_pool2d_backward %g kernel = [3, 3] strides = [3, 3] padding = [0, 0] : tensor<2x4x4x4xf32> -> tensor<2x4x9x9xf32>
+  return
+}
+
+// -----
+
+func.func @avg_pool_backward_window(%g: tensor<2x4x1x1xf32>) {
+  // expected-error @+1 {{pooling padding [2, 0] must be at most half the kernel [3, 3]}}
+  %0 = kiln.avg_pool2d_backward %g kernel = [3, 3] strides = [1, 1] padding = [2, 0] : tensor<2x4x1x1xf32> -> tensor<2x4x3x3xf32>
+  return
+}
+
+// -----
+
+func.func @dropout_rate(%x: tensor<4x8xf32>, %h: tensor<4xf32>) {
+  // expected-error @+1 {{'rate' must be in [0, 1), got 1}}
+  %0 = kiln.dropout %x, %h : tensor<4xf32> {rate = 1.0 : f64, salt = 7 : i64} : tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @dropout_hyper(%x: tensor<4x8xf32>, %h: tensor<2xf32>) {
+  // expected-error @+1 {{the hyper vector must have shape [4] (runtime/KilnABI.h), got 'tensor<2xf32>'}}
+  %0 = kiln.dropout %x, %h : tensor<2xf32> {rate = 0.5 : f64, salt = 7 : i64} : tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @sgd_hyper(%p: tensor<3xf32>, %h: tensor<1xf32>) {
+  // expected-error @+1 {{the hyper vector must have shape [4] (runtime/KilnABI.h), got 'tensor<1xf32>'}}
+  %0 = kiln.sgd_update %p, %p, %h {weight_decay = 0.0 : f64} : tensor<3xf32>, tensor<1xf32>
+  return
+}
+
+// -----
+
+func.func @adam_beta(%p: tensor<3xf32>, %h: tensor<4xf32>) {
+  // expected-error @+1 {{'beta2' must be in [0, 1), got 1}}
+  %0:3 = kiln.adam_update %p, %p, %p, %p, %h {beta1 = 0.9 : f64, beta2 = 1.0 : f64, eps = 1.0e-8 : f64, weight_decay = 0.0 : f64, decoupled = false} : tensor<3xf32>, tensor<4xf32>
+  return
+}

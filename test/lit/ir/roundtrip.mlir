@@ -1,5 +1,6 @@
 // RUN: kiln-opt %s | kiln-opt | FileCheck %s
 // RUN: kiln-opt %s --mlir-print-op-generic | kiln-opt | FileCheck %s
+// RUN: kiln-opt %s --mlir-print-op-generic | FileCheck %s --check-prefix=GENERIC
 //
 // Every kiln op prints and parses back to itself.
 
@@ -84,4 +85,35 @@ func.func @all_ops(%x: tensor<2x4xf32>, %y: tensor<2xi32>, %h: tensor<4xf32>) ->
   // CHECK: kiln.adam_update
   %31:3 = kiln.adam_update %w, %w, %w, %w, %h {beta1 = 0.9 : f64, beta2 = 0.999 : f64, eps = 1.0e-8 : f64, weight_decay = 0.0 : f64, decoupled = true} : tensor<4x3xf32>, tensor<4xf32>
   return %28 : tensor<f32>
+}
+
+// The fused ops print their activation and pool kinds as keywords; the
+// generic form spells the attributes out.
+// CHECK-LABEL: func.func @fused_ops
+// GENERIC-LABEL: sym_name = "fused_ops"
+func.func @fused_ops(%x: tensor<2x1x8x8xf32>, %w: tensor<4x1x3x3xf32>, %b: tensor<4xf32>, %g: tensor<2x4x4x4xf32>,
+                     %d: tensor<8x16xf32>, %dw: tensor<16x4xf32>, %db: tensor<4xf32>)
+    -> (tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>, tensor<8x4xf32>, tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>) {
+  // CHECK: %{{.+}}, %{{.+}} = kiln.fused_conv2d %{{.+}}, %{{.+}}, %{{.+}} activation = relu pool = max {dilation = array<i64: 1, 1>, padding = array<i64: 1, 1>, pool_kernel = array<i64: 2, 2>, pool_padding = array<i64: 0, 0>, pool_strides = array<i64: 2, 2>, strides = array<i64: 1, 1>} : (tensor<2x1x8x8xf32>, tensor<4x1x3x3xf32>, tensor<4xf32>) -> (tensor<2x4x4x4xf32>, tensor<2x4x8x8xf32>)
+  // GENERIC: "kiln.fused_conv2d"
+  // GENERIC-SAME: activation = #kiln<activation relu>
+  // GENERIC-SAME: pool = #kiln<pool max>
+  %p, %a = kiln.fused_conv2d %x, %w, %b activation = relu pool = max {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, dilation = array<i64: 1, 1>,
+      pool_kernel = array<i64: 2, 2>, pool_strides = array<i64: 2, 2>, pool_padding = array<i64: 0, 0>}
+      : (tensor<2x1x8x8xf32>, tensor<4x1x3x3xf32>, tensor<4xf32>) -> (tensor<2x4x4x4xf32>, tensor<2x4x8x8xf32>)
+  // CHECK: kiln.fused_conv2d %{{.+}}, %{{.+}} activation = gelu pool = none {
+  // GENERIC: activation = #kiln<activation gelu>
+  // GENERIC-SAME: pool = #kiln<pool none>
+  %c = kiln.fused_conv2d %x, %w activation = gelu pool = none {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, dilation = array<i64: 1, 1>,
+      pool_kernel = array<i64>, pool_strides = array<i64>, pool_padding = array<i64>}
+      : (tensor<2x1x8x8xf32>, tensor<4x1x3x3xf32>) -> tensor<2x4x8x8xf32>
+  // CHECK: kiln.fused_dense %{{.+}}, %{{.+}}, %{{.+}} activation = sigmoid : (tensor<8x16xf32>, tensor<16x4xf32>, tensor<4xf32>) -> tensor<8x4xf32>
+  // GENERIC: "kiln.fused_dense"
+  // GENERIC-SAME: <{activation = #kiln<activation sigmoid>}>
+  %e = kiln.fused_dense %d, %dw, %db activation = sigmoid : (tensor<8x16xf32>, tensor<16x4xf32>, tensor<4xf32>) -> tensor<8x4xf32>
+  // CHECK: kiln.max_pool2d_backward %{{.+}}, %{{.+}}, %{{.+}} kernel = [2, 2] strides = [2, 2] padding = [0, 0] : (tensor<2x4x8x8xf32>, tensor<2x4x4x4xf32>, tensor<2x4x4x4xf32>) -> tensor<2x4x8x8xf32>
+  %m = kiln.max_pool2d_backward %a, %p, %g kernel = [2, 2] strides = [2, 2] padding = [0, 0] : (tensor<2x4x8x8xf32>, tensor<2x4x4x4xf32>, tensor<2x4x4x4xf32>) -> tensor<2x4x8x8xf32>
+  // CHECK: kiln.avg_pool2d_backward %{{.+}} kernel = [2, 2] strides = [2, 2] padding = [0, 0] : tensor<2x4x4x4xf32> -> tensor<2x4x8x8xf32>
+  %v = kiln.avg_pool2d_backward %g kernel = [2, 2] strides = [2, 2] padding = [0, 0] : tensor<2x4x4x4xf32> -> tensor<2x4x8x8xf32>
+  return %c, %a, %e, %m, %v : tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>, tensor<8x4xf32>, tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>
 }

@@ -6,7 +6,7 @@
 
 // CHECK-LABEL: func.func @conv_bias_relu_pool
 // CHECK-SAME: (%[[X:.+]]: tensor<2x1x8x8xf32>, %[[W:.+]]: tensor<4x1x3x3xf32>, %[[B:.+]]: tensor<4xf32>)
-// CHECK: %[[F:.+]] = kiln.fused_conv2d %[[X]], %[[W]], %[[B]] {activation = "relu", dilation = array<i64: 1, 1>, padding = array<i64: 1, 1>, pool = "max", pool_kernel = array<i64: 2, 2>, pool_padding = array<i64: 0, 0>, pool_strides = array<i64: 2, 2>, strides = array<i64: 1, 1>} : (tensor<2x1x8x8xf32>, tensor<4x1x3x3xf32>, tensor<4xf32>) -> tensor<2x4x4x4xf32>
+// CHECK: %[[F:.+]] = kiln.fused_conv2d %[[X]], %[[W]], %[[B]] activation = relu pool = max {dilation = array<i64: 1, 1>, padding = array<i64: 1, 1>, pool_kernel = array<i64: 2, 2>, pool_padding = array<i64: 0, 0>, pool_strides = array<i64: 2, 2>, strides = array<i64: 1, 1>} : (tensor<2x1x8x8xf32>, tensor<4x1x3x3xf32>, tensor<4xf32>) -> tensor<2x4x4x4xf32>
 // CHECK-NOT: kiln.conv2d
 // CHECK-NOT: kiln.add
 // CHECK-NOT: kiln.relu
@@ -48,7 +48,7 @@ func.func @saves_what_backward_needs(%x: tensor<2x1x8x8xf32>, %w: tensor<4x1x3x3
 // Negative: the biased pre-activation is read elsewhere (here, returned), so
 // only the convolution and its bias fuse; the add result must remain.
 // CHECK-LABEL: func.func @preactivation_escapes
-// CHECK: %[[F:.+]] = kiln.fused_conv2d {{.*}}activation = "none"{{.*}}pool = "none"
+// CHECK: %[[F:.+]] = kiln.fused_conv2d {{.*}} activation = none pool = none {
 // CHECK: kiln.relu %[[F]]
 func.func @preactivation_escapes(%x: tensor<1x1x4x4xf32>, %w: tensor<2x1x3x3xf32>, %b: tensor<1x2x1x1xf32>) -> (tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>) {
   %c = kiln.conv2d %x, %w strides = [1, 1] padding = [0, 0] dilation = [1, 1] : (tensor<1x1x4x4xf32>, tensor<2x1x3x3xf32>) -> tensor<1x2x2x2xf32>
@@ -75,7 +75,7 @@ func.func @not_a_channel_bias(%x: tensor<1x1x4x4xf32>, %w: tensor<2x1x3x3xf32>, 
 
 // Dense layers: matmul + bias + activation.
 // CHECK-LABEL: func.func @dense
-// CHECK: %[[D:.+]] = kiln.fused_dense %{{.+}}, %{{.+}}, %{{.+}} {activation = "tanh"} : (tensor<8x16xf32>, tensor<16x4xf32>, tensor<4xf32>) -> tensor<8x4xf32>
+// CHECK: %[[D:.+]] = kiln.fused_dense %{{.+}}, %{{.+}}, %{{.+}} activation = tanh : (tensor<8x16xf32>, tensor<16x4xf32>, tensor<4xf32>) -> tensor<8x4xf32>
 // CHECK-NOT: kiln.matmul
 // CHECK: return %[[D]]
 func.func @dense(%x: tensor<8x16xf32>, %w: tensor<16x4xf32>, %b: tensor<4xf32>) -> tensor<8x4xf32> {
