@@ -85,7 +85,8 @@ mlir::FailureOr<AbiLayout> computeAbiLayout(mlir::ModuleOp module);
 std::string renderManifest(mlir::ModuleOp module, const AbiLayout &layout);
 
 /// The module attribute in which kiln-entry-abi stores the manifest text.
-inline constexpr const char *kManifestAttrName = contract::kManifestAttr;
+inline constexpr llvm::StringLiteral kManifestAttrName =
+    contract::kManifestAttr;
 /// The module attribute in which kiln-entry-abi lists the entry names in
 /// manifest order (an array of strings), for kiln-abi-wrappers' table.
 inline constexpr llvm::StringLiteral kEntriesAttrName = "kiln.entries";

@@ -3,6 +3,8 @@
 #ifndef KILN_IR_KILNDIALECT_H
 #define KILN_IR_KILNDIALECT_H
 
+#include "runtime/Contract.h"
+
 #include "mlir/IR/Dialect.h"
 
 #include "ir/KilnDialect.h.inc"

@@ -27,12 +27,18 @@ def Kiln_Dialect : Dialect {
   // The enum attributes of KilnOps.td (`#kiln<activation relu>`).
   let useDefaultAttributePrinterParser = 1;
   let extraClassDeclaration = [{
-    /// Attribute names shared by the frontend, the passes and the runtime ABI.
-    static constexpr llvm::StringLiteral kInputAttrName = "kiln.input";
-    static constexpr llvm::StringLiteral kOutputAttrName = "kiln.output";
-    static constexpr llvm::StringLiteral kLossAttrName = "kiln.loss";
-    static constexpr llvm::StringLiteral kModelAttrName = "kiln.model";
-    static constexpr llvm::StringLiteral kTrainAttrName = "kiln.train";
+    /// Attribute names shared by the frontend, the passes and the runtime ABI
+    /// (defined in runtime/Contract.h).
+    static constexpr llvm::StringLiteral kInputAttrName =
+        ::kiln::contract::kInputAttr;
+    static constexpr llvm::StringLiteral kOutputAttrName =
+        ::kiln::contract::kOutputAttr;
+    static constexpr llvm::StringLiteral kLossAttrName =
+        ::kiln::contract::kLossAttr;
+    static constexpr llvm::StringLiteral kModelAttrName =
+        ::kiln::contract::kModelAttr;
+    static constexpr llvm::StringLiteral kTrainAttrName =
+        ::kiln::contract::kTrainAttr;
   }];
 }
 

@@ -61,13 +61,21 @@ struct RoleInfo {
   bool named;
 };
 
+/// The role attributes (arrays, so that llvm::StringLiteral can wrap them).
+inline constexpr char kParamAttr[] = "kiln.param";
+inline constexpr char kStateAttr[] = "kiln.state";
+inline constexpr char kInputAttr[] = "kiln.input";
+inline constexpr char kHyperAttr[] = "kiln.hyper";
+inline constexpr char kLossAttr[] = "kiln.loss";
+inline constexpr char kOutputAttr[] = "kiln.output";
+
 inline constexpr RoleInfo kRoles[] = {
-    {Role::Param, "param", "kiln.param", true},
-    {Role::State, "state", "kiln.state", true},
-    {Role::Input, "input", "kiln.input", true},
-    {Role::Hyper, "hyper", "kiln.hyper", false},
-    {Role::Loss, "loss", "kiln.loss", false},
-    {Role::Output, "output", "kiln.output", true},
+    {Role::Param, "param", kParamAttr, true},
+    {Role::State, "state", kStateAttr, true},
+    {Role::Input, "input", kInputAttr, true},
+    {Role::Hyper, "hyper", kHyperAttr, false},
+    {Role::Loss, "loss", kLossAttr, false},
+    {Role::Output, "output", kOutputAttr, true},
 };
 
 constexpr const RoleInfo &info(Role role) {
@@ -144,7 +152,7 @@ inline constexpr StandardEntry kStandardEntries[] = {
 /// The IR attribute on an entry function that gives its kind
 /// (`kiln.entry = "infer"`). Functions without it are not entry points,
 /// except the standard entries above.
-inline constexpr const char *kEntryAttr = "kiln.entry";
+inline constexpr char kEntryAttr[] = "kiln.entry";
 /// The C symbol of entry NAME's `void (void **buffers)` function.
 inline constexpr const char *kEntrySymbolPrefix = "kiln_";
 
@@ -320,19 +328,19 @@ inline std::optional<double> hyperDefault(OptimizerKind kind,
 //===----------------------------------------------------------------------===//
 
 /// The model's name (a string).
-inline constexpr const char *kModelAttr = "kiln.model";
+inline constexpr char kModelAttr[] = "kiln.model";
 /// The train block: {optimizer = {name, hyper...}, batch, epochs, seed, data,
 /// test}.
-inline constexpr const char *kTrainAttr = "kiln.train";
+inline constexpr char kTrainAttr[] = "kiln.train";
 /// [[kind, output, input], ...]: metrics the runtime computes.
-inline constexpr const char *kMetricsAttr = "kiln.metrics";
+inline constexpr char kMetricsAttr[] = "kiln.metrics";
 /// {input = classes, ...}: label inputs and their class counts.
-inline constexpr const char *kLabelsAttr = "kiln.labels";
+inline constexpr char kLabelsAttr[] = "kiln.labels";
 /// The manifest text, set by kiln-entry-abi.
-inline constexpr const char *kManifestAttr = "kiln.manifest";
+inline constexpr char kManifestAttr[] = "kiln.manifest";
 /// On @train_step: the resolved optimizer ({name, hyper...}, every default
 /// filled) that kiln-autodiff built, which the manifest records.
-inline constexpr const char *kOptimizerAttr = "kiln.optimizer";
+inline constexpr char kOptimizerAttr[] = "kiln.optimizer";
 
 /// Manifest record kinds (the first field of a line).
 namespace record {
