@@ -22,50 +22,8 @@ namespace kiln {
 
 using namespace mlir;
 using namespace kiln;
-using namespace kiln::lowering;
 
 namespace {
-
-/// A convolution's filter gradient gathers the same im2col columns as its
-/// forward pass (same input, same window): the later gather is replaced by
-/// the earlier one's result, which then lives until the backward pass (more
-/// memory, one gather less per convolution and step). Two gathers are the
-/// same when their bodies are (the input is a captured value) and their
-/// inits are both tensor.empty of one type.
-void shareColumns(func::FuncOp func) {
-  SmallVector<linalg::GenericOp> gathers;
-  func.walk([&](linalg::GenericOp op) {
-    if (op->removeAttr(kColumnsAttr))
-      gathers.push_back(op);
-  });
-  for (size_t i = 0; i < gathers.size(); ++i) {
-    if (!gathers[i])
-      continue;
-    for (size_t j = i + 1; j < gathers.size(); ++j) {
-      linalg::GenericOp first = gathers[i], later = gathers[j];
-      if (!later || first->getBlock() != later->getBlock() ||
-          !first->isBeforeInBlock(later))
-        continue;
-      // Values of the two bodies that correspond, as the comparison finds
-      // them.
-      llvm::DenseMap<Value, Value> same;
-      auto check = [&](Value a, Value b) -> LogicalResult {
-        if (a == b || same.lookup(a) == b)
-          return success();
-        auto emptyA = a.getDefiningOp<tensor::EmptyOp>();
-        auto emptyB = b.getDefiningOp<tensor::EmptyOp>();
-        return success(emptyA && emptyB && a.getType() == b.getType());
-      };
-      auto mark = [&](Value a, Value b) { same[a] = b; };
-      if (!OperationEquivalence::isEquivalentTo(
-              first, later, check, mark, OperationEquivalence::IgnoreLocations))
-        continue;
-      later.getResult(0).replaceAllUsesWith(first.getResult(0));
-      later.erase();
-      gathers[j] = nullptr;
-    }
-  }
-}
 
 struct KilnToLinalgPass : kiln::impl::KilnToLinalgBase<KilnToLinalgPass> {
   using KilnToLinalgBase::KilnToLinalgBase;
@@ -121,7 +79,6 @@ struct KilnToLinalgPass : kiln::impl::KilnToLinalgBase<KilnToLinalgPass> {
 
     if (failed(applyPartialConversion(module, target, std::move(patterns))))
       return signalPassFailure();
-    module.walk([](func::FuncOp func) { shareColumns(func); });
     numOpsLowered += count;
   }
 };

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/LoweringUtils.h"
+#include "codegen/Passes.h"
 
 #include "mlir/Transforms/DialectConversion.h"
 
@@ -112,7 +113,9 @@ Value buildColumns(OpBuilder &b, Location loc, Value x, const Window &w,
                 ix, x, {n, c, ih, iw}, ix.both(inH, inW), s.cst(element, 0.0))};
           })
           .front();
-  columns.getDefiningOp()->setAttr(kColumnsAttr, b.getUnitAttr());
+  // kiln-share-im2col gives a convolution's forward pass and filter gradient
+  // one gather.
+  columns.getDefiningOp()->setAttr(kiln::kIm2colAttrName, b.getUnitAttr());
   auto flatType = RankedTensorType::get(
       {shape[0] * shape[1] * shape[2], shape[3] * shape[4] * shape[5]},
       element);

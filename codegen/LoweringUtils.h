@@ -251,9 +251,6 @@ mlir::Value buildMatmul(mlir::OpBuilder &b, mlir::Location loc, mlir::Value lhs,
 // The patterns, by op family
 //===----------------------------------------------------------------------===//
 
-/// Marks the im2col generics until shareColumns has run.
-constexpr llvm::StringLiteral kColumnsAttr = "kiln.columns";
-
 /// Unary and binary elementwise ops (LowerElementwise.cpp).
 void populateElementwisePatterns(mlir::RewritePatternSet &patterns);
 /// matmul, softmax, log_softmax, the reductions and argmax
