@@ -28,6 +28,10 @@ namespace kiln {
 #define GEN_PASS_DECL
 #include "codegen/Passes.h.inc"
 
+/// The unit attribute with which kiln-to-linalg marks each linalg.generic
+/// that gathers im2col columns, for kiln-share-im2col (which removes it).
+constexpr llvm::StringLiteral kIm2colAttrName = "kiln.im2col";
+
 /// Registers the passes above with the global registry, so that kiln-opt and
 /// pipeline strings can name them.
 void registerCodegenPasses();

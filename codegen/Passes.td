@@ -45,6 +45,35 @@ def KilnToLinalg : Pass<"kiln-to-linalg", "mlir::ModuleOp"> {
   ];
 }
 
+def KilnShareIm2col : Pass<"kiln-share-im2col", "mlir::func::FuncOp"> {
+  let summary = "One im2col gather for a convolution and its filter gradient";
+  let description = [{
+    kiln-to-linalg lowers `conv2d` and `conv2d_backward_filter` to matmuls on
+    im2col columns, each gathered from the input by its own `linalg.generic`,
+    which it marks with the unit attribute `kiln.im2col` (kIm2colAttrName in
+    Passes.h). In a training step a convolution's forward pass and its filter
+    gradient read the same input with the same window, so they gather the
+    same matrix twice. This pass replaces the later of two identical gathers
+    (same body, the input being a captured value, and inits that are both
+    `tensor.empty` of one type) with the earlier one's result, which then
+    lives until the backward pass: more memory, one gather less per
+    convolution and step, and bitwise the same numbers. It removes the marker
+    from every gather.
+
+    Generic CSE cannot do this here: the pipeline runs none before
+    bufferization, because merging the identical inits of different results
+    forces copies; this pass compares whole gathers and leaves inits alone.
+  }];
+  let options = [
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Emit a remark with what the pass did (kilnc --print-stats)">
+  ];
+  let statistics = [
+    Statistic<"numShared", "gathers-shared",
+              "Number of im2col gathers replaced by an identical earlier one">
+  ];
+}
+
 def KilnEntryAbi : Pass<"kiln-entry-abi", "mlir::ModuleOp"> {
   let summary = "Rewrite entry functions to destination-passing style on memrefs";
   let description = [{

@@ -93,6 +93,13 @@ void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
   KilnToLinalgOptions toLinalg;
   toLinalg.namedMatmul = options.fastMatmul;
   pm.addPass(createKilnToLinalg(toLinalg));
+  // Right after kiln-to-linalg, which marks the im2col gathers for it: the
+  // mark is a discardable attribute, lost by any rewrite that replaces a
+  // gather (canonicalization, elementwise fusion), and sharing replaces SSA
+  // tensors, so it must run before bufferization, where no CSE runs (below).
+  KilnShareIm2colOptions shareIm2col;
+  shareIm2col.report = options.reportStats;
+  pm.addNestedPass<func::FuncOp>(createKilnShareIm2col(shareIm2col));
   // No CSE before bufferization: merging the identical inits (tensor.empty,
   // linalg.fill) of different results forces copies; the kiln-level pipeline
   // has already removed common subexpressions.

@@ -450,16 +450,11 @@ func.func @fused(%v: tensor<6xf32>, %x: tensor<5x20xf32>, %w: tensor<20x13xf32>,
 
 // -----
 
-// The filter gradient reuses the forward pass's im2col columns of the same
-// input and window: one gather for both products.
-// CHECK-LABEL: func.func @shared_columns
-// CHECK: %[[GATHER:.+]] = linalg.generic {{.+}} outs(%{{.+}} : tensor<3x3x2x2x4x2xf32>)
-// CHECK: tensor.collapse_shape %[[GATHER]] {{\[}}[0, 1, 2], [3, 4, 5]] : tensor<3x3x2x2x4x2xf32> into tensor<18x16xf32>
-// CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<4x18xf32>, tensor<18x16xf32>)
-// CHECK-NOT: outs(%{{.+}} : tensor<3x3x2x2x4x2xf32>)
-// CHECK: tensor.collapse_shape %[[GATHER]] {{\[}}[0, 1, 2], [3, 4, 5]] : tensor<3x3x2x2x4x2xf32> into tensor<18x16xf32>
-// CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<18x16xf32>, tensor<16x4xf32>)
-func.func @shared_columns(%x: tensor<2x3x7x6xf32>, %w: tensor<4x3x3x2xf32>, %g: tensor<2x4x4x2xf32>) -> (tensor<2x4x4x2xf32>, tensor<4x3x3x2xf32>) {
+// The forward pass and the filter gradient gather the same im2col columns,
+// each marked for kiln-share-im2col (share-im2col.mlir), which keeps one.
+// CHECK-LABEL: func.func @marked_columns
+// CHECK-COUNT-2: outs(%{{.+}} : tensor<3x3x2x2x4x2xf32>) attrs = {kiln.im2col}
+func.func @marked_columns(%x: tensor<2x3x7x6xf32>, %w: tensor<4x3x3x2xf32>, %g: tensor<2x4x4x2xf32>) -> (tensor<2x4x4x2xf32>, tensor<4x3x3x2xf32>) {
   %0 = kiln.conv2d %x, %w strides = [2, 2] padding = [1, 0] dilation = [1, 2] : (tensor<2x3x7x6xf32>, tensor<4x3x3x2xf32>) -> tensor<2x4x4x2xf32>
   %1 = kiln.conv2d_backward_filter %x, %g strides = [2, 2] padding = [1, 0] dilation = [1, 2] : (tensor<2x3x7x6xf32>, tensor<2x4x4x2xf32>) -> tensor<4x3x3x2xf32>
   return %0, %1 : tensor<2x4x4x2xf32>, tensor<4x3x3x2xf32>

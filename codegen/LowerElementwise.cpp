@@ -1,0 +1,153 @@
+//===- LowerElementwise.cpp - Elementwise kiln ops to linalg --------------===//
+//
+// Unary and binary elementwise ops (with NumPy broadcasting) as one
+// linalg.generic each, and the scalar code of the fused ops' activations.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/LoweringUtils.h"
+
+#include "mlir/Transforms/DialectConversion.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace kiln::lowering;
+
+namespace {
+
+template <typename OpTy> Value binaryScalar(Scalar &s, Value x, Value y);
+template <> Value binaryScalar<kiln::AddOp>(Scalar &s, Value x, Value y) {
+  return s.add(x, y);
+}
+template <> Value binaryScalar<kiln::SubOp>(Scalar &s, Value x, Value y) {
+  return s.sub(x, y);
+}
+template <> Value binaryScalar<kiln::MulOp>(Scalar &s, Value x, Value y) {
+  return s.mul(x, y);
+}
+template <> Value binaryScalar<kiln::DivOp>(Scalar &s, Value x, Value y) {
+  return s.div(x, y);
+}
+template <> Value binaryScalar<kiln::MaximumOp>(Scalar &s, Value x, Value y) {
+  return s.max(x, y);
+}
+template <> Value binaryScalar<kiln::MinimumOp>(Scalar &s, Value x, Value y) {
+  return s.min(x, y);
+}
+template <> Value binaryScalar<kiln::GreaterOp>(Scalar &s, Value x, Value y) {
+  return s.mask(s.gt(x, y), x.getType());
+}
+
+/// add, sub, mul, div, maximum, minimum, greater: one broadcasting generic.
+template <typename OpTy> struct BinaryLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  using OpAdaptor = typename OpTy::Adaptor;
+
+  LogicalResult
+  matchAndRewrite(OpTy op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value result =
+        buildElementwise(rewriter, op.getLoc(), op.getType(),
+                         ValueRange{adaptor.getLhs(), adaptor.getRhs()},
+                         [](OpBuilder &b, Location loc, ValueRange args) {
+                           Scalar s{b, loc};
+                           return binaryScalar<OpTy>(s, args[0], args[1]);
+                         });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+template <typename OpTy> Value unaryScalar(Scalar &s, Value x);
+template <> Value unaryScalar<kiln::NegOp>(Scalar &s, Value x) {
+  return s.neg(x);
+}
+template <> Value unaryScalar<kiln::ReluOp>(Scalar &s, Value x) {
+  return s.max(x, s.cst(x.getType(), 0.0));
+}
+template <> Value unaryScalar<kiln::SigmoidOp>(Scalar &s, Value x) {
+  Value one = s.cst(x.getType(), 1.0);
+  return s.div(one, s.add(one, s.exp(s.neg(x))));
+}
+template <> Value unaryScalar<kiln::TanhOp>(Scalar &s, Value x) {
+  return s.tanh(x);
+}
+template <> Value unaryScalar<kiln::ExpOp>(Scalar &s, Value x) {
+  return s.exp(x);
+}
+template <> Value unaryScalar<kiln::LogOp>(Scalar &s, Value x) {
+  return s.log(x);
+}
+template <> Value unaryScalar<kiln::SqrtOp>(Scalar &s, Value x) {
+  return s.sqrt(x);
+}
+/// x Phi(x) = x (1 + erf(x / sqrt 2)) / 2, exact as PyTorch's default.
+template <> Value unaryScalar<kiln::GeluOp>(Scalar &s, Value x) {
+  Type t = x.getType();
+  Value phi = s.mul(s.cst(t, 0.5),
+                    s.add(s.cst(t, 1.0), s.erf(s.mul(x, s.cst(t, M_SQRT1_2)))));
+  return s.mul(x, phi);
+}
+/// Phi(x) + x phi(x).
+template <> Value unaryScalar<kiln::GeluDerivativeOp>(Scalar &s, Value x) {
+  Type t = x.getType();
+  Value cdf = s.mul(s.cst(t, 0.5),
+                    s.add(s.cst(t, 1.0), s.erf(s.mul(x, s.cst(t, M_SQRT1_2)))));
+  Value pdf = s.mul(s.cst(t, 0.5 * M_2_SQRTPI * M_SQRT1_2),
+                    s.exp(s.mul(s.cst(t, -0.5), s.mul(x, x))));
+  return s.add(cdf, s.mul(x, pdf));
+}
+template <> Value unaryScalar<kiln::AbsOp>(Scalar &s, Value x) {
+  return s.abs(x);
+}
+
+/// neg, relu, sigmoid, tanh, exp, log, sqrt, abs.
+template <typename OpTy> struct UnaryLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  using OpAdaptor = typename OpTy::Adaptor;
+
+  LogicalResult
+  matchAndRewrite(OpTy op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value result = buildElementwise(
+        rewriter, op.getLoc(), op.getType(), adaptor.getInput(),
+        [](OpBuilder &b, Location loc, ValueRange args) {
+          Scalar s{b, loc};
+          return unaryScalar<OpTy>(s, args[0]);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+} // namespace
+
+void kiln::lowering::populateElementwisePatterns(RewritePatternSet &patterns) {
+  patterns.add<BinaryLowering<kiln::AddOp>, BinaryLowering<kiln::SubOp>,
+               BinaryLowering<kiln::MulOp>, BinaryLowering<kiln::DivOp>,
+               BinaryLowering<kiln::MaximumOp>, BinaryLowering<kiln::MinimumOp>,
+               BinaryLowering<kiln::GreaterOp>, UnaryLowering<kiln::NegOp>,
+               UnaryLowering<kiln::ReluOp>, UnaryLowering<kiln::SigmoidOp>,
+               UnaryLowering<kiln::TanhOp>, UnaryLowering<kiln::ExpOp>,
+               UnaryLowering<kiln::LogOp>, UnaryLowering<kiln::SqrtOp>,
+               UnaryLowering<kiln::AbsOp>, UnaryLowering<kiln::GeluOp>,
+               UnaryLowering<kiln::GeluDerivativeOp>>(patterns.getContext());
+}
+
+Value kiln::lowering::activate(Scalar &s, kiln::ActivationKind activation,
+                               Value v) {
+  switch (activation) {
+  case kiln::ActivationKind::none:
+    return v;
+  case kiln::ActivationKind::relu:
+    return unaryScalar<kiln::ReluOp>(s, v);
+  case kiln::ActivationKind::sigmoid:
+    return unaryScalar<kiln::SigmoidOp>(s, v);
+  case kiln::ActivationKind::tanh:
+    return unaryScalar<kiln::TanhOp>(s, v);
+  case kiln::ActivationKind::gelu:
+    return unaryScalar<kiln::GeluOp>(s, v);
+  }
+  llvm_unreachable("unknown ActivationKind");
+}

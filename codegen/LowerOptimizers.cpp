@@ -1,0 +1,268 @@
+//===- LowerOptimizers.cpp - Dropout and optimizer updates ----------------===//
+//
+// The ops that read the step's hyper vector (runtime/KilnABI.h): dropout,
+// whose mask hashes the step and seed, and the SGD, momentum and Adam
+// updates, one elementwise generic with a result per updated tensor.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/LoweringUtils.h"
+
+#include "mlir/Transforms/DialectConversion.h"
+
+#include "runtime/KilnABI.h"
+
+#include <algorithm>
+#include <cmath>
+
+using namespace mlir;
+using namespace kiln::lowering;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Dropout
+//===----------------------------------------------------------------------===//
+
+/// MurmurHash3's 32-bit finalizer on i32 values (ir/DropoutMask.h).
+Value mix32(OpBuilder &b, Location loc, Value h) {
+  auto c = [&](uint32_t v) -> Value {
+    return b.create<arith::ConstantOp>(
+        loc, b.getI32IntegerAttr(static_cast<int32_t>(v)));
+  };
+  auto xorShift = [&](Value x, uint32_t shift) -> Value {
+    return b.create<arith::XOrIOp>(loc, x,
+                                   b.create<arith::ShRUIOp>(loc, x, c(shift)));
+  };
+  h = xorShift(h, 16);
+  h = b.create<arith::MulIOp>(loc, h, c(0x85ebca6bu));
+  h = xorShift(h, 13);
+  h = b.create<arith::MulIOp>(loc, h, c(0xc2b2ae35u));
+  return xorShift(h, 16);
+}
+
+/// Inverted dropout with the counter-based mask of ir/DropoutMask.h: element
+/// i is dropped when (mix(key ^ i * 0x27d4eb2f) >> 8) / 2^24 < rate, which
+/// is compared exactly in integers against ceil(rate * 2^24).
+struct DropoutLowering : OpConversionPattern<kiln::DropoutOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::DropoutOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value x = adaptor.getInput();
+    if (!adaptor.getHyper()) {
+      rewriter.replaceOp(op, x);
+      return success();
+    }
+    Location loc = op.getLoc();
+    Type i32 = rewriter.getI32Type();
+    auto c = [&](OpBuilder &b, uint32_t v) -> Value {
+      return b.create<arith::ConstantOp>(
+          loc, b.getI32IntegerAttr(static_cast<int32_t>(v)));
+    };
+    auto readU32 = [&](int64_t index) -> Value {
+      Value i = rewriter.create<arith::ConstantIndexOp>(loc, index);
+      Value f = rewriter.create<tensor::ExtractOp>(loc, adaptor.getHyper(), i);
+      return rewriter.create<arith::FPToUIOp>(loc, i32, f);
+    };
+    Value step = readU32(KILN_HYPER_STEP), seed = readU32(KILN_HYPER_SEED);
+    uint32_t salt = static_cast<uint32_t>(op.getSalt()) * 0xc2b2ae3du;
+    Value key = rewriter.create<arith::XOrIOp>(
+        loc,
+        rewriter.create<arith::XOrIOp>(
+            loc,
+            rewriter.create<arith::MulIOp>(loc, step, c(rewriter, 0x9e3779b1u)),
+            rewriter.create<arith::MulIOp>(loc, seed,
+                                           c(rewriter, 0x85ebca77u))),
+        c(rewriter, salt));
+    key = mix32(rewriter, loc, key);
+
+    double rate = op.getRate().convertToDouble();
+    double scaled = std::ceil(std::clamp(rate, 0.0, 1.0) * 16777216.0);
+    uint32_t threshold = static_cast<uint32_t>(scaled);
+    RankedTensorType type = op.getType();
+    ArrayRef<int64_t> shape = type.getShape();
+    Type element = type.getElementType();
+    Value result = buildElementwise(
+        rewriter, loc, type, x, [&](OpBuilder &b, Location l, ValueRange args) {
+          Index ix{b, l};
+          Scalar s{b, l};
+          // The row-major index of the element.
+          Value flat = ix.cst(0);
+          int64_t stride = 1;
+          for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0;
+               --d) {
+            flat = ix.add(flat, ix.mul(ix.dim(d), stride));
+            stride *= shape[d];
+          }
+          Value i = b.create<arith::IndexCastOp>(l, i32, flat);
+          Value h = b.create<arith::XOrIOp>(
+              l, key, b.create<arith::MulIOp>(l, i, c(b, 0x27d4eb2fu)));
+          Value u = b.create<arith::ShRUIOp>(l, mix32(b, l, h), c(b, 8));
+          Value drop = b.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, u,
+                                               c(b, threshold));
+          Value kept = s.div(args[0], s.cst(element, 1.0 - rate));
+          return s.select(drop, s.cst(element, 0.0), kept);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Optimizer updates
+//===----------------------------------------------------------------------===//
+
+/// Reads hyper[index] (f32; `index` is a KILN_HYPER_* of runtime/KilnABI.h)
+/// as a scalar of type `element`.
+Value readHyper(OpBuilder &b, Location loc, Value hyper, int64_t index,
+                Type element) {
+  Value i = b.create<arith::ConstantIndexOp>(loc, index);
+  Value v = b.create<tensor::ExtractOp>(loc, hyper, i);
+  if (v.getType() != element)
+    v = b.create<arith::ExtFOp>(loc, element, v);
+  return v;
+}
+
+/// An elementwise generic over equally shaped `ins` with one result per
+/// `numResults`, all of the type of the first input.
+SmallVector<Value> buildUpdate(OpBuilder &b, Location loc, ValueRange ins,
+                               unsigned numResults, BodyFn body) {
+  RankedTensorType type = tensorType(ins.front());
+  int64_t rank = type.getRank();
+  AffineMap identity = b.getMultiDimIdentityMap(rank);
+  SmallVector<Operand> inputs, outputs;
+  for (Value v : ins)
+    inputs.push_back({v, identity});
+  for (unsigned i = 0; i < numResults; ++i)
+    outputs.push_back(
+        {emptyLike(b, loc, type.getShape(), type.getElementType()), identity});
+  SmallVector<utils::IteratorType> parallel(rank,
+                                            utils::IteratorType::parallel);
+  return buildGeneric(b, loc, inputs, outputs, parallel, body);
+}
+
+/// p - lr * (g + wd * p).
+struct SgdLowering : OpConversionPattern<kiln::SgdUpdateOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::SgdUpdateOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Type element = op.getType().getElementType();
+    double wd = op.getWeightDecay().convertToDouble();
+    Value lr =
+        readHyper(rewriter, loc, adaptor.getHyper(), KILN_HYPER_LR, element);
+    SmallVector<Value> results = buildUpdate(
+        rewriter, loc, ValueRange{adaptor.getParam(), adaptor.getGrad()}, 1,
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Scalar s{b, l};
+          Value p = args[0], g = args[1];
+          if (wd != 0.0)
+            g = s.add(g, s.mul(s.cst(element, wd), p));
+          return SmallVector<Value>{s.sub(p, s.mul(lr, g))};
+        });
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+/// PyTorch's SGD with momentum (dampening 0), optionally Nesterov.
+struct MomentumLowering : OpConversionPattern<kiln::MomentumUpdateOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::MomentumUpdateOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Type element = op.getParam().getType().getElementType();
+    double wd = op.getWeightDecay().convertToDouble();
+    double mu = op.getMomentum().convertToDouble();
+    bool nesterov = op.getNesterov();
+    Value lr =
+        readHyper(rewriter, loc, adaptor.getHyper(), KILN_HYPER_LR, element);
+    SmallVector<Value> results =
+        buildUpdate(rewriter, loc,
+                    ValueRange{adaptor.getParam(), adaptor.getGrad(),
+                               adaptor.getVelocity()},
+                    2, [&](OpBuilder &b, Location l, ValueRange args) {
+                      Scalar s{b, l};
+                      Value p = args[0], g = args[1], v = args[2];
+                      if (wd != 0.0)
+                        g = s.add(g, s.mul(s.cst(element, wd), p));
+                      Value momentum = s.cst(element, mu);
+                      Value newV = s.add(s.mul(momentum, v), g);
+                      Value d =
+                          nesterov ? s.add(g, s.mul(momentum, newV)) : newV;
+                      return SmallVector<Value>{s.sub(p, s.mul(lr, d)), newV};
+                    });
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+/// PyTorch's Adam and AdamW (bias-corrected, eps outside the square root).
+struct AdamLowering : OpConversionPattern<kiln::AdamUpdateOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::AdamUpdateOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Type element = op.getParam().getType().getElementType();
+    double b1 = op.getBeta1().convertToDouble();
+    double b2 = op.getBeta2().convertToDouble();
+    double eps = op.getEps().convertToDouble();
+    double wd = op.getWeightDecay().convertToDouble();
+    bool decoupled = op.getDecoupled();
+
+    // Per-step scalars: step size lr / (1 - b1^t) and sqrt(1 - b2^t).
+    Scalar s{rewriter, loc};
+    Value lr =
+        readHyper(rewriter, loc, adaptor.getHyper(), KILN_HYPER_LR, element);
+    Value t =
+        readHyper(rewriter, loc, adaptor.getHyper(), KILN_HYPER_STEP, element);
+    Value one = s.cst(element, 1.0);
+    auto correction = [&](double beta) {
+      Value pow = rewriter.create<math::PowFOp>(loc, s.cst(element, beta), t);
+      return s.sub(one, pow);
+    };
+    Value stepSize = s.div(lr, correction(b1));
+    Value correction2Sqrt = s.sqrt(correction(b2));
+    Value decay;
+    if (decoupled && wd != 0.0)
+      decay = s.sub(one, s.mul(lr, s.cst(element, wd)));
+
+    SmallVector<Value> results = buildUpdate(
+        rewriter, loc,
+        ValueRange{adaptor.getParam(), adaptor.getGrad(), adaptor.getM(),
+                   adaptor.getV()},
+        3, [&](OpBuilder &b, Location l, ValueRange args) {
+          Scalar s{b, l};
+          Value p = args[0], g = args[1], m = args[2], v = args[3];
+          if (decay)
+            p = s.mul(p, decay);
+          else if (wd != 0.0)
+            g = s.add(g, s.mul(s.cst(element, wd), p));
+          Value newM = s.add(s.mul(s.cst(element, b1), m),
+                             s.mul(s.cst(element, 1.0 - b1), g));
+          Value newV = s.add(s.mul(s.cst(element, b2), v),
+                             s.mul(s.cst(element, 1.0 - b2), s.mul(g, g)));
+          Value denom =
+              s.add(s.div(s.sqrt(newV), correction2Sqrt), s.cst(element, eps));
+          Value newP = s.sub(p, s.mul(stepSize, s.div(newM, denom)));
+          return SmallVector<Value>{newP, newM, newV};
+        });
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+} // namespace
+
+void kiln::lowering::populateOptimizerPatterns(RewritePatternSet &patterns) {
+  patterns.add<DropoutLowering, SgdLowering, MomentumLowering, AdamLowering>(
+      patterns.getContext());
+}
