@@ -59,38 +59,49 @@ template <typename OpTy> struct BinaryLowering : OpConversionPattern<OpTy> {
   }
 };
 
-template <typename OpTy> Value unaryScalar(Scalar &s, Value x);
-template <> Value unaryScalar<kiln::NegOp>(Scalar &s, Value x) {
+/// The scalar code of unary op OpTy on element `x`; `op` gives its attributes
+/// (it is null for the fused ops' activations, which have none).
+template <typename OpTy> Value unaryScalar(Scalar &s, OpTy op, Value x);
+template <> Value unaryScalar<kiln::NegOp>(Scalar &s, kiln::NegOp, Value x) {
   return s.neg(x);
 }
-template <> Value unaryScalar<kiln::ReluOp>(Scalar &s, Value x) {
+template <> Value unaryScalar<kiln::ReluOp>(Scalar &s, kiln::ReluOp, Value x) {
   return s.max(x, s.cst(x.getType(), 0.0));
 }
-template <> Value unaryScalar<kiln::SigmoidOp>(Scalar &s, Value x) {
+template <>
+Value unaryScalar<kiln::LeakyReluOp>(Scalar &s, kiln::LeakyReluOp op, Value x) {
+  Value zero = s.cst(x.getType(), 0.0);
+  Value slope = s.cst(x.getType(), op.getSlope().convertToDouble());
+  return s.select(s.gt(x, zero), x, s.mul(slope, x));
+}
+template <>
+Value unaryScalar<kiln::SigmoidOp>(Scalar &s, kiln::SigmoidOp, Value x) {
   Value one = s.cst(x.getType(), 1.0);
   return s.div(one, s.add(one, s.exp(s.neg(x))));
 }
-template <> Value unaryScalar<kiln::TanhOp>(Scalar &s, Value x) {
+template <> Value unaryScalar<kiln::TanhOp>(Scalar &s, kiln::TanhOp, Value x) {
   return s.tanh(x);
 }
-template <> Value unaryScalar<kiln::ExpOp>(Scalar &s, Value x) {
+template <> Value unaryScalar<kiln::ExpOp>(Scalar &s, kiln::ExpOp, Value x) {
   return s.exp(x);
 }
-template <> Value unaryScalar<kiln::LogOp>(Scalar &s, Value x) {
+template <> Value unaryScalar<kiln::LogOp>(Scalar &s, kiln::LogOp, Value x) {
   return s.log(x);
 }
-template <> Value unaryScalar<kiln::SqrtOp>(Scalar &s, Value x) {
+template <> Value unaryScalar<kiln::SqrtOp>(Scalar &s, kiln::SqrtOp, Value x) {
   return s.sqrt(x);
 }
 /// x Phi(x) = x (1 + erf(x / sqrt 2)) / 2, exact as PyTorch's default.
-template <> Value unaryScalar<kiln::GeluOp>(Scalar &s, Value x) {
+template <> Value unaryScalar<kiln::GeluOp>(Scalar &s, kiln::GeluOp, Value x) {
   Type t = x.getType();
   Value phi = s.mul(s.cst(t, 0.5),
                     s.add(s.cst(t, 1.0), s.erf(s.mul(x, s.cst(t, M_SQRT1_2)))));
   return s.mul(x, phi);
 }
 /// Phi(x) + x phi(x).
-template <> Value unaryScalar<kiln::GeluDerivativeOp>(Scalar &s, Value x) {
+template <>
+Value unaryScalar<kiln::GeluDerivativeOp>(Scalar &s, kiln::GeluDerivativeOp,
+                                          Value x) {
   Type t = x.getType();
   Value cdf = s.mul(s.cst(t, 0.5),
                     s.add(s.cst(t, 1.0), s.erf(s.mul(x, s.cst(t, M_SQRT1_2)))));
@@ -98,7 +109,7 @@ template <> Value unaryScalar<kiln::GeluDerivativeOp>(Scalar &s, Value x) {
                     s.exp(s.mul(s.cst(t, -0.5), s.mul(x, x))));
   return s.add(cdf, s.mul(x, pdf));
 }
-template <> Value unaryScalar<kiln::AbsOp>(Scalar &s, Value x) {
+template <> Value unaryScalar<kiln::AbsOp>(Scalar &s, kiln::AbsOp, Value x) {
   return s.abs(x);
 }
 
@@ -112,9 +123,9 @@ template <typename OpTy> struct UnaryLowering : OpConversionPattern<OpTy> {
                   ConversionPatternRewriter &rewriter) const override {
     Value result = buildElementwise(
         rewriter, op.getLoc(), op.getType(), adaptor.getInput(),
-        [](OpBuilder &b, Location loc, ValueRange args) {
+        [op](OpBuilder &b, Location loc, ValueRange args) {
           Scalar s{b, loc};
-          return unaryScalar<OpTy>(s, args[0]);
+          return unaryScalar<OpTy>(s, op, args[0]);
         });
     rewriter.replaceOp(op, result);
     return success();
@@ -124,15 +135,17 @@ template <typename OpTy> struct UnaryLowering : OpConversionPattern<OpTy> {
 } // namespace
 
 void kiln::lowering::populateElementwisePatterns(RewritePatternSet &patterns) {
-  patterns.add<BinaryLowering<kiln::AddOp>, BinaryLowering<kiln::SubOp>,
-               BinaryLowering<kiln::MulOp>, BinaryLowering<kiln::DivOp>,
-               BinaryLowering<kiln::MaximumOp>, BinaryLowering<kiln::MinimumOp>,
-               BinaryLowering<kiln::GreaterOp>, UnaryLowering<kiln::NegOp>,
-               UnaryLowering<kiln::ReluOp>, UnaryLowering<kiln::SigmoidOp>,
-               UnaryLowering<kiln::TanhOp>, UnaryLowering<kiln::ExpOp>,
-               UnaryLowering<kiln::LogOp>, UnaryLowering<kiln::SqrtOp>,
-               UnaryLowering<kiln::AbsOp>, UnaryLowering<kiln::GeluOp>,
-               UnaryLowering<kiln::GeluDerivativeOp>>(patterns.getContext());
+  patterns
+      .add<BinaryLowering<kiln::AddOp>, BinaryLowering<kiln::SubOp>,
+           BinaryLowering<kiln::MulOp>, BinaryLowering<kiln::DivOp>,
+           BinaryLowering<kiln::MaximumOp>, BinaryLowering<kiln::MinimumOp>,
+           BinaryLowering<kiln::GreaterOp>, UnaryLowering<kiln::NegOp>,
+           UnaryLowering<kiln::ReluOp>, UnaryLowering<kiln::LeakyReluOp>,
+           UnaryLowering<kiln::SigmoidOp>, UnaryLowering<kiln::TanhOp>,
+           UnaryLowering<kiln::ExpOp>, UnaryLowering<kiln::LogOp>,
+           UnaryLowering<kiln::SqrtOp>, UnaryLowering<kiln::AbsOp>,
+           UnaryLowering<kiln::GeluOp>, UnaryLowering<kiln::GeluDerivativeOp>>(
+          patterns.getContext());
 }
 
 Value kiln::lowering::activate(Scalar &s, kiln::ActivationKind activation,
@@ -141,13 +154,13 @@ Value kiln::lowering::activate(Scalar &s, kiln::ActivationKind activation,
   case kiln::ActivationKind::none:
     return v;
   case kiln::ActivationKind::relu:
-    return unaryScalar<kiln::ReluOp>(s, v);
+    return unaryScalar<kiln::ReluOp>(s, {}, v);
   case kiln::ActivationKind::sigmoid:
-    return unaryScalar<kiln::SigmoidOp>(s, v);
+    return unaryScalar<kiln::SigmoidOp>(s, {}, v);
   case kiln::ActivationKind::tanh:
-    return unaryScalar<kiln::TanhOp>(s, v);
+    return unaryScalar<kiln::TanhOp>(s, {}, v);
   case kiln::ActivationKind::gelu:
-    return unaryScalar<kiln::GeluOp>(s, v);
+    return unaryScalar<kiln::GeluOp>(s, {}, v);
   }
   llvm_unreachable("unknown ActivationKind");
 }

@@ -485,6 +485,7 @@ const std::vector<Builtin> &sema::getBuiltins() {
     std::vector<Builtin> b = {
         op("identity", "x", elaborateIdentity),
         unary<ReluOp>("relu"),
+        unary<LeakyReluOp>("leaky_relu", {{"slope", 0.01}}),
         unary<SigmoidOp>("sigmoid"),
         unary<TanhOp>("tanh"),
         unary<ExpOp>("exp"),

@@ -134,6 +134,12 @@ KILN_END
 KILN_RULE(ReluOp)
 return {r.mul(g, r.greater(getInput(), r.scalar(0, g)))};
 KILN_END
+KILN_RULE(LeakyReluOp)
+// g where x > 0, slope * g elsewhere.
+Value positive = r.greater(getInput(), r.scalar(0, g));
+Value slope = r.scalar(getSlope().convertToDouble(), g);
+return {r.mul(g, r.add(slope, r.mul(r.sub(r.scalar(1, g), slope), positive)))};
+KILN_END
 KILN_RULE(SigmoidOp)
 Value y = getResult();
 return {r.mul(g, r.mul(y, r.sub(r.scalar(1, y), y)))};

@@ -226,6 +226,18 @@ def Kiln_ExpOp : Kiln_UnaryOp<"exp", "natural exponential">;
 def Kiln_LogOp : Kiln_UnaryOp<"log", "natural logarithm">;
 def Kiln_SqrtOp : Kiln_UnaryOp<"sqrt", "square root">;
 def Kiln_AbsOp : Kiln_UnaryOp<"abs", "absolute value">;
+def Kiln_LeakyReluOp : Kiln_Op<"leaky_relu",
+    [Pure, SameOperandsAndResultType, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
+  let summary = "leaky rectified linear unit, x if x > 0 else slope * x";
+  let description = [{
+    As torch.nn.functional.leaky_relu with `negative_slope = slope` (default
+    0.01); the gradient at 0 is `slope`, as PyTorch's.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input,
+                       DefaultValuedAttr<F64Attr, "0.01">:$slope);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
 def Kiln_GeluOp : Kiln_UnaryOp<"gelu",
     "Gaussian error linear unit, x * Phi(x) (exact, with erf)">;
 

@@ -65,7 +65,7 @@ RefTensor binary(const RefTensor &a, const RefTensor &b, ArrayRef<int64_t> out,
   return r;
 }
 
-RefTensor unary(const RefTensor &a, double (*fn)(double)) {
+RefTensor unary(const RefTensor &a, llvm::function_ref<double(double)> fn) {
   RefTensor r = a;
   for (double &x : r.data)
     x = fn(x);
@@ -294,6 +294,11 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
         .Case([&](ReluOp) {
           results.push_back(
               unary(in(0), [](double x) { return x > 0 ? x : 0.0; }));
+        })
+        .Case([&](LeakyReluOp op) {
+          double slope = op.getSlope().convertToDouble();
+          results.push_back(unary(
+              in(0), [slope](double x) { return x > 0 ? x : slope * x; }));
         })
         .Case([&](SigmoidOp) {
           results.push_back(

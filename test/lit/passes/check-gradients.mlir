@@ -57,6 +57,16 @@ func.func @unary(%x: tensor<2x5xf32>) -> (tensor<2x5xf32>, tensor<2x5xf32>, tens
 
 // -----
 
+// Leaky ReLU with its default slope (0.01) and another.
+// expected-remark @below {{gradient check passed for @leaky_relu}}
+func.func @leaky_relu(%x: tensor<2x5xf32>) -> (tensor<2x5xf32>, tensor<2x5xf32>) {
+  %0 = kiln.leaky_relu %x : tensor<2x5xf32>
+  %1 = kiln.leaky_relu %x {slope = 0.3 : f64} : tensor<2x5xf32>
+  return %0, %1 : tensor<2x5xf32>, tensor<2x5xf32>
+}
+
+// -----
+
 // expected-remark @below {{gradient check passed for @log_sqrt}}
 func.func @log_sqrt(%x: tensor<6xf32> {kiln.check_range = [0.5, 2.0]}) -> (tensor<6xf32>, tensor<6xf32>) {
   %0 = kiln.log %x : tensor<6xf32>
