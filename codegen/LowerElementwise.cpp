@@ -79,6 +79,13 @@ Value unaryScalar<kiln::SigmoidOp>(Scalar &s, kiln::SigmoidOp, Value x) {
   Value one = s.cst(x.getType(), 1.0);
   return s.div(one, s.add(one, s.exp(s.neg(x))));
 }
+/// max(x, 0) + log1p(exp(-|x|)): no overflow for large x, no loss of the
+/// small values for very negative x.
+template <>
+Value unaryScalar<kiln::SoftplusOp>(Scalar &s, kiln::SoftplusOp, Value x) {
+  Value zero = s.cst(x.getType(), 0.0);
+  return s.add(s.max(x, zero), s.log1p(s.exp(s.neg(s.abs(x)))));
+}
 template <> Value unaryScalar<kiln::TanhOp>(Scalar &s, kiln::TanhOp, Value x) {
   return s.tanh(x);
 }
@@ -135,17 +142,16 @@ template <typename OpTy> struct UnaryLowering : OpConversionPattern<OpTy> {
 } // namespace
 
 void kiln::lowering::populateElementwisePatterns(RewritePatternSet &patterns) {
-  patterns
-      .add<BinaryLowering<kiln::AddOp>, BinaryLowering<kiln::SubOp>,
-           BinaryLowering<kiln::MulOp>, BinaryLowering<kiln::DivOp>,
-           BinaryLowering<kiln::MaximumOp>, BinaryLowering<kiln::MinimumOp>,
-           BinaryLowering<kiln::GreaterOp>, UnaryLowering<kiln::NegOp>,
-           UnaryLowering<kiln::ReluOp>, UnaryLowering<kiln::LeakyReluOp>,
-           UnaryLowering<kiln::SigmoidOp>, UnaryLowering<kiln::TanhOp>,
-           UnaryLowering<kiln::ExpOp>, UnaryLowering<kiln::LogOp>,
-           UnaryLowering<kiln::SqrtOp>, UnaryLowering<kiln::AbsOp>,
-           UnaryLowering<kiln::GeluOp>, UnaryLowering<kiln::GeluDerivativeOp>>(
-          patterns.getContext());
+  patterns.add<BinaryLowering<kiln::AddOp>, BinaryLowering<kiln::SubOp>,
+               BinaryLowering<kiln::MulOp>, BinaryLowering<kiln::DivOp>,
+               BinaryLowering<kiln::MaximumOp>, BinaryLowering<kiln::MinimumOp>,
+               BinaryLowering<kiln::GreaterOp>, UnaryLowering<kiln::NegOp>,
+               UnaryLowering<kiln::ReluOp>, UnaryLowering<kiln::LeakyReluOp>,
+               UnaryLowering<kiln::SigmoidOp>, UnaryLowering<kiln::SoftplusOp>,
+               UnaryLowering<kiln::TanhOp>, UnaryLowering<kiln::ExpOp>,
+               UnaryLowering<kiln::LogOp>, UnaryLowering<kiln::SqrtOp>,
+               UnaryLowering<kiln::AbsOp>, UnaryLowering<kiln::GeluOp>,
+               UnaryLowering<kiln::GeluDerivativeOp>>(patterns.getContext());
 }
 
 Value kiln::lowering::activate(Scalar &s, kiln::ActivationKind activation,

@@ -488,6 +488,7 @@ const std::vector<Builtin> &sema::getBuiltins() {
         unary<LeakyReluOp>("leaky_relu", {{"slope", 0.01}}),
         unary<SigmoidOp>("sigmoid"),
         unary<TanhOp>("tanh"),
+        unary<SoftplusOp>("softplus"),
         unary<ExpOp>("exp"),
         unary<LogOp>("log"),
         unary<SqrtOp>("sqrt"),

@@ -144,6 +144,8 @@ KILN_RULE(SigmoidOp)
 Value y = getResult();
 return {r.mul(g, r.mul(y, r.sub(r.scalar(1, y), y)))};
 KILN_END
+KILN_RULE(SoftplusOp) return {r.mul(g, r.sigmoid(getInput()))};
+KILN_END
 KILN_RULE(TanhOp)
 Value y = getResult();
 return {r.mul(g, r.sub(r.scalar(1, y), r.mul(y, y)))};

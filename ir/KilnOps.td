@@ -238,6 +238,8 @@ def Kiln_LeakyReluOp : Kiln_Op<"leaky_relu",
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
 }
+def Kiln_SoftplusOp : Kiln_UnaryOp<"softplus",
+    "log(1 + exp(x)), computed as max(x, 0) + log(1 + exp(-|x|))">;
 def Kiln_GeluOp : Kiln_UnaryOp<"gelu",
     "Gaussian error linear unit, x * Phi(x) (exact, with erf)">;
 

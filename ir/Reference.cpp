@@ -304,6 +304,11 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
           results.push_back(
               unary(in(0), [](double x) { return 1 / (1 + std::exp(-x)); }));
         })
+        .Case([&](SoftplusOp) {
+          results.push_back(unary(in(0), [](double x) {
+            return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x)));
+          }));
+        })
         .Case([&](TanhOp) {
           results.push_back(
               unary(in(0), [](double x) { return std::tanh(x); }));

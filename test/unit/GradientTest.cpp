@@ -59,6 +59,9 @@ const Case kCases[] = {
     {"kiln.leaky_relu", R"(func.func @f(%x: tensor<2x5xf32>) -> tensor<2x5xf32> {
       %0 = kiln.leaky_relu %x {slope = 0.2 : f64} : tensor<2x5xf32>
       return %0 : tensor<2x5xf32> })"},
+    {"kiln.softplus", R"(func.func @f(%x: tensor<2x5xf32> {kiln.check_range = [-6.0, 6.0]}) -> tensor<2x5xf32> {
+      %0 = kiln.softplus %x : tensor<2x5xf32>
+      return %0 : tensor<2x5xf32> })"},
     {"kiln.sigmoid", R"(func.func @f(%x: tensor<2x5xf32>) -> tensor<2x5xf32> {
       %0 = kiln.sigmoid %x : tensor<2x5xf32>
       return %0 : tensor<2x5xf32> })"},

@@ -67,6 +67,14 @@ func.func @leaky_relu(%x: tensor<2x5xf32>) -> (tensor<2x5xf32>, tensor<2x5xf32>)
 
 // -----
 
+// expected-remark @below {{gradient check passed for @softplus}}
+func.func @softplus(%x: tensor<2x5xf32> {kiln.check_range = [-8.0, 8.0]}) -> tensor<2x5xf32> {
+  %0 = kiln.softplus %x : tensor<2x5xf32>
+  return %0 : tensor<2x5xf32>
+}
+
+// -----
+
 // expected-remark @below {{gradient check passed for @log_sqrt}}
 func.func @log_sqrt(%x: tensor<6xf32> {kiln.check_range = [0.5, 2.0]}) -> (tensor<6xf32>, tensor<6xf32>) {
   %0 = kiln.log %x : tensor<6xf32>
