@@ -76,7 +76,7 @@ void fillSyntheticBatch(Model &model, uint64_t seed) {
 BenchResult benchmarkTrainStep(Model &model, const BenchOptions &options) {
   const Manifest &m = model.manifest();
   uint64_t seed = options.seed.value_or(m.seed);
-  double lr = m.learningRate().value_or(1e-3);
+  double lr = m.learningRate();
   model.initialize(seed);
   fillSyntheticBatch(model, seed);
 

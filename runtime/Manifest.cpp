@@ -573,12 +573,18 @@ const DataSpec *Manifest::findData(std::string_view split,
   return nullptr;
 }
 
-std::optional<double> Manifest::learningRate() const {
-  if (!optimizer)
-    return std::nullopt;
-  if (const std::string *lr = findOption(optimizer->options, "lr"))
-    return parseDouble(*lr);
-  return std::nullopt;
+double Manifest::learningRate() const {
+  if (optimizer)
+    if (const std::string *lr = findOption(optimizer->options, "lr"))
+      if (std::optional<double> v = parseDouble(*lr))
+        return *v;
+  // kilnc always records the lr it compiled; other manifests get the default
+  // of their optimizer (or of the default optimizer), from the one table.
+  std::optional<contract::OptimizerKind> kind;
+  if (optimizer)
+    kind = contract::parseOptimizer(optimizer->name);
+  return *contract::hyperDefault(kind.value_or(contract::kDefaultOptimizer),
+                                 "lr");
 }
 
 int64_t Manifest::numParamElements() const {

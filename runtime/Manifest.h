@@ -133,8 +133,9 @@ struct Manifest {
   /// The data record for SPLIT and INPUT, or nullptr.
   const DataSpec *findData(std::string_view split,
                            std::string_view input) const;
-  /// The optimizer's learning rate, if the manifest gives one.
-  std::optional<double> learningRate() const;
+  /// The optimizer's learning rate: the manifest's, else the default of its
+  /// optimizer in Contract.h's table.
+  double learningRate() const;
   int64_t numParamElements() const;
 };
 

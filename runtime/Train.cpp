@@ -223,14 +223,7 @@ Error Trainer::prepare() {
   epochs = options.epochs.value_or(m.epochs);
   seed = options.seed.value_or(m.seed);
   batch = m.batch;
-  if (options.lr) {
-    lr = *options.lr;
-  } else if (std::optional<double> l = m.learningRate()) {
-    lr = *l;
-  } else {
-    return Error::usage("the model's manifest gives no learning rate; pass "
-                        "--lr");
-  }
+  lr = options.lr.value_or(m.learningRate());
   if (!options.checkpoint.empty())
     if (Error e = checkWritableLocation(options.checkpoint, "checkpoint"))
       return e;

@@ -61,6 +61,15 @@ TEST(ManifestTest, ParsesSoftmaxManifest) {
   ASSERT_TRUE(m->optimizer);
   EXPECT_EQ(m->optimizer->name, "adam");
   EXPECT_EQ(m->learningRate(), 0.1);
+  // Without an lr, the default of the optimizer from the one table.
+  Expected<Manifest> sgd = parseManifest(
+      std::string(header) + "input x f32 4x2\noptimizer sgd\n" + entry);
+  ASSERT_TRUE(sgd) << sgd.error().message();
+  EXPECT_EQ(sgd->learningRate(), 0.01);
+  Expected<Manifest> none =
+      parseManifest(std::string(header) + "input x f32 4x2\n" + entry);
+  ASSERT_TRUE(none) << none.error().message();
+  EXPECT_EQ(none->learningRate(), 1e-3);
   EXPECT_EQ(m->batch, 4);
   EXPECT_EQ(m->epochs, 3);
   EXPECT_EQ(m->seed, 42u);

@@ -108,8 +108,9 @@ TEST(EntryTableTest, EveryModelsManifestParsesInTheRuntime) {
       EXPECT_EQ(entry->batch, m->batch) << name;
     }
     // The learning rate the train step was compiled with is recorded.
-    ASSERT_TRUE(m->learningRate()) << text;
-    EXPECT_GT(*m->learningRate(), 0);
+    ASSERT_TRUE(m->optimizer) << text;
+    EXPECT_TRUE(kiln::rt::findOption(m->optimizer->options, "lr")) << text;
+    EXPECT_GT(m->learningRate(), 0);
     EXPECT_TRUE(m->findData("train", m->inputs[0].name)) << text;
     EXPECT_EQ(m->params.size(), layout->params.size());
   }
