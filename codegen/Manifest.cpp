@@ -86,25 +86,6 @@ getRole(Location loc, DictionaryAttr attrs, StringRef what, unsigned allowed) {
   return *role;
 }
 
-/// The group a role's buffers take in an entry's ABI order.
-int abiRank(Role role) {
-  switch (role) {
-  case Role::Param:
-    return 0;
-  case Role::State:
-    return 1;
-  case Role::Input:
-    return 2;
-  case Role::Hyper:
-    return 3;
-  case Role::Loss:
-    return 4;
-  case Role::Output:
-    return 5;
-  }
-  llvm_unreachable("unknown role");
-}
-
 } // namespace
 
 FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
@@ -256,12 +237,10 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
     if (entry.kind == EntryKind::Train)
       for (const AbiTensor &s : layout.states)
         entry.buffers.push_back({Role::State, s.name, s.type});
-    llvm::stable_sort(buffers, [](const AbiBuffer &a, const AbiBuffer &b) {
-      return abiRank(a.role) < abiRank(b.role);
-    });
-    for (AbiBuffer &b : buffers)
-      if (b.role != Role::Param && b.role != Role::State)
-        entry.buffers.push_back(std::move(b));
+    for (Role role : {Role::Input, Role::Hyper, Role::Loss, Role::Output})
+      for (const AbiBuffer &b : buffers)
+        if (b.role == role)
+          entry.buffers.push_back(b);
     // What the runtime relies on to drive each kind.
     auto has = [&](Role role) {
       return llvm::any_of(entry.buffers,
@@ -365,7 +344,8 @@ void dataRecords(raw_ostream &os, StringRef split, Attribute attr) {
       continue;
     auto format = fields.getAs<StringAttr>("format");
     auto path = fields.getAs<StringAttr>("path");
-    os << "data " << split << " " << source.getName().getValue() << " "
+    os << contract::record::kData << " " << split << " "
+       << source.getName().getValue() << " "
        << (format ? field(format.getValue()) : std::string("unknown")) << " "
        << (path ? field(path.getValue()) : std::string("-"));
     settings(os, fields, {"format", "path"});
@@ -376,35 +356,37 @@ void dataRecords(raw_ostream &os, StringRef split, Attribute attr) {
 } // namespace
 
 std::string renderManifest(ModuleOp module, const AbiLayout &layout) {
+  namespace record = contract::record;
   std::string text;
   llvm::raw_string_ostream os(text);
   os << contract::record::kHeader << " " << contract::kManifestVersion << "\n";
   auto model = module->getAttrOfType<StringAttr>(KilnDialect::kModelAttrName);
-  os << "model " << (model ? field(model.getValue()) : std::string("model"))
-     << "\n";
+  os << record::kModel << " "
+     << (model ? field(model.getValue()) : std::string("model")) << "\n";
   for (const AbiParam &p : layout.params) {
-    os << "param " << p.name << " " << dtype(p.type.getElementType()) << " "
-       << shape(p.type) << " " << stringifyInitKind(p.init);
+    os << record::kParam << " " << p.name << " "
+       << dtype(p.type.getElementType()) << " " << shape(p.type) << " "
+       << stringifyInitKind(p.init);
     for (double a : p.initArgs)
       os << " " << number(a);
     os << "\n";
   }
   for (const AbiTensor &s : layout.states)
-    os << "state " << s.name << " " << dtype(s.type.getElementType()) << " "
-       << shape(s.type) << "\n";
+    os << record::kState << " " << s.name << " "
+       << dtype(s.type.getElementType()) << " " << shape(s.type) << "\n";
   for (const AbiTensor &in : layout.inputs)
-    os << "input " << in.name << " " << dtype(in.type.getElementType()) << " "
-       << shape(in.type) << "\n";
+    os << record::kInput << " " << in.name << " "
+       << dtype(in.type.getElementType()) << " " << shape(in.type) << "\n";
   for (const AbiTensor &out : layout.outputs)
-    os << "output " << out.name << " " << dtype(out.type.getElementType())
-       << " " << shape(out.type) << "\n";
+    os << record::kOutput << " " << out.name << " "
+       << dtype(out.type.getElementType()) << " " << shape(out.type) << "\n";
 
   if (auto metrics = module->getAttrOfType<ArrayAttr>(contract::kMetricsAttr)) {
     for (Attribute m : metrics) {
       auto fields = dyn_cast<ArrayAttr>(m);
       if (!fields || fields.empty())
         continue;
-      os << "metric";
+      os << record::kMetric;
       for (Attribute f : fields)
         os << " " << value(f);
       os << "\n";
@@ -415,7 +397,7 @@ std::string renderManifest(ModuleOp module, const AbiLayout &layout) {
           module->getAttrOfType<DictionaryAttr>(contract::kLabelsAttr))
     for (NamedAttribute l : labels)
       if (auto classes = dyn_cast<IntegerAttr>(l.getValue()))
-        os << "labels " << l.getName().getValue() << " "
+        os << record::kLabels << " " << l.getName().getValue() << " "
            << classes.getValue().getSExtValue() << "\n";
 
   auto train =
@@ -431,14 +413,14 @@ std::string renderManifest(ModuleOp module, const AbiLayout &layout) {
     opt = train.getAs<DictionaryAttr>("optimizer");
   if (opt) {
     auto name = opt.getAs<StringAttr>("name");
-    os << "optimizer "
+    os << record::kOptimizer << " "
        << (name ? field(name.getValue())
                 : contract::info(contract::kDefaultOptimizer).name);
     settings(os, opt, {"name"});
     os << "\n";
   }
   if (train) {
-    os << "train";
+    os << record::kTrain;
     for (StringRef key : {"batch", "epochs", "seed"})
       if (Attribute a = train.get(key))
         os << " " << key << "=" << value(a);
@@ -450,10 +432,10 @@ std::string renderManifest(ModuleOp module, const AbiLayout &layout) {
   // The entry table: one `entry NAME KIND` record per entry, followed by its
   // buffers in ABI order.
   for (const AbiEntry &entry : layout.entries) {
-    os << "entry " << entry.name << " " << contract::info(entry.kind).name
-       << "\n";
+    os << record::kEntry << " " << entry.name << " "
+       << contract::info(entry.kind).name << "\n";
     for (const AbiBuffer &b : entry.buffers) {
-      os << "arg " << contract::info(b.role).name;
+      os << record::kArg << " " << contract::info(b.role).name;
       if (!b.name.empty())
         os << " " << b.name;
       os << "\n";
