@@ -636,7 +636,11 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
           results.push_back(std::move(nv));
         })
         .Default([&](Operation *other) {
-          ok = other->emitError("reference evaluation: unsupported op");
+          // Ops with regions (a scan) are evaluated only once they have a
+          // case here; anything else is refused, never skipped.
+          ok = other->emitError("reference evaluation: unsupported op '")
+               << other->getName() << "'"
+               << (other->getNumRegions() ? " (an op with regions)" : "");
         });
     if (failed(ok))
       return failure();

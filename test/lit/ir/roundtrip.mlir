@@ -117,3 +117,19 @@ func.func @fused_ops(%x: tensor<2x1x8x8xf32>, %w: tensor<4x1x3x3xf32>, %b: tenso
   %v = kiln.avg_pool2d_backward %g kernel = [2, 2] strides = [2, 2] padding = [0, 0] : tensor<2x4x4x4xf32> -> tensor<2x4x8x8xf32>
   return %c, %a, %e, %m, %v : tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>, tensor<8x4xf32>, tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>
 }
+
+// Activations with and without attributes; leaky_relu's default slope (0.01)
+// is not printed.
+// CHECK-LABEL: func.func @activations
+// GENERIC-LABEL: @activations
+func.func @activations(%x: tensor<2x3xf32>) -> (tensor<2x3xf32>, tensor<2x3xf32>, tensor<2x3xf32>) {
+  // CHECK: kiln.leaky_relu %{{.+}} : tensor<2x3xf32>
+  // GENERIC: "kiln.leaky_relu"(%{{.+}}) <{slope = 1.000000e-02 : f64}>
+  %0 = kiln.leaky_relu %x : tensor<2x3xf32>
+  // CHECK: kiln.leaky_relu %{{.+}} {slope = 2.000000e-01 : f64} : tensor<2x3xf32>
+  // GENERIC: "kiln.leaky_relu"(%{{.+}}) <{slope = 2.000000e-01 : f64}>
+  %1 = kiln.leaky_relu %x {slope = 0.2 : f64} : tensor<2x3xf32>
+  // CHECK: kiln.softplus %{{.+}} : tensor<2x3xf32>
+  %2 = kiln.softplus %x : tensor<2x3xf32>
+  return %0, %1, %2 : tensor<2x3xf32>, tensor<2x3xf32>, tensor<2x3xf32>
+}
