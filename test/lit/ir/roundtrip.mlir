@@ -121,7 +121,7 @@ func.func @fused_ops(%x: tensor<2x1x8x8xf32>, %w: tensor<4x1x3x3xf32>, %b: tenso
 // Activations with and without attributes; leaky_relu's default slope (0.01)
 // is not printed.
 // CHECK-LABEL: func.func @activations
-// GENERIC-LABEL: @activations
+// GENERIC-LABEL: sym_name = "activations"
 func.func @activations(%x: tensor<2x3xf32>) -> (tensor<2x3xf32>, tensor<2x3xf32>, tensor<2x3xf32>) {
   // CHECK: kiln.leaky_relu %{{.+}} : tensor<2x3xf32>
   // GENERIC: "kiln.leaky_relu"(%{{.+}}) <{slope = 1.000000e-02 : f64}>
