@@ -744,3 +744,93 @@ LogicalResult AdamUpdateOp::verify() {
 
 #define GET_OP_CLASSES
 #include "ir/KilnOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Recurrence
+//===----------------------------------------------------------------------===//
+
+/// `shape` with `axis` removed.
+static SmallVector<int64_t> dropDim(ArrayRef<int64_t> shape, int64_t axis) {
+  SmallVector<int64_t> out(shape);
+  out.erase(out.begin() + axis);
+  return out;
+}
+
+RankedTensorType ScanOp::getSliceType(Type sequence) {
+  auto type = cast<RankedTensorType>(sequence);
+  return RankedTensorType::get(dropDim(type.getShape(), getAxis()),
+                               type.getElementType());
+}
+
+LogicalResult ScanOp::verify() {
+  int64_t length = getLength(), axis = getAxis();
+  if (length < 1)
+    return emitOpError("length must be positive, got ") << length;
+  if (axis < 0)
+    return emitOpError("axis must be non-negative, got ") << axis;
+  for (auto [i, x] : llvm::enumerate(getXs())) {
+    RankedTensorType type = getTensorType(x);
+    if (type.getRank() <= axis)
+      return emitOpError("sequence #")
+             << i << " of type " << type << " has no axis " << axis;
+    if (type.getDimSize(axis) != length)
+      return emitOpError("sequence #")
+             << i << " of type " << type << " has " << type.getDimSize(axis)
+             << " steps along axis " << axis << ", not " << length;
+  }
+  size_t numCarries = getCarries().size();
+  if (getNumResults() < numCarries)
+    return emitOpError("has ")
+           << getNumResults() << " results but " << numCarries << " carries";
+  for (auto [i, pair] :
+       llvm::enumerate(llvm::zip(getCarries(), getFinalCarries())))
+    if (std::get<0>(pair).getType() != std::get<1>(pair).getType())
+      return emitOpError("final carry #")
+             << i << " has type " << std::get<1>(pair).getType()
+             << " but its initial value " << std::get<0>(pair).getType();
+  for (auto [i, y] : llvm::enumerate(getStacked()))
+    if (getTensorType(y).getRank() <= axis ||
+        getTensorType(y).getDimSize(axis) != length)
+      return emitOpError("stacked output #")
+             << i << " of type " << y.getType() << " does not have " << length
+             << " steps along axis " << axis;
+  return success();
+}
+
+LogicalResult ScanOp::verifyRegions() {
+  Block &body = getBody().front();
+  // Block arguments: carries, slices of xs, consts.
+  SmallVector<Type> expected(getCarries().getTypes());
+  for (Value x : getXs())
+    expected.push_back(getSliceType(x.getType()));
+  llvm::append_range(expected, getConsts().getTypes());
+  if (body.getNumArguments() != expected.size())
+    return emitOpError("body takes ")
+           << body.getNumArguments() << " arguments, expected "
+           << expected.size() << " (carries, sequence slices, consts)";
+  for (auto [i, pair] :
+       llvm::enumerate(llvm::zip(body.getArgumentTypes(), expected)))
+    if (std::get<0>(pair) != std::get<1>(pair))
+      return emitOpError("body argument #")
+             << i << " has type " << std::get<0>(pair) << ", expected "
+             << std::get<1>(pair);
+  // Yield: new carries, then one slice per stacked output.
+  auto yield = dyn_cast<YieldOp>(body.getTerminator());
+  if (!yield)
+    return emitOpError("body must end in kiln.yield");
+  if (yield.getValues().size() != getNumResults())
+    return emitOpError("body yields ")
+           << yield.getValues().size() << " values for " << getNumResults()
+           << " results";
+  size_t numCarries = getCarries().size();
+  for (auto [i, v] : llvm::enumerate(yield.getValues())) {
+    Type want = i < numCarries ? getCarries()[i].getType()
+                               : Type(getSliceType(getResult(i).getType()));
+    if (v.getType() != want)
+      return yield.emitOpError("value #")
+             << i << " has type " << v.getType() << ", expected " << want
+             << (i < numCarries ? " (a carry keeps its type)"
+                                : " (one step of the stacked output)");
+  }
+  return success();
+}

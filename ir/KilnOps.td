@@ -16,6 +16,7 @@ include "mlir/IR/SymbolInterfaces.td"
 include "mlir/IR/BuiltinAttributeInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/ControlFlowInterfaces.td"
 
 //===----------------------------------------------------------------------===//
 // Types and attributes
@@ -514,6 +515,73 @@ def Kiln_AssignParamOp : Kiln_Op<"assign_param",
   }];
   let arguments = (ins FlatSymbolRefAttr:$param, Kiln_FloatTensor:$value);
   let assemblyFormat = "$param `,` $value attr-dict `:` type($value)";
+}
+
+//===----------------------------------------------------------------------===//
+// Recurrence
+//===----------------------------------------------------------------------===//
+
+def Kiln_ScanOp : Kiln_Op<"scan",
+    [IsolatedFromAbove, RecursiveMemoryEffects, SingleBlock,
+     AttrSizedOperandSegments]> {
+  let summary = "a loop over a static-length sequence (lax.scan)";
+  let description = [{
+    Runs `body` `length` times. Each step takes the loop-carried values
+    (`carries`, starting from the operands), one slice of each sequence in
+    `xs` (index t along `axis`, which is removed), and the captured values
+    `consts` (the weights: the op is isolated from above, so everything the
+    body reads is an operand). The body yields the new carries followed by one
+    slice per stacked output. The results are the final carries followed by
+    the stacked outputs (the slices stacked along `axis`). With `reverse`,
+    steps run from t = length - 1 down to 0 (a backward layer, or a gradient).
+
+    ```mlir
+    %h, %hs = kiln.scan length = 8 axis = 1
+        carries(%h0 : tensor<2x4xf32>) xs(%x : tensor<2x8x3xf32>)
+        consts(%wx, %wh : tensor<3x4xf32>, tensor<4x4xf32>) {
+    ^bb0(%h: tensor<2x4xf32>, %xt: tensor<2x3xf32>, %wx: tensor<3x4xf32>, %wh: tensor<4x4xf32>):
+      ...
+      kiln.yield %hn, %hn : tensor<2x4xf32>, tensor<2x4xf32>
+    } -> (tensor<2x4xf32>, tensor<2x8x4xf32>)
+    ```
+
+    The IR is one loop whatever the length: the gradient is a reverse scan,
+    never an unrolled copy.
+  }];
+  let arguments = (ins Variadic<Kiln_AnyTensor>:$carries,
+                       Variadic<Kiln_AnyTensor>:$xs,
+                       Variadic<Kiln_AnyTensor>:$consts,
+                       I64Attr:$length, I64Attr:$axis, UnitAttr:$reverse);
+  let results = (outs Variadic<Kiln_AnyTensor>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    `length` `=` $length `axis` `=` $axis (`reverse` $reverse^)?
+    `carries` `(` ($carries^ `:` type($carries))? `)`
+    `xs` `(` ($xs^ `:` type($xs))? `)`
+    `consts` `(` ($consts^ `:` type($consts))? `)`
+    $body attr-dict `->` `(` type($results) `)`
+  }];
+  let hasVerifier = 1;
+  let hasRegionVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The final carries (the first results).
+    mlir::ResultRange getFinalCarries() {
+      return getResults().take_front(getCarries().size());
+    }
+    /// The stacked outputs (the results after the carries).
+    mlir::ResultRange getStacked() {
+      return getResults().drop_front(getCarries().size());
+    }
+    /// The type of one step's slice of `sequence` (`axis` removed).
+    mlir::RankedTensorType getSliceType(mlir::Type sequence);
+  }];
+}
+
+def Kiln_YieldOp : Kiln_Op<"yield",
+    [Pure, Terminator, ReturnLike, HasParent<"ScanOp">]> {
+  let summary = "ends a scan step: the new carries, then one slice per output";
+  let arguments = (ins Variadic<Kiln_AnyTensor>:$values);
+  let assemblyFormat = "($values^ `:` type($values))? attr-dict";
 }
 
 //===----------------------------------------------------------------------===//

@@ -209,20 +209,43 @@ void pool(bool isMax, bool backward, const RefTensor &x, RefTensor &y,
 
 } // namespace
 
-FailureOr<SmallVector<RefTensor>>
-kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
-               const llvm::StringMap<RefTensor> *params) {
-  if (args.size() != func.getNumArguments())
-    return func.emitError("reference evaluation: expected ")
-           << func.getNumArguments() << " arguments, got " << args.size();
-  llvm::DenseMap<Value, RefTensor> env;
-  for (auto [arg, value] : llvm::zip(func.getArguments(), args)) {
-    if (ArrayRef<int64_t>(value.shape) != ArrayRef<int64_t>(shapeOf(arg)))
-      return func.emitError("reference evaluation: argument shape mismatch");
-    env[arg] = value;
-  }
+/// Step `t` of `x` along `axis` (the axis removed).
+static RefTensor sliceAt(const RefTensor &x, int64_t axis, int64_t t) {
+  int64_t outer = RefTensor::numElements(ArrayRef(x.shape).take_front(axis));
+  int64_t inner =
+      RefTensor::numElements(ArrayRef(x.shape).drop_front(axis + 1));
+  int64_t steps = x.shape[axis];
+  SmallVector<int64_t> shape(x.shape.begin(), x.shape.end());
+  shape.erase(shape.begin() + axis);
+  RefTensor r(shape);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i)
+      r.data[o * inner + i] = x.data[(o * steps + t) * inner + i];
+  return r;
+}
 
-  for (Operation &op : func.getBody().front()) {
+/// Writes `slice` as step `t` of `y` along `axis`.
+static void placeAt(RefTensor &y, const RefTensor &slice, int64_t axis,
+                    int64_t t) {
+  int64_t outer = RefTensor::numElements(ArrayRef(y.shape).take_front(axis));
+  int64_t inner =
+      RefTensor::numElements(ArrayRef(y.shape).drop_front(axis + 1));
+  int64_t steps = y.shape[axis];
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i)
+      y.data[(o * steps + t) * inner + i] = slice.data[o * inner + i];
+}
+
+/// Runs the ops of `block` on `args` (one per block argument) and returns
+/// what its terminator (func.return, or kiln.yield in a scan body) returns.
+static FailureOr<SmallVector<RefTensor>>
+evaluateBlock(Block &block, ArrayRef<RefTensor> args,
+              const llvm::StringMap<RefTensor> *params) {
+  llvm::DenseMap<Value, RefTensor> env;
+  for (auto [arg, value] : llvm::zip(block.getArguments(), args))
+    env[arg] = value;
+
+  for (Operation &op : block) {
     auto in = [&](unsigned i) -> const RefTensor & {
       return env[op.getOperand(i)];
     };
@@ -230,9 +253,40 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
     LogicalResult ok = success();
     SmallVector<RefTensor> results;
     llvm::TypeSwitch<Operation *>(&op)
-        .Case([&](func::ReturnOp ret) {
-          for (Value v : ret.getOperands())
+        .Case<func::ReturnOp, YieldOp>([&](Operation *terminator) {
+          for (Value v : terminator->getOperands())
             results.push_back(env[v]);
+        })
+        .Case([&](ScanOp scan) {
+          // The body once per step, carries threaded through, slices of the
+          // sequences in and of the stacked outputs out.
+          int64_t axis = scan.getAxis(), length = scan.getLength();
+          size_t numCarries = scan.getCarries().size();
+          SmallVector<RefTensor> carries, stacked;
+          for (Value c : scan.getCarries())
+            carries.push_back(env[c]);
+          for (Value y : scan.getStacked())
+            stacked.emplace_back(shapeOf(y));
+          for (int64_t s = 0; s < length; ++s) {
+            int64_t t = scan.getReverse() ? length - 1 - s : s;
+            SmallVector<RefTensor> stepArgs(carries);
+            for (Value x : scan.getXs())
+              stepArgs.push_back(sliceAt(env[x], axis, t));
+            for (Value c : scan.getConsts())
+              stepArgs.push_back(env[c]);
+            FailureOr<SmallVector<RefTensor>> step =
+                evaluateBlock(scan.getBody().front(), stepArgs, params);
+            if (failed(step)) {
+              ok = failure();
+              return;
+            }
+            for (size_t i = 0; i < numCarries; ++i)
+              carries[i] = std::move((*step)[i]);
+            for (size_t i = 0; i < stacked.size(); ++i)
+              placeAt(stacked[i], (*step)[numCarries + i], axis, t);
+          }
+          results = std::move(carries);
+          llvm::append_range(results, stacked);
         })
         .Case([&](ConstantOp c) {
           RefTensor r(out);
@@ -636,18 +690,31 @@ kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
           results.push_back(std::move(nv));
         })
         .Default([&](Operation *other) {
-          // Ops with regions (a scan) are evaluated only once they have a
-          // case here; anything else is refused, never skipped.
+          // Ops with regions are evaluated only once they have a case here
+          // (as kiln.scan); anything else is refused, never skipped.
           ok = other->emitError("reference evaluation: unsupported op '")
                << other->getName() << "'"
                << (other->getNumRegions() ? " (an op with regions)" : "");
         });
     if (failed(ok))
       return failure();
-    if (isa<func::ReturnOp>(op))
+    if (op.hasTrait<OpTrait::IsTerminator>())
       return results;
     for (auto [res, value] : llvm::zip(op.getResults(), results))
       env[res] = std::move(value);
   }
-  return func.emitError("reference evaluation: function has no return");
+  return block.getParentOp()->emitError(
+      "reference evaluation: a block without a terminator");
+}
+
+FailureOr<SmallVector<RefTensor>>
+kiln::evaluate(func::FuncOp func, ArrayRef<RefTensor> args,
+               const llvm::StringMap<RefTensor> *params) {
+  if (args.size() != func.getNumArguments())
+    return func.emitError("reference evaluation: expected ")
+           << func.getNumArguments() << " arguments, got " << args.size();
+  for (auto [arg, value] : llvm::zip(func.getArguments(), args))
+    if (ArrayRef<int64_t>(value.shape) != ArrayRef<int64_t>(shapeOf(arg)))
+      return func.emitError("reference evaluation: argument shape mismatch");
+  return evaluateBlock(func.getBody().front(), args, params);
 }

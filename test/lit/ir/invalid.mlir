@@ -259,3 +259,60 @@ func.func @adam_beta(%p: tensor<3xf32>, %h: tensor<4xf32>) {
   %0:3 = kiln.adam_update %p, %p, %p, %p, %h {beta1 = 0.9 : f64, beta2 = 1.0 : f64, eps = 1.0e-8 : f64, weight_decay = 0.0 : f64, decoupled = false} : tensor<3xf32>, tensor<4xf32>
   return
 }
+
+// -----
+
+func.func @scan_steps(%h0: tensor<2x4xf32>, %x: tensor<2x5x3xf32>) {
+  // expected-error @+1 {{'kiln.scan' op sequence #0 of type 'tensor<2x5x3xf32>' has 5 steps along axis 1, not 4}}
+  %h = kiln.scan length = 4 axis = 1 carries(%h0 : tensor<2x4xf32>) xs(%x : tensor<2x5x3xf32>) consts() {
+  ^bb0(%hp: tensor<2x4xf32>, %xt: tensor<2x3xf32>):
+    kiln.yield %hp : tensor<2x4xf32>
+  } -> (tensor<2x4xf32>)
+  return
+}
+
+// -----
+
+func.func @scan_body_args(%h0: tensor<2x4xf32>, %x: tensor<2x5x3xf32>) {
+  // expected-error @+1 {{'kiln.scan' op body argument #1 has type 'tensor<2x5xf32>', expected 'tensor<2x3xf32>'}}
+  %h = kiln.scan length = 5 axis = 1 carries(%h0 : tensor<2x4xf32>) xs(%x : tensor<2x5x3xf32>) consts() {
+  ^bb0(%hp: tensor<2x4xf32>, %xt: tensor<2x5xf32>):
+    kiln.yield %hp : tensor<2x4xf32>
+  } -> (tensor<2x4xf32>)
+  return
+}
+
+// -----
+
+func.func @scan_carry_type(%h0: tensor<2x4xf32>, %x: tensor<2x5x3xf32>) {
+  %h = kiln.scan length = 5 axis = 1 carries(%h0 : tensor<2x4xf32>) xs(%x : tensor<2x5x3xf32>) consts() {
+  ^bb0(%hp: tensor<2x4xf32>, %xt: tensor<2x3xf32>):
+    // expected-error @+1 {{'kiln.yield' op value #0 has type 'tensor<2x3xf32>', expected 'tensor<2x4xf32>' (a carry keeps its type)}}
+    kiln.yield %xt : tensor<2x3xf32>
+  } -> (tensor<2x4xf32>)
+  return
+}
+
+// -----
+
+func.func @scan_stacked(%h0: tensor<2x4xf32>, %x: tensor<2x5x3xf32>) {
+  // expected-error @+1 {{'kiln.scan' op stacked output #0 of type 'tensor<2x4x4xf32>' does not have 5 steps along axis 1}}
+  %h, %hs = kiln.scan length = 5 axis = 1 carries(%h0 : tensor<2x4xf32>) xs(%x : tensor<2x5x3xf32>) consts() {
+  ^bb0(%hp: tensor<2x4xf32>, %xt: tensor<2x3xf32>):
+    kiln.yield %hp, %hp : tensor<2x4xf32>, tensor<2x4xf32>
+  } -> (tensor<2x4xf32>, tensor<2x4x4xf32>)
+  return
+}
+
+// -----
+
+func.func @scan_captures(%h0: tensor<2x4xf32>, %x: tensor<2x5x3xf32>, %w: tensor<3x4xf32>) {
+  // expected-note @+1 {{required by region isolation constraints}}
+  %h = kiln.scan length = 5 axis = 1 carries(%h0 : tensor<2x4xf32>) xs(%x : tensor<2x5x3xf32>) consts() {
+  ^bb0(%hp: tensor<2x4xf32>, %xt: tensor<2x3xf32>):
+    // expected-error @+1 {{using value defined outside the region}}
+    %y = kiln.matmul %xt, %w : (tensor<2x3xf32>, tensor<3x4xf32>) -> tensor<2x4xf32>
+    kiln.yield %y : tensor<2x4xf32>
+  } -> (tensor<2x4xf32>)
+  return
+}

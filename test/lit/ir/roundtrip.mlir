@@ -133,3 +133,24 @@ func.func @activations(%x: tensor<2x3xf32>) -> (tensor<2x3xf32>, tensor<2x3xf32>
   %2 = kiln.softplus %x : tensor<2x3xf32>
   return %0, %1, %2 : tensor<2x3xf32>, tensor<2x3xf32>, tensor<2x3xf32>
 }
+
+// A recurrence: carries, sequence slices and captured weights in, new carries
+// and stacked slices out; reverse runs the steps backwards.
+// CHECK-LABEL: func.func @scan
+// CHECK: %{{.+}}:2 = kiln.scan length = 3 axis = 1 reverse carries(%{{.+}} : tensor<2x4xf32>) xs(%{{.+}} : tensor<2x3x5xf32>) consts(%{{.+}}, %{{.+}} : tensor<5x4xf32>, tensor<4x4xf32>) {
+// CHECK: ^bb0(%{{.+}}: tensor<2x4xf32>, %{{.+}}: tensor<2x5xf32>, %{{.+}}: tensor<5x4xf32>, %{{.+}}: tensor<4x4xf32>):
+// CHECK: kiln.yield %{{.+}}, %{{.+}} : tensor<2x4xf32>, tensor<2x4xf32>
+// CHECK: } -> (tensor<2x4xf32>, tensor<2x3x4xf32>)
+// GENERIC-LABEL: sym_name = "scan"
+// GENERIC: "kiln.scan"({{.*}}) <{axis = 1 : i64, length = 3 : i64, operandSegmentSizes = array<i32: 1, 1, 2>, reverse}>
+func.func @scan(%x: tensor<2x3x5xf32>, %h0: tensor<2x4xf32>, %wx: tensor<5x4xf32>, %wh: tensor<4x4xf32>) -> (tensor<2x4xf32>, tensor<2x3x4xf32>) {
+  %h, %hs = kiln.scan length = 3 axis = 1 reverse carries(%h0 : tensor<2x4xf32>) xs(%x : tensor<2x3x5xf32>) consts(%wx, %wh : tensor<5x4xf32>, tensor<4x4xf32>) {
+  ^bb0(%hp: tensor<2x4xf32>, %xt: tensor<2x5xf32>, %a: tensor<5x4xf32>, %b: tensor<4x4xf32>):
+    %0 = kiln.matmul %xt, %a : (tensor<2x5xf32>, tensor<5x4xf32>) -> tensor<2x4xf32>
+    %1 = kiln.matmul %hp, %b : (tensor<2x4xf32>, tensor<4x4xf32>) -> tensor<2x4xf32>
+    %2 = kiln.add %0, %1 : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+    %3 = kiln.tanh %2 : tensor<2x4xf32>
+    kiln.yield %3, %3 : tensor<2x4xf32>, tensor<2x4xf32>
+  } -> (tensor<2x4xf32>, tensor<2x3x4xf32>)
+  return %h, %hs : tensor<2x4xf32>, tensor<2x3x4xf32>
+}
