@@ -13,6 +13,7 @@
 #include "ir/ShapeRules.h"
 
 #include "mlir/IR/TypeUtilities.h"
+#include "llvm/ADT/DenseSet.h"
 
 using namespace mlir;
 using namespace kiln;
@@ -41,6 +42,84 @@ Value kiln::reduceToType(OpBuilder &b, Location loc, Value grad,
   if (reduced.getType() != type)
     reduced = b.create<ReshapeOp>(loc, type, reduced);
   return reduced;
+}
+
+static bool isFloatTensor(Value v) {
+  auto type = dyn_cast<RankedTensorType>(v.getType());
+  return type && isa<FloatType>(type.getElementType());
+}
+
+Value kiln::zerosLike(OpBuilder &b, Location loc, Value v) {
+  auto type = cast<RankedTensorType>(v.getType());
+  return b.create<ConstantOp>(
+      loc,
+      DenseElementsAttr::get(type, b.getFloatAttr(type.getElementType(), 0.0)));
+}
+
+FailureOr<SmallVector<Value>>
+kiln::backpropagate(OpBuilder &b, ArrayRef<Operation *> ops,
+                    const llvm::DenseMap<Value, Value> &seeds,
+                    ArrayRef<Value> wrt) {
+  // Active values depend on something we differentiate with respect to.
+  // An op with regions must take everything it reads as operands
+  // (IsolatedFromAbove, as kiln.scan): values its regions capture would be
+  // invisible to this analysis and get no gradient.
+  llvm::DenseSet<Value> active(wrt.begin(), wrt.end());
+  for (Operation *op : ops) {
+    if (op->getNumRegions() && !op->hasTrait<OpTrait::IsIsolatedFromAbove>())
+      return op->emitError("cannot differentiate '")
+             << op->getName()
+             << "': its regions may capture values from above; ops with "
+                "regions must be isolated from above";
+    if (llvm::any_of(op->getOperands(),
+                     [&](Value v) { return active.contains(v); }))
+      active.insert(op->result_begin(), op->result_end());
+  }
+
+  llvm::DenseMap<Value, Value> grads = seeds;
+  for (Operation *op : llvm::reverse(ops)) {
+    if (llvm::none_of(op->getResults(),
+                      [&](Value r) { return grads.count(r); }))
+      continue;
+    if (llvm::none_of(op->getOperands(),
+                      [&](Value v) { return active.contains(v); }))
+      continue;
+    auto rule = dyn_cast<DifferentiableOpInterface>(op);
+    if (!rule)
+      return op->emitError("cannot differentiate '")
+             << op->getName()
+             << "': it has no gradient rule, and it lies between a parameter "
+                "and the loss";
+    // One gradient per result: zeros for a float result that does not reach
+    // the loss (one output of a multi-result op may be unused).
+    OpBuilder::InsertionGuard guard(b);
+    SmallVector<Value> resultGrads;
+    for (Value r : op->getResults()) {
+      Value g = grads.lookup(r);
+      if (!g && isFloatTensor(r))
+        g = zerosLike(b, op->getLoc(), r);
+      resultGrads.push_back(g);
+    }
+    SmallVector<Value> operandGrads = rule.buildGradients(b, resultGrads);
+    if (operandGrads.size() != op->getNumOperands())
+      return op->emitError("internal error: the gradient rule of '")
+             << op->getName() << "' returned " << operandGrads.size()
+             << " gradients for " << op->getNumOperands() << " operands";
+    for (auto [operand, grad] : llvm::zip(op->getOperands(), operandGrads)) {
+      if (!grad || !active.contains(operand) || !isFloatTensor(operand))
+        continue;
+      Value g = reduceToType(b, op->getLoc(), grad,
+                             cast<RankedTensorType>(operand.getType()));
+      auto [it, inserted] = grads.try_emplace(operand, g);
+      if (!inserted)
+        it->second = b.create<AddOp>(op->getLoc(), it->second, g);
+    }
+  }
+
+  SmallVector<Value> result;
+  for (Value w : wrt)
+    result.push_back(grads.lookup(w));
+  return result;
 }
 
 namespace {

@@ -1,11 +1,10 @@
 //===- Autodiff.cpp - Reverse-mode autodiff and the training step ---------===//
 //
-// `differentiate` is the driver: it walks the ops of a block backwards from the
-// loss, asks each op's gradient rule (DifferentiableOpInterface, all in
-// ir/GradientRules.cpp) for its operands' gradients, reduces broadcast
-// gradients to the operands' shapes, and accumulates fan-out with adds. The
-// kiln-autodiff pass uses it to build @train_step: forward, backward, clipping,
-// optimizer.
+// `differentiate` seeds the loss with 1 and runs the reverse-mode driver
+// (`backpropagate`, ir/GradientRules.cpp: it walks the ops backwards, asks each
+// op's gradient rule for its operands' gradients, reduces broadcast gradients
+// and accumulates fan-out). The kiln-autodiff pass uses it to build
+// @train_step: forward, backward, clipping, optimizer.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,8 +16,6 @@
 #include "ir/GradientRules.h"
 #include "ir/KilnOps.h"
 
-#include "llvm/ADT/DenseSet.h"
-
 namespace kiln {
 #define GEN_PASS_DEF_KILNAUTODIFF
 #include "passes/Passes.h.inc"
@@ -27,98 +24,32 @@ namespace kiln {
 using namespace mlir;
 using namespace kiln;
 
-static bool isFloatTensor(Value v) {
-  auto type = dyn_cast<RankedTensorType>(v.getType());
-  return type && isa<FloatType>(type.getElementType());
-}
-
-static Value zerosLike(OpBuilder &b, Location loc, Value v) {
-  auto type = cast<RankedTensorType>(v.getType());
-  return b.create<ConstantOp>(
-      loc,
-      DenseElementsAttr::get(type, b.getFloatAttr(type.getElementType(), 0.0)));
-}
-
 FailureOr<SmallVector<Value>> kiln::differentiate(OpBuilder &b, Value loss,
                                                   ArrayRef<Value> wrt,
                                                   uint64_t *numGradientOps) {
   auto lossType = dyn_cast<RankedTensorType>(loss.getType());
-  if (!lossType || lossType.getRank() != 0 || !isFloatTensor(loss))
+  if (!lossType || lossType.getRank() != 0 ||
+      !isa<FloatType>(lossType.getElementType()))
     return emitError(loss.getLoc(), "the loss must be a scalar float tensor");
   Block *block = b.getInsertionBlock();
 
-  // Snapshot the forward ops (everything before the insertion point).
+  // The forward ops: everything before the insertion point.
   SmallVector<Operation *> forward;
   for (Operation &op : llvm::make_range(block->begin(), b.getInsertionPoint()))
     forward.push_back(&op);
 
-  // Active values depend on something we differentiate with respect to.
-  // An op with regions must take everything it reads as operands
-  // (IsolatedFromAbove, as kiln.scan): values its regions capture would be
-  // invisible to this analysis and get no gradient.
-  llvm::DenseSet<Value> active(wrt.begin(), wrt.end());
-  for (Operation *op : forward) {
-    if (op->getNumRegions() && !op->hasTrait<OpTrait::IsIsolatedFromAbove>())
-      return op->emitError("cannot differentiate '")
-             << op->getName()
-             << "': its regions may capture values from above; ops with "
-                "regions must be isolated from above";
-    if (llvm::any_of(op->getOperands(),
-                     [&](Value v) { return active.contains(v); }))
-      active.insert(op->result_begin(), op->result_end());
-  }
-
   size_t sizeBefore = block->getOperations().size();
-  llvm::DenseMap<Value, Value> grads;
-  grads[loss] = buildScalar(b, loss.getLoc(), 1.0, lossType.getElementType());
-
-  for (Operation *op : llvm::reverse(forward)) {
-    if (llvm::none_of(op->getResults(),
-                      [&](Value r) { return grads.count(r); }))
-      continue;
-    if (llvm::none_of(op->getOperands(),
-                      [&](Value v) { return active.contains(v); }))
-      continue;
-    auto rule = dyn_cast<DifferentiableOpInterface>(op);
-    if (!rule)
-      return op->emitError("cannot differentiate '")
-             << op->getName()
-             << "': it has no gradient rule, and it lies between a parameter "
-                "and the loss";
-    // One gradient per result: zeros for a float result that does not reach
-    // the loss (one output of a multi-result op may be unused).
-    OpBuilder::InsertionGuard guard(b);
-    SmallVector<Value> resultGrads;
-    for (Value r : op->getResults()) {
-      Value g = grads.lookup(r);
-      if (!g && isFloatTensor(r))
-        g = zerosLike(b, op->getLoc(), r);
-      resultGrads.push_back(g);
-    }
-    SmallVector<Value> operandGrads = rule.buildGradients(b, resultGrads);
-    if (operandGrads.size() != op->getNumOperands())
-      return op->emitError("internal error: the gradient rule of '")
-             << op->getName() << "' returned " << operandGrads.size()
-             << " gradients for " << op->getNumOperands() << " operands";
-    for (auto [operand, grad] : llvm::zip(op->getOperands(), operandGrads)) {
-      if (!grad || !active.contains(operand) || !isFloatTensor(operand))
-        continue;
-      Value g = reduceToType(b, op->getLoc(), grad,
-                             cast<RankedTensorType>(operand.getType()));
-      auto [it, inserted] = grads.try_emplace(operand, g);
-      if (!inserted)
-        it->second = b.create<AddOp>(op->getLoc(), it->second, g);
-    }
-  }
-
-  SmallVector<Value> result;
-  for (Value w : wrt) {
-    Value g = grads.lookup(w);
-    result.push_back(g ? g : zerosLike(b, w.getLoc(), w));
-  }
+  llvm::DenseMap<Value, Value> seeds;
+  seeds[loss] = buildScalar(b, loss.getLoc(), 1.0, lossType.getElementType());
+  FailureOr<SmallVector<Value>> grads = backpropagate(b, forward, seeds, wrt);
+  if (failed(grads))
+    return failure();
+  for (auto [w, g] : llvm::zip(wrt, *grads))
+    if (!g)
+      g = zerosLike(b, w.getLoc(), w);
   if (numGradientOps)
     *numGradientOps += block->getOperations().size() - sizeBefore;
-  return result;
+  return grads;
 }
 
 namespace {
