@@ -12,6 +12,7 @@
 #include "ir/KilnOps.h"
 #include "ir/ShapeRules.h"
 
+#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/DenseSet.h"
 
@@ -345,3 +346,176 @@ KILN_END
 
 #undef KILN_RULE
 #undef KILN_END
+
+//===----------------------------------------------------------------------===//
+// Recurrence: backpropagation through time as two more scans
+//===----------------------------------------------------------------------===//
+
+/// `type` with `length` inserted at `axis`.
+static RankedTensorType stackedType(Type type, int64_t axis, int64_t length) {
+  auto t = cast<RankedTensorType>(type);
+  SmallVector<int64_t> shape(t.getShape());
+  shape.insert(shape.begin() + axis, length);
+  return RankedTensorType::get(shape, t.getElementType());
+}
+
+// 1. The same scan again, also stacking each step's input carries c_t (the
+//    forward pass is recomputed rather than changed: the original op and its
+//    uses stay as they are).
+// 2. A scan running the other way whose body recomputes the step from c_t,
+//    x_t and the consts, and runs reverse mode on it seeded with the
+//    gradients of the step's new carries (the reverse scan's own carries)
+//    and stacked outputs (slices of the results' gradients). It carries the
+//    carries' gradients and the consts' accumulated gradients, and stacks
+//    the gradients of the sequence slices.
+SmallVector<Value> ScanOp::buildGradients(OpBuilder &b,
+                                          ArrayRef<Value> resultGrads) {
+  Location loc = getLoc();
+  int64_t length = getLength(), axis = getAxis();
+  size_t numCarries = getCarries().size(), numXs = getXs().size(),
+         numConsts = getConsts().size();
+  Block &body = getBody().front();
+  auto yield = cast<YieldOp>(body.getTerminator());
+  for (Value c : getCarries())
+    if (cast<RankedTensorType>(c.getType()).getRank() < axis)
+      return {}; // a carry that cannot be stacked along `axis`: no rule
+
+  // 1. Forward, saving the carries.
+  SmallVector<Type> savedTypes(getResultTypes());
+  for (Value c : getCarries())
+    savedTypes.push_back(stackedType(c.getType(), axis, length));
+  auto saving =
+      b.create<ScanOp>(loc, savedTypes, getCarries(), getXs(), getConsts(),
+                       getLengthAttr(), getAxisAttr(), getReverseAttr());
+  {
+    IRMapping map;
+    getBody().cloneInto(&saving.getBody(), map);
+    Block &clone = saving.getBody().front();
+    auto cloneYield = cast<YieldOp>(clone.getTerminator());
+    SmallVector<Value> values(cloneYield.getValues());
+    for (size_t i = 0; i < numCarries; ++i)
+      values.push_back(clone.getArgument(i));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(cloneYield);
+    b.create<YieldOp>(loc, values);
+    cloneYield.erase();
+  }
+  ValueRange savedCarries = saving.getResults().drop_front(getNumResults());
+
+  // 2. Backward. Float carries, consts and sequences get gradients.
+  auto isFloat = [](Value v) {
+    return isa<FloatType>(cast<RankedTensorType>(v.getType()).getElementType());
+  };
+  SmallVector<unsigned> gradCarries, gradConsts, gradXs;
+  for (unsigned i = 0; i < numCarries; ++i)
+    if (isFloat(getCarries()[i]))
+      gradCarries.push_back(i);
+  for (unsigned k = 0; k < numConsts; ++k)
+    if (isFloat(getConsts()[k]))
+      gradConsts.push_back(k);
+  for (unsigned j = 0; j < numXs; ++j)
+    if (isFloat(getXs()[j]))
+      gradXs.push_back(j);
+  SmallVector<unsigned> gradYs;
+  for (unsigned j = 0; j < getStacked().size(); ++j)
+    if (resultGrads[numCarries + j])
+      gradYs.push_back(j);
+
+  SmallVector<Value> carries, xs, consts(getConsts());
+  for (unsigned i : gradCarries)
+    carries.push_back(resultGrads[i]);
+  for (unsigned k : gradConsts)
+    carries.push_back(zerosLike(b, loc, getConsts()[k]));
+  llvm::append_range(xs, savedCarries);
+  llvm::append_range(xs, getXs());
+  for (unsigned j : gradYs)
+    xs.push_back(resultGrads[numCarries + j]);
+  SmallVector<Type> types;
+  for (Value c : carries)
+    types.push_back(c.getType());
+  for (unsigned j : gradXs)
+    types.push_back(getXs()[j].getType());
+  auto backward = b.create<ScanOp>(loc, types, carries, xs, consts,
+                                   getLengthAttr(), getAxisAttr(),
+                                   getReverse() ? UnitAttr() : b.getUnitAttr());
+  Block *step = new Block();
+  backward.getBody().push_back(step);
+  SmallVector<Value> args;
+  for (Value c : carries)
+    args.push_back(step->addArgument(c.getType(), loc));
+  for (Value x : xs)
+    args.push_back(step->addArgument(backward.getSliceType(x.getType()), loc));
+  for (Value k : consts)
+    args.push_back(step->addArgument(k.getType(), loc));
+  ArrayRef<Value> dCarry = ArrayRef(args).take_front(gradCarries.size());
+  ArrayRef<Value> dConstAcc =
+      ArrayRef(args).slice(gradCarries.size(), gradConsts.size());
+  ArrayRef<Value> slices = ArrayRef(args).slice(carries.size(), xs.size());
+  ArrayRef<Value> cT = slices.take_front(numCarries);
+  ArrayRef<Value> xT = slices.slice(numCarries, numXs);
+  ArrayRef<Value> dyT = slices.drop_front(numCarries + numXs);
+  ArrayRef<Value> kArgs = ArrayRef(args).take_back(numConsts);
+
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(step);
+  // The step again, from the saved carries.
+  IRMapping map;
+  for (size_t i = 0; i < numCarries; ++i)
+    map.map(body.getArgument(i), cT[i]);
+  for (size_t j = 0; j < numXs; ++j)
+    map.map(body.getArgument(numCarries + j), xT[j]);
+  for (size_t k = 0; k < numConsts; ++k)
+    map.map(body.getArgument(numCarries + numXs + k), kArgs[k]);
+  SmallVector<Operation *> ops;
+  for (Operation &op : body.without_terminator())
+    ops.push_back(b.clone(op, map));
+  // Seeds: the gradients of what the step yields (summed where one value is
+  // yielded twice, as a carry and as an output).
+  llvm::DenseMap<Value, Value> seeds;
+  auto seed = [&](Value v, Value g) {
+    auto [it, inserted] = seeds.try_emplace(v, g);
+    if (!inserted)
+      it->second = b.create<AddOp>(loc, it->second, g);
+  };
+  for (auto [n, i] : llvm::enumerate(gradCarries))
+    seed(map.lookup(yield.getValues()[i]), dCarry[n]);
+  for (auto [n, j] : llvm::enumerate(gradYs))
+    seed(map.lookup(yield.getValues()[numCarries + j]), dyT[n]);
+  SmallVector<Value> wrt;
+  for (unsigned i : gradCarries)
+    wrt.push_back(cT[i]);
+  for (unsigned k : gradConsts)
+    wrt.push_back(kArgs[k]);
+  for (unsigned j : gradXs)
+    wrt.push_back(xT[j]);
+  FailureOr<SmallVector<Value>> g = backpropagate(b, ops, seeds, wrt);
+  if (failed(g))
+    return {};
+  SmallVector<Value> yielded;
+  size_t at = 0;
+  for (unsigned i : gradCarries) {
+    Value gi = (*g)[at++];
+    yielded.push_back(gi ? gi : zerosLike(b, loc, cT[i]));
+  }
+  for (auto [n, k] : llvm::enumerate(gradConsts)) {
+    Value gk = (*g)[at++];
+    yielded.push_back(gk ? b.create<AddOp>(loc, dConstAcc[n], gk).getResult()
+                         : dConstAcc[n]);
+  }
+  for (unsigned j : gradXs) {
+    Value gj = (*g)[at++];
+    yielded.push_back(gj ? gj : zerosLike(b, loc, xT[j]));
+  }
+  b.create<YieldOp>(loc, yielded);
+
+  // Operand gradients: carries, xs, consts (null where not float).
+  SmallVector<Value> grads(getNumOperands());
+  ResultRange results = backward.getResults();
+  for (auto [n, i] : llvm::enumerate(gradCarries))
+    grads[i] = results[n];
+  for (auto [n, k] : llvm::enumerate(gradConsts))
+    grads[numCarries + numXs + k] = results[gradCarries.size() + n];
+  for (auto [n, j] : llvm::enumerate(gradXs))
+    grads[numCarries + j] = results[carries.size() + n];
+  return grads;
+}

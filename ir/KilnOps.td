@@ -523,7 +523,8 @@ def Kiln_AssignParamOp : Kiln_Op<"assign_param",
 
 def Kiln_ScanOp : Kiln_Op<"scan",
     [IsolatedFromAbove, RecursiveMemoryEffects, SingleBlock,
-     AttrSizedOperandSegments]> {
+     AttrSizedOperandSegments,
+     DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
   let summary = "a loop over a static-length sequence (lax.scan)";
   let description = [{
     Runs `body` `length` times. Each step takes the loop-carried values
@@ -545,8 +546,11 @@ def Kiln_ScanOp : Kiln_Op<"scan",
     } -> (tensor<2x4xf32>, tensor<2x8x4xf32>)
     ```
 
-    The IR is one loop whatever the length: the gradient is a reverse scan,
-    never an unrolled copy.
+    The IR is one loop whatever the length, and so is its gradient
+    (backpropagation through time): a forward scan that also stacks each
+    step's input carries, then a reverse scan whose body is the body's own
+    reverse mode, carrying the carries' gradients and accumulating the
+    consts' (see ScanOp::buildGradients).
   }];
   let arguments = (ins Variadic<Kiln_AnyTensor>:$carries,
                        Variadic<Kiln_AnyTensor>:$xs,

@@ -62,6 +62,21 @@ const Case kCases[] = {
     {"kiln.softplus", R"(func.func @f(%x: tensor<2x5xf32> {kiln.check_range = [-6.0, 6.0]}) -> tensor<2x5xf32> {
       %0 = kiln.softplus %x : tensor<2x5xf32>
       return %0 : tensor<2x5xf32> })"},
+    {"kiln.scan",
+     R"(func.func @f(%x: tensor<2x4x3xf32>, %h0: tensor<2x5xf32>, %c0: tensor<2x5xf32>, %w: tensor<3x5xf32>, %u: tensor<5x5xf32>) -> (tensor<2x5xf32>, tensor<2x4x5xf32>) {
+      %h, %c, %ys = kiln.scan length = 4 axis = 1 reverse carries(%h0, %c0 : tensor<2x5xf32>, tensor<2x5xf32>) xs(%x : tensor<2x4x3xf32>) consts(%w, %u : tensor<3x5xf32>, tensor<5x5xf32>) {
+      ^bb0(%hp: tensor<2x5xf32>, %cp: tensor<2x5xf32>, %xt: tensor<2x3xf32>, %a: tensor<3x5xf32>, %b: tensor<5x5xf32>):
+        %0 = kiln.matmul %xt, %a : (tensor<2x3xf32>, tensor<3x5xf32>) -> tensor<2x5xf32>
+        %1 = kiln.sigmoid %0 : tensor<2x5xf32>
+        %2 = kiln.mul %1, %cp : (tensor<2x5xf32>, tensor<2x5xf32>) -> tensor<2x5xf32>
+        %3 = kiln.matmul %hp, %b : (tensor<2x5xf32>, tensor<5x5xf32>) -> tensor<2x5xf32>
+        %4 = kiln.tanh %3 : tensor<2x5xf32>
+        %5 = kiln.add %2, %4 : (tensor<2x5xf32>, tensor<2x5xf32>) -> tensor<2x5xf32>
+        %6 = kiln.tanh %5 : tensor<2x5xf32>
+        %7 = kiln.mul %6, %1 : (tensor<2x5xf32>, tensor<2x5xf32>) -> tensor<2x5xf32>
+        kiln.yield %6, %5, %7 : tensor<2x5xf32>, tensor<2x5xf32>, tensor<2x5xf32>
+      } -> (tensor<2x5xf32>, tensor<2x5xf32>, tensor<2x4x5xf32>)
+      return %h, %ys : tensor<2x5xf32>, tensor<2x4x5xf32> })"},
     {"kiln.sigmoid", R"(func.func @f(%x: tensor<2x5xf32>) -> tensor<2x5xf32> {
       %0 = kiln.sigmoid %x : tensor<2x5xf32>
       return %0 : tensor<2x5xf32> })"},

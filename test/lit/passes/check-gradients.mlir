@@ -75,6 +75,38 @@ func.func @softplus(%x: tensor<2x5xf32> {kiln.check_range = [-8.0, 8.0]}) -> ten
 
 // -----
 
+// Backpropagation through time: an RNN over 3 steps (carry, sequence,
+// captured weights, stacked output), forwards and in reverse.
+// expected-remark @below {{gradient check passed for @rnn}}
+func.func @rnn(%x: tensor<2x3x5xf32>, %h0: tensor<2x4xf32>, %wx: tensor<5x4xf32>, %wh: tensor<4x4xf32>) -> (tensor<2x4xf32>, tensor<2x3x4xf32>) {
+  %h, %hs = kiln.scan length = 3 axis = 1 carries(%h0 : tensor<2x4xf32>) xs(%x : tensor<2x3x5xf32>) consts(%wx, %wh : tensor<5x4xf32>, tensor<4x4xf32>) {
+  ^bb0(%hp: tensor<2x4xf32>, %xt: tensor<2x5xf32>, %a: tensor<5x4xf32>, %b: tensor<4x4xf32>):
+    %0 = kiln.matmul %xt, %a : (tensor<2x5xf32>, tensor<5x4xf32>) -> tensor<2x4xf32>
+    %1 = kiln.matmul %hp, %b : (tensor<2x4xf32>, tensor<4x4xf32>) -> tensor<2x4xf32>
+    %2 = kiln.add %0, %1 : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+    %3 = kiln.tanh %2 : tensor<2x4xf32>
+    kiln.yield %3, %3 : tensor<2x4xf32>, tensor<2x4xf32>
+  } -> (tensor<2x4xf32>, tensor<2x3x4xf32>)
+  return %h, %hs : tensor<2x4xf32>, tensor<2x3x4xf32>
+}
+
+// -----
+
+// expected-remark @below {{gradient check passed for @rnn_reverse}}
+func.func @rnn_reverse(%x: tensor<3x2x5xf32>, %h0: tensor<2x4xf32>, %wx: tensor<5x4xf32>, %wh: tensor<4x4xf32>) -> tensor<3x2x4xf32> {
+  %h, %hs = kiln.scan length = 3 axis = 0 reverse carries(%h0 : tensor<2x4xf32>) xs(%x : tensor<3x2x5xf32>) consts(%wx, %wh : tensor<5x4xf32>, tensor<4x4xf32>) {
+  ^bb0(%hp: tensor<2x4xf32>, %xt: tensor<2x5xf32>, %a: tensor<5x4xf32>, %b: tensor<4x4xf32>):
+    %0 = kiln.matmul %xt, %a : (tensor<2x5xf32>, tensor<5x4xf32>) -> tensor<2x4xf32>
+    %1 = kiln.matmul %hp, %b : (tensor<2x4xf32>, tensor<4x4xf32>) -> tensor<2x4xf32>
+    %2 = kiln.add %0, %1 : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+    %3 = kiln.sigmoid %2 : tensor<2x4xf32>
+    kiln.yield %3, %3 : tensor<2x4xf32>, tensor<2x4xf32>
+  } -> (tensor<2x4xf32>, tensor<3x2x4xf32>)
+  return %hs : tensor<3x2x4xf32>
+}
+
+// -----
+
 // expected-remark @below {{gradient check passed for @log_sqrt}}
 func.func @log_sqrt(%x: tensor<6xf32> {kiln.check_range = [0.5, 2.0]}) -> (tensor<6xf32>, tensor<6xf32>) {
   %0 = kiln.log %x : tensor<6xf32>
