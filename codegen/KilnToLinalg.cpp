@@ -43,6 +43,12 @@ struct KilnToLinalgPass : kiln::impl::KilnToLinalgBase<KilnToLinalgPass> {
                    "before kiln-to-linalg";
             return WalkResult::interrupt();
           }
+          if (isa<kiln::ScanOp>(op)) {
+            op->emitOpError()
+                << "is not supported by codegen yet: it has no lowering to "
+                   "loops (the reference evaluator and autodiff support it)";
+            return WalkResult::interrupt();
+          }
           if (isa<kiln::IfTrainingOp, kiln::AssignParamOp>(op)) {
             op->emitOpError()
                 << "is not supported by codegen: kiln-autodiff and "

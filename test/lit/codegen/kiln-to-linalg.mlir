@@ -419,6 +419,18 @@ func.func @modes(%a: tensor<2xf32>, %b: tensor<2xf32>) -> tensor<2xf32> {
 
 // -----
 
+func.func @scan(%h0: tensor<2x4xf32>, %x: tensor<2x5x4xf32>) -> tensor<2x4xf32> {
+  // expected-error @below {{is not supported by codegen yet: it has no lowering to loops}}
+  %h = kiln.scan length = 5 axis = 1 carries(%h0 : tensor<2x4xf32>) xs(%x : tensor<2x5x4xf32>) consts() {
+  ^bb0(%hp: tensor<2x4xf32>, %xt: tensor<2x4xf32>):
+    %0 = kiln.add %hp, %xt : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+    kiln.yield %0 : tensor<2x4xf32>
+  } -> (tensor<2x4xf32>)
+  return %h : tensor<2x4xf32>
+}
+
+// -----
+
 // gelu and its derivative use erf; fused_dense is a matmul and one pass for
 // bias + activation; fused_conv2d applies bias + activation while moving the
 // product to NCHW, then pools, and returns the activation too when asked.
