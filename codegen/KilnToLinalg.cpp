@@ -43,12 +43,6 @@ struct KilnToLinalgPass : kiln::impl::KilnToLinalgBase<KilnToLinalgPass> {
                    "before kiln-to-linalg";
             return WalkResult::interrupt();
           }
-          if (isa<kiln::ScanOp>(op)) {
-            op->emitOpError()
-                << "is not supported by codegen yet: it has no lowering to "
-                   "loops (the reference evaluator and autodiff support it)";
-            return WalkResult::interrupt();
-          }
           if (isa<kiln::IfTrainingOp, kiln::AssignParamOp>(op)) {
             op->emitOpError()
                 << "is not supported by codegen: kiln-autodiff and "
@@ -82,6 +76,7 @@ struct KilnToLinalgPass : kiln::impl::KilnToLinalgBase<KilnToLinalgPass> {
     lowering::populateLossPatterns(patterns);
     lowering::populateConvPatterns(patterns, namedMatmul);
     lowering::populateOptimizerPatterns(patterns);
+    lowering::populateScanPatterns(patterns);
 
     if (failed(applyPartialConversion(module, target, std::move(patterns))))
       return signalPassFailure();

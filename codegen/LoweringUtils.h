@@ -266,6 +266,8 @@ void populateConvPatterns(mlir::RewritePatternSet &patterns, bool namedMatmul);
 /// Dropout and the optimizer updates, which read the hyper vector
 /// (LowerOptimizers.cpp).
 void populateOptimizerPatterns(mlir::RewritePatternSet &patterns);
+/// kiln.scan as scf.for (LowerScan.cpp).
+void populateScanPatterns(mlir::RewritePatternSet &patterns);
 
 } // namespace kiln::lowering
 

@@ -33,7 +33,8 @@ def KilnToLinalg : Pass<"kiln-to-linalg", "mlir::ModuleOp"> {
   }];
   let dependentDialects = [
     "mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",
-    "mlir::math::MathDialect", "mlir::tensor::TensorDialect"
+    "mlir::math::MathDialect", "mlir::scf::SCFDialect",
+    "mlir::tensor::TensorDialect"
   ];
   let options = [
     Option<"namedMatmul", "named-matmul", "bool", /*default=*/"true",

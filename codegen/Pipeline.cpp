@@ -33,6 +33,7 @@
 #include "mlir/Dialect/Bufferization/Transforms/OneShotAnalysis.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
+#include "mlir/Dialect/Func/Extensions/InlinerExtension.h"
 #include "mlir/Dialect/Index/IR/IndexDialect.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/Linalg/Transforms/BufferizableOpInterfaceImpl.h"
@@ -85,6 +86,8 @@ void registerCodegenDialects(DialectRegistry &registry) {
   scf::registerBufferDeallocationOpInterfaceExternalModels(registry);
   tensor::registerBufferizableOpInterfaceExternalModels(registry);
   tensor::registerSubsetOpInterfaceExternalModels(registry);
+  // The inliner (for @dealloc_helper, below) needs func's inliner interface.
+  func::registerInlinerExtension(registry);
 }
 
 void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
@@ -118,6 +121,24 @@ void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
   bufferization.bufferizeFunctionBoundaries = true;
   bufferization.setFunctionBoundaryTypeConversion(
       bufferization::LayoutMapOption::IdentityLayoutMap);
+  // A scan's loop (scf.for) yields each step's new carry, computed in a new
+  // buffer: let bufferization accept that (it would demand the carry be
+  // updated in place otherwise).
+  bufferization.allowReturnAllocsFromLoops = true;
+  // Copies (a carry out of a stacked output's slice) as linalg.copy, which
+  // becomes loops: memref.copy between strided views would call MLIR's
+  // runtime helper memrefCopy, which compiled models do not link.
+  bufferization.memCpyFn = [](OpBuilder &b, Location loc, Value from,
+                              Value to) {
+    auto identity = [](Value v) {
+      return cast<MemRefType>(v.getType()).getLayout().isIdentity();
+    };
+    if (identity(from) && identity(to))
+      b.create<memref::CopyOp>(loc, from, to); // a memcpy
+    else
+      b.create<linalg::CopyOp>(loc, from, to);
+    return success();
+  };
   pm.addPass(bufferization::createOneShotBufferizePass(bufferization));
   pm.addPass(createCanonicalizerPass());
   if (options.staticBuffers)
@@ -126,6 +147,11 @@ void buildLoweringPipeline(OpPassManager &pm, const LoweringOptions &options,
   bufferization::buildBufferDeallocationPipeline(pm, deallocation);
   // The deallocation pipeline leaves bufferization.clone behind.
   pm.addPass(createBufferizationToMemRefPass());
+  // Deallocations in loops (a scan's) call a generated @dealloc_helper on
+  // dynamically shaped memrefs, which the bare-pointer calling convention of
+  // convert-func-to-llvm cannot express: inline it.
+  // Nothing else: no canonicalization here.
+  pm.addPass(createInlinerPass({}, [](OpPassManager &) {}));
   if (!options.snapshotBufferized.empty())
     pm.addPass(createLocationSnapshotPass({}, options.snapshotBufferized));
   if (stopAfter == Stage::Bufferized)

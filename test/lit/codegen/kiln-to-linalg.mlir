@@ -419,14 +419,25 @@ func.func @modes(%a: tensor<2xf32>, %b: tensor<2xf32>) -> tensor<2xf32> {
 
 // -----
 
-func.func @scan(%h0: tensor<2x4xf32>, %x: tensor<2x5x4xf32>) -> tensor<2x4xf32> {
-  // expected-error @below {{is not supported by codegen yet: it has no lowering to loops}}
-  %h = kiln.scan length = 5 axis = 1 carries(%h0 : tensor<2x4xf32>) xs(%x : tensor<2x5x4xf32>) consts() {
+// A scan is one scf.for: carries and stacked outputs are iter_args, each step
+// takes a rank-reducing slice of the sequence (step 4 - i in reverse) and
+// inserts its output slice; the body is lowered in place.
+// CHECK-LABEL: func.func @scan
+// CHECK: %[[EMPTY:.+]] = tensor.empty() : tensor<2x5x4xf32>
+// CHECK: %[[LOOP:.+]]:2 = scf.for %[[I:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[H:.+]] = %{{.+}}, %[[ACC:.+]] = %[[EMPTY]]) -> (tensor<2x4xf32>, tensor<2x5x4xf32>) {
+// CHECK: %[[T:.+]] = arith.subi %{{.+}}, %[[I]] : index
+// CHECK: %[[XT:.+]] = tensor.extract_slice %{{.+}}[0, %[[T]], 0] [2, 1, 4] [1, 1, 1] : tensor<2x5x4xf32> to tensor<2x4xf32>
+// CHECK: %[[NEW:.+]] = linalg.generic {{.*}} ins(%[[H]], %[[XT]] :
+// CHECK: %[[INS:.+]] = tensor.insert_slice %[[NEW]] into %[[ACC]][0, %[[T]], 0] [2, 1, 4] [1, 1, 1]
+// CHECK: scf.yield %[[NEW]], %[[INS]]
+// CHECK: return %[[LOOP]]#0, %[[LOOP]]#1
+func.func @scan(%h0: tensor<2x4xf32>, %x: tensor<2x5x4xf32>) -> (tensor<2x4xf32>, tensor<2x5x4xf32>) {
+  %h, %hs = kiln.scan length = 5 axis = 1 reverse carries(%h0 : tensor<2x4xf32>) xs(%x : tensor<2x5x4xf32>) consts() {
   ^bb0(%hp: tensor<2x4xf32>, %xt: tensor<2x4xf32>):
     %0 = kiln.add %hp, %xt : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
-    kiln.yield %0 : tensor<2x4xf32>
-  } -> (tensor<2x4xf32>)
-  return %h : tensor<2x4xf32>
+    kiln.yield %0, %0 : tensor<2x4xf32>, tensor<2x4xf32>
+  } -> (tensor<2x4xf32>, tensor<2x5x4xf32>)
+  return %h, %hs : tensor<2x4xf32>, tensor<2x5x4xf32>
 }
 
 // -----
