@@ -234,3 +234,18 @@ TEST(EntryTableTest, RuntimeDispatchesAFourthEntry) {
     later = model->trainStep(0.1, step, 0);
   EXPECT_LT(later, first);
 }
+
+// The kiln.param op's InitKind (ODS) and the runtime's initializer table are
+// one list: same names, same values (the op takes its argument counts from
+// the table, through the value).
+TEST(EntryTableTest, InitializerKindsMatchTheContract) {
+  for (const kiln::contract::InitInfo &init : kiln::contract::kInits) {
+    std::optional<kiln::InitKind> kind = kiln::symbolizeInitKind(init.name);
+    ASSERT_TRUE(kind) << init.name;
+    EXPECT_EQ(static_cast<int>(*kind), static_cast<int>(init.kind))
+        << init.name;
+    EXPECT_EQ(kiln::ParamOp::getNumInitArgs(*kind), init.numArgs) << init.name;
+  }
+  EXPECT_FALSE(kiln::symbolizeInitKind(
+      std::string(kiln::stringifyInitKind(kiln::InitKind::he_normal)) + "x"));
+}
