@@ -106,6 +106,8 @@ BenchResult benchmarkTrainStep(Model &model, const BenchOptions &options) {
 
 Error runBench(Model &model, const BenchOptions &options,
                const Console &console) {
+  if (Error e = model.requireEntry(contract::kTrainStepEntry))
+    return e;
   if (options.steps < 1)
     return Error::usage(
         fmt::format("--steps must be at least 1, got {}", options.steps));

@@ -11,6 +11,15 @@
 
 namespace kiln::rt {
 
+/// The tensor of `tensors` named `name`, or nullptr.
+static Tensor *findTensor(std::vector<Tensor> &tensors,
+                          const std::string &name) {
+  for (Tensor &t : tensors)
+    if (t.name == name)
+      return &t;
+  return nullptr;
+}
+
 Expected<Model> Model::create(const ModelAbi &abi) {
   if (!abi.manifest)
     return makeError("the model object has no manifest");
@@ -47,11 +56,8 @@ Expected<Model> Model::create(const ModelAbi &abi) {
     return makeError("the model object's entry table has more entries than "
                      "its manifest's {} (rebuild the model)",
                      entries.size());
-  auto find = [](std::vector<Tensor> &ts, const std::string &name) -> void * {
-    for (Tensor &t : ts)
-      if (t.name == name)
-        return t.data();
-    return nullptr;
+  auto find = [](std::vector<Tensor> &ts, const std::string &name) {
+    return findTensor(ts, name)->data(); // the parser checked every name
   };
   for (const EntrySpec &entry : entries) {
     std::vector<void *> buffers;
@@ -105,23 +111,19 @@ std::string Model::firstNonFinite() const {
 }
 
 Tensor *Model::findInput(const std::string &name) {
-  for (Tensor &t : inputs)
-    if (t.name == name)
-      return &t;
-  return nullptr;
+  return findTensor(inputs, name);
 }
 
 Tensor *Model::findOutput(const std::string &name) {
-  for (Tensor &t : outputs)
-    if (t.name == name)
-      return &t;
-  return nullptr;
+  return findTensor(outputs, name);
 }
 
 double Model::readLoss() const { return double(loss_.as<float>()[0]); }
 
-bool Model::hasEntry(std::string_view name) const {
-  return manifest_.findEntryIndex(name) >= 0;
+Error Model::requireEntry(std::string_view name) const {
+  if (manifest_.findEntryIndex(name) >= 0)
+    return Error::success();
+  return makeError("model '{}' has no {} entry", manifest_.model, name);
 }
 
 void Model::call(size_t entry) { abi_.entries[entry](buffers_[entry].data()); }

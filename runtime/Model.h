@@ -45,8 +45,9 @@ public:
   /// infinity, or empty.
   std::string firstNonFinite() const;
 
-  /// Whether the model exports an entry named NAME.
-  bool hasEntry(std::string_view name) const;
+  /// An error unless the model exports an entry named NAME (a command checks
+  /// the entries it runs before it starts).
+  Error requireEntry(std::string_view name) const;
   /// Runs entry NAME (which must exist) on the current inputs, filling its
   /// outputs (and loss).
   void run(std::string_view name);

@@ -256,6 +256,8 @@ Error Trainer::prepare() {
     hasTest = true;
     if (test.examples == 0)
       return makeError("the test data holds no examples");
+    if (Error e = model.requireEntry(contract::kEvalStepEntry))
+      return e;
   }
   stepsPerEpoch = train.examples / batch;
   if (!checkedMul(epochs, stepsPerEpoch, totalSteps))
@@ -430,11 +432,15 @@ Error Trainer::run() {
 
 Error runTrain(Model &model, const TrainOptions &options,
                const Console &console) {
+  if (Error e = model.requireEntry(contract::kTrainStepEntry))
+    return e;
   return Trainer(model, options, console).run();
 }
 
 Error runEval(Model &model, const EvalOptions &options,
               const Console &console) {
+  if (Error e = model.requireEntry(contract::kEvalStepEntry))
+    return e;
   const Manifest &m = model.manifest();
   Expected<std::vector<DataSource>> sources =
       selectSources(m, "test", options.test);
@@ -477,10 +483,9 @@ Error runEval(Model &model, const EvalOptions &options,
 Error runPredict(Model &model, const PredictOptions &options,
                  const Console &console) {
   const Manifest &m = model.manifest();
+  if (Error e = model.requireEntry(contract::kPredictEntry))
+    return e;
   const EntrySpec *entry = m.findEntry(contract::kPredictEntry);
-  if (!entry)
-    return makeError("model '{}' has no {} entry (it has no outputs)", m.model,
-                     contract::kPredictEntry);
   std::vector<std::string> predictInputs = entry->inputNames();
   for (const std::string &name : predictInputs) {
     const TensorSpec *in = m.findInput(name);

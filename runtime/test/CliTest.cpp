@@ -146,6 +146,33 @@ TEST(CliTest, InvalidManifestIsReported) {
   EXPECT_TRUE(contains(r.err, "line 3")) << r.err;
 }
 
+// A model that exports only `predict` (an inference library, say): the
+// commands that need another entry say which, before doing anything.
+TEST(CliTest, CommandsNeedTheirEntries) {
+  static const std::string text = [] {
+    std::string t = tinyManifest();
+    t.erase(t.find("entry train_step"),
+            t.find("entry predict") - t.find("entry train_step"));
+    return t;
+  }();
+  static const kiln_entry_fn table[] = {tinyAbi().entries[2], nullptr};
+  ModelAbi abi;
+  abi.manifest = text.c_str();
+  abi.entries = table;
+  for (auto [command, entry] :
+       {std::pair{"train", "train_step"}, std::pair{"bench", "train_step"}}) {
+    CliResult r = runCli({command}, abi);
+    EXPECT_EQ(r.code, 1) << command;
+    EXPECT_TRUE(
+        contains(r.err, std::string("model 'tiny' has no ") + entry + " entry"))
+        << r.err;
+  }
+  CliResult r = runCli({"eval", "--checkpoint", "c.safetensors"}, abi);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "model 'tiny' has no eval_step entry")) << r.err;
+  EXPECT_EQ(runCli({"info"}, abi).code, 0);
+}
+
 //===----------------------------------------------------------------------===//
 // Data errors
 //===----------------------------------------------------------------------===//
