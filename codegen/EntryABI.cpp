@@ -25,7 +25,6 @@
 #include "codegen/Passes.h"
 
 #include "mlir/IR/IRMapping.h"
-#include "llvm/ADT/StringMap.h"
 
 namespace kiln {
 #define GEN_PASS_DEF_KILNENTRYABI
@@ -36,21 +35,6 @@ using namespace mlir;
 using namespace kiln;
 
 namespace {
-
-std::string slotKey(Role role, StringRef name) {
-  return (contract::info(role).attr + (":" + name)).str();
-}
-
-/// The role attribute (and name, empty for kiln.hyper / kiln.loss) of an
-/// argument or result; computeAbiLayout has checked that there is one.
-std::string slotKeyOf(DictionaryAttr attrs) {
-  for (const contract::RoleInfo &info : contract::kRoles)
-    if (Attribute a = attrs ? attrs.get(info.attr) : Attribute()) {
-      auto name = dyn_cast<StringAttr>(a);
-      return slotKey(info.role, name ? name.getValue() : StringRef());
-    }
-  return {};
-}
 
 struct KilnEntryAbiPass : kiln::impl::KilnEntryAbiBase<KilnEntryAbiPass> {
   void runOnOperation() override;
@@ -69,29 +53,18 @@ LogicalResult KilnEntryAbiPass::rewriteEntry(const AbiEntry &abiEntry) {
     return func.emitError("entry function does not end in func.return");
 
   ArrayRef<AbiBuffer> slots = abiEntry.buffers;
-  llvm::StringMap<unsigned> slotIndex;
-  for (auto [i, slot] : llvm::enumerate(slots))
-    slotIndex[slotKey(slot.role, slot.name)] = i;
-  auto slotOf = [&](DictionaryAttr attrs) {
-    return slotIndex.lookup(slotKeyOf(attrs));
-  };
-
-  SmallVector<int> argSlot; // old argument -> slot
-  for (unsigned i = 0; i < func.getNumArguments(); ++i)
-    argSlot.push_back(slotOf(func.getArgAttrDict(i)));
+  ArrayRef<unsigned> argSlot = abiEntry.argSlots;
+  ArrayRef<unsigned> resultSlot = abiEntry.resultSlots;
 
   // Which params/state are written: those returned with a new value.
   SmallVector<bool> written(slots.size(), false);
-  SmallVector<unsigned> resultSlot;
-  for (unsigned i = 0; i < func.getNumResults(); ++i) {
-    unsigned slot = slotOf(func.getResultAttrDict(i));
-    resultSlot.push_back(slot);
+  for (auto [i, slot] : llvm::enumerate(resultSlot)) {
     Role role = slots[slot].role;
     if (role != Role::Param && role != Role::State)
       continue;
     auto arg = dyn_cast<BlockArgument>(oldReturn.getOperand(i));
     bool unchanged = arg && arg.getOwner() == &oldBody &&
-                     argSlot[arg.getArgNumber()] == static_cast<int>(slot);
+                     argSlot[arg.getArgNumber()] == slot;
     written[slot] = !unchanged;
   }
 

@@ -196,7 +196,8 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
   for (AbiEntry &entry : layout.entries) {
     func::FuncOp func = entry.func;
     const contract::EntryKindInfo &kind = contract::info(entry.kind);
-    SmallVector<AbiBuffer> buffers;
+    // The role and name of each argument, then of each result.
+    SmallVector<AbiBuffer> args, results;
     llvm::StringSet<> seenArgs;
     for (unsigned i = 0; i < func.getNumArguments(); ++i) {
       std::string what =
@@ -206,7 +207,7 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
           func.getArgAttrDict(i), kind.argRoles, seenArgs, "passed");
       if (failed(buffer))
         return failure();
-      buffers.push_back(std::move(*buffer));
+      args.push_back(std::move(*buffer));
     }
     llvm::StringSet<> seenResults;
     for (unsigned i = 0; i < func.getNumResults(); ++i) {
@@ -224,23 +225,34 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
         layout.lossType = buffer->type;
         haveLoss = true;
       }
-      // Params and state come back updated in place: one buffer each.
-      if (buffer->role == Role::Param || buffer->role == Role::State)
-        continue;
-      buffers.push_back(std::move(*buffer));
+      results.push_back(std::move(*buffer));
     }
     // ABI order: params and state in module order (every entry takes every
     // parameter, and the train entry all state), then the rest by role, each
-    // in the function's order.
+    // in the function's order. Params and state returned updated go back into
+    // their own buffers.
     for (const AbiParam &p : layout.params)
       entry.buffers.push_back({Role::Param, p.name, p.type});
     if (entry.kind == EntryKind::Train)
       for (const AbiTensor &s : layout.states)
         entry.buffers.push_back({Role::State, s.name, s.type});
     for (Role role : {Role::Input, Role::Hyper, Role::Loss, Role::Output})
-      for (const AbiBuffer &b : buffers)
-        if (b.role == role)
-          entry.buffers.push_back(b);
+      for (ArrayRef<AbiBuffer> group : {ArrayRef(args), ArrayRef(results)})
+        for (const AbiBuffer &b : group)
+          if (b.role == role)
+            entry.buffers.push_back(b);
+    auto slotOf = [&](const AbiBuffer &b) {
+      return unsigned(llvm::find_if(entry.buffers,
+                                    [&](const AbiBuffer &s) {
+                                      return s.role == b.role &&
+                                             s.name == b.name;
+                                    }) -
+                      entry.buffers.begin());
+    };
+    for (const AbiBuffer &b : args)
+      entry.argSlots.push_back(slotOf(b));
+    for (const AbiBuffer &b : results)
+      entry.resultSlots.push_back(slotOf(b));
     // What the runtime relies on to drive each kind.
     auto has = [&](Role role) {
       return llvm::any_of(entry.buffers,

@@ -54,6 +54,9 @@ struct AbiEntry {
   EntryKind kind;
   mlir::func::FuncOp func;
   llvm::SmallVector<AbiBuffer> buffers;
+  /// The index in `buffers` of each argument of `func`, and of each result
+  /// (a param or state result is the buffer it updates).
+  llvm::SmallVector<unsigned> argSlots, resultSlots;
 };
 
 /// The buffers of every entry point. Buffers with the same role and name are
