@@ -22,13 +22,14 @@ using kiln::RefTensor;
 namespace {
 
 /// An RNN cell h' = tanh(x_t wx + h wh) carrying h and the running sum
-/// s' = s + h', stacking h' along axis 1, as a scan (forwards and in reverse)
-/// and unrolled over three steps.
-const char *kModule = R"(
-func.func @scan(%x: tensor<2x3x5xf64>, %h0: tensor<2x4xf64>, %s0: tensor<2x4xf64>,
+/// s' = s + h', stacking h' along axis 1, as a scan named NAME (with the
+/// `reverse` keyword in REVERSE).
+std::string scanFunction(const std::string &name, const std::string &reverse) {
+  std::string text = R"(
+func.func @NAME(%x: tensor<2x3x5xf64>, %h0: tensor<2x4xf64>, %s0: tensor<2x4xf64>,
                 %wx: tensor<5x4xf64>, %wh: tensor<4x4xf64>)
     -> (tensor<2x4xf64>, tensor<2x4xf64>, tensor<2x3x4xf64>) {
-  %h, %s, %hs = kiln.scan length = 3 axis = 1
+  %h, %s, %hs = kiln.scan length = 3 axis = 1 REVERSE
       carries(%h0, %s0 : tensor<2x4xf64>, tensor<2x4xf64>) xs(%x : tensor<2x3x5xf64>)
       consts(%wx, %wh : tensor<5x4xf64>, tensor<4x4xf64>) {
   ^bb0(%hp: tensor<2x4xf64>, %sp: tensor<2x4xf64>, %xt: tensor<2x5xf64>, %a: tensor<5x4xf64>, %b: tensor<4x4xf64>):
@@ -42,23 +43,14 @@ func.func @scan(%x: tensor<2x3x5xf64>, %h0: tensor<2x4xf64>, %s0: tensor<2x4xf64
   return %h, %s, %hs : tensor<2x4xf64>, tensor<2x4xf64>, tensor<2x3x4xf64>
 }
 
-func.func @scan_reverse(%x: tensor<2x3x5xf64>, %h0: tensor<2x4xf64>, %s0: tensor<2x4xf64>,
-                        %wx: tensor<5x4xf64>, %wh: tensor<4x4xf64>)
-    -> (tensor<2x4xf64>, tensor<2x4xf64>, tensor<2x3x4xf64>) {
-  %h, %s, %hs = kiln.scan length = 3 axis = 1 reverse
-      carries(%h0, %s0 : tensor<2x4xf64>, tensor<2x4xf64>) xs(%x : tensor<2x3x5xf64>)
-      consts(%wx, %wh : tensor<5x4xf64>, tensor<4x4xf64>) {
-  ^bb0(%hp: tensor<2x4xf64>, %sp: tensor<2x4xf64>, %xt: tensor<2x5xf64>, %a: tensor<5x4xf64>, %b: tensor<4x4xf64>):
-    %0 = kiln.matmul %xt, %a : (tensor<2x5xf64>, tensor<5x4xf64>) -> tensor<2x4xf64>
-    %1 = kiln.matmul %hp, %b : (tensor<2x4xf64>, tensor<4x4xf64>) -> tensor<2x4xf64>
-    %2 = kiln.add %0, %1 : (tensor<2x4xf64>, tensor<2x4xf64>) -> tensor<2x4xf64>
-    %3 = kiln.tanh %2 : tensor<2x4xf64>
-    %4 = kiln.add %sp, %3 : (tensor<2x4xf64>, tensor<2x4xf64>) -> tensor<2x4xf64>
-    kiln.yield %3, %4, %3 : tensor<2x4xf64>, tensor<2x4xf64>, tensor<2x4xf64>
-  } -> (tensor<2x4xf64>, tensor<2x4xf64>, tensor<2x3x4xf64>)
-  return %h, %s, %hs : tensor<2x4xf64>, tensor<2x4xf64>, tensor<2x3x4xf64>
+)";
+  text.replace(text.find("NAME"), 4, name);
+  text.replace(text.find("REVERSE"), 7, reverse);
+  return text;
 }
 
+/// The same cell unrolled over three steps.
+const char *kUnrolled = R"(
 func.func @unrolled(%x0: tensor<2x5xf64>, %x1: tensor<2x5xf64>, %x2: tensor<2x5xf64>,
                     %h0: tensor<2x4xf64>, %s0: tensor<2x4xf64>,
                     %wx: tensor<5x4xf64>, %wh: tensor<4x4xf64>)
@@ -111,7 +103,9 @@ class ScanTest : public ::testing::Test {
 protected:
   void SetUp() override {
     ctx.loadDialect<kiln::KilnDialect, func::FuncDialect>();
-    module = parseSourceString<ModuleOp>(kModule, &ctx);
+    std::string text = scanFunction("scan", "") +
+                       scanFunction("scan_reverse", "reverse") + kUnrolled;
+    module = parseSourceString<ModuleOp>(text, &ctx);
     ASSERT_TRUE(module);
     x = random(rng, {2, 3, 5});
     h0 = random(rng, {2, 4});
