@@ -102,6 +102,9 @@ kiln::backpropagate(OpBuilder &b, ArrayRef<Operation *> ops,
       resultGrads.push_back(g);
     }
     SmallVector<Value> operandGrads = rule.buildGradients(b, resultGrads);
+    // A rule that cannot differentiate this instance has said why.
+    if (operandGrads.empty() && op->getNumOperands())
+      return failure();
     if (operandGrads.size() != op->getNumOperands())
       return op->emitError("internal error: the gradient rule of '")
              << op->getName() << "' returned " << operandGrads.size()
@@ -376,9 +379,13 @@ SmallVector<Value> ScanOp::buildGradients(OpBuilder &b,
          numConsts = getConsts().size();
   Block &body = getBody().front();
   auto yield = cast<YieldOp>(body.getTerminator());
-  for (Value c : getCarries())
-    if (cast<RankedTensorType>(c.getType()).getRank() < axis)
-      return {}; // a carry that cannot be stacked along `axis`: no rule
+  for (auto [i, c] : llvm::enumerate(getCarries()))
+    if (cast<RankedTensorType>(c.getType()).getRank() < axis) {
+      emitOpError("cannot be differentiated: carry #")
+          << i << " has rank " << cast<RankedTensorType>(c.getType()).getRank()
+          << ", too low to stack its steps along axis " << axis;
+      return {};
+    }
 
   // 1. Forward, saving the carries.
   SmallVector<Type> savedTypes(getResultTypes());
@@ -403,19 +410,16 @@ SmallVector<Value> ScanOp::buildGradients(OpBuilder &b,
   ValueRange savedCarries = saving.getResults().drop_front(getNumResults());
 
   // 2. Backward. Float carries, consts and sequences get gradients.
-  auto isFloat = [](Value v) {
-    return isa<FloatType>(cast<RankedTensorType>(v.getType()).getElementType());
+  auto floatIndices = [](ValueRange values) {
+    SmallVector<unsigned> indices;
+    for (auto [i, v] : llvm::enumerate(values))
+      if (isFloatTensor(v))
+        indices.push_back(i);
+    return indices;
   };
-  SmallVector<unsigned> gradCarries, gradConsts, gradXs;
-  for (unsigned i = 0; i < numCarries; ++i)
-    if (isFloat(getCarries()[i]))
-      gradCarries.push_back(i);
-  for (unsigned k = 0; k < numConsts; ++k)
-    if (isFloat(getConsts()[k]))
-      gradConsts.push_back(k);
-  for (unsigned j = 0; j < numXs; ++j)
-    if (isFloat(getXs()[j]))
-      gradXs.push_back(j);
+  SmallVector<unsigned> gradCarries = floatIndices(getCarries()),
+                        gradConsts = floatIndices(getConsts()),
+                        gradXs = floatIndices(getXs());
   SmallVector<unsigned> gradYs;
   for (unsigned j = 0; j < getStacked().size(); ++j)
     if (resultGrads[numCarries + j])

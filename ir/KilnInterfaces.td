@@ -19,7 +19,8 @@ def Kiln_DifferentiableOpInterface : OpInterface<"DifferentiableOpInterface"> {
         operand, in operand order: null for an operand that is not
         differentiable (integer labels, masks). A returned gradient may have
         the broadcast shape of the result; the autodiff driver reduces it to
-        the operand's shape.
+        the operand's shape. A rule that cannot differentiate this instance
+        emits an error and returns no gradients.
       }],
       "::llvm::SmallVector<::mlir::Value>", "buildGradients",
       (ins "::mlir::OpBuilder &":$builder,
