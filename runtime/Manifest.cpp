@@ -13,13 +13,13 @@ namespace kiln::rt {
 
 namespace {
 
-/// Whether `specs` has a tensor named `name`.
+/// The spec of `specs` named `name`, or nullptr.
 template <typename Spec>
-bool hasNamed(const std::vector<Spec> &specs, const std::string &name) {
+const Spec *findNamed(const std::vector<Spec> &specs, std::string_view name) {
   for (const Spec &s : specs)
     if (s.name == name)
-      return true;
-  return false;
+      return &s;
+  return nullptr;
 }
 
 std::vector<std::string_view> splitFields(std::string_view line) {
@@ -356,10 +356,10 @@ Error Parser::validate() {
       bool known = true;
       switch (arg.role) {
       case contract::Role::Param:
-        known = hasNamed(m.params, arg.name);
+        known = findNamed(m.params, arg.name);
         break;
       case contract::Role::State:
-        known = hasNamed(m.state, arg.name);
+        known = findNamed(m.state, arg.name);
         break;
       case contract::Role::Input: {
         const TensorSpec *in = m.findInput(arg.name);
@@ -552,17 +552,11 @@ std::string ParamSpec::describeInit() const {
 }
 
 const TensorSpec *Manifest::findInput(std::string_view name) const {
-  for (const TensorSpec &t : inputs)
-    if (t.name == name)
-      return &t;
-  return nullptr;
+  return findNamed(inputs, name);
 }
 
 const TensorSpec *Manifest::findOutput(std::string_view name) const {
-  for (const TensorSpec &t : outputs)
-    if (t.name == name)
-      return &t;
-  return nullptr;
+  return findNamed(outputs, name);
 }
 
 const DataSpec *Manifest::findData(std::string_view split,
