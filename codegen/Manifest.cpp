@@ -371,7 +371,7 @@ std::string renderManifest(ModuleOp module, const AbiLayout &layout) {
   namespace record = contract::record;
   std::string text;
   llvm::raw_string_ostream os(text);
-  os << contract::record::kHeader << " " << contract::kManifestVersion << "\n";
+  os << record::kHeader << " " << contract::kManifestVersion << "\n";
   auto model = module->getAttrOfType<StringAttr>(KilnDialect::kModelAttrName);
   os << record::kModel << " "
      << (model ? field(model.getValue()) : std::string("model")) << "\n";
