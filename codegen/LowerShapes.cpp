@@ -1,6 +1,7 @@
 //===- LowerShapes.cpp - Shape ops and constants to linalg ----------------===//
 //
-// reshape (as views), transpose, broadcast_to, one_hot and constants.
+// reshape (as views), split (as slices), concat, transpose, broadcast_to,
+// one_hot and constants.
 //
 //===----------------------------------------------------------------------===//
 
@@ -72,6 +73,71 @@ struct TransposeLowering : OpConversionPattern<kiln::TransposeOp> {
   }
 };
 
+/// The offsets, sizes and unit strides of the slice [start, start + size)
+/// along `axis` of a tensor of `shape`.
+static void sliceBounds(OpBuilder &b, ArrayRef<int64_t> shape, int64_t axis,
+                        int64_t start, int64_t size,
+                        SmallVectorImpl<OpFoldResult> &offsets,
+                        SmallVectorImpl<OpFoldResult> &sizes,
+                        SmallVectorImpl<OpFoldResult> &strides) {
+  for (auto [d, dim] : llvm::enumerate(shape)) {
+    bool cut = static_cast<int64_t>(d) == axis;
+    offsets.push_back(b.getIndexAttr(cut ? start : 0));
+    sizes.push_back(b.getIndexAttr(cut ? size : dim));
+    strides.push_back(b.getIndexAttr(1));
+  }
+}
+
+/// split: one extract_slice per piece (a view once bufferized).
+struct SplitLowering : OpConversionPattern<kiln::SplitOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::SplitOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    SmallVector<Value> pieces;
+    int64_t start = 0;
+    ArrayRef<int64_t> shape = tensorType(adaptor.getInput()).getShape();
+    for (auto [piece, size] : llvm::zip(op.getResults(), op.getSizes())) {
+      SmallVector<OpFoldResult> offsets, sizes, strides;
+      sliceBounds(rewriter, shape, op.getAxis(), start, size, offsets, sizes,
+                  strides);
+      pieces.push_back(rewriter.create<tensor::ExtractSliceOp>(
+          op.getLoc(), cast<RankedTensorType>(piece.getType()),
+          adaptor.getInput(), offsets, sizes, strides));
+      start += size;
+    }
+    rewriter.replaceOp(op, pieces);
+    return success();
+  }
+};
+
+/// concat: each input inserted at its offset into one new tensor.
+struct ConcatLowering : OpConversionPattern<kiln::ConcatOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::ConcatOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    Value result =
+        emptyLike(rewriter, loc, type.getShape(), type.getElementType());
+    int64_t start = 0;
+    for (Value input : adaptor.getInputs()) {
+      int64_t size = tensorType(input).getDimSize(op.getAxis());
+      SmallVector<OpFoldResult> offsets, sizes, strides;
+      sliceBounds(rewriter, type.getShape(), op.getAxis(), start, size,
+                  offsets, sizes, strides);
+      result = rewriter.create<tensor::InsertSliceOp>(loc, input, result,
+                                                      offsets, sizes, strides);
+      start += size;
+    }
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 struct BroadcastToLowering : OpConversionPattern<kiln::BroadcastToOp> {
   using OpConversionPattern::OpConversionPattern;
 
@@ -135,6 +201,6 @@ struct ConstantLowering : OpConversionPattern<kiln::ConstantOp> {
 } // namespace
 
 void kiln::lowering::populateShapePatterns(RewritePatternSet &patterns) {
-  patterns.add<ReshapeLowering, TransposeLowering, BroadcastToLowering,
+  patterns.add<ReshapeLowering, SplitLowering, ConcatLowering, TransposeLowering, BroadcastToLowering,
                OneHotLowering, ConstantLowering>(patterns.getContext());
 }

@@ -293,9 +293,22 @@ for (auto [i, p] : llvm::enumerate(getPerm()))
   inverse[p] = i;
 return {builder.create<TransposeOp>(getLoc(), g, inverse)};
 KILN_END
+KILN_RULE(ConcatOp)
+SmallVector<int64_t> sizes;
+for (Value input : getInputs())
+  sizes.push_back(cast<RankedTensorType>(input.getType()).getDimSize(getAxis()));
+auto split = builder.create<SplitOp>(getLoc(), g, getAxis(), sizes);
+return Grads(split.getResults());
+KILN_END
 KILN_RULE(BroadcastToOp)
 return {reduceToType(builder, getLoc(), g, getInput().getType())};
 KILN_END
+
+/// The pieces' gradients side by side (the driver gives zeros for a piece
+/// that does not reach the loss).
+Grads SplitOp::buildGradients(OpBuilder &builder, ArrayRef<Value> resultGrads) {
+  return {builder.create<ConcatOp>(getLoc(), resultGrads, getAxis())};
+}
 
 // Convolution, pooling, dropout.
 KILN_RULE(Conv2dOp)

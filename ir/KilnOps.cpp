@@ -441,6 +441,44 @@ LogicalResult TransposeOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
+LogicalResult SplitOp::inferReturnTypes(MLIRContext *,
+                                        std::optional<Location> loc,
+                                        Adaptor adaptor,
+                                        SmallVectorImpl<Type> &results) {
+  RankedTensorType type = getTensorType(adaptor.getInput());
+  std::string error;
+  FailureOr<SmallVector<shape::Shape>> pieces = shape::split(
+      type.getShape(), adaptor.getAxis(), adaptor.getSizes(), error);
+  if (failed(pieces))
+    return inferError(loc, error);
+  for (const shape::Shape &piece : *pieces)
+    results.push_back(RankedTensorType::get(piece, type.getElementType()));
+  return success();
+}
+
+LogicalResult ConcatOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &results) {
+  SmallVector<shape::Shape> shapes;
+  Type element;
+  for (Value input : adaptor.getInputs()) {
+    RankedTensorType type = getTensorType(input);
+    if (element && type.getElementType() != element)
+      return inferError(loc, "cannot concatenate tensors of different element "
+                             "types");
+    element = type.getElementType();
+    shapes.emplace_back(type.getShape());
+  }
+  std::string error;
+  FailureOr<shape::Shape> shape =
+      shape::concat(shapes, adaptor.getAxis(), error);
+  if (failed(shape))
+    return inferError(loc, error);
+  results.push_back(RankedTensorType::get(*shape, element));
+  return success();
+}
+
 LogicalResult BroadcastToOp::verify() {
   RankedTensorType in = getTensorType(getInput()), out = getType();
   if (in.getElementType() != out.getElementType())

@@ -308,6 +308,48 @@ def Kiln_TransposeOp : Kiln_Op<"transpose", [Pure, InferTypeOpAdaptor, DeclareOp
   }];
 }
 
+def Kiln_SplitOp : Kiln_Op<"split", [Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
+  let summary = "cuts a tensor into consecutive pieces along an axis";
+  let description = [{
+    Result `i` is the slice of `input` along `axis` of size `sizes[i]` that
+    starts where result `i - 1` ends (the gates of an LSTM:
+    `sizes = [H, H, H, H]`). Its gradient is `kiln.concat` of the results'
+    gradients.
+
+    ```mlir
+    %i, %f = kiln.split %x axis = 1 sizes = [4, 4]
+        : tensor<2x8xf32> -> (tensor<2x4xf32>, tensor<2x4xf32>)
+    ```
+  }];
+  let arguments = (ins Kiln_AnyTensor:$input, I64Attr:$axis,
+                       DenseI64ArrayAttr:$sizes);
+  let results = (outs Variadic<Kiln_AnyTensor>:$results);
+  let assemblyFormat = [{
+    $input `axis` `=` $axis `sizes` `=` $sizes attr-dict `:` type($input)
+    `->` `(` type($results) `)`
+  }];
+}
+
+def Kiln_ConcatOp : Kiln_Op<"concat", [Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
+  let summary = "joins tensors along an axis";
+  let description = [{
+    The inputs, of equal element type and equal dimensions except `axis`,
+    one after the other along `axis`. Its gradient is `kiln.split` of the
+    result's gradient into the inputs' sizes.
+
+    ```mlir
+    %y = kiln.concat %a, %b axis = 1
+        : (tensor<2x3xf32>, tensor<2x5xf32>) -> tensor<2x8xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Kiln_AnyTensor>:$inputs, I64Attr:$axis);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = [{
+    $inputs `axis` `=` $axis attr-dict `:` `(` type($inputs) `)` `->`
+    type($result)
+  }];
+}
+
 def Kiln_BroadcastToOp : Kiln_Op<"broadcast_to", [Pure, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
   let summary = "broadcasts a tensor to a larger shape (NumPy rules)";
   let arguments = (ins Kiln_AnyTensor:$input);

@@ -236,6 +236,20 @@ static void placeAt(RefTensor &y, const RefTensor &slice, int64_t axis,
       y.data[(o * steps + t) * inner + i] = slice.data[o * inner + i];
 }
 
+/// Copies `size` steps along `axis` from `x` (starting at `from`) into `y`
+/// (starting at `to`); the other dimensions of `x` and `y` are equal.
+static void copySteps(const RefTensor &x, int64_t from, RefTensor &y,
+                      int64_t to, int64_t size, int64_t axis) {
+  int64_t outer = RefTensor::numElements(ArrayRef(x.shape).take_front(axis));
+  int64_t inner =
+      RefTensor::numElements(ArrayRef(x.shape).drop_front(axis + 1));
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t t = 0; t < size; ++t)
+      for (int64_t i = 0; i < inner; ++i)
+        y.data[(o * y.shape[axis] + to + t) * inner + i] =
+            x.data[(o * x.shape[axis] + from + t) * inner + i];
+}
+
 /// Runs the ops of `block` on `args` (one per block argument) and returns
 /// what its terminator (func.return, or kiln.yield in a scan body) returns.
 static FailureOr<SmallVector<RefTensor>>
@@ -481,6 +495,25 @@ evaluateBlock(Block &block, ArrayRef<RefTensor> args,
               o += idx[d] * xs[perm[d]];
             r.data[i] = x.data[o];
           });
+          results.push_back(std::move(r));
+        })
+        .Case([&](SplitOp s) {
+          int64_t offset = 0;
+          for (auto [piece, size] : llvm::zip(s.getResults(), s.getSizes())) {
+            RefTensor r(shapeOf(piece));
+            copySteps(in(0), offset, r, 0, size, s.getAxis());
+            offset += size;
+            results.push_back(std::move(r));
+          }
+        })
+        .Case([&](ConcatOp c) {
+          RefTensor r(out);
+          int64_t offset = 0;
+          for (unsigned i = 0; i < c.getInputs().size(); ++i) {
+            int64_t size = in(i).shape[c.getAxis()];
+            copySteps(in(i), 0, r, offset, size, c.getAxis());
+            offset += size;
+          }
           results.push_back(std::move(r));
         })
         .Case([&](BroadcastToOp) {

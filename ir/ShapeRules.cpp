@@ -189,6 +189,72 @@ FailureOr<Shape> dropAxis(ArrayRef<int64_t> input, int64_t axis,
   return result;
 }
 
+FailureOr<llvm::SmallVector<Shape>> split(ArrayRef<int64_t> input,
+                                          int64_t axis, ArrayRef<int64_t> sizes,
+                                          std::string &error) {
+  if (axis < 0 || axis >= static_cast<int64_t>(input.size())) {
+    error = "axis " + std::to_string(axis) + " is out of range for shape " +
+            str(input);
+    return failure();
+  }
+  if (sizes.empty()) {
+    error = "split needs at least one piece";
+    return failure();
+  }
+  int64_t total = 0;
+  llvm::SmallVector<Shape> pieces;
+  for (int64_t size : sizes) {
+    if (size <= 0 || size > input[axis] - total) {
+      error = "cannot split dimension " + std::to_string(axis) + " (" +
+              std::to_string(input[axis]) + ") of " + str(input) +
+              " into pieces of " + str(sizes);
+      return failure();
+    }
+    total += size;
+    Shape piece(input.begin(), input.end());
+    piece[axis] = size;
+    pieces.push_back(std::move(piece));
+  }
+  if (total != input[axis]) {
+    error = "the pieces " + str(sizes) + " add up to " + std::to_string(total) +
+            ", not to dimension " + std::to_string(axis) + " (" +
+            std::to_string(input[axis]) + ") of " + str(input);
+    return failure();
+  }
+  return pieces;
+}
+
+FailureOr<Shape> concat(ArrayRef<Shape> inputs, int64_t axis,
+                        std::string &error) {
+  if (inputs.empty()) {
+    error = "concat needs at least one tensor";
+    return failure();
+  }
+  Shape result = inputs.front();
+  if (axis < 0 || axis >= static_cast<int64_t>(result.size())) {
+    error = "axis " + std::to_string(axis) + " is out of range for shape " +
+            str(result);
+    return failure();
+  }
+  for (const Shape &s : inputs.drop_front()) {
+    bool match = s.size() == result.size();
+    for (size_t d = 0; match && d < s.size(); ++d)
+      match = static_cast<int64_t>(d) == axis || s[d] == result[d];
+    if (!match) {
+      error = "cannot concatenate " + str(inputs.front()) + " and " + str(s) +
+              " along axis " + std::to_string(axis) +
+              ": the other dimensions must be equal";
+      return failure();
+    }
+    if (__builtin_add_overflow(result[axis], s[axis], &result[axis])) {
+      error = "concatenation along axis " + std::to_string(axis) +
+              " overflows";
+      return failure();
+    }
+  }
+  return result;
+}
+
 LogicalResult crossEntropy(ArrayRef<int64_t> logits, ArrayRef<int64_t> labels,
                            std::string &error) {
   if (logits.size() != 2) {

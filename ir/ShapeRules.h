@@ -62,6 +62,18 @@ llvm::FailureOr<Shape> reshape(llvm::ArrayRef<int64_t> input,
 llvm::FailureOr<Shape> dropAxis(llvm::ArrayRef<int64_t> input, int64_t axis,
                                 std::string &error);
 
+/// Splits dimension `axis` (normalized) into pieces of `sizes`, which must be
+/// positive and add up to the dimension: one shape per piece.
+llvm::FailureOr<llvm::SmallVector<Shape>> split(llvm::ArrayRef<int64_t> input,
+                                                int64_t axis,
+                                                llvm::ArrayRef<int64_t> sizes,
+                                                std::string &error);
+
+/// Joins `inputs` along `axis` (normalized): equal ranks, equal dimensions
+/// except `axis`.
+llvm::FailureOr<Shape> concat(llvm::ArrayRef<Shape> inputs, int64_t axis,
+                              std::string &error);
+
 /// Checks a classification loss: logits `[N, C]`, labels `[N]`.
 llvm::LogicalResult crossEntropy(llvm::ArrayRef<int64_t> logits,
                                  llvm::ArrayRef<int64_t> labels,

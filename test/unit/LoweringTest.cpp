@@ -889,6 +889,30 @@ TEST_F(LoweringTest, Transpose) {
   }
 }
 
+TEST_F(LoweringTest, SplitAndConcat) {
+  // Pieces of every axis, one through an elementwise op (a strided view),
+  // joined again in another order.
+  const Shape shape = {3, 6, 4};
+  for (int64_t axis = 0; axis < 3; ++axis) {
+    SCOPED_TRACE("axis " + std::to_string(axis));
+    Shape a = shape, b = shape, c = shape;
+    a[axis] = 1;
+    b[axis] = shape[axis] - 2;
+    c[axis] = 1;
+    HostTensor x = random(rng, "f32", shape);
+    std::string tx = tensorType(shape, "f32"), ta = tensorType(a, "f32"),
+                tb = tensorType(b, "f32"), tc = tensorType(c, "f32");
+    std::string ax = std::to_string(axis);
+    std::string body =
+        "  %a, %b, %c = kiln.split %x axis = " + ax + " sizes = [1, " +
+        std::to_string(b[axis]) + ", 1] : " + tx + " -> (" + ta + ", " + tb +
+        ", " + tc + ")\n  %t = kiln.tanh %b : " + tb +
+        "\n  %r = kiln.concat %c, %t, %a axis = " + ax + " : (" + tc + ", " +
+        tb + ", " + ta + ") -> " + tx;
+    checkPredict(predictIR({{"x", tx}}, body, tx), {{"x", x}});
+  }
+}
+
 TEST_F(LoweringTest, BroadcastTo) {
   const std::vector<std::pair<Shape, Shape>> cases = {
       {{3, 1}, {2, 3, 4}}, {{}, {2, 2}}, {{4}, {3, 4}}, {{1, 4}, {1, 4}}};

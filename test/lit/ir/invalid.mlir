@@ -316,3 +316,30 @@ func.func @scan_captures(%h0: tensor<2x4xf32>, %x: tensor<2x5x3xf32>, %w: tensor
   } -> (tensor<2x4xf32>)
   return
 }
+
+// -----
+
+func.func @split_sizes(%x: tensor<2x8xf32>) {
+  // expected-error @+2 {{'kiln.split' op failed to infer returned types}}
+  // expected-error @+1 {{the pieces [4, 3] add up to 7, not to dimension 1 (8) of [2, 8]}}
+  %a, %b = kiln.split %x axis = 1 sizes = [4, 3] : tensor<2x8xf32> -> (tensor<2x4xf32>, tensor<2x3xf32>)
+  return
+}
+
+// -----
+
+func.func @split_axis(%x: tensor<2x8xf32>) {
+  // expected-error @+2 {{'kiln.split' op failed to infer returned types}}
+  // expected-error @+1 {{axis 2 is out of range for shape [2, 8]}}
+  %a = kiln.split %x axis = 2 sizes = [8] : tensor<2x8xf32> -> (tensor<2x8xf32>)
+  return
+}
+
+// -----
+
+func.func @concat_dims(%x: tensor<2x8xf32>, %y: tensor<3x4xf32>) {
+  // expected-error @+2 {{'kiln.concat' op failed to infer returned types}}
+  // expected-error @+1 {{cannot concatenate [2, 8] and [3, 4] along axis 1: the other dimensions must be equal}}
+  %z = kiln.concat %x, %y axis = 1 : (tensor<2x8xf32>, tensor<3x4xf32>) -> tensor<2x12xf32>
+  return
+}

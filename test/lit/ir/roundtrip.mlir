@@ -154,3 +154,14 @@ func.func @scan(%x: tensor<2x3x5xf32>, %h0: tensor<2x4xf32>, %wx: tensor<5x4xf32
   } -> (tensor<2x4xf32>, tensor<2x3x4xf32>)
   return %h, %hs : tensor<2x4xf32>, tensor<2x3x4xf32>
 }
+
+// CHECK-LABEL: func.func @split_concat
+// CHECK: %{{.+}}:2 = kiln.split %{{.+}} axis = 1 sizes = [4, 4] : tensor<2x8xf32> -> (tensor<2x4xf32>, tensor<2x4xf32>)
+// CHECK: kiln.concat %{{.+}}#1, %{{.+}}#0 axis = 1 : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x8xf32>
+// GENERIC: "kiln.split"(%{{.+}}) <{axis = 1 : i64, sizes = array<i64: 4, 4>}>
+// GENERIC: "kiln.concat"(%{{.+}}, %{{.+}}) <{axis = 1 : i64}>
+func.func @split_concat(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  %a, %b = kiln.split %x axis = 1 sizes = [4, 4] : tensor<2x8xf32> -> (tensor<2x4xf32>, tensor<2x4xf32>)
+  %y = kiln.concat %b, %a axis = 1 : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x8xf32>
+  return %y : tensor<2x8xf32>
+}

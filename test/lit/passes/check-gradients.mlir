@@ -187,3 +187,16 @@ func.func @fan_out(%x: tensor<4x3xf32>, %w: tensor<3x3xf32>) -> tensor<4x3xf32> 
   %3 = kiln.add %2, %0 : (tensor<4x3xf32>, tensor<4x3xf32>) -> tensor<4x3xf32>
   return %3 : tensor<4x3xf32>
 }
+
+// -----
+
+// The pieces of a split, one of them unused, and a concat of pieces of
+// different sizes.
+// expected-remark @below {{gradient check passed for @split_concat}}
+func.func @split_concat(%x: tensor<2x7xf32>, %y: tensor<3x7xf32>) -> (tensor<2x3xf32>, tensor<5x7xf32>) {
+  %a, %b, %c = kiln.split %x axis = 1 sizes = [3, 1, 3] : tensor<2x7xf32> -> (tensor<2x3xf32>, tensor<2x1xf32>, tensor<2x3xf32>)
+  %0 = kiln.mul %a, %c : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
+  %1 = kiln.concat %x, %y axis = 0 : (tensor<2x7xf32>, tensor<3x7xf32>) -> tensor<5x7xf32>
+  %2 = kiln.tanh %1 : tensor<5x7xf32>
+  return %0, %2 : tensor<2x3xf32>, tensor<5x7xf32>
+}
