@@ -127,8 +127,8 @@ struct ConcatLowering : OpConversionPattern<kiln::ConcatOp> {
     for (Value input : adaptor.getInputs()) {
       int64_t size = tensorType(input).getDimSize(op.getAxis());
       SmallVector<OpFoldResult> offsets, sizes, strides;
-      sliceBounds(rewriter, type.getShape(), op.getAxis(), start, size,
-                  offsets, sizes, strides);
+      sliceBounds(rewriter, type.getShape(), op.getAxis(), start, size, offsets,
+                  sizes, strides);
       result = rewriter.create<tensor::InsertSliceOp>(loc, input, result,
                                                       offsets, sizes, strides);
       start += size;
@@ -201,6 +201,8 @@ struct ConstantLowering : OpConversionPattern<kiln::ConstantOp> {
 } // namespace
 
 void kiln::lowering::populateShapePatterns(RewritePatternSet &patterns) {
-  patterns.add<ReshapeLowering, SplitLowering, ConcatLowering, TransposeLowering, BroadcastToLowering,
-               OneHotLowering, ConstantLowering>(patterns.getContext());
+  patterns
+      .add<ReshapeLowering, SplitLowering, ConcatLowering, TransposeLowering,
+           BroadcastToLowering, OneHotLowering, ConstantLowering>(
+          patterns.getContext());
 }

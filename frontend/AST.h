@@ -35,7 +35,7 @@ using llvm::SMLoc;
 
 class Expr {
 public:
-  enum class Kind { Int, Float, String, Name, Unary, Binary, Call };
+  enum class Kind { Int, Float, String, Name, Unary, Binary, Call, Tuple };
 
   virtual ~Expr() = default;
   Kind getKind() const { return kind; }
@@ -124,6 +124,17 @@ public:
   ExprPtr callee;
   std::vector<Arg> args;
   static bool classof(const Expr *e) { return e->getKind() == Kind::Call; }
+};
+
+/// `(h, c)`, or the values of `return h, c`: several values as one (the
+/// carries of a recurrence, the results of a function). `a, b = e` takes a
+/// tuple apart.
+class TupleExpr : public Expr {
+public:
+  TupleExpr(SMLoc loc, std::vector<ExprPtr> elements)
+      : Expr(Kind::Tuple, loc), elements(std::move(elements)) {}
+  std::vector<ExprPtr> elements;
+  static bool classof(const Expr *e) { return e->getKind() == Kind::Tuple; }
 };
 
 //===----------------------------------------------------------------------===//

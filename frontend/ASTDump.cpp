@@ -158,6 +158,12 @@ static void printInline(const Expr &expr, raw_ostream &os) {
     os << ')';
     return;
   }
+  case Expr::Kind::Tuple:
+    os << '(';
+    llvm::interleaveComma(llvm::cast<TupleExpr>(expr).elements, os,
+                          [&](const ExprPtr &e) { printInline(*e, os); });
+    os << ')';
+    return;
   }
 }
 
@@ -413,6 +419,14 @@ void Dumper::dumpExpr(const Expr &expr) {
       Nested nestedArg(*this);
       dumpExpr(*arg.value);
     }
+    return;
+  }
+  case Expr::Kind::Tuple: {
+    line() << "Tuple";
+    endLine(expr.getLoc());
+    Nested nested(*this);
+    for (const ExprPtr &e : llvm::cast<TupleExpr>(expr).elements)
+      dumpExpr(*e);
     return;
   }
   }

@@ -284,6 +284,90 @@ Value elaborateDropout(BuiltinCall &c) {
                           b.getI64IntegerAttr(++c.e.numDropouts)));
 }
 
+/// split(x, pieces, axis = -1): a tuple of `pieces` equal parts.
+Value elaborateSplit(BuiltinCall &c) {
+  mlir::Value x = c.tensorArg(0, /*floatOnly=*/false);
+  if (!x)
+    return Value::poison();
+  std::optional<int64_t> pieces =
+      c.e.evalInt(*c.arg(1), c.frame, "the number of pieces");
+  std::optional<int64_t> axis =
+      pieces ? c.e.evalAxis(c.arg(2), c.loc(), c.frame, x, -1) : std::nullopt;
+  if (!axis)
+    return Value::poison();
+  int64_t dim = typeOf(x).getDimSize(*axis);
+  if (*pieces <= 0 || dim % *pieces) {
+    c.e.error(c.arg(1)->getLoc(),
+              llvm::formatv("cannot split dimension {0} ({1}) of {2} into {3} "
+                            "equal pieces",
+                            *axis, dim, typeStr(x.getType()), *pieces)
+                  .str());
+    return Value::poison();
+  }
+  llvm::SmallVector<int64_t> sizes(*pieces, dim / *pieces);
+  auto split = c.create<SplitOp>(x, *axis, sizes);
+  std::vector<Value> results;
+  for (mlir::Value piece : split.getResults())
+    results.push_back(Value::tensorOf(piece));
+  return Value::tuple(std::move(results));
+}
+
+/// concat(x, ..., axis = -1).
+Value elaborateConcat(BuiltinCall &c) {
+  llvm::SmallVector<mlir::Value> inputs;
+  llvm::SmallVector<shape::Shape> shapes;
+  llvm::SmallVector<const Expr *> exprs{c.arg(0)};
+  llvm::append_range(exprs, c.bound.extra);
+  for (const Expr *expr : exprs) {
+    mlir::Value x = c.e.evalTensor(*expr, c.frame, "an argument of 'concat'",
+                                   /*floatOnly=*/false);
+    if (!x)
+      return Value::poison();
+    if (!inputs.empty() &&
+        typeOf(x).getElementType() != typeOf(inputs.front()).getElementType()) {
+      c.e.error(expr->getLoc(), "cannot concatenate " + typeStr(x.getType()) +
+                                    " to " + typeStr(inputs.front().getType()));
+      return Value::poison();
+    }
+    inputs.push_back(x);
+    shapes.emplace_back(typeOf(x).getShape());
+  }
+  std::optional<int64_t> axis =
+      c.e.evalAxis(c.arg(1), c.loc(), c.frame, inputs.front(), -1);
+  if (!axis)
+    return Value::poison();
+  std::string why;
+  if (failed(shape::concat(shapes, *axis, why))) {
+    c.error(why);
+    return Value::poison();
+  }
+  return Value::tensorOf(c.create<ConcatOp>(mlir::ValueRange(inputs), *axis));
+}
+
+/// full(dims..., value = 0): a float tensor of one value (a recurrence's
+/// initial state).
+Value elaborateFull(BuiltinCall &c) {
+  shape::Shape dims;
+  for (const Expr *e : c.bound.extra) {
+    std::optional<int64_t> d = c.e.evalInt(*e, c.frame, "a dimension");
+    if (!d)
+      return Value::poison();
+    if (*d <= 0) {
+      c.e.error(e->getLoc(),
+                "dimension must be positive, got " + std::to_string(*d));
+      return Value::poison();
+    }
+    dims.push_back(*d);
+  }
+  std::optional<double> value = c.numberArg(0, 0.0);
+  if (!value)
+    return Value::poison();
+  mlir::OpBuilder &b = c.e.builder;
+  auto type = mlir::RankedTensorType::get(dims, b.getF32Type());
+  return Value::tensorOf(c.create<ConstantOp>(mlir::DenseElementsAttr::get(
+      type, b.getF32FloatAttr(static_cast<float>(*value)))));
+}
+
 //===----------------------------------------------------------------------===//
 // Categories of tensor ops
 //===----------------------------------------------------------------------===//
@@ -521,6 +605,10 @@ const std::vector<Builtin> &sema::getBuiltins() {
         op("flatten", "x",
            [](BuiltinCall &c) { return elaborateReshape(c, true); }),
         variadicOp("transpose", "x", elaborateTranspose),
+        op("split", "x, pieces, axis?", elaborateSplit),
+        variadicOp("concat", "x, axis?", elaborateConcat),
+        variadicOp("full", "value?", elaborateFull),
+        op("scan", "cell, xs, init, axis?, reverse?", elaborateScan),
         op("cross_entropy", "logits, labels", elaborateCrossEntropy),
         pairLoss<MseOp>("mse", "prediction, target"),
         pairLoss<BceWithLogitsOp>("bce_with_logits", "logits, target"),

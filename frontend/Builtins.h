@@ -75,6 +75,9 @@ const Builtin *lookupBuiltin(llvm::StringRef name);
 /// BatchNorm.cpp.
 Value elaborateBatchNorm(BuiltinCall &call);
 
+/// scan(cell, xs, init, axis = 1, reverse = false), in Scan.cpp.
+Value elaborateScan(BuiltinCall &call);
+
 } // namespace kiln::sema
 
 #endif // KILN_FRONTEND_BUILTINS_H

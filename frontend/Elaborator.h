@@ -36,11 +36,11 @@ enum class BuiltinKind : uint8_t;
 // Compile-time values
 //===----------------------------------------------------------------------===//
 
-/// What an expression evaluates to: a tensor (an SSA value of @forward) or a
-/// compile-time int, float, bool, string or function. Poison stands for an
-/// expression that was already reported as erroneous.
+/// What an expression evaluates to: a tensor (an SSA value of @forward), a
+/// compile-time int, float, bool, string or function, or a tuple of values.
+/// Poison stands for an expression that was already reported as erroneous.
 struct Value {
-  enum class Kind { Poison, Tensor, Int, Float, Bool, String, Function };
+  enum class Kind { Poison, Tensor, Int, Float, Bool, String, Function, Tuple };
   Kind kind = Kind::Poison;
   mlir::Value tensor;
   int64_t i = 0;
@@ -49,6 +49,7 @@ struct Value {
   std::string s;
   const ast::FnDecl *fn = nullptr;
   const Builtin *builtin = nullptr;
+  std::vector<Value> elements; // of a tuple
 
   static Value poison() { return {}; }
   static Value tensorOf(mlir::Value tensor) {
@@ -91,6 +92,13 @@ struct Value {
     Value v;
     v.kind = Kind::Function;
     v.builtin = builtin;
+    return v;
+  }
+
+  static Value tuple(std::vector<Value> elements) {
+    Value v;
+    v.kind = Kind::Tuple;
+    v.elements = std::move(elements);
     return v;
   }
 
@@ -193,6 +201,13 @@ public:
                  llvm::StringRef nameHint);
   Value callFunction(const ast::FnDecl &fn, const ast::CallExpr &call,
                      Frame &frame, llvm::StringRef nameHint);
+  /// Elaborates the body of `fn` in a new frame named `scope` (under the
+  /// caller's prefix) with one value per parameter: `args[i]`, or the
+  /// parameter's default where it is empty. `locs` are where the arguments
+  /// were written (for type errors), `callLoc` the call's.
+  Value invoke(const ast::FnDecl &fn, llvm::ArrayRef<std::optional<Value>> args,
+               llvm::ArrayRef<llvm::SMLoc> locs, llvm::SMLoc callLoc,
+               Frame &frame, const std::string &scope);
   Value callBuiltin(const Builtin &builtin, const ast::CallExpr &call,
                     Frame &frame);
 

@@ -146,6 +146,8 @@ private:
   ExprPtr parseUnary();
   ExprPtr parsePostfix();
   ExprPtr parsePrimary();
+  /// After the first element and at a ',': the rest of a tuple `a, b, c`.
+  ExprPtr parseTupleRest(ExprPtr first, SMLoc loc);
   /// The argument list of a call of `callee` (the current token is '(').
   ExprPtr parseCall(ExprPtr callee);
 
@@ -600,6 +602,12 @@ StmtPtr Parser::parseStmt() {
       return nullptr;
     if (isLoss)
       return std::make_unique<LossStmt>(loc, std::move(value));
+    // `return h, c` returns a tuple.
+    if (tok.is(TokenKind::Comma)) {
+      value = parseTupleRest(std::move(value), value->getLoc());
+      if (!value)
+        return nullptr;
+    }
     return std::make_unique<ReturnStmt>(loc, std::move(value));
   }
   if (word == "let") {
@@ -939,6 +947,11 @@ ExprPtr Parser::parsePrimary() {
     ExprPtr inner = parseExpr();
     if (!inner)
       return nullptr;
+    if (tok.is(TokenKind::Comma)) {
+      inner = parseTupleRest(std::move(inner), loc);
+      if (!inner)
+        return nullptr;
+    }
     if (tok.isNot(TokenKind::RParen)) {
       error(tok.loc, "expected ')' to close the parenthesized expression", loc,
             "'(' is here");
@@ -951,6 +964,23 @@ ExprPtr Parser::parsePrimary() {
     error(loc, "expected an expression, found " + describe(tok));
     return nullptr;
   }
+}
+
+ExprPtr Parser::parseTupleRest(ExprPtr first, SMLoc loc) {
+  std::vector<ExprPtr> elements;
+  unsigned tupleHeight = height;
+  elements.push_back(std::move(first));
+  while (consumeIf(TokenKind::Comma)) {
+    ExprPtr e = parseExpr();
+    if (!e)
+      return nullptr;
+    tupleHeight = std::max(tupleHeight, height);
+    elements.push_back(std::move(e));
+  }
+  if (!checkHeight(++tupleHeight, loc))
+    return nullptr;
+  height = tupleHeight;
+  return std::make_unique<TupleExpr>(loc, std::move(elements));
 }
 
 std::unique_ptr<Module> kiln::parseModule(unsigned bufferId,

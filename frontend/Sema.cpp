@@ -91,6 +91,8 @@ std::string Elaborator::describe(const Value &value) const {
   case Value::Kind::Function:
     return "the function '" +
            (value.fn ? value.fn->name.name : value.builtin->name.str()) + "'";
+  case Value::Kind::Tuple:
+    return "a tuple of " + std::to_string(value.elements.size()) + " values";
   }
   llvm_unreachable("unknown value kind");
 }
@@ -229,7 +231,9 @@ std::optional<BoundArgs> Elaborator::bindArgs(const CallExpr &call,
         ok = false;
         continue;
       }
-      if (positional < params.size()) {
+      // A variadic builtin's optional parameters are keyword-only:
+      // concat(a, b, c, axis = 1).
+      if (positional < params.size() && !(variadic && optional[positional])) {
         bound.exprs[positional] = arg.value.get();
         bound.locs[positional] = arg.value->getLoc();
       } else if (variadic) {
@@ -478,6 +482,15 @@ Value Elaborator::eval(const Expr &expr, Frame &frame, StringRef nameHint) {
   }
   case Expr::Kind::Call:
     return evalCall(llvm::cast<CallExpr>(expr), frame, nameHint);
+  case Expr::Kind::Tuple: {
+    std::vector<Value> elements;
+    for (const ExprPtr &e : llvm::cast<TupleExpr>(expr).elements) {
+      elements.push_back(eval(*e, frame));
+      if (elements.back().isPoison())
+        return Value::poison();
+    }
+    return Value::tuple(std::move(elements));
+  }
   }
   llvm_unreachable("unknown expression kind");
 }
@@ -643,16 +656,6 @@ Value Elaborator::evalCall(const CallExpr &call, Frame &frame,
 
 Value Elaborator::callFunction(const FnDecl &fn, const CallExpr &call,
                                Frame &frame, StringRef nameHint) {
-  if (llvm::is_contained(callStack, &fn)) {
-    error(call.getLoc(),
-          "recursive call to '" + fn.name.name + "' is not supported");
-    return Value::poison();
-  }
-  if (callStack.size() >= kMaxCallDepth) {
-    error(call.getLoc(), "calls are nested too deeply (limit " +
-                             std::to_string(kMaxCallDepth) + ")");
-    return Value::poison();
-  }
   llvm::SmallVector<StringRef, 4> names;
   llvm::SmallVector<bool, 4> optional;
   for (const FnParam &p : fn.params) {
@@ -664,22 +667,47 @@ Value Elaborator::callFunction(const FnDecl &fn, const CallExpr &call,
   if (!bound)
     return Value::poison();
 
-  Frame callee;
-  callee.fn = &fn;
-  callee.callerLoc = locOf(call.getLoc(), frame);
+  // The callee's scope is named before its arguments are evaluated, so that
+  // calls in the arguments are numbered after it.
   std::string scope =
       uniqueScopeName(frame, nameHint.empty() ? fn.name.name : nameHint.str());
+  std::vector<std::optional<Value>> args(fn.params.size());
+  for (auto [i, e] : llvm::enumerate(bound->exprs)) {
+    if (!e)
+      continue;
+    args[i] = eval(*e, frame);
+    if (args[i]->isPoison())
+      return Value::poison();
+  }
+  return invoke(fn, args, bound->locs, call.getLoc(), frame, scope);
+}
+
+Value Elaborator::invoke(const FnDecl &fn,
+                         llvm::ArrayRef<std::optional<Value>> args,
+                         llvm::ArrayRef<SMLoc> locs, SMLoc callLoc,
+                         Frame &frame, const std::string &scope) {
+  if (llvm::is_contained(callStack, &fn)) {
+    error(callLoc, "recursive call to '" + fn.name.name + "' is not supported");
+    return Value::poison();
+  }
+  if (callStack.size() >= kMaxCallDepth) {
+    error(callLoc, "calls are nested too deeply (limit " +
+                       std::to_string(kMaxCallDepth) + ")");
+    return Value::poison();
+  }
+  Frame callee;
+  callee.fn = &fn;
+  callee.callerLoc = locOf(callLoc, frame);
   callee.prefix = frame.prefix + scope + ".";
 
-  // Arguments are evaluated in the caller, defaults in the callee (so that they
-  // may refer to earlier parameters and shape variables).
+  // Defaults are evaluated in the callee, so that they may refer to earlier
+  // parameters and shape variables.
   for (auto [i, p] : llvm::enumerate(fn.params)) {
-    Value v = bound->exprs[i] ? eval(*bound->exprs[i], frame)
-                              : eval(*p.defaultValue, callee);
+    Value v = args[i] ? *args[i] : eval(*p.defaultValue, callee);
     if (v.isPoison())
       return v;
     if (p.type &&
-        !matchType(*p.type, v, callee, bound->locs[i],
+        !matchType(*p.type, v, callee, locs[i],
                    "argument '" + p.name.name + "' of '" + fn.name.name + "'"))
       return Value::poison();
     callee.vars[p.name.name] = v;
@@ -730,21 +758,28 @@ void Elaborator::elaborateStmt(const Stmt &stmt, Frame &frame) {
     StringRef hint =
         let.targets.size() == 1 ? StringRef(let.targets[0].name) : StringRef();
     Value v = eval(*let.value, frame, hint);
-    if (let.targets.size() != 1 && !v.isPoison()) {
-      error(let.targets[1].loc,
+    // `a, b = e` takes the tuple `e` apart.
+    size_t produced = v.kind == Value::Kind::Tuple ? v.elements.size() : 1;
+    if (let.targets.size() != 1 && !v.isPoison() &&
+        produced != let.targets.size()) {
+      error(let.targets[std::min(produced, let.targets.size() - 1)].loc,
             llvm::formatv("{0} names are bound but the expression produces "
-                          "one value",
-                          let.targets.size()));
+                          "{1}",
+                          let.targets.size(),
+                          produced == 1
+                              ? std::string("one value")
+                              : std::to_string(produced) + " values"));
       v = Value::poison();
     }
-    for (const Ident &target : let.targets) {
+    for (auto [i, target] : llvm::enumerate(let.targets)) {
       if (functions.count(target.name) || lookupBuiltin(target.name)) {
         error(target.loc, "'" + target.name +
                               "' is a function; choose another name for the "
                               "variable");
         continue;
       }
-      frame.vars[target.name] = v;
+      frame.vars[target.name] =
+          let.targets.size() == 1 || v.isPoison() ? v : v.elements[i];
     }
     return;
   }

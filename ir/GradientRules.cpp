@@ -296,7 +296,8 @@ KILN_END
 KILN_RULE(ConcatOp)
 SmallVector<int64_t> sizes;
 for (Value input : getInputs())
-  sizes.push_back(cast<RankedTensorType>(input.getType()).getDimSize(getAxis()));
+  sizes.push_back(
+      cast<RankedTensorType>(input.getType()).getDimSize(getAxis()));
 auto split = builder.create<SplitOp>(getLoc(), g, getAxis(), sizes);
 return Grads(split.getResults());
 KILN_END

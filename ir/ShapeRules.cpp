@@ -189,8 +189,8 @@ FailureOr<Shape> dropAxis(ArrayRef<int64_t> input, int64_t axis,
   return result;
 }
 
-FailureOr<llvm::SmallVector<Shape>> split(ArrayRef<int64_t> input,
-                                          int64_t axis, ArrayRef<int64_t> sizes,
+FailureOr<llvm::SmallVector<Shape>> split(ArrayRef<int64_t> input, int64_t axis,
+                                          ArrayRef<int64_t> sizes,
                                           std::string &error) {
   if (axis < 0 || axis >= static_cast<int64_t>(input.size())) {
     error = "axis " + std::to_string(axis) + " is out of range for shape " +
@@ -247,8 +247,7 @@ FailureOr<Shape> concat(ArrayRef<Shape> inputs, int64_t axis,
       return failure();
     }
     if (__builtin_add_overflow(result[axis], s[axis], &result[axis])) {
-      error = "concatenation along axis " + std::to_string(axis) +
-              " overflows";
+      error = "concatenation along axis " + std::to_string(axis) + " overflows";
       return failure();
     }
   }

@@ -56,10 +56,12 @@ const Case kCases[] = {
     {"kiln.relu", R"(func.func @f(%x: tensor<2x5xf32>) -> tensor<2x5xf32> {
       %0 = kiln.relu %x : tensor<2x5xf32>
       return %0 : tensor<2x5xf32> })"},
-    {"kiln.leaky_relu", R"(func.func @f(%x: tensor<2x5xf32>) -> tensor<2x5xf32> {
+    {"kiln.leaky_relu",
+     R"(func.func @f(%x: tensor<2x5xf32>) -> tensor<2x5xf32> {
       %0 = kiln.leaky_relu %x {slope = 0.2 : f64} : tensor<2x5xf32>
       return %0 : tensor<2x5xf32> })"},
-    {"kiln.softplus", R"(func.func @f(%x: tensor<2x5xf32> {kiln.check_range = [-6.0, 6.0]}) -> tensor<2x5xf32> {
+    {"kiln.softplus",
+     R"(func.func @f(%x: tensor<2x5xf32> {kiln.check_range = [-6.0, 6.0]}) -> tensor<2x5xf32> {
       %0 = kiln.softplus %x : tensor<2x5xf32>
       return %0 : tensor<2x5xf32> })"},
     {"kiln.scan",
@@ -153,6 +155,14 @@ const Case kCases[] = {
      R"(func.func @f(%x: tensor<4x8xf32>, %h: tensor<4xf32> {kiln.check_range = [3.2, 3.8]}) -> tensor<4x8xf32> {
       %0 = kiln.dropout %x, %h : tensor<4xf32> {rate = 0.5 : f64, salt = 7 : i64} : tensor<4x8xf32>
       return %0 : tensor<4x8xf32> })"},
+    {"kiln.split",
+     R"(func.func @f(%x: tensor<3x7xf32>) -> (tensor<3x2xf32>, tensor<3x4xf32>) {
+      %0:3 = kiln.split %x axis = 1 sizes = [2, 1, 4] : tensor<3x7xf32> -> (tensor<3x2xf32>, tensor<3x1xf32>, tensor<3x4xf32>)
+      return %0#0, %0#2 : tensor<3x2xf32>, tensor<3x4xf32> })"},
+    {"kiln.concat",
+     R"(func.func @f(%a: tensor<2x3xf32>, %b: tensor<1x3xf32>) -> tensor<3x3xf32> {
+      %0 = kiln.concat %a, %b axis = 0 : (tensor<2x3xf32>, tensor<1x3xf32>) -> tensor<3x3xf32>
+      return %0 : tensor<3x3xf32> })"},
     {"kiln.cross_entropy",
      R"(func.func @f(%l: tensor<4x5xf32>, %y: tensor<4xi32> {kiln.check_range = [0.0, 5.0]}) -> tensor<f32> {
       %0 = kiln.cross_entropy %l, %y : (tensor<4x5xf32>, tensor<4xi32>) -> tensor<f32>

@@ -903,12 +903,12 @@ TEST_F(LoweringTest, SplitAndConcat) {
     std::string tx = tensorType(shape, "f32"), ta = tensorType(a, "f32"),
                 tb = tensorType(b, "f32"), tc = tensorType(c, "f32");
     std::string ax = std::to_string(axis);
-    std::string body =
-        "  %a, %b, %c = kiln.split %x axis = " + ax + " sizes = [1, " +
-        std::to_string(b[axis]) + ", 1] : " + tx + " -> (" + ta + ", " + tb +
-        ", " + tc + ")\n  %t = kiln.tanh %b : " + tb +
-        "\n  %r = kiln.concat %c, %t, %a axis = " + ax + " : (" + tc + ", " +
-        tb + ", " + ta + ") -> " + tx;
+    std::string body = "  %a, %b, %c = kiln.split %x axis = " + ax +
+                       " sizes = [1, " + std::to_string(b[axis]) +
+                       ", 1] : " + tx + " -> (" + ta + ", " + tb + ", " + tc +
+                       ")\n  %t = kiln.tanh %b : " + tb +
+                       "\n  %r = kiln.concat %c, %t, %a axis = " + ax + " : (" +
+                       tc + ", " + tb + ", " + ta + ") -> " + tx;
     checkPredict(predictIR({{"x", tx}}, body, tx), {{"x", x}});
   }
 }
