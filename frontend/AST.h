@@ -301,6 +301,8 @@ struct TrainDecl {
 
 /// A whole .kiln file, declarations in source order per kind.
 struct Module {
+  /// `import nn`: libraries whose functions the file uses.
+  std::vector<Ident> imports;
   std::vector<FnDecl> functions;
   std::vector<ModelDecl> models;
   std::vector<TrainDecl> trainings;

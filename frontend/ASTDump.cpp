@@ -232,6 +232,10 @@ void Dumper::endLine(llvm::SMLoc loc) {
 void Dumper::dumpModule(const Module &module) {
   line() << "Module\n";
   Nested nested(*this);
+  for (const Ident &import : module.imports) {
+    line() << "Import " << import.name;
+    endLine(import.loc);
+  }
   for (const FnDecl &fn : module.functions)
     dumpFn(fn);
   for (const ModelDecl &model : module.models)

@@ -31,6 +31,8 @@
 #include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <cmath>
+
 using namespace kiln;
 using namespace kiln::ast;
 using namespace kiln::sema;
@@ -381,8 +383,13 @@ struct FloatAttrArg {
 /// f(x, attr = default, ...): an elementwise op on a float tensor (its result
 /// has the input's type). Each named float argument sets the op's F64
 /// attribute of the same name, so an op with scalar attributes needs no code.
+/// A unary math function that also applies to compile-time numbers
+/// (`k = 1 / sqrt(H)` in an initializer).
+using Fold = double (*)(double);
+
 template <typename OpTy>
-Builtin unary(StringRef name, std::initializer_list<FloatAttrArg> attrs = {}) {
+Builtin unary(StringRef name, std::initializer_list<FloatAttrArg> attrs = {},
+              Fold fold = nullptr) {
   llvm::ArrayRef<StringRef> opAttrs = OpTy::getAttributeNames();
   for (const FloatAttrArg &a : attrs)
     if (!llvm::is_contained(opAttrs, a.name))
@@ -394,9 +401,20 @@ Builtin unary(StringRef name, std::initializer_list<FloatAttrArg> attrs = {}) {
     b.params.push_back(a.name);
     b.optional.push_back(true);
   }
-  b.elaborate = [attrs = llvm::SmallVector<FloatAttrArg, 2>(attrs)](
-                    BuiltinCall &c) -> Value {
-    mlir::Value x = c.tensorArg(0);
+  b.elaborate = [attrs = llvm::SmallVector<FloatAttrArg, 2>(attrs),
+                 fold](BuiltinCall &c) -> Value {
+    Value v = c.e.eval(*c.arg(0), c.frame);
+    if (fold && v.isNumber()) {
+      double r = fold(v.asDouble());
+      if (!std::isfinite(r)) {
+        c.error(c.builtin.name + "(" + floatStr(v.asDouble()) +
+                ") is not a finite number");
+        return Value::poison();
+      }
+      return Value::real(r);
+    }
+    mlir::Value x = c.e.asTensor(v, c.arg(0)->getLoc(),
+                                 "argument 'x' of '" + c.builtin.name + "'");
     if (!x)
       return Value::poison();
     llvm::SmallVector<mlir::NamedAttribute, 2> named;
@@ -571,12 +589,12 @@ const std::vector<Builtin> &sema::getBuiltins() {
         unary<ReluOp>("relu"),
         unary<LeakyReluOp>("leaky_relu", {{"slope", 0.01}}),
         unary<SigmoidOp>("sigmoid"),
-        unary<TanhOp>("tanh"),
+        unary<TanhOp>("tanh", {}, [](double x) { return std::tanh(x); }),
         unary<SoftplusOp>("softplus"),
-        unary<ExpOp>("exp"),
-        unary<LogOp>("log"),
-        unary<SqrtOp>("sqrt"),
-        unary<AbsOp>("abs"),
+        unary<ExpOp>("exp", {}, [](double x) { return std::exp(x); }),
+        unary<LogOp>("log", {}, [](double x) { return std::log(x); }),
+        unary<SqrtOp>("sqrt", {}, [](double x) { return std::sqrt(x); }),
+        unary<AbsOp>("abs", {}, [](double x) { return std::fabs(x); }),
         unary<GeluOp>("gelu"),
         op("conv2d", "x, filter, bias?, stride?, padding?, dilation?",
            elaborateConv2d),

@@ -226,6 +226,9 @@ public:
   /// Evaluates a tensor (a float tensor if `floatOnly`); null after an error.
   mlir::Value evalTensor(const ast::Expr &expr, Frame &frame,
                          const llvm::Twine &what, bool floatOnly = true);
+  /// The tensor of `value` (written at `loc`), checked as evalTensor does.
+  mlir::Value asTensor(const Value &value, llvm::SMLoc loc,
+                       const llvm::Twine &what, bool floatOnly = true);
   /// Evaluates an axis of `x` (`defaultAxis` when `expr` is null) into
   /// [0, rank).
   std::optional<int64_t> evalAxis(const ast::Expr *expr, llvm::SMLoc loc,

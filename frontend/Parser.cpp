@@ -40,7 +40,7 @@ public:
     checkErrorLimit();
   }
 
-  /// module := (fnDecl | modelDecl | trainDecl)* EOF
+  /// module := (import | fnDecl | modelDecl | trainDecl)* EOF
   std::unique_ptr<Module> parseModule();
 
 private:
@@ -395,8 +395,24 @@ std::unique_ptr<Module> Parser::parseModule() {
         skipToDeclaration();
       break;
     }
+    case TokenKind::Identifier:
+      // `import nn` (a contextual keyword).
+      if (tok.spelling == "import") {
+        consume();
+        if (tok.isNot(TokenKind::Identifier)) {
+          error(tok.loc, "expected a library name after 'import', found " +
+                             describe(tok));
+          skipToDeclaration();
+          break;
+        }
+        module->imports.push_back(takeIdent());
+        consumeIf(TokenKind::Semicolon);
+        break;
+      }
+      [[fallthrough]];
     default:
-      error(tok.loc, "expected 'fn', 'model' or 'train' at top level, found " +
+      error(tok.loc, "expected 'import', 'fn', 'model' or 'train' at top "
+                     "level, found " +
                          describe(tok));
       consume();
       skipToDeclaration();
@@ -604,7 +620,8 @@ StmtPtr Parser::parseStmt() {
       return std::make_unique<LossStmt>(loc, std::move(value));
     // `return h, c` returns a tuple.
     if (tok.is(TokenKind::Comma)) {
-      value = parseTupleRest(std::move(value), value->getLoc());
+      SMLoc first = value->getLoc();
+      value = parseTupleRest(std::move(value), first);
       if (!value)
         return nullptr;
     }

@@ -17,6 +17,13 @@ namespace kiln {
 std::unique_ptr<ast::Module> parseModule(unsigned bufferId,
                                          DiagnosticReporter &reporter);
 
+/// Parses the main file of `srcMgr` and the libraries it imports (`import
+/// nn`: the library `lib/nn.kiln` that is built into the compiler), each once,
+/// as buffers of `srcMgr`: the result holds the main file's declarations and
+/// the libraries' functions. Errors are reported through `reporter`.
+std::unique_ptr<ast::Module> parseProgram(llvm::SourceMgr &srcMgr,
+                                          DiagnosticReporter &reporter);
+
 } // namespace kiln
 
 #endif // KILN_FRONTEND_PARSER_H

@@ -324,15 +324,19 @@ std::optional<double> Elaborator::evalNumber(const Expr &expr, Frame &frame,
 
 mlir::Value Elaborator::evalTensor(const Expr &expr, Frame &frame,
                                    const llvm::Twine &what, bool floatOnly) {
-  Value v = eval(expr, frame);
+  return asTensor(eval(expr, frame), expr.getLoc(), what, floatOnly);
+}
+
+mlir::Value Elaborator::asTensor(const Value &v, SMLoc loc,
+                                 const llvm::Twine &what, bool floatOnly) {
   if (v.isPoison())
     return {};
   if (v.kind != Value::Kind::Tensor) {
-    error(expr.getLoc(), what + " must be a tensor, got " + describe(v));
+    error(loc, what + " must be a tensor, got " + describe(v));
     return {};
   }
   if (floatOnly && !typeOf(v.tensor).getElementType().isF32()) {
-    error(expr.getLoc(),
+    error(loc,
           what + " must be a float tensor, got " + typeStr(v.tensor.getType()));
     return {};
   }

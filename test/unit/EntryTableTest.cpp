@@ -81,9 +81,10 @@ TEST(EntryTableTest, EveryModelsManifestParsesInTheRuntime) {
     auto buffer = llvm::MemoryBuffer::getFile(file);
     ASSERT_TRUE(bool(buffer));
     llvm::SourceMgr srcMgr;
-    unsigned id = srcMgr.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
+    srcMgr.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
     kiln::DiagnosticReporter reporter(srcMgr, &ctx);
-    std::unique_ptr<kiln::ast::Module> syntax = kiln::parseModule(id, reporter);
+    std::unique_ptr<kiln::ast::Module> syntax =
+        kiln::parseProgram(srcMgr, reporter);
     ASSERT_TRUE(syntax && !reporter.hadError()) << diags.text;
     OwningOpRef<ModuleOp> module = kiln::analyze(*syntax, reporter);
     ASSERT_TRUE(module) << diags.text;

@@ -425,7 +425,7 @@ struct ErrorCase {
 
 TEST(ParserTest, ErrorMessages) {
   const ErrorCase cases[] = {
-      {"x = 1", "expected 'fn', 'model' or 'train' at top level, found 'x'", 1,
+      {"x = 1", "expected 'import', 'fn', 'model' or 'train' at top level, found 'x'", 1,
        1},
       {"model { }", "expected a model name after 'model', found '{'", 1, 7},
       {"model mlp\n  x = 1", "expected '{' to start the body of model 'mlp'", 2,
@@ -580,7 +580,7 @@ TEST(ParserTest, RecoveryReportsSeveralErrors) {
       "expected ':' and a type after parameter name 'w'",
       "expected an expression, found ')'",
       "expected an expression, found '}'",
-      "expected 'fn', 'model' or 'train' at top level, found 'bogus'",
+      "expected 'import', 'fn', 'model' or 'train' at top level, found 'bogus'",
       "expected a setting name in the train block, found '10'"};
   EXPECT_EQ(h.texts(), expected);
   std::vector<std::pair<unsigned, unsigned>> locs;

@@ -211,13 +211,17 @@ std::string lineTableFile(StringRef stage) {
 /// returns failure if any error was reported.
 LogicalResult compile(SourceMgr &srcMgr, mlir::MLIRContext &ctx, Emit emit) {
   DiagnosticReporter reporter(srcMgr, &ctx);
-  std::unique_ptr<ast::Module> syntax =
-      parseModule(srcMgr.getMainFileID(), reporter);
+  // The AST is the file as written; the program adds what it imports.
+  if (emit == Emit::Ast) {
+    std::unique_ptr<ast::Module> file =
+        parseModule(srcMgr.getMainFileID(), reporter);
+    if (reporter.hadError() || !file)
+      return failure();
+    return writeOutput([&](raw_ostream &os) { ast::dump(*file, os, &srcMgr); });
+  }
+  std::unique_ptr<ast::Module> syntax = parseProgram(srcMgr, reporter);
   if (reporter.hadError() || !syntax)
     return failure();
-  if (emit == Emit::Ast)
-    return writeOutput(
-        [&](raw_ostream &os) { ast::dump(*syntax, os, &srcMgr); });
 
   mlir::OwningOpRef<mlir::ModuleOp> module = analyze(*syntax, reporter);
   if (!module)
