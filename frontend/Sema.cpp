@@ -759,8 +759,8 @@ void Elaborator::elaborateStmt(const Stmt &stmt, Frame &frame) {
   switch (stmt.getKind()) {
   case Stmt::Kind::Let: {
     auto &let = llvm::cast<LetStmt>(stmt);
-    StringRef hint =
-        let.targets.size() == 1 ? StringRef(let.targets[0].name) : StringRef();
+    // Call sites are named after the binding (its first name: `hs, h = ...`).
+    StringRef hint = let.targets[0].name;
     Value v = eval(*let.value, frame, hint);
     // `a, b = e` takes the tuple `e` apart.
     size_t produced = v.kind == Value::Kind::Tuple ? v.elements.size() : 1;
