@@ -52,7 +52,49 @@ def bn(p, x):
     return F.relu(h).flatten(1) @ p["fw"] + p["fb"]
 
 
-FORWARD = {"mlp": mlp, "lenet": lenet, "convs": convs, "bn": bn}
+def torch_layer(kind, p, prefix, x, reverse=False):
+    """PyTorch's own nn.RNN/LSTM/GRU (batch first) with the weights of an
+    nn.kiln layer (stored transposed: x @ w_ih), so that the gate order, the
+    biases and the GRU's reset-after-matmul are PyTorch's, not a copy of
+    Kiln's. Returns the states of every step and the final carries."""
+    cell = {"rnn": "rnn_cell", "lstm": "lstm_cell", "gru": "gru_cell"}[kind]
+    w_ih = p[prefix + "." + cell + ".w_ih"]
+    hidden = p[prefix + "." + cell + ".w_hh"].shape[0]
+    layer = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](
+        w_ih.shape[0], hidden, batch_first=True)
+    # The layer's parameters become functions of Kiln's, so gradients flow back.
+    for name in ["w_ih", "w_hh", "b_ih", "b_hh"]:
+        value = p[prefix + "." + cell + "." + name]
+        delattr(layer, name.replace("w_", "weight_").replace("b_", "bias_") + "_l0")
+        setattr(layer, name.replace("w_", "weight_").replace("b_", "bias_") + "_l0",
+                value.t() if name.startswith("w_") else value)
+    if reverse:
+        x = torch.flip(x, [1])
+    states, final = layer(x)
+    if reverse:
+        states = torch.flip(states, [1])
+    return states, final
+
+
+def rnn_seq(p, x):
+    _, h = torch_layer("rnn", p, "fwd", x)
+    bwd, _ = torch_layer("rnn", p, "bwd", x, reverse=True)
+    return (h[0] @ p["last.w"] + p["last.b"]) + (bwd.mean(1) @ p["avg.w"] + p["avg.b"])
+
+
+def lstm_seq(p, x):
+    lower, _ = torch_layer("lstm", p, "lower", x)
+    _, (h, c) = torch_layer("lstm", p, "upper", lower)
+    return torch.cat([h[0], c[0]], 1) @ p["logits.w"] + p["logits.b"]
+
+
+def gru_seq(p, x):
+    states, h = torch_layer("gru", p, "states", x)
+    return (h[0] @ p["last.w"] + p["last.b"]) + (states.mean(1) @ p["avg.w"] + p["avg.b"])
+
+
+FORWARD = {"mlp": mlp, "lenet": lenet, "convs": convs, "bn": bn,
+           "rnn_seq": rnn_seq, "lstm_seq": lstm_seq, "gru_seq": gru_seq}
 
 
 def summarize(t):

@@ -63,6 +63,32 @@ MODELS = {
 }
 
 
+def _cell(prefix, cell, inputs, hidden):
+    """The parameters of an nn.kiln cell: w_ih [I, G*H], w_hh [H, G*H], b_ih, b_hh."""
+    gates = {"rnn_cell": 1, "lstm_cell": 4, "gru_cell": 3}[cell] * hidden
+    p = prefix + "." + cell + "."
+    return [(p + "w_ih", (inputs, gates)), (p + "w_hh", (hidden, gates)),
+            (p + "b_ih", (gates,)), (p + "b_hh", (gates,))]
+
+
+# test/e2e/models/{rnn,lstm,gru}_seq.kiln: the recurrent layers of lib/nn.kiln.
+MODELS["rnn_seq"] = {
+    "params": _cell("fwd", "rnn_cell", 3, 6) + _cell("bwd", "rnn_cell", 3, 6)
+    + [("last.w", (6, 3)), ("last.b", (3,)), ("avg.w", (6, 3)), ("avg.b", (3,))],
+    "image": (4, 5, 3), "classes": 3, "scale": 0.8,
+}
+MODELS["lstm_seq"] = {
+    "params": _cell("lower", "lstm_cell", 3, 6) + _cell("upper", "lstm_cell", 6, 5)
+    + [("logits.w", (10, 3)), ("logits.b", (3,))],
+    "image": (4, 5, 3), "classes": 3, "scale": 0.8,
+}
+MODELS["gru_seq"] = {
+    "params": _cell("states", "gru_cell", 3, 6)
+    + [("last.w", (6, 3)), ("last.b", (3,)), ("avg.w", (6, 3)), ("avg.b", (3,))],
+    "image": (4, 5, 3), "classes": 3, "scale": 0.8,
+}
+
+
 def param_names(model):
     return [name for name, _ in MODELS[model]["params"]]
 
