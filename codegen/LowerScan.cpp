@@ -1,7 +1,8 @@
 //===- LowerScan.cpp - kiln.scan to scf.for -------------------------------===//
 //
-// A scan becomes one scf.for over its steps: the carries and the stacked
-// outputs (filled slice by slice with tensor.insert_slice) are iter_args, each
+// A scan becomes one scf.for over its steps: the carries (each step's copied
+// into the carry's buffer) and the stacked outputs (filled slice by slice with
+// tensor.insert_slice) are iter_args, each
 // step's sequence slices are rank-reducing tensor.extract_slice ops, and the
 // body's ops move into the loop unchanged (the conversion then lowers them as
 // anywhere else, so a matmul in a cell takes the same path as outside).
@@ -70,17 +71,31 @@ struct ScanLowering : OpConversionPattern<kiln::ScanOp> {
     auto yield = cast<kiln::YieldOp>(step.getTerminator());
     rewriter.mergeBlocks(&step, body, args);
 
-    // New carries, and each output's slice into its stacked tensor.
+    // Each output's slice into its stacked tensor, then the new carries,
+    // copied into the carries' own buffers: in place once bufferized (each
+    // step overwrites the last, after every read of it, and no step
+    // allocates).
     rewriter.setInsertionPoint(yield);
-    SmallVector<Value> next(yield.getValues().take_front(numCarries));
+    SmallVector<Value> stacked;
     for (auto [slice, acc] :
          llvm::zip(yield.getValues().drop_front(numCarries),
                    loop.getRegionIterArgs().drop_front(numCarries))) {
       auto type = cast<RankedTensorType>(acc.getType());
       StepSlice s(rewriter, type, axis, t);
-      next.push_back(rewriter.create<tensor::InsertSliceOp>(
+      stacked.push_back(rewriter.create<tensor::InsertSliceOp>(
           loc, slice, acc, s.offsets, s.sizes, s.strides));
     }
+    SmallVector<Value> next;
+    for (auto [value, carry] :
+         llvm::zip(yield.getValues().take_front(numCarries),
+                   loop.getRegionIterArgs().take_front(numCarries)))
+      next.push_back(value == carry ? value
+                                    : rewriter
+                                          .create<linalg::CopyOp>(
+                                              loc, ValueRange{value},
+                                              ValueRange{carry})
+                                          .getResult(0));
+    llvm::append_range(next, stacked);
     rewriter.create<scf::YieldOp>(loc, next);
     rewriter.eraseOp(yield);
     rewriter.replaceOp(op, loop.getResults());

@@ -1,9 +1,10 @@
 //===- StaticBuffers.cpp - Temporaries of the step functions in an arena --===//
 //
 // Memory planning at the buffer level: after bufferization the entry functions
-// are straight-line code, so each temporary's live range is an interval of
-// op positions, and temporaries whose intervals do not overlap can share
-// memory. The packing is first-fit, largest buffer first, at 64-byte
+// are straight-line code and scf.for loops (scans), so each temporary's live
+// range is an interval of op positions in pre-order (a use inside a loop lasts
+// to the end of the loop), and temporaries whose intervals do not overlap can
+// share memory. The packing is first-fit, largest buffer first, at 64-byte
 // alignment, into one uninitialized global (.bss).
 //
 //===----------------------------------------------------------------------===//
@@ -11,6 +12,8 @@
 #include "codegen/Manifest.h"
 #include "codegen/Passes.h"
 
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Interfaces/ControlFlowInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
 #include "llvm/ADT/DenseMap.h"
 
@@ -37,18 +40,43 @@ int64_t alignTo(int64_t v) {
   return (v + kAlignment - 1) / kAlignment * kAlignment;
 }
 
-/// The last position in `body` at which `value` or a view of it is used.
-int64_t lastUse(Value value, Block &body,
-                const llvm::DenseMap<Operation *, int64_t> &position) {
-  int64_t last = -1;
-  SmallVector<Value> worklist = {value};
+/// Positions of the ops of a function in pre-order, and the last position
+/// inside each op's regions: a loop spans [position, end] on the timeline.
+struct Timeline {
+  llvm::DenseMap<Operation *, int64_t> position, end;
+
+  explicit Timeline(Block &body) {
+    int64_t next = 0;
+    body.walk<WalkOrder::PreOrder>([&](Operation *op) {
+      position[op] = next++;
+    });
+    body.walk<WalkOrder::PostOrder>([&](Operation *op) {
+      int64_t last = position[op];
+      for (Region &region : op->getRegions())
+        for (Block &block : region)
+          if (!block.empty())
+            last = std::max(last, end[&block.back()]);
+      end[op] = last;
+    });
+  }
+};
+
+/// The last position at which `alloc`'s buffer, or a view of it, is used,
+/// counting a use inside a loop as lasting to the end of the loop's
+/// iteration; failure if the buffer outlives its block (a loop yields it to
+/// the next step or returns it).
+FailureOr<int64_t> lastUse(memref::AllocOp alloc, const Timeline &timeline) {
+  Block *block = alloc->getBlock();
+  int64_t last = timeline.position.lookup(alloc);
+  SmallVector<Value> worklist = {alloc.getResult()};
   while (!worklist.empty()) {
     Value v = worklist.pop_back_val();
     for (Operation *user : v.getUsers()) {
-      Operation *top = body.findAncestorOpInBlock(*user);
-      if (!top)
-        continue;
-      last = std::max(last, position.lookup(top));
+      Operation *ancestor = block->findAncestorOpInBlock(*user);
+      if (!ancestor || user->hasTrait<OpTrait::ReturnLike>() ||
+          isa<RegionBranchTerminatorOpInterface>(user))
+        return failure();
+      last = std::max(last, timeline.end.lookup(ancestor));
       if (auto view = dyn_cast<ViewLikeOpInterface>(user))
         if (view.getViewSource() == v)
           llvm::append_range(worklist, user->getResults());
@@ -100,25 +128,32 @@ struct KilnStaticBuffersPass
           !func.getBody().hasOneBlock())
         continue;
       Block &body = func.getBody().front();
-      llvm::DenseMap<Operation *, int64_t> position;
-      int64_t index = 0;
-      for (Operation &op : body)
-        position[&op] = index++;
+      Timeline timeline(body);
       SmallVector<Buffer> buffers;
       int64_t unshared = 0;
-      for (auto alloc : body.getOps<memref::AllocOp>()) {
+      // Temporaries of the body and of its loops' bodies (a scan's step
+      // reuses its buffers every iteration; a buffer that a step hands to the
+      // next stays on the heap).
+      body.walk([&](memref::AllocOp alloc) {
         Buffer b;
         b.alloc = alloc;
         b.bytes = kiln::byteSize(alloc.getType());
         if (b.bytes < 0 || !alloc.getDynamicSizes().empty() ||
             !alloc.getSymbolOperands().empty())
-          continue;
-        b.first = position[alloc];
-        b.last = std::max(b.first, lastUse(alloc, body, position));
+          return;
+        for (Operation *op = alloc->getParentOp(); op != func;
+             op = op->getParentOp())
+          if (!isa<scf::ForOp>(op))
+            return;
+        FailureOr<int64_t> last = lastUse(alloc, timeline);
+        if (failed(last))
+          return;
+        b.first = timeline.position.lookup(alloc);
+        b.last = *last;
         buffers.push_back(b);
         totalBytes += b.bytes;
         unshared += b.bytes;
-      }
+      });
       int64_t size = pack(buffers);
       arena = std::max(arena, size);
       if (report)
@@ -128,9 +163,20 @@ struct KilnStaticBuffersPass
             << " bytes of the arena (" << unshared << " without sharing)";
       plans.push_back({func, std::move(buffers)});
     }
-    if (report)
-      emitRemark(module.getLoc()) << "kiln-static-buffers: arena of " << arena
-                                  << " bytes; a step allocates nothing";
+    if (report) {
+      int64_t planned = 0, remaining = 0;
+      for (auto &[func, buffers] : plans) {
+        planned += buffers.size();
+        func.walk([&](memref::AllocOp) { ++remaining; });
+      }
+      remaining -= planned;
+      auto remark = emitRemark(module.getLoc())
+                    << "kiln-static-buffers: arena of " << arena << " bytes; ";
+      if (remaining)
+        remark << remaining << " allocation(s) stay on the heap";
+      else
+        remark << "a step allocates nothing";
+    }
     if (arena == 0)
       return;
 

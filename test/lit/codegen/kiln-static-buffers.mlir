@@ -35,3 +35,34 @@ func.func private @helper() {
   %a = memref.alloc() : memref<4xf32>
   return
 }
+
+// -----
+
+// A loop's temporaries are planned too: %t lives within one step and is
+// reused by the next; %w is written inside the loop but read after it, so it
+// is live across the whole loop and does not share with %t; %y is handed to
+// the next step (yielded), so it stays on the heap.
+// CHECK-LABEL: func.func @predict
+// CHECK: %[[ARENA:.+]] = memref.get_global @__kiln_arena : memref<512xi8>
+// CHECK: %[[C0:.+]] = arith.constant 0 : index
+// CHECK: %[[W:.+]] = memref.view %[[ARENA]][%[[C0]]][] : memref<512xi8> to memref<64xf32>
+// CHECK: scf.for
+// CHECK: %[[C256:.+]] = arith.constant 256 : index
+// CHECK: memref.view %[[ARENA]][%[[C256]]][] : memref<512xi8> to memref<64xf32>
+// CHECK: %[[Y:.+]] = memref.alloc() : memref<64xf32>
+// CHECK: scf.yield %[[Y]]
+func.func @predict(%x: memref<64xf32>, %out: memref<64xf32>) {
+  %c1 = arith.constant 1 : index
+  %c5 = arith.constant 5 : index
+  %w = memref.alloc() : memref<64xf32>
+  %r = scf.for %i = %c1 to %c5 step %c1 iter_args(%h = %x) -> (memref<64xf32>) {
+    %t = memref.alloc() : memref<64xf32>
+    memref.copy %h, %t : memref<64xf32> to memref<64xf32>
+    memref.copy %t, %w : memref<64xf32> to memref<64xf32>
+    %y = memref.alloc() : memref<64xf32>
+    memref.copy %t, %y : memref<64xf32> to memref<64xf32>
+    scf.yield %y : memref<64xf32>
+  }
+  memref.copy %w, %out : memref<64xf32> to memref<64xf32>
+  return
+}

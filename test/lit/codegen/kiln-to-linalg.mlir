@@ -420,8 +420,9 @@ func.func @modes(%a: tensor<2xf32>, %b: tensor<2xf32>) -> tensor<2xf32> {
 // -----
 
 // A scan is one scf.for: carries and stacked outputs are iter_args, each step
-// takes a rank-reducing slice of the sequence (step 4 - i in reverse) and
-// inserts its output slice; the body is lowered in place.
+// takes a rank-reducing slice of the sequence (step 4 - i in reverse), inserts
+// its output slice, and copies the new carry into the carry last (in place
+// once bufferized); the body is lowered in place.
 // CHECK-LABEL: func.func @scan
 // CHECK: %[[EMPTY:.+]] = tensor.empty() : tensor<2x5x4xf32>
 // CHECK: %[[LOOP:.+]]:2 = scf.for %[[I:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[H:.+]] = %{{.+}}, %[[ACC:.+]] = %[[EMPTY]]) -> (tensor<2x4xf32>, tensor<2x5x4xf32>) {
@@ -429,7 +430,8 @@ func.func @modes(%a: tensor<2xf32>, %b: tensor<2xf32>) -> tensor<2xf32> {
 // CHECK: %[[XT:.+]] = tensor.extract_slice %{{.+}}[0, %[[T]], 0] [2, 1, 4] [1, 1, 1] : tensor<2x5x4xf32> to tensor<2x4xf32>
 // CHECK: %[[NEW:.+]] = linalg.generic {{.*}} ins(%[[H]], %[[XT]] :
 // CHECK: %[[INS:.+]] = tensor.insert_slice %[[NEW]] into %[[ACC]][0, %[[T]], 0] [2, 1, 4] [1, 1, 1]
-// CHECK: scf.yield %[[NEW]], %[[INS]]
+// CHECK: %[[COPY:.+]] = linalg.copy ins(%[[NEW]] : tensor<2x4xf32>) outs(%[[H]] : tensor<2x4xf32>)
+// CHECK: scf.yield %[[COPY]], %[[INS]]
 // CHECK: return %[[LOOP]]#0, %[[LOOP]]#1
 func.func @scan(%h0: tensor<2x4xf32>, %x: tensor<2x5x4xf32>) -> (tensor<2x4xf32>, tensor<2x5x4xf32>) {
   %h, %hs = kiln.scan length = 5 axis = 1 reverse carries(%h0 : tensor<2x4xf32>) xs(%x : tensor<2x5x4xf32>) consts() {
