@@ -38,7 +38,12 @@ TORCH_PYTHON = "/usr/bin/python3"  # Debian's python3-torch
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 # The models the brief names, in report order; others found in models/ follow.
-KNOWN_MODELS = ["mlp", "lenet", "cnn"]
+KNOWN_MODELS = ["mlp", "lenet", "cnn", "gru_rows", "rnn_fashion",
+                "lstm_classifier", "gru_classifier"]
+# Models that exist for the benchmark only (the recurrent classifiers of the
+# issue's table), beside the ones of --models-dir.
+BENCH_MODELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "models")
 
 # Kernels: (label, kind, dims). matmul dims: M N K. conv dims: N C H W O KH KW
 # PAD (stride 1, NCHW).
@@ -173,7 +178,8 @@ class Tools:
 
 def list_models(models_dir, selected):
     found = {os.path.splitext(os.path.basename(p))[0]: p
-             for p in glob.glob(os.path.join(models_dir, "*.kiln"))}
+             for d in (models_dir, BENCH_MODELS_DIR)
+             for p in glob.glob(os.path.join(d, "*.kiln"))}
     names = [m for m in KNOWN_MODELS if m in found]
     names += sorted(m for m in found if m not in KNOWN_MODELS)
     notes = []

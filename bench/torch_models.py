@@ -10,6 +10,16 @@ optimizer, all as in the .kiln file of the same name:
          flatten 400, fc 120-84-10 relu, Adam lr 1e-3, batch 64, 1x28x28
   cnn    conv3x3-32, relu, conv3x3-64, relu, maxpool 2, dropout 0.25, flatten,
          fc-128 relu, dropout 0.5, fc-10, Adam lr 1e-3, batch 64, 1x28x28
+  gru_rows         MNIST rows: GRU 28-128 over 28 steps, last state, fc-10,
+                   Adam lr 2e-3, batch 64
+  rnn_fashion      two tanh RNN layers 28-128-128 over 28 steps, last state,
+                   fc-10, Adam lr 1e-3, batch 64
+  lstm_classifier  bench/models/: LSTM 32-128 over 32 steps, last state, fc-10,
+                   Adam lr 1e-3, batch 32
+  gru_classifier   bench/models/: the same with a GRU
+
+Recurrent layers are torch.nn.RNN/LSTM/GRU (batch first, PyTorch's fused
+kernels); ("last",) keeps the final step's state.
 
 Run as a script (by bench/bench.py, with /usr/bin/python3, Debian's torch):
 
@@ -26,7 +36,10 @@ import sys
 BATCH = 64
 
 # Layer specs: ("linear", in, out), ("conv", in_ch, out_ch, k, pad),
-# ("relu",), ("maxpool", k), ("dropout", p), ("flatten",).
+# ("relu",), ("maxpool", k), ("dropout", p), ("flatten",), ("reshape", dims),
+# ("rnn" | "lstm" | "gru", in, hidden) over [B, T, in] -> [B, T, hidden],
+# ("last",) [B, T, H] -> [B, H].
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 MODELS = {
     "mlp": {
         "input": (BATCH, 784),
@@ -64,6 +77,32 @@ MODELS = {
         "classes": 10,
         "lr": 1e-3,
     },
+    "gru_rows": {
+        "input": (BATCH, 784),
+        "layers": [("reshape", (BATCH, 28, 28)), ("gru", 28, 128), ("last",),
+                   ("linear", 128, 10)],
+        "classes": 10,
+        "lr": 2e-3,
+    },
+    "rnn_fashion": {
+        "input": (BATCH, 784),
+        "layers": [("reshape", (BATCH, 28, 28)), ("rnn", 28, 128),
+                   ("rnn", 128, 128), ("last",), ("linear", 128, 10)],
+        "classes": 10,
+        "lr": 1e-3,
+    },
+    "lstm_classifier": {
+        "input": (32, 32, 32),
+        "layers": [("lstm", 32, 128), ("last",), ("linear", 128, 10)],
+        "classes": 10,
+        "lr": 1e-3,
+    },
+    "gru_classifier": {
+        "input": (32, 32, 32),
+        "layers": [("gru", 32, 128), ("last",), ("linear", 128, 10)],
+        "classes": 10,
+        "lr": 1e-3,
+    },
 }
 
 
@@ -85,6 +124,13 @@ def layer_shapes(name):
         elif kind == "maxpool":
             n, c, h, w = shape
             new = (n, c, h // spec[1], w // spec[1])
+        elif kind == "reshape":
+            new = tuple(spec[1])
+        elif kind in GATES:
+            assert shape[-1] == spec[1], (name, spec, shape)
+            new = shape[:-1] + (spec[2],)
+        elif kind == "last":
+            new = (shape[0], shape[2])
         elif kind == "flatten":
             size = 1
             for d in shape[1:]:
@@ -94,7 +140,7 @@ def layer_shapes(name):
             new = shape
         out.append((spec, shape, new))
         shape = new
-    assert shape == (BATCH, model["classes"]), (name, shape)
+    assert shape == (model["input"][0], model["classes"]), (name, shape)
     return out
 
 
@@ -120,6 +166,11 @@ def flops(name):
             n, o, oh, ow = shape_out
             _, c, _, k, _ = spec
             f = 2 * n * o * oh * ow * c * k * k
+        elif spec[0] in GATES:
+            # Per step: [B, I] x [I, G*H] and [B, H] x [H, G*H].
+            b, t, _ = shape_in
+            g = GATES[spec[0]] * spec[2]
+            f = 2 * b * t * (spec[1] + spec[2]) * g
         else:
             continue
         forward += f
@@ -135,11 +186,38 @@ def param_count(name):
             total += spec[1] * spec[2] + spec[2]
         elif spec[0] == "conv":
             total += spec[2] * spec[1] * spec[3] * spec[3] + spec[2]
+        elif spec[0] in GATES:
+            g = GATES[spec[0]] * spec[2]
+            total += (spec[1] + spec[2]) * g + 2 * g  # two biases
     return total
 
 
 def build(name):
     import torch.nn as nn
+
+    class Recurrent(nn.Module):
+        """torch.nn.RNN/LSTM/GRU (batch first) returning the states only."""
+
+        def __init__(self, kind, inputs, hidden):
+            super().__init__()
+            cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[kind]
+            self.layer = cls(inputs, hidden, batch_first=True)
+
+        def forward(self, x):
+            return self.layer(x)[0]
+
+    class Last(nn.Module):
+        def forward(self, x):
+            return x[:, -1]
+
+    class Reshape(nn.Module):
+        def __init__(self, dims):
+            super().__init__()
+            self.dims = dims
+
+        def forward(self, x):
+            return x.reshape(self.dims)
+
     layers = []
     for spec in MODELS[name]["layers"]:
         kind = spec[0]
@@ -155,6 +233,12 @@ def build(name):
             layers.append(nn.Dropout(spec[1]))
         elif kind == "flatten":
             layers.append(nn.Flatten())
+        elif kind in GATES:
+            layers.append(Recurrent(kind, spec[1], spec[2]))
+        elif kind == "last":
+            layers.append(Last())
+        elif kind == "reshape":
+            layers.append(Reshape(spec[1]))
         else:
             raise ValueError(kind)
     return nn.Sequential(*layers)

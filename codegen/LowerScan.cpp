@@ -89,12 +89,12 @@ struct ScanLowering : OpConversionPattern<kiln::ScanOp> {
     for (auto [value, carry] :
          llvm::zip(yield.getValues().take_front(numCarries),
                    loop.getRegionIterArgs().take_front(numCarries)))
-      next.push_back(value == carry ? value
-                                    : rewriter
-                                          .create<linalg::CopyOp>(
-                                              loc, ValueRange{value},
-                                              ValueRange{carry})
-                                          .getResult(0));
+      next.push_back(value == carry
+                         ? value
+                         : rewriter
+                               .create<linalg::CopyOp>(loc, ValueRange{value},
+                                                       ValueRange{carry})
+                               .getResult(0));
     llvm::append_range(next, stacked);
     rewriter.create<scf::YieldOp>(loc, next);
     rewriter.eraseOp(yield);

@@ -47,9 +47,8 @@ struct Timeline {
 
   explicit Timeline(Block &body) {
     int64_t next = 0;
-    body.walk<WalkOrder::PreOrder>([&](Operation *op) {
-      position[op] = next++;
-    });
+    body.walk<WalkOrder::PreOrder>(
+        [&](Operation *op) { position[op] = next++; });
     body.walk<WalkOrder::PostOrder>([&](Operation *op) {
       int64_t last = position[op];
       for (Region &region : op->getRegions())

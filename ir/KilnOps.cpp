@@ -10,7 +10,10 @@
 #include "runtime/KilnABI.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/SmallString.h"
 
 #include <cmath>
@@ -785,6 +788,125 @@ RankedTensorType ScanOp::getSliceType(Type sequence) {
   auto type = cast<RankedTensorType>(sequence);
   return RankedTensorType::get(dropDim(type.getShape(), getAxis()),
                                type.getElementType());
+}
+
+namespace {
+
+/// An op of a scan's body that reads only the consts computes the same value
+/// at every step (the transpose of a weight in the backward scan): compute it
+/// once before the loop, and pass it in as a const.
+struct HoistLoopInvariantOps : OpRewritePattern<ScanOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(ScanOp scan,
+                                PatternRewriter &rewriter) const override {
+    Block &body = scan.getBody().front();
+    unsigned firstConst = scan.getCarries().size() + scan.getXs().size();
+    auto constIndex = [&](Value v) -> std::optional<unsigned> {
+      auto arg = dyn_cast<BlockArgument>(v);
+      if (!arg || arg.getOwner() != &body || arg.getArgNumber() < firstConst)
+        return std::nullopt;
+      return arg.getArgNumber() - firstConst;
+    };
+    for (Operation &op : body.without_terminator()) {
+      // Constants stay: they cost nothing inside the loop.
+      if (op.getNumRegions() || !op.getNumOperands() || !isPure(&op) ||
+          !llvm::all_of(op.getOperands(),
+                        [&](Value v) { return constIndex(v).has_value(); }))
+        continue;
+      IRMapping map;
+      for (Value v : op.getOperands())
+        map.map(v, scan.getConsts()[*constIndex(v)]);
+      rewriter.setInsertionPoint(scan);
+      Operation *hoisted = rewriter.clone(op, map);
+      SmallVector<Value> consts(scan.getConsts());
+      rewriter.modifyOpInPlace(scan, [&] {
+        for (auto [inner, outer] :
+             llvm::zip(op.getResults(), hoisted->getResults())) {
+          inner.replaceAllUsesWith(
+              body.addArgument(inner.getType(), inner.getLoc()));
+          consts.push_back(outer);
+        }
+        scan.getConstsMutable().assign(consts);
+      });
+      rewriter.eraseOp(&op);
+      return success();
+    }
+    return failure();
+  }
+};
+
+/// Stacked outputs that nothing reads are not stacked (the gradient of a
+/// sequence that is a model input; the states of a layer whose last state
+/// alone is used); the body's ops that computed them then die.
+struct DropUnusedStackedOutputs : OpRewritePattern<ScanOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(ScanOp scan,
+                                PatternRewriter &rewriter) const override {
+    size_t numCarries = scan.getCarries().size();
+    SmallVector<Type> types;
+    SmallVector<unsigned> kept;
+    for (OpResult r : scan.getResults())
+      if (r.getResultNumber() < numCarries || !r.use_empty()) {
+        types.push_back(r.getType());
+        kept.push_back(r.getResultNumber());
+      }
+    if (kept.size() == scan.getNumResults())
+      return failure();
+    auto yield = cast<YieldOp>(scan.getBody().front().getTerminator());
+    SmallVector<Value> values;
+    for (unsigned i : kept)
+      values.push_back(yield.getValues()[i]);
+    rewriter.setInsertionPoint(yield);
+    rewriter.replaceOpWithNewOp<YieldOp>(yield, values);
+    rewriter.setInsertionPoint(scan);
+    auto smaller = rewriter.create<ScanOp>(
+        scan.getLoc(), types, scan.getCarries(), scan.getXs(), scan.getConsts(),
+        scan.getLengthAttr(), scan.getAxisAttr(), scan.getReverseAttr());
+    rewriter.inlineRegionBefore(scan.getBody(), smaller.getBody(),
+                                smaller.getBody().end());
+    SmallVector<Value> replacements(scan.getNumResults());
+    for (auto [i, index] : llvm::enumerate(kept))
+      replacements[index] = smaller.getResult(i);
+    rewriter.replaceOp(scan, replacements);
+    return success();
+  }
+};
+
+/// Sequences and consts that the body no longer reads are not passed in.
+struct DropUnusedInputs : OpRewritePattern<ScanOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(ScanOp scan,
+                                PatternRewriter &rewriter) const override {
+    Block &body = scan.getBody().front();
+    unsigned numCarries = scan.getCarries().size();
+    unsigned numXs = scan.getXs().size();
+    for (BlockArgument arg : llvm::reverse(body.getArguments())) {
+      unsigned i = arg.getArgNumber();
+      if (i < numCarries || !arg.use_empty())
+        continue;
+      rewriter.modifyOpInPlace(scan, [&] {
+        if (i < numCarries + numXs)
+          scan.getXsMutable().erase(i - numCarries);
+        else
+          scan.getConstsMutable().erase(i - numCarries - numXs);
+        body.eraseArgument(i);
+      });
+      return success();
+    }
+    return failure();
+  }
+};
+
+} // namespace
+
+void ScanOp::getCanonicalizationPatterns(RewritePatternSet &patterns,
+                                         MLIRContext *context) {
+  patterns
+      .add<HoistLoopInvariantOps, DropUnusedStackedOutputs, DropUnusedInputs>(
+          context);
 }
 
 LogicalResult ScanOp::verify() {

@@ -609,6 +609,7 @@ def Kiln_ScanOp : Kiln_Op<"scan",
   }];
   let hasVerifier = 1;
   let hasRegionVerifier = 1;
+  let hasCanonicalizer = 1;
   let extraClassDeclaration = [{
     /// The final carries (the first results).
     mlir::ResultRange getFinalCarries() {

@@ -56,3 +56,28 @@ func.func @reshape_chain(%x: tensor<6xf32>) -> (tensor<6xf32>, tensor<3x2xf32>) 
   %2 = kiln.reshape %0 : tensor<6x1x1xf32> -> tensor<3x2xf32>
   return %1, %2 : tensor<6xf32>, tensor<3x2xf32>
 }
+
+
+// A scan computes what is the same at every step once, before the loop (the
+// transpose of %w becomes a const), stops stacking the output nobody reads, and
+// stops passing the sequence %unused that its body no longer reads.
+// CHECK-LABEL: func.func @scan_cleanup
+// CHECK: %[[WT:.+]] = kiln.transpose %[[W:.+]] perm = [1, 0]
+// CHECK: %[[R:.+]] = kiln.scan length = 3 axis = 1 carries(%{{.+}} : tensor<2x4xf32>) xs(%{{.+}} : tensor<2x3x4xf32>) consts(%[[WT]] : tensor<4x4xf32>) {
+// CHECK-NEXT: ^bb0(%[[H:.+]]: tensor<2x4xf32>, %[[X:.+]]: tensor<2x4xf32>, %[[C:.+]]: tensor<4x4xf32>):
+// CHECK-NOT: kiln.transpose
+// CHECK: kiln.matmul %[[H]], %[[C]]
+// CHECK: kiln.yield %{{.+}} : tensor<2x4xf32>
+// CHECK: } -> (tensor<2x4xf32>)
+// CHECK: return %[[R]]
+func.func @scan_cleanup(%h0: tensor<2x4xf32>, %x: tensor<2x3x4xf32>, %unused: tensor<2x3x5xf32>, %w: tensor<4x4xf32>) -> tensor<2x4xf32> {
+  %h, %hs = kiln.scan length = 3 axis = 1 carries(%h0 : tensor<2x4xf32>) xs(%x, %unused : tensor<2x3x4xf32>, tensor<2x3x5xf32>) consts(%w : tensor<4x4xf32>) {
+  ^bb0(%hp: tensor<2x4xf32>, %xt: tensor<2x4xf32>, %ut: tensor<2x5xf32>, %wc: tensor<4x4xf32>):
+    %t = kiln.transpose %wc perm = [1, 0] : tensor<4x4xf32> -> tensor<4x4xf32>
+    %0 = kiln.matmul %hp, %t : (tensor<2x4xf32>, tensor<4x4xf32>) -> tensor<2x4xf32>
+    %1 = kiln.add %0, %xt : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+    %2 = kiln.tanh %ut : tensor<2x5xf32>
+    kiln.yield %1, %2 : tensor<2x4xf32>, tensor<2x5xf32>
+  } -> (tensor<2x4xf32>, tensor<2x3x5xf32>)
+  return %h : tensor<2x4xf32>
+}
