@@ -7,6 +7,9 @@
 
 void kiln::buildKilnPipeline(mlir::OpPassManager &pm,
                              const KilnPipelineOptions &options) {
+  // Before autodiff: the gradient of work moved out of a scan's loop is out of
+  // the backward loop too.
+  pm.addPass(createKilnScanPrecompute());
   pm.addPass(createKilnAutodiff());
   pm.addPass(createKilnEntryPoints());
   pm.addPass(mlir::createCanonicalizerPass());

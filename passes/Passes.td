@@ -23,6 +23,23 @@ def KilnAutodiff : Pass<"kiln-autodiff", "mlir::ModuleOp"> {
   ];
 }
 
+def KilnScanPrecompute : Pass<"kiln-scan-precompute", "mlir::ModuleOp"> {
+  let summary = "Moves a scan's step work that reads no carry out of the loop";
+  let description = [{
+    In a kiln.scan body, a matmul of a step-independent value (a slice of a
+    sequence, or computed from slices and consts only) with a const, and the
+    elementwise ops on such values, are computed for every step at once before
+    the loop: the input projection `x_t @ w_ih + b_ih` of a recurrent cell
+    becomes one `[B*T, I] x [I, G]` matmul, and the loop reads its result as a
+    sequence. Runs before kiln-autodiff, so that the gradient of the projection
+    is one matmul over the sequence too.
+  }];
+  let dependentDialects = ["kiln::KilnDialect"];
+  let statistics = [
+    Statistic<"numHoisted", "hoisted-ops", "Step ops computed for all steps">,
+  ];
+}
+
 def KilnEntryPoints : Pass<"kiln-entry-points", "mlir::ModuleOp"> {
   let summary = "Builds @eval_step and @predict from @forward, then drops it";
   let description = [{
