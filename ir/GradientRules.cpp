@@ -401,10 +401,18 @@ SmallVector<Value> ScanOp::buildGradients(OpBuilder &b,
       return {};
     }
 
-  // 1. Forward, saving the carries.
+  // 1. Forward, saving the carries, and the products of the step's matmuls:
+  // the backward step reads them instead of computing them again (the rest
+  // of the step is recomputed from the carries: cheap elementwise work).
+  SmallVector<Value> products;
+  for (Operation &op : body.without_terminator())
+    if (isa<MatmulOp>(op))
+      products.push_back(op.getResult(0));
   SmallVector<Type> savedTypes(getResultTypes());
   for (Value c : getCarries())
     savedTypes.push_back(stackedType(c.getType(), axis, length));
+  for (Value p : products)
+    savedTypes.push_back(stackedType(p.getType(), axis, length));
   auto saving =
       b.create<ScanOp>(loc, savedTypes, getCarries(), getXs(), getConsts(),
                        getLengthAttr(), getAxisAttr(), getReverseAttr());
@@ -416,12 +424,17 @@ SmallVector<Value> ScanOp::buildGradients(OpBuilder &b,
     SmallVector<Value> values(cloneYield.getValues());
     for (size_t i = 0; i < numCarries; ++i)
       values.push_back(clone.getArgument(i));
+    for (Value p : products)
+      values.push_back(map.lookup(p));
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(cloneYield);
     b.create<YieldOp>(loc, values);
     cloneYield.erase();
   }
-  ValueRange savedCarries = saving.getResults().drop_front(getNumResults());
+  ValueRange savedCarries =
+      saving.getResults().slice(getNumResults(), numCarries);
+  ValueRange savedProducts =
+      saving.getResults().drop_front(getNumResults() + numCarries);
 
   // 2. Backward. Float carries, consts and sequences get gradients.
   auto floatIndices = [](ValueRange values) {
@@ -448,6 +461,7 @@ SmallVector<Value> ScanOp::buildGradients(OpBuilder &b,
   llvm::append_range(xs, getXs());
   for (unsigned j : gradYs)
     xs.push_back(resultGrads[numCarries + j]);
+  llvm::append_range(xs, savedProducts);
   SmallVector<Type> types;
   for (Value c : carries)
     types.push_back(c.getType());
@@ -471,7 +485,8 @@ SmallVector<Value> ScanOp::buildGradients(OpBuilder &b,
   ArrayRef<Value> slices = ArrayRef(args).slice(carries.size(), xs.size());
   ArrayRef<Value> cT = slices.take_front(numCarries);
   ArrayRef<Value> xT = slices.slice(numCarries, numXs);
-  ArrayRef<Value> dyT = slices.drop_front(numCarries + numXs);
+  ArrayRef<Value> dyT = slices.slice(numCarries + numXs, gradYs.size());
+  ArrayRef<Value> productT = slices.take_back(products.size());
   ArrayRef<Value> kArgs = ArrayRef(args).take_back(numConsts);
 
   OpBuilder::InsertionGuard guard(b);
@@ -509,6 +524,10 @@ SmallVector<Value> ScanOp::buildGradients(OpBuilder &b,
   FailureOr<SmallVector<Value>> g = backpropagate(b, ops, seeds, wrt);
   if (failed(g))
     return {};
+  // The gradient is built: what read a recomputed product (the step's ops
+  // and their gradients) reads the saved one; the recomputation dies.
+  for (auto [p, saved] : llvm::zip(products, productT))
+    map.lookup(p).replaceAllUsesWith(saved);
   SmallVector<Value> yielded;
   size_t at = 0;
   for (unsigned i : gradCarries) {

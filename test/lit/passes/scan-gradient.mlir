@@ -34,14 +34,18 @@ module attributes {kiln.train = {optimizer = {name = "sgd", lr = 1.0e-01 : f64}}
 // CHECK: %[[FWD:.+]]:2 = kiln.scan length = 16 axis = 1 carries(%{{.+}}) xs(%{{.+}}) consts(%[[WX]], %[[WH]] : {{.*}}) {
 // CHECK: } -> (tensor<2x4xf32>, tensor<2x16x4xf32>)
 // CHECK: kiln.mse %[[FWD]]#0
-// Again, stacking each step's input carry.
-// CHECK: %[[SAVE:.+]]:3 = kiln.scan length = 16 axis = 1 carries(
-// CHECK: kiln.yield %{{.+}}, %{{.+}}, %{{.+}} : tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>
-// CHECK: } -> (tensor<2x4xf32>, tensor<2x16x4xf32>, tensor<2x16x4xf32>)
+// Again, stacking each step's input carry and the products of its two
+// matmuls.
+// CHECK: %[[SAVE:.+]]:5 = kiln.scan length = 16 axis = 1 carries(
+// CHECK: kiln.yield %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}} : tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>
+// CHECK: } -> (tensor<2x4xf32>, tensor<2x16x4xf32>, tensor<2x16x4xf32>, tensor<2x16x4xf32>, tensor<2x16x4xf32>)
 // The gradients, in reverse: carries dh, dwx, dwh; sequences: the saved
-// carries, x, and the stacked output's (zero) gradient; the step's reverse
-// mode in the body.
-// CHECK: %[[BWD:.+]]:4 = kiln.scan length = 16 axis = 1 reverse carries({{.*}} : tensor<2x4xf32>, tensor<3x4xf32>, tensor<4x4xf32>) xs(%[[SAVE]]#2, %{{.+}}, %{{.+}} : tensor<2x16x4xf32>, tensor<2x16x3xf32>, tensor<2x16x4xf32>)
+// carries, x, the stacked output's (zero) gradient and the saved products;
+// the step's reverse mode in the body, which reads the saved products instead
+// of multiplying again.
+// CHECK: %[[BWD:.+]]:4 = kiln.scan length = 16 axis = 1 reverse carries({{.*}} : tensor<2x4xf32>, tensor<3x4xf32>, tensor<4x4xf32>) xs(%[[SAVE]]#2, %{{.+}}, %{{.+}}, %[[SAVE]]#3, %[[SAVE]]#4 : tensor<2x16x4xf32>, tensor<2x16x3xf32>, tensor<2x16x4xf32>, tensor<2x16x4xf32>, tensor<2x16x4xf32>)
+// CHECK-NEXT: ^bb0({{.*}}, %[[P0:[^:]+]]: tensor<2x4xf32>, %[[P1:[^:]+]]: tensor<2x4xf32>, %{{[^:]+}}: tensor<3x4xf32>, %{{[^:]+}}: tensor<4x4xf32>):
+// CHECK: kiln.add %[[P0]], %[[P1]]
 // CHECK: kiln.tanh
 // CHECK: kiln.yield {{.*}} : tensor<2x4xf32>, tensor<3x4xf32>, tensor<4x4xf32>, tensor<2x3xf32>
 // CHECK: kiln.sgd_update %[[WX]], %[[BWD]]#1
