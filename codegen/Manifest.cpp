@@ -125,7 +125,7 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
   }
 
   NamedBuffers states(layout.states), inputs(layout.inputs),
-      outputs(layout.outputs);
+      outputs(layout.outputs), carries(layout.carries);
   // An argument or result named after a parameter must have its type.
   auto checkParam = [&](Location loc, StringRef what, StringRef name,
                         RankedTensorType type) -> LogicalResult {
@@ -172,6 +172,9 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
       break;
     case Role::Output:
       ok = outputs.add(loc, "output", name, type);
+      break;
+    case Role::Carry:
+      ok = carries.add(loc, "carry", name, type);
       break;
     case Role::Hyper: {
       auto expected =
@@ -229,17 +232,22 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
     }
     // ABI order: params and state in module order (every entry takes every
     // parameter, and the train entry all state), then the rest by role, each
-    // in the function's order. Params and state returned updated go back into
-    // their own buffers.
+    // in the function's order. Params, state and carries returned updated go
+    // back into their own buffers.
     for (const AbiParam &p : layout.params)
       entry.buffers.push_back({Role::Param, p.name, p.type});
     if (entry.kind == EntryKind::Train)
       for (const AbiTensor &s : layout.states)
         entry.buffers.push_back({Role::State, s.name, s.type});
-    for (Role role : {Role::Input, Role::Hyper, Role::Loss, Role::Output})
+    for (Role role :
+         {Role::Input, Role::Carry, Role::Hyper, Role::Loss, Role::Output})
       for (ArrayRef<AbiBuffer> group : {ArrayRef(args), ArrayRef(results)})
         for (const AbiBuffer &b : group)
-          if (b.role == role)
+          // A carry, read and returned, has one buffer.
+          if (b.role == role &&
+              llvm::none_of(entry.buffers, [&](const AbiBuffer &s) {
+                return s.role == b.role && s.name == b.name;
+              }))
             entry.buffers.push_back(b);
     auto slotOf = [&](const AbiBuffer &b) {
       return unsigned(llvm::find_if(entry.buffers,
@@ -261,7 +269,8 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
     if (entry.kind == EntryKind::Train && !has(Role::Hyper))
       return func.emitError() << "train entry @" << entry.name
                               << " takes no kiln.hyper argument";
-    if (entry.kind != EntryKind::Infer && !has(Role::Loss))
+    if ((entry.kind == EntryKind::Train || entry.kind == EntryKind::Eval) &&
+        !has(Role::Loss))
       return func.emitError() << kind.name << " entry @" << entry.name
                               << " returns no kiln.loss";
   }
@@ -392,6 +401,9 @@ std::string renderManifest(ModuleOp module, const AbiLayout &layout) {
   for (const AbiTensor &out : layout.outputs)
     os << record::kOutput << " " << out.name << " "
        << dtype(out.type.getElementType()) << " " << shape(out.type) << "\n";
+  for (const AbiTensor &c : layout.carries)
+    os << record::kCarry << " " << c.name << " "
+       << dtype(c.type.getElementType()) << " " << shape(c.type) << "\n";
 
   if (auto metrics = module->getAttrOfType<ArrayAttr>(contract::kMetricsAttr)) {
     for (Attribute m : metrics) {

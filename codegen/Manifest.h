@@ -66,8 +66,9 @@ struct AbiLayout {
   llvm::SmallVector<AbiParam> params;
   /// Optimizer state, in the order the train entry first names it.
   llvm::SmallVector<AbiTensor> states;
-  /// Inputs and named outputs in the order the entries first name them.
-  llvm::SmallVector<AbiTensor> inputs, outputs;
+  /// Inputs, named outputs and carries in the order the entries first name
+  /// them.
+  llvm::SmallVector<AbiTensor> inputs, outputs, carries;
   /// The type of the loss (tensor<f32> when no entry returns one).
   mlir::RankedTensorType lossType;
   /// The entry functions (those with a kiln.entry attribute), in module

@@ -283,6 +283,16 @@ struct ModelDecl {
   Block body;
 };
 
+/// `generate mlp { ... }`: the step of text generation, written like a
+/// model body with the model's layers (the same call-site names, so the same
+/// parameters); its recurrences continue from the state the previous step
+/// left (see Scan.cpp).
+struct GenerateDecl {
+  Ident model;
+  SMLoc loc;
+  Block body;
+};
+
 /// One line of a training block: `KEY VALUE` or `KEY TARGET = VALUE`, e.g.
 /// `optimizer adam(lr = 1e-3)`, `batch 64`, `data image = idx("...", scale =
 /// 1/255)`.
@@ -306,6 +316,7 @@ struct Module {
   std::vector<FnDecl> functions;
   std::vector<ModelDecl> models;
   std::vector<TrainDecl> trainings;
+  std::vector<GenerateDecl> generators;
 };
 
 /// Prints `module` as an indented tree (kilnc --emit=ast). Locations are

@@ -242,6 +242,12 @@ void Dumper::dumpModule(const Module &module) {
     dumpModel(model);
   for (const TrainDecl &train : module.trainings)
     dumpTrain(train);
+  for (const GenerateDecl &gen : module.generators) {
+    line() << "GenerateDecl " << gen.model.name;
+    endLine(gen.loc);
+    Nested nestedGen(*this);
+    dumpBlock(gen.body);
+  }
 }
 
 void Dumper::dumpFn(const FnDecl &fn) {

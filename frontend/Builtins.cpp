@@ -346,6 +346,67 @@ Value elaborateConcat(BuiltinCall &c) {
   return Value::tensorOf(c.create<ConcatOp>(mlir::ValueRange(inputs), *axis));
 }
 
+/// slice(x, start, size, axis = -1): `size` steps of `x` from `start`.
+Value elaborateSlice(BuiltinCall &c) {
+  mlir::Value x = c.tensorArg(0, /*floatOnly=*/false);
+  if (!x)
+    return Value::poison();
+  std::optional<int64_t> start = c.e.evalInt(*c.arg(1), c.frame, "the start");
+  std::optional<int64_t> size =
+      start ? c.e.evalInt(*c.arg(2), c.frame, "the size") : std::nullopt;
+  std::optional<int64_t> axis =
+      size ? c.e.evalAxis(c.arg(3), c.loc(), c.frame, x, -1) : std::nullopt;
+  if (!axis)
+    return Value::poison();
+  int64_t dim = typeOf(x).getDimSize(*axis);
+  if (*start < 0 || *size <= 0 || *start > dim - *size) {
+    c.error(llvm::formatv("cannot take {0} steps from {1} of dimension {2} "
+                          "({3}) of {4}",
+                          *size, *start, *axis, dim, typeStr(x.getType()))
+                .str());
+    return Value::poison();
+  }
+  if (*size == dim)
+    return Value::tensorOf(x);
+  // A split whose other pieces are left unused.
+  llvm::SmallVector<int64_t> sizes;
+  if (*start)
+    sizes.push_back(*start);
+  sizes.push_back(*size);
+  if (*start + *size < dim)
+    sizes.push_back(dim - *start - *size);
+  auto split = c.create<SplitOp>(x, *axis, sizes);
+  return Value::tensorOf(split.getResult(*start ? 1 : 0));
+}
+
+/// one_hot(ids, classes): i32 [N] to f32 [N, classes].
+Value elaborateOneHot(BuiltinCall &c) {
+  mlir::Value ids = c.tensorArg(0, /*floatOnly=*/false);
+  if (!ids)
+    return Value::poison();
+  std::optional<int64_t> classes =
+      c.e.evalInt(*c.arg(1), c.frame, "the number of classes");
+  if (!classes)
+    return Value::poison();
+  mlir::RankedTensorType type = typeOf(ids);
+  if (!type.getElementType().isInteger(32) || type.getRank() != 1) {
+    c.e.error(c.arg(0)->getLoc(),
+              "the ids of 'one_hot' must be an i32 vector [N], got " +
+                  typeStr(type));
+    return Value::poison();
+  }
+  if (*classes <= 0) {
+    c.e.error(c.arg(1)->getLoc(), "the number of classes must be positive, "
+                                  "got " +
+                                      std::to_string(*classes));
+    return Value::poison();
+  }
+  return Value::tensorOf(c.create<OneHotOp>(
+      mlir::RankedTensorType::get({type.getDimSize(0), *classes},
+                                  c.e.builder.getF32Type()),
+      ids));
+}
+
 /// full(dims..., value = 0): a float tensor of one value (a recurrence's
 /// initial state).
 Value elaborateFull(BuiltinCall &c) {
@@ -624,6 +685,8 @@ const std::vector<Builtin> &sema::getBuiltins() {
            [](BuiltinCall &c) { return elaborateReshape(c, true); }),
         variadicOp("transpose", "x", elaborateTranspose),
         op("split", "x, pieces, axis?", elaborateSplit),
+        op("slice", "x, start, size, axis?", elaborateSlice),
+        op("one_hot", "ids, classes", elaborateOneHot),
         variadicOp("concat", "x, axis?", elaborateConcat),
         variadicOp("full", "value?", elaborateFull),
         op("scan", "cell, xs, init, axis?, reverse?", elaborateScan),
@@ -652,6 +715,7 @@ const std::vector<Builtin> &sema::getBuiltins() {
     b.push_back(dataFormat("idx", "path, scale?"));
     b.push_back(dataFormat("npy", "path, scale?"));
     b.push_back(dataFormat("csv", "path, scale?, header?"));
+    b.push_back(dataFormat("text", "path, held_out?"));
     return b;
   }();
   return builtins;

@@ -170,6 +170,8 @@ public:
   bool collectFunctions();
   void elaborateModel(const ast::ModelDecl &decl);
   void elaborateTrain(const ast::TrainDecl &decl);
+  /// Builds @generate_step from a generate block (Generate.cpp).
+  void elaborateGenerate(const ast::GenerateDecl &decl);
   /// Gives @forward its signature, return and attributes; verifies the module.
   mlir::LogicalResult finishModule();
 
@@ -320,6 +322,19 @@ public:
   mlir::OpBuilder paramBuilder;
   mlir::OwningOpRef<mlir::ModuleOp> moduleOp;
   mlir::func::FuncOp forward;
+  /// The function whose body is being built: @forward, or @generate_step.
+  mlir::func::FuncOp current;
+
+  /// Inside a generate block: params are the model's (looked up, not
+  /// declared), and each scan continues from a carry argument and returns its
+  /// final carries (Scan.cpp).
+  bool inGenerate = false;
+  struct Carry {
+    std::string name;
+    mlir::BlockArgument initial;
+    mlir::Value final;
+  };
+  std::vector<Carry> carries;
 
   struct Input {
     std::string name;

@@ -40,7 +40,7 @@ public:
     checkErrorLimit();
   }
 
-  /// module := (import | fnDecl | modelDecl | trainDecl)* EOF
+  /// module := (import | fnDecl | modelDecl | trainDecl | generateDecl)* EOF
   std::unique_ptr<Module> parseModule();
 
 private:
@@ -397,6 +397,22 @@ std::unique_ptr<Module> Parser::parseModule() {
     }
     case TokenKind::Identifier:
       // `import nn` (a contextual keyword).
+      // `generate MODEL { ... }` (a contextual keyword).
+      if (tok.spelling == "generate" && peekNext().is(TokenKind::Identifier)) {
+        GenerateDecl gen;
+        gen.loc = tok.loc;
+        consume();
+        gen.model = takeIdent();
+        if (tok.isNot(TokenKind::LBrace)) {
+          error(tok.loc, "expected '{' to start the generate block of '" +
+                             gen.model.name + "'");
+          skipToDeclaration();
+          break;
+        }
+        parseBlock(gen.body);
+        module->generators.push_back(std::move(gen));
+        break;
+      }
       if (tok.spelling == "import") {
         consume();
         if (tok.isNot(TokenKind::Identifier)) {

@@ -146,6 +146,21 @@ Value sema::elaborateScan(BuiltinCall &c) {
     return Value::poison();
   }
 
+  // In a generate block, the recurrence continues from the carries the last
+  // step left: they are arguments of @generate_step, and its final carries are
+  // returned into them.
+  std::string scope = e.uniqueScopeName(c.frame, fn.name.name);
+  size_t firstCarry = e.carries.size();
+  if (e.inGenerate) {
+    for (auto [i, h] : llvm::enumerate(*init)) {
+      mlir::BlockArgument arg = e.current.getBody().addArgument(
+          h.getType(), e.locOf(c.arg(2)->getLoc(), c.frame));
+      e.carries.push_back(
+          {c.frame.prefix + scope + "." + std::to_string(i), arg, {}});
+      h = arg;
+    }
+  }
+
   // The body: one step of the cell on block arguments, the carries first.
   mlir::Location loc = e.locOf(c.loc(), c.frame);
   auto body = std::make_unique<mlir::Block>();
@@ -165,7 +180,6 @@ Value sema::elaborateScan(BuiltinCall &c) {
   {
     mlir::OpBuilder::InsertionGuard guard(e.builder);
     e.builder.setInsertionPointToStart(body.get());
-    std::string scope = e.uniqueScopeName(c.frame, fn.name.name);
     Value out = e.invoke(fn, args, locs, c.loc(), c.frame, scope);
     if (out.isPoison())
       return out;
@@ -208,6 +222,9 @@ Value sema::elaborateScan(BuiltinCall &c) {
   }
   scan.getConstsMutable().assign(captured.getArrayRef());
 
+  if (e.inGenerate)
+    for (auto [i, h] : llvm::enumerate(scan.getFinalCarries()))
+      e.carries[firstCarry + i].final = h;
   std::vector<Value> results{Value::tensorOf(scan.getStacked().front())};
   for (mlir::Value h : scan.getFinalCarries())
     results.push_back(Value::tensorOf(h));

@@ -843,7 +843,7 @@ void Elaborator::elaborateInput(const InputStmt &in, Frame &frame) {
   }
   inputLocs[in.name.name] = in.name.loc;
   mlir::Location loc = locOf(in.name.loc, frame);
-  mlir::BlockArgument arg = forward.getBody().addArgument(type, loc);
+  mlir::BlockArgument arg = current.getBody().addArgument(type, loc);
   ++numOps;
   inputs.push_back({in.name.name, arg, loc});
   frame.vars[in.name.name] = Value::tensorOf(arg);
@@ -866,6 +866,11 @@ void Elaborator::elaborateOutput(const OutputStmt &out, Frame &frame) {
 }
 
 void Elaborator::elaborateLoss(const LossStmt &stmt, Frame &frame) {
+  if (inGenerate) {
+    error(stmt.getLoc(), "a generate block has no loss; it declares "
+                         "'output's (the next step's scores)");
+    return;
+  }
   if (lossLoc) {
     error(stmt.getLoc(), "the model already has a loss")
             .attachNote(reporter.getLoc(*lossLoc))
@@ -907,10 +912,32 @@ void Elaborator::elaborateParam(const ParamStmt &stmt, Frame &frame) {
     return;
   }
 
+  std::string fullName = frame.prefix + name;
+  if (inGenerate) {
+    // The model's parameter of the same name.
+    auto it = params.find(fullName);
+    if (it == params.end()) {
+      error(stmt.name.loc, "'" + fullName + "' is not a parameter of model '" +
+                               modelName +
+                               "'; a generate block uses the model's "
+                               "parameters: call its layers with the names "
+                               "the model binds them to");
+      return;
+    }
+    if (it->second.getTensorType() != type) {
+      error(stmt.name.loc, "param '" + fullName + "' is " + typeStr(type) +
+                               " here but " +
+                               typeStr(it->second.getTensorType()) +
+                               " in model '" + modelName + "'");
+      return;
+    }
+    frame.vars[name] = Value::tensorOf(
+        create<LoadParamOp>(stmt.name.loc, frame, type, fullName));
+    return;
+  }
   std::optional<Initializer> init = evalInitializer(*stmt.init, type, frame);
   if (!init)
     return;
-  std::string fullName = frame.prefix + name;
   params[fullName] = paramBuilder.create<ParamOp>(
       locOf(stmt.name.loc, frame), fullName, type, init->kind, init->args);
   frame.vars[name] = Value::tensorOf(
@@ -1056,6 +1083,7 @@ Elaborator::Elaborator(const Module &module, DiagnosticReporter &reporter)
       builder.getUnknownLoc(), "forward", builder.getFunctionType({}, {}));
   builder.setInsertionPointToEnd(forward.addEntryBlock());
   paramBuilder.setInsertionPoint(forward);
+  current = forward;
 }
 
 mlir::OwningOpRef<mlir::ModuleOp> Elaborator::run() {
@@ -1094,6 +1122,17 @@ mlir::OwningOpRef<mlir::ModuleOp> Elaborator::run() {
     elaborateTrain(module.trainings[0]);
   if (reporter.hadError() || failed(finishModule()))
     return nullptr;
+  for (size_t i = 1; i < module.generators.size(); ++i) {
+    error(module.generators[i].loc, "more than one generate block")
+            .attachNote(reporter.getLoc(module.generators[0].loc))
+        << "first generate block is here";
+    return nullptr;
+  }
+  if (!module.generators.empty()) {
+    elaborateGenerate(module.generators[0]);
+    if (reporter.hadError())
+      return nullptr;
+  }
   return std::move(moduleOp);
 }
 

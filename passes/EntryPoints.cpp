@@ -6,6 +6,7 @@
 #include "ir/Entry.h"
 #include "ir/KilnOps.h"
 
+#include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/SetVector.h"
 
 namespace kiln {
@@ -143,10 +144,38 @@ void KilnEntryPointsPass::runOnOperation() {
   }
   b.setInsertionPointAfter(forward);
 
-  // Accuracy: an i32 output shaped like the labels of a cross_entropy loss. The
-  // number of classes of each label input is recorded for data validation.
-  SmallVector<Attribute> metrics;
+  // Inputs that hold class indices (cross_entropy labels, one_hot ids, also
+  // through reshapes and slices) record their number of classes, the smallest
+  // over their uses, for data validation.
+  llvm::MapVector<StringRef, int64_t> classes;
+  auto recordIndices = [&](Value v, int64_t count) {
+    while (Operation *def = v.getDefiningOp()) {
+      if (!isa<ReshapeOp, SplitOp, TransposeOp>(def))
+        return;
+      v = def->getOperand(0);
+    }
+    auto arg = dyn_cast<BlockArgument>(v);
+    auto name = arg ? forward.getArgAttrOfType<StringAttr>(
+                          arg.getArgNumber(), KilnDialect::kInputAttrName)
+                    : StringAttr();
+    if (!name)
+      return;
+    auto [it, inserted] = classes.try_emplace(name.getValue(), count);
+    if (!inserted)
+      it->second = std::min(it->second, count);
+  };
+  forward.walk([&](Operation *op) {
+    if (auto ce = dyn_cast<CrossEntropyOp>(op))
+      recordIndices(ce.getRhs(), ce.getLhs().getType().getDimSize(1));
+    else if (auto oneHot = dyn_cast<OneHotOp>(op))
+      recordIndices(oneHot.getLabels(), oneHot.getType().getDimSize(1));
+  });
   SmallVector<NamedAttribute> labelClasses;
+  for (auto [name, count] : classes)
+    labelClasses.push_back(b.getNamedAttr(name, b.getI64IntegerAttr(count)));
+
+  // Accuracy: an i32 output shaped like the labels of a cross_entropy loss.
+  SmallVector<Attribute> metrics;
   llvm::SetVector<std::pair<StringRef, StringRef>> seen;
   forward.walk([&](CrossEntropyOp ce) {
     auto labels = dyn_cast<BlockArgument>(ce.getRhs());
@@ -156,12 +185,6 @@ void KilnEntryPointsPass::runOnOperation() {
         labels.getArgNumber(), KilnDialect::kInputAttrName);
     if (!labelName)
       return;
-    if (llvm::none_of(labelClasses, [&](NamedAttribute a) {
-          return a.getName() == labelName.getValue();
-        }))
-      labelClasses.push_back(b.getNamedAttr(
-          labelName.getValue(),
-          b.getI64IntegerAttr(ce.getLhs().getType().getDimSize(1))));
     for (unsigned r : outputs) {
       auto outName = forward.getResultAttrOfType<StringAttr>(
           r, KilnDialect::kOutputAttrName);

@@ -214,16 +214,20 @@ Error writeSafetensors(
 
 Error writeCheckpoint(const std::string &path, const Manifest &manifest,
                       const std::vector<Tensor> &params,
-                      const std::vector<Tensor> &state, uint64_t step) {
+                      const std::vector<Tensor> &state, uint64_t step,
+                      const std::string &vocab) {
   std::vector<const Tensor *> tensors;
   for (const Tensor &t : params)
     tensors.push_back(&t);
   for (const Tensor &t : state)
     tensors.push_back(&t);
-  return writeSafetensors(path, tensors,
-                          {{"kiln.format", "1"},
-                           {"kiln.model", manifest.model},
-                           {"kiln.step", fmt::format("{}", step)}});
+  std::vector<std::pair<std::string, std::string>> metadata = {
+      {"kiln.format", "1"},
+      {"kiln.model", manifest.model},
+      {"kiln.step", fmt::format("{}", step)}};
+  if (!vocab.empty())
+    metadata.push_back({"kiln.vocab", vocab});
+  return writeSafetensors(path, tensors, metadata);
 }
 
 Expected<CheckpointInfo> loadCheckpoint(const std::string &path,
@@ -242,6 +246,8 @@ Expected<CheckpointInfo> loadCheckpoint(const std::string &path,
                        path, *format);
   if (const std::string *model = file->findMetadata("kiln.model"))
     info.model = *model;
+  if (const std::string *vocab = file->findMetadata("kiln.vocab"))
+    info.vocab = *vocab;
   if (const std::string *step = file->findMetadata("kiln.step")) {
     std::optional<uint64_t> s = parseUInt(*step);
     if (!s || *s > uint64_t(INT64_MAX))

@@ -53,15 +53,18 @@ Error writeSafetensors(
     const std::string &path, const std::vector<const Tensor *> &tensors,
     const std::vector<std::pair<std::string, std::string>> &metadata);
 
-/// Writes a training checkpoint: params, then state, and kiln.* metadata.
+/// Writes a training checkpoint: params, then state, and kiln.* metadata;
+/// VOCAB (the characters of a text source, UTF-8) as kiln.vocab if not empty.
 Error writeCheckpoint(const std::string &path, const Manifest &manifest,
                       const std::vector<Tensor> &params,
-                      const std::vector<Tensor> &state, uint64_t step);
+                      const std::vector<Tensor> &state, uint64_t step,
+                      const std::string &vocab = {});
 
 struct CheckpointInfo {
   std::string model; ///< kiln.model, or empty
   uint64_t step = 0; ///< kiln.step, or 0
   bool hasState = false;
+  std::string vocab; ///< kiln.vocab, or empty
 };
 
 /// Loads PATH into PARAMS (and STATE, which is required when REQUIRESTATE,

@@ -3,6 +3,7 @@
 #include "runtime/Cli.h"
 
 #include "runtime/Bench.h"
+#include "runtime/Generate.h"
 #include "runtime/Manifest.h"
 #include "runtime/Train.h"
 
@@ -76,6 +77,23 @@ const std::vector<CommandDef> &commands() {
             "work too)"},
            {"--output", "DIR", "where to write the outputs (required)"},
            {"--quiet", nullptr, "print only errors"},
+           {"--threads", "N",
+            "threads for large matmuls (default: OMP_NUM_THREADS, else all "
+            "cores)"},
+       }},
+      {"generate",
+       "write text: the prompt, then characters sampled one step at a time "
+       "(models with a generate block)",
+       {
+           {"--checkpoint", "FILE",
+            "trained parameters and vocabulary (required)"},
+           {"--prompt", "TEXT", "the text to continue (required)"},
+           {"--length", "N", "characters to generate (default: 300)"},
+           {"--temperature", "X",
+            "divides the scores before the softmax (default: 1)"},
+           {"--top-k", "K", "sample among the K likeliest characters"},
+           {"--greedy", nullptr, "always take the likeliest character"},
+           {"--seed", "N", "seed of the sampling (default: 0)"},
            {"--threads", "N",
             "threads for large matmuls (default: OMP_NUM_THREADS, else all "
             "cores)"},
@@ -396,7 +414,8 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
     return fail(
         console,
         Error::usage(fmt::format(
-            "unknown {} '{}' (commands: train, eval, predict, info, bench; "
+            "unknown {} '{}' (commands: train, eval, predict, generate, info, "
+            "bench; "
             "see '{} --help')",
             name.rfind("-", 0) == 0 ? "flag" : "command", name, progName)));
 
@@ -488,6 +507,48 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
       return fail(console, inputs.error());
     options.inputs = std::move(*inputs);
     result = runPredict(*model, options, console);
+  } else if (name == "generate") {
+    GenerateOptions options;
+    const std::string *checkpoint = flags.last("--checkpoint");
+    if (!checkpoint)
+      return fail(console, Error::usage("generate needs --checkpoint FILE"));
+    const std::string *prompt = flags.last("--prompt");
+    if (!prompt)
+      return fail(console, Error::usage("generate needs --prompt TEXT"));
+    options.checkpoint = *checkpoint;
+    options.prompt = *prompt;
+    if (const std::string *v = flags.last("--length")) {
+      Expected<int64_t> n = positiveInt("--length", *v);
+      if (!n)
+        return fail(console, n.error());
+      options.length = *n;
+    }
+    if (const std::string *v = flags.last("--temperature")) {
+      std::optional<double> t = parseDouble(*v);
+      if (!t || !(*t > 0) || !std::isfinite(*t))
+        return fail(console, Error::usage(fmt::format(
+                                 "--temperature must be a positive number, "
+                                 "got '{}'",
+                                 *v)));
+      options.temperature = *t;
+    }
+    if (const std::string *v = flags.last("--top-k")) {
+      Expected<int64_t> n = positiveInt("--top-k", *v);
+      if (!n)
+        return fail(console, n.error());
+      options.topK = *n;
+    }
+    options.greedy = flags.has("--greedy");
+    if (const std::string *v = flags.last("--seed")) {
+      std::optional<uint64_t> seed = parseUInt(*v);
+      if (!seed)
+        return fail(
+            console,
+            Error::usage(fmt::format(
+                "--seed must be a non-negative integer, got '{}'", *v)));
+      options.seed = *seed;
+    }
+    result = runGenerate(*model, options, console);
   } else if (name == "bench") {
     Expected<BenchOptions> options = benchOptions(flags);
     if (!options)

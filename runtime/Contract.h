@@ -48,7 +48,7 @@ constexpr auto findByName(const Table &table, std::string_view name)
 /// What an ABI buffer holds. In the IR, an entry function's argument or result
 /// carries exactly one role attribute (`kiln.param = "fc1.w"`); in the
 /// manifest, an `arg` record names the role and the buffer.
-enum class Role : uint8_t { Param, State, Input, Hyper, Loss, Output };
+enum class Role : uint8_t { Param, State, Input, Hyper, Loss, Output, Carry };
 
 struct RoleInfo {
   Role role;
@@ -68,6 +68,7 @@ inline constexpr char kInputAttr[] = "kiln.input";
 inline constexpr char kHyperAttr[] = "kiln.hyper";
 inline constexpr char kLossAttr[] = "kiln.loss";
 inline constexpr char kOutputAttr[] = "kiln.output";
+inline constexpr char kCarryAttr[] = "kiln.carry";
 
 inline constexpr RoleInfo kRoles[] = {
     {Role::Param, "param", kParamAttr, true},
@@ -76,6 +77,9 @@ inline constexpr RoleInfo kRoles[] = {
     {Role::Hyper, "hyper", kHyperAttr, false},
     {Role::Loss, "loss", kLossAttr, false},
     {Role::Output, "output", kOutputAttr, true},
+    /// A recurrence's state that a step entry reads and overwrites in place,
+    /// so that the next call continues where this one stopped.
+    {Role::Carry, "carry", kCarryAttr, true},
 };
 
 constexpr const RoleInfo &info(Role role) {
@@ -100,6 +104,9 @@ enum class EntryKind : uint8_t {
   /// params, inputs -> outputs: prediction, sampling, encoding, ... (any
   /// number of these per model, each with its own inputs and outputs).
   Infer,
+  /// params, inputs, carries -> outputs, carries (in place): one step of a
+  /// recurrence from carried state (text generation), evaluation mode.
+  Step,
 };
 
 struct EntryKindInfo {
@@ -120,6 +127,9 @@ inline constexpr EntryKindInfo kEntryKinds[] = {
      roleBit(Role::Loss) | roleBit(Role::Output)},
     {EntryKind::Infer, "infer", roleBit(Role::Param) | roleBit(Role::Input),
      roleBit(Role::Output)},
+    {EntryKind::Step, "step",
+     roleBit(Role::Param) | roleBit(Role::Input) | roleBit(Role::Carry),
+     roleBit(Role::Output) | roleBit(Role::Carry)},
 };
 
 constexpr const EntryKindInfo &info(EntryKind kind) {
@@ -136,6 +146,8 @@ inline std::optional<EntryKind> parseEntryKind(std::string_view name) {
 inline constexpr const char *kTrainStepEntry = "train_step";
 inline constexpr const char *kEvalStepEntry = "eval_step";
 inline constexpr const char *kPredictEntry = "predict";
+/// The step entry of a model's `generate` block.
+inline constexpr const char *kGenerateStepEntry = "generate_step";
 
 struct StandardEntry {
   const char *name;
@@ -350,6 +362,7 @@ inline constexpr const char *kParam = "param";
 inline constexpr const char *kState = "state";
 inline constexpr const char *kInput = "input";
 inline constexpr const char *kOutput = "output";
+inline constexpr const char *kCarry = "carry";
 inline constexpr const char *kMetric = "metric";
 inline constexpr const char *kLabels = "labels";
 inline constexpr const char *kOptimizer = "optimizer";

@@ -135,6 +135,64 @@ Expected<InputData> convertArray(const Array &array, const TensorSpec &input,
   return d;
 }
 
+namespace {
+
+/// A text source for an i32 input [B, L]: windows of L character ids.
+Expected<InputData> loadText(const Manifest &manifest, const DataSource &source,
+                             const TensorSpec &input, const std::string &path,
+                             const std::string &split, const std::string &what,
+                             Vocabulary &vocab) {
+  if (input.type != DType::I32 || input.shape.size() != 2 || input.shape[1] < 2)
+    return makeError("{}: a text feeds an i32 input [batch, length >= 2] of "
+                     "character ids, but '{}' is {}",
+                     what, input.name, input.describe());
+  double heldOut = 0.05;
+  for (const auto &[key, value] : source.options) {
+    if (key != "held_out")
+      continue;
+    std::optional<double> h = parseDouble(value);
+    if (!h)
+      return makeError("{}: held_out={} is not a number", what, value);
+    heldOut = *h;
+  }
+  Expected<TextSplit> text = readTextSplit(path, heldOut);
+  if (!text)
+    return makeError("{}: {}", what, text.error().message());
+  for (const LabelSpec &label : manifest.labels)
+    if (label.input == input.name &&
+        int64_t(text->vocab.size()) > label.classes)
+      return makeError("{}: the training text has {} distinct characters, "
+                       "more than the {} classes of input '{}'",
+                       what, text->vocab.size(), label.classes, input.name);
+  bool test = split == "test";
+  Expected<std::vector<int32_t>> ids = encodeText(
+      test ? text->test : text->train, text->vocab,
+      fmt::format("'{}' ({} part)", path, test ? "held-out" : "training"));
+  if (!ids)
+    return makeError("{}: {}", what, ids.error().message());
+  int64_t length = input.shape[1];
+  int64_t windows = (int64_t(ids->size()) - 1) / (length - 1);
+  if (windows < 1)
+    return makeError("{}: the {} part of '{}' has {} characters, fewer than "
+                     "one window of {} (input '{}' is {})",
+                     what, test ? "held-out" : "training", path, ids->size(),
+                     length, input.name, input.describe());
+  InputData d;
+  d.spec = &input;
+  d.file = path;
+  d.exampleElements = length;
+  d.exampleBytes = size_t(length) * sizeof(int32_t);
+  d.bytes.resize(size_t(windows) * d.exampleBytes);
+  auto *out = reinterpret_cast<int32_t *>(d.bytes.data());
+  for (int64_t w = 0; w < windows; ++w)
+    std::memcpy(out + w * length, ids->data() + w * (length - 1),
+                d.exampleBytes);
+  vocab = std::move(text->vocab);
+  return d;
+}
+
+} // namespace
+
 Expected<Dataset> loadDataset(const Manifest &manifest,
                               const std::vector<DataSource> &sources,
                               const std::string &split) {
@@ -151,6 +209,24 @@ Expected<Dataset> loadDataset(const Manifest &manifest,
         resolveDataPath(source.path, source.format != "npz", what);
     if (!path)
       return path.takeError();
+
+    if (source.format == "text") {
+      Expected<InputData> data =
+          loadText(manifest, source, *input, *path, split, what, ds.vocab);
+      if (!data)
+        return data.takeError();
+      int64_t examples = int64_t(data->bytes.size() / data->exampleBytes);
+      if (first && examples != ds.examples)
+        return makeError("{} data: '{}' has {} examples (input '{}') but the "
+                         "text '{}' has {} windows (input '{}'); every input "
+                         "needs the same number",
+                         split, first->file, ds.examples, first->spec->name,
+                         data->file, examples, source.input);
+      ds.examples = examples;
+      ds.inputs.push_back(std::move(*data));
+      first = &ds.inputs.front();
+      continue;
+    }
 
     std::optional<double> scale;
     std::optional<bool> header;

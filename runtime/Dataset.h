@@ -12,6 +12,7 @@
 #include "runtime/Data.h"
 #include "runtime/Error.h"
 #include "runtime/Manifest.h"
+#include "runtime/Text.h"
 
 #include <string>
 #include <vector>
@@ -21,7 +22,7 @@ namespace kiln::rt {
 /// Where one input's data comes from.
 struct DataSource {
   std::string input;
-  std::string format; ///< idx, npy, npz or csv
+  std::string format; ///< idx, npy, npz, csv or text
   std::string path;   ///< as written; resolved when loading
   std::string key;    ///< the array of an .npz file (empty: the first)
   Options options;    ///< scale=X, header=true|false
@@ -47,6 +48,8 @@ struct InputData {
 struct Dataset {
   int64_t examples = 0;
   std::vector<InputData> inputs;
+  /// The characters of a text source's ids (empty for other sources).
+  Vocabulary vocab;
 
   /// Copies examples INDICES[0..n) of each input into DEST[input] (a buffer
   /// of the input's full shape); rows past n are zero-filled.

@@ -162,15 +162,16 @@ Error Parser::parseRecord(const std::vector<std::string_view> &f) {
     return Error::success();
   }
   if (kind == contract::record::kState || kind == contract::record::kInput ||
-      kind == contract::record::kOutput) {
+      kind == contract::record::kOutput || kind == contract::record::kCarry) {
     TensorSpec t;
     if (Error e = parseTensor(f, 4, t))
       return e;
     if (f.size() != 4)
       return error(fmt::format("'{}' takes NAME DTYPE SHAPE", kind));
-    (kind == contract::record::kState   ? m.state
-     : kind == contract::record::kInput ? m.inputs
-                                        : m.outputs)
+    (kind == contract::record::kState    ? m.state
+     : kind == contract::record::kInput  ? m.inputs
+     : kind == contract::record::kOutput ? m.outputs
+                                         : m.carries)
         .push_back(std::move(t));
     return Error::success();
   }
@@ -181,7 +182,7 @@ Error Parser::parseRecord(const std::vector<std::string_view> &f) {
         contract::parseEntryKind(f[2]);
     if (!entryKind)
       return error(fmt::format("unknown entry kind '{}' of entry '{}' "
-                               "(expected train, eval or infer)",
+                               "(expected train, eval, infer or step)",
                                f[2], f[1]));
     if (m.findEntry(f[1]))
       return error(fmt::format("a second entry named '{}'", f[1]));
@@ -285,7 +286,7 @@ Error Parser::parseRecord(const std::vector<std::string_view> &f) {
                                "test)",
                                d.split));
     if (d.format != "idx" && d.format != "npy" && d.format != "npz" &&
-        d.format != "csv")
+        d.format != "csv" && d.format != "text")
       return error(fmt::format("unknown data format '{}' (expected idx, npy "
                                "or csv)",
                                d.format));
@@ -364,7 +365,9 @@ Error Parser::validate() {
       case contract::Role::Input: {
         const TensorSpec *in = m.findInput(arg.name);
         known = in;
-        if (in && in->shape.empty() && entry.kind != contract::EntryKind::Infer)
+        bool batched = entry.kind == contract::EntryKind::Train ||
+                       entry.kind == contract::EntryKind::Eval;
+        if (in && in->shape.empty() && batched)
           return fail(fmt::format("input '{}' of {} entry '{}' is a scalar; "
                                   "its inputs have a leading batch dimension",
                                   in->name, kind.name, entry.name));
@@ -374,8 +377,7 @@ Error Parser::validate() {
           firstInput = in;
         // The loop feeds train and eval entries batches of a data set; infer
         // entries may take anything (runPredict checks what it feeds).
-        else if (entry.kind != contract::EntryKind::Infer &&
-                 in->shape[0] != firstInput->shape[0])
+        else if (batched && in->shape[0] != firstInput->shape[0])
           return fail(fmt::format(
               "inputs '{}' ({}) and '{}' ({}) of entry '{}' have different "
               "batch sizes",
@@ -385,6 +387,9 @@ Error Parser::validate() {
       }
       case contract::Role::Output:
         known = m.findOutput(arg.name);
+        break;
+      case contract::Role::Carry:
+        known = findNamed(m.carries, arg.name);
         break;
       case contract::Role::Hyper:
       case contract::Role::Loss:
@@ -404,7 +409,8 @@ Error Parser::validate() {
     if (entry.kind == contract::EntryKind::Train)
       if (Error err = needs(contract::Role::Hyper))
         return err;
-    if (entry.kind != contract::EntryKind::Infer)
+    if (entry.kind == contract::EntryKind::Train ||
+        entry.kind == contract::EntryKind::Eval)
       if (Error err = needs(contract::Role::Loss))
         return err;
     entry.batch = firstInput ? firstInput->shape[0] : 0;

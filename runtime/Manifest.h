@@ -112,6 +112,8 @@ struct Manifest {
   std::vector<TensorSpec> state;
   std::vector<TensorSpec> inputs;
   std::vector<TensorSpec> outputs;
+  /// State a step entry carries from call to call (zeros to start).
+  std::vector<TensorSpec> carries;
   std::vector<MetricSpec> metrics;
   std::vector<LabelSpec> labels;
   std::optional<OptimizerSpec> optimizer;

@@ -39,6 +39,8 @@ Expected<Model> Model::create(const ModelAbi &abi) {
     m.inputs.emplace_back(s.name, s.type, s.shape);
   for (const TensorSpec &s : m.manifest_.outputs)
     m.outputs.emplace_back(s.name, s.type, s.shape);
+  for (const TensorSpec &s : m.manifest_.carries)
+    m.carries.emplace_back(s.name, s.type, s.shape);
   m.hyper_ = Buffer(contract::kHyperCount * sizeof(float));
   // The loss is a scalar f32; room for an f64 costs nothing.
   m.loss_ = Buffer(16);
@@ -75,6 +77,9 @@ Expected<Model> Model::create(const ModelAbi &abi) {
       case contract::Role::Output:
         buffers.push_back(find(m.outputs, arg.name));
         break;
+      case contract::Role::Carry:
+        buffers.push_back(find(m.carries, arg.name));
+        break;
       case contract::Role::Hyper:
         buffers.push_back(m.hyper_.data());
         break;
@@ -88,6 +93,11 @@ Expected<Model> Model::create(const ModelAbi &abi) {
   return m;
 }
 
+void Model::resetCarries() {
+  for (Tensor &c : carries)
+    std::memset(c.data(), 0, c.numBytes());
+}
+
 void Model::initialize(uint64_t seed) {
   for (size_t i = 0; i < params.size(); ++i) {
     Rng rng(seed, "init:" + params[i].name);
@@ -95,6 +105,7 @@ void Model::initialize(uint64_t seed) {
   }
   for (Tensor &s : state)
     std::memset(s.data(), 0, s.numBytes());
+  resetCarries();
 }
 
 std::string Model::firstNonFinite() const {

@@ -63,6 +63,9 @@ public:
   std::vector<Tensor> params, state;
   /// One batch of each input and output, in manifest order.
   std::vector<Tensor> inputs, outputs;
+  /// The step entries' carried state; zeroed by resetCarries().
+  std::vector<Tensor> carries;
+  void resetCarries();
 
   Tensor *findInput(const std::string &name);
   Tensor *findOutput(const std::string &name);

@@ -302,7 +302,9 @@ void Trainer::progress(int64_t epoch, int64_t stepInEpoch, double lossSum,
     std::fflush(console.out);
     progressShown = true;
   } else {
+    // A line at a time into a log file or pipe, so that `tail -f` shows it.
     console.print("{}\n", line);
+    std::fflush(console.out);
   }
 }
 
@@ -354,8 +356,9 @@ Error Trainer::endEpoch(int64_t epoch, int64_t stepsDone, double lossSum,
       return e;
   }
   if (!options.checkpoint.empty())
-    if (Error e = writeCheckpoint(options.checkpoint, m, model.params,
-                                  model.state, uint64_t(step)))
+    if (Error e =
+            writeCheckpoint(options.checkpoint, m, model.params, model.state,
+                            uint64_t(step), train.vocab.utf8()))
       return e;
   return Error::success();
 }

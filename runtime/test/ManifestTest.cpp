@@ -178,8 +178,9 @@ TEST(ManifestTest, RejectsBadRecords) {
 TEST(ManifestTest, RejectsBadEntries) {
   EXPECT_NE(manifestError("arg input x\n").find("before any 'entry'"),
             std::string::npos);
-  EXPECT_NE(manifestError("entry e2 step\n").find("unknown entry kind 'step'"),
-            std::string::npos);
+  EXPECT_NE(
+      manifestError("entry e2 sample\n").find("unknown entry kind 'sample'"),
+      std::string::npos);
   EXPECT_NE(manifestError("entry e infer\n").find("a second entry named 'e'"),
             std::string::npos);
   EXPECT_NE(manifestError("entry t train\narg input x\narg loss\n")

@@ -300,6 +300,10 @@ public:
         slots.push_back(
             {arg.name, tensorOf(manifestSpec.findOutput(arg.name))});
         break;
+      case Role::Carry:
+        slots.push_back(
+            {arg.name, tensorOf(find(manifestSpec.carries, arg.name))});
+        break;
       case Role::Hyper:
         slots.push_back(
             {"hyper", HostTensor("f32", {kiln::contract::kHyperCount})});

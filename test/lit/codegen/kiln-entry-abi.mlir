@@ -145,7 +145,7 @@ func.func @predict(%x: tensor<2xf32> {kiln.input = "x"}, %y: tensor<2xf32> {kiln
 
 // -----
 
-// expected-error @below {{@decode: kiln.entry must be one of train, eval, infer, got "sample"}}
+// expected-error @below {{@decode: kiln.entry must be one of train, eval, infer, step, got "sample"}}
 func.func @decode(%x: tensor<2xf32> {kiln.input = "x"}) -> (tensor<2xf32> {kiln.output = "y"}) attributes {kiln.entry = "sample"} {
   return %x : tensor<2xf32>
 }

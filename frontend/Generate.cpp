@@ -1,0 +1,122 @@
+//===- Generate.cpp - The generate block: one step of text generation ----===//
+//
+// `generate charlm { input char: i32[1, 1] ... output scores = ... }` builds
+// @generate_step, an entry of kind `step`: its inputs, the model's parameters
+// (found by name: the block calls the model's layers with the same names), and
+// for every recurrence one carry argument per carried value, which the step
+// overwrites with the state after it. The runtime's `generate` command zeroes
+// the carries, feeds the prompt one character a call and then its own
+// samples: N characters cost N steps.
+//
+//===----------------------------------------------------------------------===//
+
+#include "frontend/Builtins.h"
+
+#include "runtime/Contract.h"
+
+#include "mlir/IR/Verifier.h"
+
+using namespace kiln;
+using namespace kiln::sema;
+
+void Elaborator::elaborateGenerate(const ast::GenerateDecl &decl) {
+  if (decl.model.name != modelName) {
+    error(decl.model.loc, "generate block for '" + decl.model.name +
+                              "', but the model is '" + modelName + "'");
+    return;
+  }
+  // The model's inputs and outputs, by name: the step's must not reuse a
+  // name with another type (the runtime binds buffers by name).
+  llvm::StringMap<mlir::Type> modelBuffers;
+  for (const Input &in : inputs)
+    modelBuffers[in.name] = in.value.getType();
+  for (const Output &out : outputs)
+    modelBuffers[out.name] = out.value.getType();
+
+  mlir::OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointToEnd(moduleOp->getBody());
+  mlir::Location loc = reporter.getLoc(decl.loc);
+  auto step = builder.create<mlir::func::FuncOp>(
+      loc, contract::kGenerateStepEntry, builder.getFunctionType({}, {}));
+  builder.setInsertionPointToEnd(step.addEntryBlock());
+
+  std::vector<Input> modelInputs = std::move(inputs);
+  std::vector<Output> modelOutputs = std::move(outputs);
+  llvm::StringMap<llvm::SMLoc> modelInputLocs = std::move(inputLocs),
+                               modelOutputLocs = std::move(outputLocs);
+  inputs.clear();
+  outputs.clear();
+  inputLocs.clear();
+  outputLocs.clear();
+  current = step;
+  inGenerate = true;
+  Frame frame;
+  elaborateBlock(decl.body, frame);
+  inGenerate = false;
+  current = forward;
+  std::vector<Input> stepInputs = std::move(inputs);
+  std::vector<Output> stepOutputs = std::move(outputs);
+  inputs = std::move(modelInputs);
+  outputs = std::move(modelOutputs);
+  inputLocs = std::move(modelInputLocs);
+  outputLocs = std::move(modelOutputLocs);
+  if (reporter.hadError()) {
+    step.erase();
+    return;
+  }
+  if (stepOutputs.empty()) {
+    error(decl.loc, "the generate block has no output; declare the scores "
+                    "of the next character, e.g. 'output scores = ...'");
+    return;
+  }
+  for (const Input &in : stepInputs) {
+    auto it = modelBuffers.find(in.name);
+    if (it != modelBuffers.end() && it->second != in.value.getType())
+      reporter.emitError(in.loc,
+                         "input '" + in.name + "' of the generate block is " +
+                             typeStr(in.value.getType()) +
+                             ", but the model's '" + in.name + "' is " +
+                             typeStr(it->second) + "; give it another name");
+  }
+  for (const Output &out : stepOutputs) {
+    auto it = modelBuffers.find(out.name);
+    if (it != modelBuffers.end() && it->second != out.value.getType())
+      error(decl.loc, "output '" + out.name + "' of the generate block is " +
+                          typeStr(out.value.getType()) + ", but the model's '" +
+                          out.name + "' is " + typeStr(it->second) +
+                          "; give it another name");
+  }
+  if (reporter.hadError())
+    return;
+
+  // Arguments: the inputs, then the carries (added as the scans were built,
+  // in between; reorder nothing: attributes name each one).
+  llvm::SmallVector<mlir::Value> results;
+  for (const Output &out : stepOutputs)
+    results.push_back(out.value);
+  for (const Carry &c : carries)
+    results.push_back(c.final);
+  builder.create<mlir::func::ReturnOp>(loc, results);
+  step.setFunctionType(builder.getFunctionType(
+      step.getBody().getArgumentTypes(), mlir::ValueRange(results).getTypes()));
+  using contract::Role;
+  for (const Input &in : stepInputs)
+    step.setArgAttr(in.value.getArgNumber(), contract::info(Role::Input).attr,
+                    builder.getStringAttr(in.name));
+  for (const Carry &c : carries)
+    step.setArgAttr(c.initial.getArgNumber(), contract::info(Role::Carry).attr,
+                    builder.getStringAttr(c.name));
+  for (auto [i, out] : llvm::enumerate(stepOutputs))
+    step.setResultAttr(i, contract::info(Role::Output).attr,
+                       builder.getStringAttr(out.name));
+  for (auto [i, c] : llvm::enumerate(carries))
+    step.setResultAttr(stepOutputs.size() + i, contract::info(Role::Carry).attr,
+                       builder.getStringAttr(c.name));
+  step->setAttr(
+      contract::kEntryAttr,
+      builder.getStringAttr(contract::info(contract::EntryKind::Step).name));
+  if (failed(mlir::verify(*moduleOp)))
+    mlir::emitError(loc, "internal error: kilnc built invalid IR for the "
+                         "generate block of '")
+        << modelName << "'";
+}

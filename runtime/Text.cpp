@@ -1,0 +1,146 @@
+//===- Text.cpp - UTF-8 text as character ids for language models --------===//
+
+#include "runtime/Text.h"
+
+#include "runtime/Files.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace kiln::rt {
+
+Expected<std::u32string> decodeUtf8(std::string_view bytes,
+                                    std::string_view name) {
+  std::u32string out;
+  out.reserve(bytes.size());
+  size_t i = 0;
+  auto bad = [&](const char *why) {
+    return makeError("'{}' is not UTF-8 text: {} at byte {}", name, why, i);
+  };
+  while (i < bytes.size()) {
+    auto b0 = static_cast<unsigned char>(bytes[i]);
+    if (b0 < 0x80) {
+      out.push_back(b0);
+      ++i;
+      continue;
+    }
+    int extra = b0 >= 0xF0 ? 3 : b0 >= 0xE0 ? 2 : b0 >= 0xC0 ? 1 : -1;
+    if (extra < 0 || b0 > 0xF4)
+      return bad("an invalid leading byte");
+    if (i + extra >= bytes.size())
+      return bad("a truncated sequence");
+    char32_t c = b0 & (0x3F >> extra);
+    for (int k = 1; k <= extra; ++k) {
+      auto b = static_cast<unsigned char>(bytes[i + k]);
+      if ((b & 0xC0) != 0x80)
+        return bad("a truncated sequence");
+      c = (c << 6) | (b & 0x3F);
+    }
+    static const char32_t minimum[] = {0, 0x80, 0x800, 0x10000};
+    if (c < minimum[extra])
+      return bad("an overlong encoding");
+    if ((c >= 0xD800 && c <= 0xDFFF) || c > 0x10FFFF)
+      return bad("a code point that is not a character");
+    out.push_back(c);
+    i += extra + 1;
+  }
+  return out;
+}
+
+std::string encodeUtf8(std::u32string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char32_t c : text) {
+    if (c < 0x80) {
+      out.push_back(char(c));
+    } else if (c < 0x800) {
+      out.push_back(char(0xC0 | (c >> 6)));
+      out.push_back(char(0x80 | (c & 0x3F)));
+    } else if (c < 0x10000) {
+      out.push_back(char(0xE0 | (c >> 12)));
+      out.push_back(char(0x80 | ((c >> 6) & 0x3F)));
+      out.push_back(char(0x80 | (c & 0x3F)));
+    } else {
+      out.push_back(char(0xF0 | (c >> 18)));
+      out.push_back(char(0x80 | ((c >> 12) & 0x3F)));
+      out.push_back(char(0x80 | ((c >> 6) & 0x3F)));
+      out.push_back(char(0x80 | (c & 0x3F)));
+    }
+  }
+  return out;
+}
+
+std::string describeChar(char32_t c) {
+  std::string code = fmt::format("U+{:04X}", uint32_t(c));
+  if (c == '\n')
+    return code + " (a newline)";
+  if (c == '\t')
+    return code + " (a tab)";
+  if (c < 0x20 || c == 0x7F)
+    return code + " (a control character)";
+  return code + " '" + encodeUtf8(std::u32string(1, c)) + "'";
+}
+
+int32_t Vocabulary::id(char32_t c) const {
+  auto it = std::lower_bound(chars.begin(), chars.end(), c);
+  return it != chars.end() && *it == c ? int32_t(it - chars.begin()) : -1;
+}
+
+Vocabulary Vocabulary::of(std::u32string_view text) {
+  std::vector<bool> seen(0x110000);
+  for (char32_t c : text)
+    seen[c] = true;
+  Vocabulary v;
+  for (char32_t c = 0; c < 0x110000; ++c)
+    if (seen[c])
+      v.chars.push_back(c);
+  return v;
+}
+
+Expected<Vocabulary> Vocabulary::fromUtf8(std::string_view bytes) {
+  Expected<std::u32string> chars = decodeUtf8(bytes, "the vocabulary");
+  if (!chars)
+    return chars.takeError();
+  if (!std::is_sorted(chars->begin(), chars->end()) ||
+      std::adjacent_find(chars->begin(), chars->end()) != chars->end())
+    return makeError("the vocabulary is not a sorted set of characters");
+  return Vocabulary{std::move(*chars)};
+}
+
+Expected<TextSplit> readTextSplit(const std::string &path, double heldOut) {
+  if (!(heldOut > 0 && heldOut < 1))
+    return makeError("held_out={} must be a fraction in (0, 1)", heldOut);
+  Expected<std::string> bytes = readFileMaybeGzip(path);
+  if (!bytes)
+    return bytes.takeError();
+  Expected<std::u32string> text = decodeUtf8(*bytes, path);
+  if (!text)
+    return text.takeError();
+  if (text->size() < 4)
+    return makeError("'{}' holds {} characters; a text to learn from needs "
+                     "more",
+                     path, text->size());
+  size_t trainSize = size_t(std::llround(double(text->size()) * (1 - heldOut)));
+  trainSize = std::clamp<size_t>(trainSize, 2, text->size() - 2);
+  TextSplit split;
+  split.train = text->substr(0, trainSize);
+  split.test = text->substr(trainSize);
+  split.vocab = Vocabulary::of(split.train);
+  return split;
+}
+
+Expected<std::vector<int32_t>> encodeText(std::u32string_view text,
+                                          const Vocabulary &vocab,
+                                          std::string_view what) {
+  std::vector<int32_t> ids(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    ids[i] = vocab.id(text[i]);
+    if (ids[i] < 0)
+      return makeError("{}: character {} at position {} is not in the "
+                       "vocabulary of the training text",
+                       what, describeChar(text[i]), i);
+  }
+  return ids;
+}
+
+} // namespace kiln::rt

@@ -1,0 +1,64 @@
+//===- Text.h - UTF-8 text as character ids for language models ----------===//
+//
+// A `text(...)` data source: a UTF-8 file decoded to code points, its first
+// part (1 - held_out of the characters) for training and the rest held out for
+// testing, the vocabulary (the sorted distinct characters of the training
+// part) mapping characters to ids, and the ids cut into windows of an input's
+// length L with stride L - 1 (each window's last character starts the next,
+// so every character but the first is predicted once).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_RUNTIME_TEXT_H
+#define KILN_RUNTIME_TEXT_H
+
+#include "runtime/Error.h"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kiln::rt {
+
+/// Decodes UTF-8 (no overlong forms, surrogates or code points past
+/// U+10FFFF); errors name `name` and the byte offset.
+Expected<std::u32string> decodeUtf8(std::string_view bytes,
+                                    std::string_view name);
+std::string encodeUtf8(std::u32string_view text);
+/// `U+00E9 'é'`, or `U+000A (a newline)`, for messages.
+std::string describeChar(char32_t c);
+
+/// The characters a model knows, sorted; a character's id is its index.
+struct Vocabulary {
+  std::u32string chars;
+
+  size_t size() const { return chars.size(); }
+  /// The id of `c`, or -1.
+  int32_t id(char32_t c) const;
+  /// Builds the vocabulary of `text`.
+  static Vocabulary of(std::u32string_view text);
+  /// Stored as UTF-8 (in checkpoints).
+  std::string utf8() const { return encodeUtf8(chars); }
+  static Expected<Vocabulary> fromUtf8(std::string_view bytes);
+};
+
+/// The training and held-out parts of a text file.
+struct TextSplit {
+  std::u32string train, test;
+  Vocabulary vocab; ///< of `train`
+};
+
+/// Reads `path`; `heldOut` in (0, 1) is the fraction of characters at the end
+/// kept for testing.
+Expected<TextSplit> readTextSplit(const std::string &path, double heldOut);
+
+/// The ids of `text` in `vocab`; an error names the first character outside
+/// it (`what` says which text).
+Expected<std::vector<int32_t>> encodeText(std::u32string_view text,
+                                          const Vocabulary &vocab,
+                                          std::string_view what);
+
+} // namespace kiln::rt
+
+#endif // KILN_RUNTIME_TEXT_H
