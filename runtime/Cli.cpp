@@ -36,8 +36,8 @@ const std::vector<CommandDef> &commands() {
            {"--seed", "N", "seed for initialization and shuffling"},
            {"--data", "INPUT=PATH",
             "training data for an input (repeatable); the format follows the "
-            "extension: .npy, .npz (PATH.npz:KEY picks an array), .csv, else "
-            "IDX; .gz is decompressed"},
+            "extension: .npy, .npz (PATH.npz:KEY picks an array), .csv, .txt "
+            "(UTF-8 text), else IDX; .gz is decompressed"},
            {"--test", "INPUT=PATH",
             "test data for an input (repeatable), evaluated after each epoch"},
            {"--checkpoint", "FILE",

@@ -19,6 +19,8 @@ std::string formatFromPath(const std::string &path) {
     return "npz";
   if (endsWith(p, ".csv"))
     return "csv";
+  if (endsWith(p, ".txt"))
+    return "text";
   return "idx";
 }
 

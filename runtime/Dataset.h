@@ -28,8 +28,8 @@ struct DataSource {
   Options options;    ///< scale=X, header=true|false
 };
 
-/// The format a path's extension implies: .npy, .npz, .csv (each optionally
-/// .gz), otherwise idx.
+/// The format a path's extension implies: .npy, .npz, .csv, .txt (text; each
+/// optionally .gz), otherwise idx.
 std::string formatFromPath(const std::string &path);
 /// A source from a command line `INPUT=PATH` (`PATH.npz:KEY` selects an array).
 DataSource sourceFromPath(const std::string &input, const std::string &path);

@@ -81,7 +81,13 @@ selectSources(const Manifest &manifest, const std::string &split,
   }
   std::vector<DataSource> sources;
   std::vector<std::string> missing;
+  // Data feeds the inputs of the entry that reads it (train_step or
+  // eval_step), not those of other entries (a generate step's character).
+  const EntrySpec *entry = manifest.findEntry(
+      split == "train" ? contract::kTrainStepEntry : contract::kEvalStepEntry);
   for (const TensorSpec &input : manifest.inputs) {
+    if (entry && !entry->takes(contract::Role::Input, input.name))
+      continue;
     const DataSource *override = nullptr;
     for (const DataSource &o : overrides)
       if (o.input == input.name)
@@ -175,6 +181,18 @@ void notePartialBatch(const Console &console, int64_t examples, int64_t batch) {
     console.note("train data: {} examples; each epoch's last {} do not fill a "
                  "batch of {} and are left out of it",
                  examples, examples % batch, batch);
+}
+
+/// A language model's loss (the mean cross-entropy of its next-character
+/// predictions, in nats) in bits per character, the number its field reports.
+double bitsPerChar(double loss) { return loss / std::log(2.0); }
+
+/// `  test 1.62 bits/char` for a model trained on text, else nothing.
+std::string describeBits(const Dataset &data, const EvalResult &r,
+                         const char *prefix) {
+  if (data.vocab.chars.empty())
+    return {};
+  return fmt::format("  {}{:.3f} bits/char", prefix, bitsPerChar(r.loss));
 }
 
 std::string describeAccuracy(const Manifest &m, const EvalResult &r,
@@ -330,6 +348,7 @@ Error Trainer::endEpoch(int64_t epoch, int64_t stepsDone, double lossSum,
   if (hasTest) {
     lastTest = evaluate(model, test);
     line += fmt::format("  test loss {}", formatLoss(lastTest->loss));
+    line += describeBits(test, *lastTest, "test ");
     line += describeAccuracy(m, *lastTest, "test ");
   }
   line += fmt::format("  {}", formatDuration(secondsSince(epochStart)));
@@ -422,7 +441,11 @@ Error Trainer::run() {
         fmt::format("; final test accuracy {:.2f}% (loss {})",
                     100 * lastTest->accuracy[0], formatLoss(lastTest->loss));
   else if (lastTest)
-    summary += fmt::format("; final test loss {}", formatLoss(lastTest->loss));
+    summary += fmt::format(
+        "; final test loss {}{}", formatLoss(lastTest->loss),
+        test.vocab.chars.empty()
+            ? std::string()
+            : fmt::format(" ({:.3f} bits/char)", bitsPerChar(lastTest->loss)));
   else
     summary += fmt::format("; final train loss {}", formatLoss(lastTrainLoss));
   console.print("{}\n", summary);
@@ -471,13 +494,17 @@ Error runEval(Model &model, const EvalOptions &options,
                           jsonQuote(k ? "accuracy_" + m.metrics[k].output
                                       : std::string("accuracy")),
                           jsonNumber(r.accuracy[k]));
+    if (!data->vocab.chars.empty())
+      json +=
+          fmt::format(",\"bits_per_char\":{}", jsonNumber(bitsPerChar(r.loss)));
     json +=
         fmt::format(",\"examples\":{},\"step\":{}}}\n", r.examples, info->step);
     fmt::print(console.out, "{}", json);
   } else {
-    fmt::print(
-        console.out, "test loss {}{}  ({} examples, checkpoint step {})\n",
-        formatLoss(r.loss), describeAccuracy(m, r, ""), r.examples, info->step);
+    fmt::print(console.out,
+               "test loss {}{}{}  ({} examples, checkpoint step {})\n",
+               formatLoss(r.loss), describeBits(*data, r, ""),
+               describeAccuracy(m, r, ""), r.examples, info->step);
   }
   std::fflush(console.out);
   return Error::success();

@@ -35,6 +35,7 @@ TEST(DatasetTest, FormatFromExtension) {
   EXPECT_EQ(formatFromPath("a/b.npy.gz"), "npy");
   EXPECT_EQ(formatFromPath("b.npz"), "npz");
   EXPECT_EQ(formatFromPath("b.csv"), "csv");
+  EXPECT_EQ(formatFromPath("bible/kjv.txt"), "text");
   EXPECT_EQ(formatFromPath("train-images-idx3-ubyte.gz"), "idx");
   DataSource s = sourceFromPath("x", "data/d.npz:images");
   EXPECT_EQ(s.format, "npz");
