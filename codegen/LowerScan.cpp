@@ -19,18 +19,6 @@ using namespace kiln::lowering;
 
 namespace {
 
-/// Offsets, sizes and strides that select step `t` of `type` along `axis`.
-struct StepSlice {
-  SmallVector<OpFoldResult> offsets, sizes, strides;
-  StepSlice(OpBuilder &b, RankedTensorType type, int64_t axis, Value t) {
-    for (int64_t d = 0; d < type.getRank(); ++d) {
-      offsets.push_back(d == axis ? OpFoldResult(t) : b.getIndexAttr(0));
-      sizes.push_back(b.getIndexAttr(d == axis ? 1 : type.getDimSize(d)));
-      strides.push_back(b.getIndexAttr(1));
-    }
-  }
-};
-
 struct ScanLowering : OpConversionPattern<kiln::ScanOp> {
   using OpConversionPattern::OpConversionPattern;
 
@@ -62,7 +50,7 @@ struct ScanLowering : OpConversionPattern<kiln::ScanOp> {
     SmallVector<Value> args(loop.getRegionIterArgs().take_front(numCarries));
     for (Value x : adaptor.getXs()) {
       auto type = cast<RankedTensorType>(x.getType());
-      StepSlice s(rewriter, type, axis, t);
+      AxisSlice s(rewriter, type.getShape(), axis, t, 1);
       args.push_back(rewriter.create<tensor::ExtractSliceOp>(
           loc, op.getSliceType(type), x, s.offsets, s.sizes, s.strides));
     }
@@ -81,7 +69,7 @@ struct ScanLowering : OpConversionPattern<kiln::ScanOp> {
          llvm::zip(yield.getValues().drop_front(numCarries),
                    loop.getRegionIterArgs().drop_front(numCarries))) {
       auto type = cast<RankedTensorType>(acc.getType());
-      StepSlice s(rewriter, type, axis, t);
+      AxisSlice s(rewriter, type.getShape(), axis, t, 1);
       stacked.push_back(rewriter.create<tensor::InsertSliceOp>(
           loc, slice, acc, s.offsets, s.sizes, s.strides));
     }

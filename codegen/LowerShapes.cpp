@@ -73,21 +73,6 @@ struct TransposeLowering : OpConversionPattern<kiln::TransposeOp> {
   }
 };
 
-/// The offsets, sizes and unit strides of the slice [start, start + size)
-/// along `axis` of a tensor of `shape`.
-static void sliceBounds(OpBuilder &b, ArrayRef<int64_t> shape, int64_t axis,
-                        int64_t start, int64_t size,
-                        SmallVectorImpl<OpFoldResult> &offsets,
-                        SmallVectorImpl<OpFoldResult> &sizes,
-                        SmallVectorImpl<OpFoldResult> &strides) {
-  for (auto [d, dim] : llvm::enumerate(shape)) {
-    bool cut = static_cast<int64_t>(d) == axis;
-    offsets.push_back(b.getIndexAttr(cut ? start : 0));
-    sizes.push_back(b.getIndexAttr(cut ? size : dim));
-    strides.push_back(b.getIndexAttr(1));
-  }
-}
-
 /// split: one extract_slice per piece (a view once bufferized).
 struct SplitLowering : OpConversionPattern<kiln::SplitOp> {
   using OpConversionPattern::OpConversionPattern;
@@ -99,12 +84,11 @@ struct SplitLowering : OpConversionPattern<kiln::SplitOp> {
     int64_t start = 0;
     ArrayRef<int64_t> shape = tensorType(adaptor.getInput()).getShape();
     for (auto [piece, size] : llvm::zip(op.getResults(), op.getSizes())) {
-      SmallVector<OpFoldResult> offsets, sizes, strides;
-      sliceBounds(rewriter, shape, op.getAxis(), start, size, offsets, sizes,
-                  strides);
+      AxisSlice s(rewriter, shape, op.getAxis(), rewriter.getIndexAttr(start),
+                  size);
       pieces.push_back(rewriter.create<tensor::ExtractSliceOp>(
           op.getLoc(), cast<RankedTensorType>(piece.getType()),
-          adaptor.getInput(), offsets, sizes, strides));
+          adaptor.getInput(), s.offsets, s.sizes, s.strides));
       start += size;
     }
     rewriter.replaceOp(op, pieces);
@@ -126,11 +110,10 @@ struct ConcatLowering : OpConversionPattern<kiln::ConcatOp> {
     int64_t start = 0;
     for (Value input : adaptor.getInputs()) {
       int64_t size = tensorType(input).getDimSize(op.getAxis());
-      SmallVector<OpFoldResult> offsets, sizes, strides;
-      sliceBounds(rewriter, type.getShape(), op.getAxis(), start, size, offsets,
-                  sizes, strides);
-      result = rewriter.create<tensor::InsertSliceOp>(loc, input, result,
-                                                      offsets, sizes, strides);
+      AxisSlice s(rewriter, type.getShape(), op.getAxis(),
+                  rewriter.getIndexAttr(start), size);
+      result = rewriter.create<tensor::InsertSliceOp>(
+          loc, input, result, s.offsets, s.sizes, s.strides);
       start += size;
     }
     rewriter.replaceOp(op, result);

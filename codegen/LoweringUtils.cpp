@@ -19,6 +19,16 @@ Value emptyLike(OpBuilder &b, Location loc, ArrayRef<int64_t> shape,
   return b.create<tensor::EmptyOp>(loc, shape, elementType);
 }
 
+AxisSlice::AxisSlice(OpBuilder &b, ArrayRef<int64_t> shape, int64_t axis,
+                     OpFoldResult start, int64_t size) {
+  for (auto [d, dim] : llvm::enumerate(shape)) {
+    bool cut = static_cast<int64_t>(d) == axis;
+    offsets.push_back(cut ? start : b.getIndexAttr(0));
+    sizes.push_back(b.getIndexAttr(cut ? size : dim));
+    strides.push_back(b.getIndexAttr(1));
+  }
+}
+
 Value filled(OpBuilder &b, Location loc, ArrayRef<int64_t> shape,
              TypedAttr value) {
   Value init = emptyLike(b, loc, shape, value.getType());

@@ -165,6 +165,15 @@ mlir::RankedTensorType tensorType(mlir::Value v);
 mlir::Value emptyLike(mlir::OpBuilder &b, mlir::Location loc,
                       llvm::ArrayRef<int64_t> shape, mlir::Type elementType);
 
+/// The offsets, sizes and unit strides of the slice [start, start + size)
+/// along `axis` of a tensor of `shape` (whole along the other dimensions), for
+/// tensor.extract_slice / insert_slice.
+struct AxisSlice {
+  llvm::SmallVector<mlir::OpFoldResult> offsets, sizes, strides;
+  AxisSlice(mlir::OpBuilder &b, llvm::ArrayRef<int64_t> shape, int64_t axis,
+            mlir::OpFoldResult start, int64_t size);
+};
+
 /// A tensor of `shape` filled with `value`.
 mlir::Value filled(mlir::OpBuilder &b, mlir::Location loc,
                    llvm::ArrayRef<int64_t> shape, mlir::TypedAttr value);

@@ -193,6 +193,43 @@ Expected<InputData> loadText(const Manifest &manifest, const DataSource &source,
   return d;
 }
 
+/// An array file (IDX, .npy, .npz, CSV) for `input`, with its options.
+Expected<InputData> loadArray(const DataSource &source, const TensorSpec &input,
+                              const std::string &path,
+                              const std::string &what) {
+  std::optional<double> scale;
+  std::optional<bool> header;
+  for (const auto &[key, value] : source.options) {
+    if (key == "scale") {
+      scale = parseDouble(value);
+      if (!scale || !std::isfinite(*scale))
+        return makeError("{}: scale={} is not a number", what, value);
+    } else if (key == "header") {
+      if (value == "true" || value == "1")
+        header = true;
+      else if (value == "false" || value == "0")
+        header = false;
+      else
+        return makeError("{}: header={} is not true or false", what, value);
+    }
+    // Other options are for other formats or later runtimes.
+  }
+  Expected<Array> array = Error::failure("unreachable");
+  if (source.format == "idx")
+    array = readIdx(path);
+  else if (source.format == "npy")
+    array = readNpy(path);
+  else if (source.format == "npz")
+    array = readNpz(path, source.key);
+  else if (source.format == "csv")
+    array = readCsv(path, header);
+  else
+    return makeError("{}: unknown format '{}'", what, source.format);
+  if (!array)
+    return array.takeError();
+  return convertArray(*array, input, path, scale);
+}
+
 } // namespace
 
 Expected<Dataset> loadDataset(const Manifest &manifest,
@@ -212,60 +249,13 @@ Expected<Dataset> loadDataset(const Manifest &manifest,
     if (!path)
       return path.takeError();
 
-    if (source.format == "text") {
-      Expected<InputData> data =
-          loadText(manifest, source, *input, *path, split, what, ds.vocab);
-      if (!data)
-        return data.takeError();
-      int64_t examples = int64_t(data->bytes.size() / data->exampleBytes);
-      if (first && examples != ds.examples)
-        return makeError("{} data: '{}' has {} examples (input '{}') but the "
-                         "text '{}' has {} windows (input '{}'); every input "
-                         "needs the same number",
-                         split, first->file, ds.examples, first->spec->name,
-                         data->file, examples, source.input);
-      ds.examples = examples;
-      ds.inputs.push_back(std::move(*data));
-      first = &ds.inputs.front();
-      continue;
-    }
-
-    std::optional<double> scale;
-    std::optional<bool> header;
-    for (const auto &[key, value] : source.options) {
-      if (key == "scale") {
-        scale = parseDouble(value);
-        if (!scale || !std::isfinite(*scale))
-          return makeError("{}: scale={} is not a number", what, value);
-      } else if (key == "header") {
-        if (value == "true" || value == "1")
-          header = true;
-        else if (value == "false" || value == "0")
-          header = false;
-        else
-          return makeError("{}: header={} is not true or false", what, value);
-      }
-      // Other options are for other formats or later runtimes.
-    }
-
-    Expected<Array> array = Error::failure("unreachable");
-    if (source.format == "idx")
-      array = readIdx(*path);
-    else if (source.format == "npy")
-      array = readNpy(*path);
-    else if (source.format == "npz")
-      array = readNpz(*path, source.key);
-    else if (source.format == "csv")
-      array = readCsv(*path, header);
-    else
-      return makeError("{}: unknown format '{}'", what, source.format);
-    if (!array)
-      return array.takeError();
-
-    Expected<InputData> data = convertArray(*array, *input, *path, scale);
+    Expected<InputData> data =
+        source.format == "text"
+            ? loadText(manifest, source, *input, *path, split, what, ds.vocab)
+            : loadArray(source, *input, *path, what);
     if (!data)
       return data.takeError();
-    int64_t examples = array->shape[0];
+    int64_t examples = int64_t(data->bytes.size() / data->exampleBytes);
     if (first && examples != ds.examples)
       return makeError("{} data: '{}' has {} examples (input '{}') but '{}' "
                        "has {} (input '{}'); every input needs the same "
