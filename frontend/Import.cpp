@@ -3,8 +3,8 @@
 // The standard library is written in Kiln (lib/*.kiln) and embedded into the
 // compiler at build time, so a compiled kilnc needs no files beside it. An
 // import parses the library as another buffer of the SourceMgr (its errors
-// and the locations of its ops name `lib/nn.kiln`) and adds its functions to
-// the program.
+// and the locations of its ops name `lib/nn.kiln`) and adds to the program
+// the functions that the program does not define itself.
 //
 //===----------------------------------------------------------------------===//
 
@@ -63,8 +63,13 @@ std::unique_ptr<ast::Module> kiln::parseProgram(llvm::SourceMgr &srcMgr,
       continue;
     for (ast::ModelDecl &model : lib->models)
       reporter.emitError(model.name.loc, "a library declares functions only");
+    // The file's own functions take precedence over a library's (a model
+    // may define its own `dense`).
     for (ast::FnDecl &fn : lib->functions)
-      program->functions.push_back(std::move(fn));
+      if (!llvm::any_of(program->functions, [&](const ast::FnDecl &own) {
+            return own.name.name == fn.name.name;
+          }))
+        program->functions.push_back(std::move(fn));
     llvm::append_range(pending, lib->imports);
   }
   return program;
