@@ -518,7 +518,7 @@ def report(results, args):
     lines.append(load_note + ".")
     lines.append("")
 
-    lines.append("### Models: one training step (batch 64) on a resident batch")
+    lines.append("### Models: one training step on a resident batch (each model's batch: 64, 32 for the classifiers of bench/models)")
     lines.append("")
     lines.append("| model | threads | W+N x R | Kiln min / median ms | torch min / median ms "
                  "| Kiln / torch | Kiln GFLOP/s | torch GFLOP/s | kilnc s "
