@@ -874,6 +874,25 @@ struct DropUnusedStackedOutputs : OpRewritePattern<ScanOp> {
   }
 };
 
+/// Two stacked outputs of the same value are one.
+struct MergeDuplicateStackedOutputs : OpRewritePattern<ScanOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(ScanOp scan,
+                                PatternRewriter &rewriter) const override {
+    auto yield = cast<YieldOp>(scan.getBody().front().getTerminator());
+    unsigned numCarries = scan.getCarries().size();
+    ValueRange values = yield.getValues();
+    for (unsigned j = numCarries; j < values.size(); ++j)
+      for (unsigned k = numCarries; k < j; ++k)
+        if (values[j] == values[k] && !scan.getResult(j).use_empty()) {
+          rewriter.replaceAllUsesWith(scan.getResult(j), scan.getResult(k));
+          return success(); // DropUnusedStackedOutputs removes it
+        }
+    return failure();
+  }
+};
+
 /// Sequences and consts that the body no longer reads are not passed in.
 struct DropUnusedInputs : OpRewritePattern<ScanOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -900,13 +919,180 @@ struct DropUnusedInputs : OpRewritePattern<ScanOp> {
   }
 };
 
+/// A carry that accumulates `acc + a_t^T @ b_t` (a weight's gradient in a
+/// backward scan) or `acc + sum(b_t, axis 0)` (a bias's) is computed after the
+/// loop instead, as one matmul (or reduction) over all the steps' rows: the
+/// loop stacks b_t (and a_t, unless it is a slice of a sequence already) and
+/// carries the accumulator through unchanged. One [K, T*B] x [T*B, N]
+/// product runs far faster than T small ones added up.
+struct HoistAccumulatedProducts : OpRewritePattern<ScanOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(ScanOp scan,
+                                PatternRewriter &rewriter) const override {
+    int64_t axis = scan.getAxis(), length = scan.getLength();
+    if (axis > 1)
+      return failure();
+    Block &body = scan.getBody().front();
+    auto yield = cast<YieldOp>(body.getTerminator());
+    unsigned numCarries = scan.getCarries().size();
+    unsigned numXs = scan.getXs().size();
+    // A step value of rank 2 that varies per step: a sequence slice or a
+    // value the body computes.
+    auto perStep = [&](Value v) {
+      auto type = dyn_cast<RankedTensorType>(v.getType());
+      if (!type || type.getRank() != 2)
+        return false;
+      auto arg = dyn_cast<BlockArgument>(v);
+      if (!arg)
+        return v.getParentBlock() == &body;
+      return arg.getOwner() == &body && arg.getArgNumber() >= numCarries &&
+             arg.getArgNumber() < numCarries + numXs;
+    };
+    for (unsigned i = 0; i < numCarries; ++i) {
+      BlockArgument acc = body.getArgument(i);
+      auto add = yield.getValues()[i].getDefiningOp<AddOp>();
+      if (!add || !acc.hasOneUse() || add.getType() != acc.getType())
+        continue;
+      Value term = add.getLhs() == acc   ? add.getRhs()
+                   : add.getRhs() == acc ? add.getLhs()
+                                         : Value();
+      if (!term)
+        continue;
+      SmallVector<Value, 2> factors;
+      if (auto matmul = term.getDefiningOp<MatmulOp>()) {
+        auto t = matmul.getLhs().getDefiningOp<TransposeOp>();
+        if (!t || t.getPerm() != ArrayRef<int64_t>{1, 0})
+          continue;
+        factors = {t.getInput(), matmul.getRhs()};
+      } else if (auto sum = term.getDefiningOp<ReduceSumOp>()) {
+        if (sum.getAxes() != ArrayRef<int64_t>{0} || sum.getKeepdims())
+          continue;
+        factors = {sum.getInput()};
+      } else {
+        continue;
+      }
+      if (!llvm::all_of(factors, perStep))
+        continue;
+
+      // The new scan: the same, stacking the factors that are not sequences.
+      SmallVector<Value> stackedValues(
+          yield.getValues().drop_front(numCarries));
+      SmallVector<Type> types(scan.getResultTypes());
+      SmallVector<int> stackIndex; // per factor: its new output, or -1
+      for (Value f : factors) {
+        auto arg = dyn_cast<BlockArgument>(f);
+        if (arg) {
+          stackIndex.push_back(-1);
+          continue;
+        }
+        stackIndex.push_back(types.size());
+        auto type = cast<RankedTensorType>(f.getType());
+        SmallVector<int64_t> shape(type.getShape());
+        shape.insert(shape.begin() + axis, length);
+        types.push_back(RankedTensorType::get(shape, type.getElementType()));
+        stackedValues.push_back(f);
+      }
+      SmallVector<Value> values(yield.getValues().take_front(numCarries));
+      values[i] = acc;
+      llvm::append_range(values, stackedValues);
+      rewriter.setInsertionPoint(yield);
+      rewriter.replaceOpWithNewOp<YieldOp>(yield, values);
+      rewriter.setInsertionPoint(scan);
+      auto bigger = rewriter.create<ScanOp>(
+          scan.getLoc(), types, scan.getCarries(), scan.getXs(),
+          scan.getConsts(), scan.getLengthAttr(), scan.getAxisAttr(),
+          scan.getReverseAttr());
+      rewriter.inlineRegionBefore(scan.getBody(), bigger.getBody(),
+                                  bigger.getBody().end());
+
+      // After the loop: every step's rows at once.
+      rewriter.setInsertionPointAfter(bigger);
+      Location loc = scan.getLoc();
+      SmallVector<Value, 2> flat;
+      for (auto [f, index] : llvm::zip(factors, stackIndex)) {
+        Value seq = index < 0
+                        ? bigger.getXs()[cast<BlockArgument>(f).getArgNumber() -
+                                         numCarries]
+                        : bigger.getResult(index);
+        auto type = cast<RankedTensorType>(seq.getType());
+        auto flatType = RankedTensorType::get(
+            {type.getDimSize(0) * type.getDimSize(1), type.getDimSize(2)},
+            type.getElementType());
+        flat.push_back(rewriter.create<ReshapeOp>(loc, flatType, seq));
+      }
+      Value whole;
+      if (flat.size() == 2) {
+        Value at =
+            rewriter.create<TransposeOp>(loc, flat[0], ArrayRef<int64_t>{1, 0});
+        whole = rewriter.create<MatmulOp>(loc, at, flat[1]);
+      } else {
+        whole = rewriter.create<ReduceSumOp>(loc, flat[0], ArrayRef<int64_t>{0},
+                                             false);
+      }
+      Value total = rewriter.create<AddOp>(loc, bigger.getResult(i), whole);
+      SmallVector<Value> replacements(
+          bigger.getResults().take_front(scan.getNumResults()));
+      replacements[i] = total;
+      rewriter.replaceOp(scan, replacements);
+      return success();
+    }
+    return failure();
+  }
+};
+
+/// A carry the body yields back unchanged is the same at every step: a const.
+struct PassThroughCarriesAreConsts : OpRewritePattern<ScanOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(ScanOp scan,
+                                PatternRewriter &rewriter) const override {
+    Block &body = scan.getBody().front();
+    auto yield = cast<YieldOp>(body.getTerminator());
+    unsigned numCarries = scan.getCarries().size();
+    for (unsigned i = 0; i < numCarries; ++i) {
+      BlockArgument arg = body.getArgument(i);
+      if (yield.getValues()[i] != arg)
+        continue;
+      Value init = scan.getCarries()[i];
+      SmallVector<Value> carries(scan.getCarries()), consts(scan.getConsts()),
+          values(yield.getValues());
+      SmallVector<Type> types(scan.getResultTypes());
+      carries.erase(carries.begin() + i);
+      consts.push_back(init);
+      values.erase(values.begin() + i);
+      types.erase(types.begin() + i);
+      rewriter.setInsertionPoint(yield);
+      rewriter.replaceOpWithNewOp<YieldOp>(yield, values);
+      rewriter.setInsertionPoint(scan);
+      auto smaller = rewriter.create<ScanOp>(
+          scan.getLoc(), types, carries, scan.getXs(), consts,
+          scan.getLengthAttr(), scan.getAxisAttr(), scan.getReverseAttr());
+      rewriter.inlineRegionBefore(scan.getBody(), smaller.getBody(),
+                                  smaller.getBody().end());
+      Block &moved = smaller.getBody().front();
+      BlockArgument asConst = moved.addArgument(arg.getType(), arg.getLoc());
+      rewriter.replaceAllUsesWith(arg, asConst);
+      moved.eraseArgument(i);
+      SmallVector<Value> replacements;
+      for (unsigned r = 0; r < scan.getNumResults(); ++r)
+        replacements.push_back(r == i  ? init
+                               : r < i ? smaller.getResult(r)
+                                       : smaller.getResult(r - 1));
+      rewriter.replaceOp(scan, replacements);
+      return success();
+    }
+    return failure();
+  }
+};
+
 } // namespace
 
 void ScanOp::getCanonicalizationPatterns(RewritePatternSet &patterns,
                                          MLIRContext *context) {
-  patterns
-      .add<HoistLoopInvariantOps, DropUnusedStackedOutputs, DropUnusedInputs>(
-          context);
+  patterns.add<HoistLoopInvariantOps, DropUnusedStackedOutputs,
+               MergeDuplicateStackedOutputs, DropUnusedInputs,
+               HoistAccumulatedProducts, PassThroughCarriesAreConsts>(context);
 }
 
 LogicalResult ScanOp::verify() {

@@ -81,3 +81,32 @@ func.func @scan_cleanup(%h0: tensor<2x4xf32>, %x: tensor<2x3x4xf32>, %unused: te
   } -> (tensor<2x4xf32>, tensor<2x3x5xf32>)
   return %h : tensor<2x4xf32>
 }
+
+// A carry that accumulates a_t^T @ b_t (a weight's gradient) or sum(b_t) (a
+// bias's) is computed after the loop from every step's rows: the loop stacks
+// b_t once (a_t is a slice of %x already), the accumulators leave the carries,
+// and one matmul and one reduction over [T*B] rows follow the loop.
+// CHECK-LABEL: func.func @scan_accumulators
+// CHECK: %[[S:.+]]:2 = kiln.scan length = 3 axis = 1 carries(%{{.+}} : tensor<2x4xf32>) xs(%[[X:.+]] : tensor<2x3x5xf32>) consts(%{{.+}} : tensor<5x4xf32>) {
+// CHECK: kiln.yield %[[B:.+]], %[[B]] : tensor<2x4xf32>, tensor<2x4xf32>
+// CHECK: } -> (tensor<2x4xf32>, tensor<2x3x4xf32>)
+// CHECK-DAG: %[[XF:.+]] = kiln.reshape %[[X]] : tensor<2x3x5xf32> -> tensor<6x5xf32>
+// CHECK-DAG: kiln.reshape %[[S]]#1 : tensor<2x3x4xf32> -> tensor<6x4xf32>
+// CHECK-DAG: %[[XT:.+]] = kiln.transpose %[[XF]] perm = [1, 0]
+// CHECK-DAG: %[[DW:.+]] = kiln.matmul %[[XT]], %{{.+}} : (tensor<5x6xf32>, tensor<6x4xf32>) -> tensor<5x4xf32>
+// CHECK-DAG: kiln.add %[[W0:.+]], %[[DW]]
+// CHECK-DAG: %[[DB:.+]] = kiln.reduce_sum %{{.+}} axes = [0] : tensor<6x4xf32> -> tensor<4xf32>
+func.func @scan_accumulators(%h0: tensor<2x4xf32>, %x: tensor<2x3x5xf32>, %w: tensor<5x4xf32>, %dw0: tensor<5x4xf32>, %db0: tensor<4xf32>) -> (tensor<2x4xf32>, tensor<5x4xf32>, tensor<4xf32>) {
+  %h, %dw, %db = kiln.scan length = 3 axis = 1 carries(%h0, %dw0, %db0 : tensor<2x4xf32>, tensor<5x4xf32>, tensor<4xf32>) xs(%x : tensor<2x3x5xf32>) consts(%w : tensor<5x4xf32>) {
+  ^bb0(%hp: tensor<2x4xf32>, %acc: tensor<5x4xf32>, %bacc: tensor<4xf32>, %xt: tensor<2x5xf32>, %wc: tensor<5x4xf32>):
+    %0 = kiln.matmul %xt, %wc : (tensor<2x5xf32>, tensor<5x4xf32>) -> tensor<2x4xf32>
+    %1 = kiln.add %0, %hp : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+    %2 = kiln.transpose %xt perm = [1, 0] : tensor<2x5xf32> -> tensor<5x2xf32>
+    %3 = kiln.matmul %2, %1 : (tensor<5x2xf32>, tensor<2x4xf32>) -> tensor<5x4xf32>
+    %4 = kiln.add %acc, %3 : (tensor<5x4xf32>, tensor<5x4xf32>) -> tensor<5x4xf32>
+    %5 = kiln.reduce_sum %1 axes = [0] : tensor<2x4xf32> -> tensor<4xf32>
+    %6 = kiln.add %bacc, %5 : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+    kiln.yield %1, %4, %6 : tensor<2x4xf32>, tensor<5x4xf32>, tensor<4xf32>
+  } -> (tensor<2x4xf32>, tensor<5x4xf32>, tensor<4xf32>)
+  return %h, %dw, %db : tensor<2x4xf32>, tensor<5x4xf32>, tensor<4xf32>
+}
