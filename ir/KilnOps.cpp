@@ -792,6 +792,24 @@ RankedTensorType ScanOp::getSliceType(Type sequence) {
 
 namespace {
 
+/// A scan like `scan` with results `types`, `carries` and `consts`, that takes
+/// over its body with the terminator yielding `yielded`: what the patterns
+/// below build when they change what a scan carries, stacks or captures. The
+/// caller replaces `scan`'s results.
+ScanOp rebuildScan(PatternRewriter &rewriter, ScanOp scan, TypeRange types,
+                   ValueRange carries, ValueRange consts, ValueRange yielded) {
+  auto yield = cast<YieldOp>(scan.getBody().front().getTerminator());
+  rewriter.setInsertionPoint(yield);
+  rewriter.replaceOpWithNewOp<YieldOp>(yield, yielded);
+  rewriter.setInsertionPoint(scan);
+  auto rebuilt = rewriter.create<ScanOp>(
+      scan.getLoc(), types, carries, scan.getXs(), consts, scan.getLengthAttr(),
+      scan.getAxisAttr(), scan.getReverseAttr());
+  rewriter.inlineRegionBefore(scan.getBody(), rebuilt.getBody(),
+                              rebuilt.getBody().end());
+  return rebuilt;
+}
+
 /// An op of a scan's body that reads only the consts computes the same value
 /// at every step (the transpose of a weight in the backward scan): compute it
 /// once before the loop, and pass it in as a const.
@@ -858,14 +876,8 @@ struct DropUnusedStackedOutputs : OpRewritePattern<ScanOp> {
     SmallVector<Value> values;
     for (unsigned i : kept)
       values.push_back(yield.getValues()[i]);
-    rewriter.setInsertionPoint(yield);
-    rewriter.replaceOpWithNewOp<YieldOp>(yield, values);
-    rewriter.setInsertionPoint(scan);
-    auto smaller = rewriter.create<ScanOp>(
-        scan.getLoc(), types, scan.getCarries(), scan.getXs(), scan.getConsts(),
-        scan.getLengthAttr(), scan.getAxisAttr(), scan.getReverseAttr());
-    rewriter.inlineRegionBefore(scan.getBody(), smaller.getBody(),
-                                smaller.getBody().end());
+    ScanOp smaller = rebuildScan(rewriter, scan, types, scan.getCarries(),
+                                 scan.getConsts(), values);
     SmallVector<Value> replacements(scan.getNumResults());
     for (auto [i, index] : llvm::enumerate(kept))
       replacements[index] = smaller.getResult(i);
@@ -996,15 +1008,8 @@ struct HoistAccumulatedProducts : OpRewritePattern<ScanOp> {
       SmallVector<Value> values(yield.getValues().take_front(numCarries));
       values[i] = acc;
       llvm::append_range(values, stackedValues);
-      rewriter.setInsertionPoint(yield);
-      rewriter.replaceOpWithNewOp<YieldOp>(yield, values);
-      rewriter.setInsertionPoint(scan);
-      auto bigger = rewriter.create<ScanOp>(
-          scan.getLoc(), types, scan.getCarries(), scan.getXs(),
-          scan.getConsts(), scan.getLengthAttr(), scan.getAxisAttr(),
-          scan.getReverseAttr());
-      rewriter.inlineRegionBefore(scan.getBody(), bigger.getBody(),
-                                  bigger.getBody().end());
+      ScanOp bigger = rebuildScan(rewriter, scan, types, scan.getCarries(),
+                                  scan.getConsts(), values);
 
       // After the loop: every step's rows at once.
       rewriter.setInsertionPointAfter(bigger);
@@ -1062,14 +1067,8 @@ struct PassThroughCarriesAreConsts : OpRewritePattern<ScanOp> {
       consts.push_back(init);
       values.erase(values.begin() + i);
       types.erase(types.begin() + i);
-      rewriter.setInsertionPoint(yield);
-      rewriter.replaceOpWithNewOp<YieldOp>(yield, values);
-      rewriter.setInsertionPoint(scan);
-      auto smaller = rewriter.create<ScanOp>(
-          scan.getLoc(), types, carries, scan.getXs(), consts,
-          scan.getLengthAttr(), scan.getAxisAttr(), scan.getReverseAttr());
-      rewriter.inlineRegionBefore(scan.getBody(), smaller.getBody(),
-                                  smaller.getBody().end());
+      ScanOp smaller =
+          rebuildScan(rewriter, scan, types, carries, consts, values);
       Block &moved = smaller.getBody().front();
       BlockArgument asConst = moved.addArgument(arg.getType(), arg.getLoc());
       rewriter.replaceAllUsesWith(arg, asConst);
