@@ -195,6 +195,23 @@ std::string describeBits(const Dataset &data, const EvalResult &r,
   return fmt::format("  {}{:.3f} bits/char", prefix, bitsPerChar(r.loss));
 }
 
+/// Character ids mean what the checkpoint's vocabulary says: data whose
+/// vocabulary differs would be read as other characters.
+Error checkVocabulary(const std::string &checkpoint, const CheckpointInfo &info,
+                      const Dataset &data) {
+  if (info.vocab.empty() || data.vocab.chars.empty())
+    return Error::success();
+  Expected<Vocabulary> saved = Vocabulary::fromUtf8(info.vocab);
+  if (!saved)
+    return makeError("'{}': {}", checkpoint, saved.error().message());
+  if (saved->chars == data.vocab.chars)
+    return Error::success();
+  return makeError("'{}' was trained on a text of another vocabulary ({} "
+                   "characters; this text's training part has {}): its "
+                   "character ids would mean other characters",
+                   checkpoint, saved->size(), data.vocab.size());
+}
+
 std::string describeAccuracy(const Manifest &m, const EvalResult &r,
                              const char *prefix) {
   std::string s;
@@ -293,6 +310,8 @@ Error Trainer::prepare() {
       console.warning("'{}' was written by model '{}'; this is model '{}' "
                       "(the tensors match)",
                       options.resume, info->model, m.model);
+    if (Error e = checkVocabulary(options.resume, *info, train))
+      return e;
     startStep = int64_t(info->step);
   } else {
     model.initialize(seed);
@@ -484,6 +503,8 @@ Error runEval(Model &model, const EvalOptions &options,
   Expected<Dataset> data = loadDataset(m, *sources, "test");
   if (!data)
     return data.takeError();
+  if (Error e = checkVocabulary(options.checkpoint, *info, *data))
+    return e;
   if (data->examples == 0)
     return makeError("the test data holds no examples");
   EvalResult r = evaluate(model, *data);
