@@ -450,6 +450,12 @@ std::string renderManifest(ModuleOp module, const AbiLayout &layout) {
         os << " " << key << "=" << value(a);
     settings(os, train, {"batch", "epochs", "seed", "optimizer"});
     os << "\n";
+    if (auto schedule = train.getAs<DictionaryAttr>("schedule")) {
+      auto name = schedule.getAs<StringAttr>("name");
+      os << record::kSchedule << " " << field(name ? name.getValue() : "");
+      settings(os, schedule, {"name"});
+      os << "\n";
+    }
     dataRecords(os, "train", train.get("data"));
     dataRecords(os, "test", train.get("test"));
   }

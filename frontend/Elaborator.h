@@ -170,6 +170,9 @@ public:
   bool collectFunctions();
   void elaborateModel(const ast::ModelDecl &decl);
   void elaborateTrain(const ast::TrainDecl &decl);
+  /// `cosine(warmup = 100)`: the train block's `schedule` as {name, params...}
+  /// with every default filled; null after an error.
+  mlir::Attribute elaborateSchedule(const ast::Expr &value, Frame &frame);
   /// Builds @generate_step from a generate block (Generate.cpp).
   void elaborateGenerate(const ast::GenerateDecl &decl);
   /// Gives @forward its signature, return and attributes; verifies the module.

@@ -94,7 +94,8 @@ void Elaborator::elaborateTrain(const TrainDecl &decl) {
                       : typeOf(inputs[0].value).getShape()[0];
   int64_t epochs = 1, seed = 0;
   Settings data, test; // by input name
-  Frame frame;         // settings see only constants, functions and builtins
+  mlir::Attribute schedule;
+  Frame frame; // settings see only constants, functions and builtins
   llvm::StringMap<SMLoc> seen;
   for (const TrainItem &item : decl.items) {
     if (reporter.tooManyErrors())
@@ -149,11 +150,21 @@ void Elaborator::elaborateTrain(const TrainDecl &decl) {
       continue;
     }
 
-    // The rest are calls: optimizer NAME(...), data INPUT = FORMAT(...).
+    // The rest are calls: optimizer NAME(...), schedule NAME(...),
+    // data INPUT = FORMAT(...).
+    if (key == "schedule") {
+      if (item.target) {
+        error(item.target->loc, "'schedule' takes a value, not a name");
+        continue;
+      }
+      if (mlir::Attribute s = elaborateSchedule(*item.value, frame))
+        schedule = s;
+      continue;
+    }
     if (key != "optimizer" && !isData) {
       error(item.key.loc, "unknown training setting '" + key +
-                              "'; expected optimizer, batch, epochs, seed, "
-                              "data or test");
+                              "'; expected optimizer, schedule, batch, "
+                              "epochs, seed, data or test");
       continue;
     }
     const CallExpr *call = llvm::dyn_cast<CallExpr>(item.value.get());
@@ -311,4 +322,75 @@ void Elaborator::elaborateTrain(const TrainDecl &decl) {
       b.getNamedAttr("data", dict(data)),
       b.getNamedAttr("test", dict(test)),
   });
+  if (schedule)
+    train = b.getDictionaryAttr(
+        llvm::to_vector(llvm::concat<const mlir::NamedAttribute>(
+            train.getValue(),
+            llvm::ArrayRef(b.getNamedAttr("schedule", schedule)))));
+}
+
+mlir::Attribute Elaborator::elaborateSchedule(const Expr &value, Frame &frame) {
+  // Schedules are names of the train block only (not builtins: `step` and
+  // `linear` stay free for variables).
+  const CallExpr *call = llvm::dyn_cast<CallExpr>(&value);
+  const Expr *calleeExpr = call ? call->callee.get() : &value;
+  auto *name = llvm::dyn_cast<NameExpr>(calleeExpr);
+  std::optional<contract::ScheduleKind> kind;
+  if (name)
+    kind = contract::parseSchedule(name->name);
+  if (!kind || *kind == contract::ScheduleKind::Constant) {
+    auto diag = error(calleeExpr->getLoc(), "unknown learning-rate schedule");
+    if (name)
+      diag << " '" << name->name << "'";
+    diag << "; expected cosine(warmup, min_lr), linear(warmup, min_lr) or "
+            "step(warmup, every, gamma) (without a schedule the rate is "
+            "constant)";
+    return {};
+  }
+  const contract::ScheduleInfo &info = contract::info(*kind);
+  llvm::SmallVector<StringRef> names;
+  for (unsigned i = 0; i < info.numParams; ++i)
+    names.push_back(info.params[i].name);
+  llvm::SmallVector<bool> optional(names.size(), true);
+  BoundArgs bound;
+  bound.exprs.assign(names.size(), nullptr);
+  if (call) {
+    std::optional<BoundArgs> b1 =
+        bindArgs(*call, info.name, names, optional, false);
+    if (!b1)
+      return {};
+    bound = std::move(*b1);
+  }
+  mlir::OpBuilder &b = builder;
+  llvm::SmallVector<mlir::NamedAttribute> fields{
+      b.getNamedAttr("name", b.getStringAttr(info.name))};
+  bool ok = true;
+  for (unsigned i = 0; i < info.numParams; ++i) {
+    StringRef param = names[i];
+    double v = info.params[i].value;
+    if (const Expr *e = bound.exprs[i]) {
+      std::optional<double> d = evalNumber(
+          *e, frame, "argument '" + param.str() + "' of '" + info.name + "'");
+      if (!d) {
+        ok = false;
+        continue;
+      }
+      const contract::HyperRange *range = contract::findScheduleRange(param);
+      assert(range && "a schedule parameter without a range");
+      bool whole = !contract::scheduleParamIsCount(param) ||
+                   (std::isfinite(*d) && *d == std::floor(*d));
+      if (!range->contains(*d) || !whole) {
+        error(e->getLoc(),
+              llvm::formatv("'{0}' of '{1}' must be {2}, got {3}", param,
+                            info.name, range->text, floatStr(*d)));
+        ok = false;
+        continue;
+      }
+      v = *d;
+    }
+    fields.push_back(b.getNamedAttr(param, b.getF64FloatAttr(v)));
+  }
+  if (!ok)
+    return {};
+  return b.getDictionaryAttr(fields);
 }

@@ -16,6 +16,7 @@
 
 #include "runtime/KilnABI.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -336,6 +337,91 @@ inline std::optional<double> hyperDefault(OptimizerKind kind,
 }
 
 //===----------------------------------------------------------------------===//
+// Learning-rate schedules
+//===----------------------------------------------------------------------===//
+
+/// How the learning rate changes over a run (`schedule NAME(...)` in a train
+/// block), as PyTorch's schedulers: constant, cosine annealing to `min_lr`
+/// (CosineAnnealingLR), a linear ramp to `min_lr` (LinearLR) or a step decay
+/// by `gamma` every `every` epochs (StepLR); each after an optional linear
+/// warm-up of `warmup` steps from lr / warmup.
+enum class ScheduleKind : uint8_t { Constant, Cosine, Linear, Step };
+
+/// A schedule parameter's valid range (the optimizer table's HyperRange).
+inline constexpr HyperRange kScheduleRanges[] = {
+    {"warmup", 0, kInf, false, true, false, "a whole number of steps >= 0"},
+    {"min_lr", 0, kInf, false, true, false, ">= 0"},
+    {"every", 0, kInf, true, true, false, "a whole number of epochs > 0"},
+    {"gamma", 0, 1, true, false, false, "in (0, 1]"},
+};
+
+struct ScheduleInfo {
+  ScheduleKind kind;
+  const char *name;
+  /// Its parameters, with their defaults, in DSL order.
+  HyperDefault params[3];
+  unsigned numParams;
+};
+
+inline constexpr ScheduleInfo kSchedules[] = {
+    {ScheduleKind::Constant, "constant", {{"warmup", 0}}, 1},
+    {ScheduleKind::Cosine, "cosine", {{"warmup", 0}, {"min_lr", 0}}, 2},
+    {ScheduleKind::Linear, "linear", {{"warmup", 0}, {"min_lr", 0}}, 2},
+    {ScheduleKind::Step,
+     "step",
+     {{"warmup", 0}, {"every", 1}, {"gamma", 0.1}},
+     3},
+};
+
+constexpr const ScheduleInfo &info(ScheduleKind kind) {
+  return kSchedules[static_cast<size_t>(kind)];
+}
+inline std::optional<ScheduleKind> parseSchedule(std::string_view name) {
+  if (const ScheduleInfo *s = findByName(kSchedules, name))
+    return s->kind;
+  return std::nullopt;
+}
+inline const HyperRange *findScheduleRange(std::string_view name) {
+  return findByName(kScheduleRanges, name);
+}
+/// Whether parameter `name` must be a whole number (warmup, every).
+inline bool scheduleParamIsCount(std::string_view name) {
+  return name == "warmup" || name == "every";
+}
+
+/// A schedule with every parameter resolved.
+struct Schedule {
+  ScheduleKind kind = ScheduleKind::Constant;
+  double warmup = 0, minLr = 0, every = 1, gamma = 0.1;
+};
+
+/// The learning rate of 1-based step `step` of a run of `totalSteps` steps
+/// (`stepsPerEpoch` to an epoch) whose base rate is `lr`. The decay runs from
+/// the end of the warm-up to the last step, which gets `min_lr` exactly.
+inline double scheduledLr(const Schedule &s, double lr, int64_t step,
+                          int64_t totalSteps, int64_t stepsPerEpoch) {
+  double warmup = s.warmup;
+  if (warmup > 0 && double(step) <= warmup)
+    return lr * double(step) / warmup;
+  double span = double(totalSteps) - warmup;
+  double progress =
+      span > 0 ? std::min(1.0, (double(step) - warmup) / span) : 1.0;
+  switch (s.kind) {
+  case ScheduleKind::Constant:
+    return lr;
+  case ScheduleKind::Cosine:
+    return s.minLr + (lr - s.minLr) * 0.5 * (1 + std::cos(M_PI * progress));
+  case ScheduleKind::Linear:
+    return lr + (s.minLr - lr) * progress;
+  case ScheduleKind::Step: {
+    int64_t epoch = stepsPerEpoch > 0 ? (step - 1) / stepsPerEpoch : 0;
+    return lr * std::pow(s.gamma, std::floor(double(epoch) / s.every));
+  }
+  }
+  return lr;
+}
+
+//===----------------------------------------------------------------------===//
 // IR attributes (module level) and manifest records
 //===----------------------------------------------------------------------===//
 
@@ -367,6 +453,7 @@ inline constexpr const char *kMetric = "metric";
 inline constexpr const char *kLabels = "labels";
 inline constexpr const char *kOptimizer = "optimizer";
 inline constexpr const char *kTrain = "train";
+inline constexpr const char *kSchedule = "schedule";
 inline constexpr const char *kData = "data";
 inline constexpr const char *kEntry = "entry";
 inline constexpr const char *kArg = "arg";

@@ -274,6 +274,40 @@ Error Parser::parseRecord(const std::vector<std::string_view> &f) {
     }
     return Error::success();
   }
+  if (kind == contract::record::kSchedule) {
+    if (f.size() < 2)
+      return error("expected 'schedule NAME KEY=VALUE...'");
+    if (m.schedule)
+      return error("a second 'schedule' record");
+    std::optional<contract::ScheduleKind> k = contract::parseSchedule(f[1]);
+    if (!k)
+      return error(fmt::format("unknown learning-rate schedule '{}'", f[1]));
+    contract::Schedule s;
+    s.kind = *k;
+    const contract::ScheduleInfo &info = contract::info(*k);
+    Options options;
+    if (Error e = parseOptions(f, 2, options))
+      return e;
+    for (auto &[key, value] : options) {
+      bool known = false;
+      for (unsigned i = 0; i < info.numParams; ++i)
+        known |= key == info.params[i].name;
+      const contract::HyperRange *range = contract::findScheduleRange(key);
+      std::optional<double> v = parseDouble(value);
+      if (!known || !range)
+        return error(fmt::format("schedule '{}' takes no '{}'", f[1], key));
+      if (!v || !range->contains(*v) ||
+          (contract::scheduleParamIsCount(key) && *v != std::floor(*v)))
+        return error(fmt::format("schedule '{}': '{}' must be {}, got '{}'",
+                                 f[1], key, range->text, value));
+      (key == "warmup"   ? s.warmup
+       : key == "min_lr" ? s.minLr
+       : key == "every"  ? s.every
+                         : s.gamma) = *v;
+    }
+    m.schedule = s;
+    return Error::success();
+  }
   if (kind == contract::record::kData) {
     if (f.size() < 5)
       return error("expected 'data SPLIT INPUT FORMAT PATH [KEY=VALUE...]'");

@@ -122,6 +122,8 @@ struct Manifest {
   int64_t batch = 0;
   int64_t epochs = 1;
   uint64_t seed = 0;
+  /// The learning-rate schedule (none: the rate is constant).
+  std::optional<contract::Schedule> schedule;
   std::vector<DataSpec> data;
   /// The entry table, in the order of the compiled object's kiln_entries().
   std::vector<EntrySpec> entries;

@@ -234,6 +234,14 @@ private:
                  int64_t lossCount, Clock::time_point epochStart);
   void progress(int64_t epoch, int64_t stepInEpoch, double lossSum,
                 int64_t lossCount, Clock::time_point epochStart);
+  /// The learning rate of 1-based step `s`: the schedule's, else `lr`.
+  double lrAt(int64_t s) const {
+    return m.schedule ? contract::scheduledLr(*m.schedule, lr, s, totalSteps,
+                                              stepsPerEpoch)
+                      : lr;
+  }
+  /// ", cosine schedule to 0 after 100 warm-up steps", or "".
+  std::string describeSchedule() const;
 
   Model &model;
   const Manifest &m;
@@ -323,6 +331,27 @@ Error Trainer::prepare() {
   return Error::success();
 }
 
+std::string Trainer::describeSchedule() const {
+  if (!m.schedule)
+    return "";
+  const contract::Schedule &s = *m.schedule;
+  std::string text = fmt::format(", {} schedule", contract::info(s.kind).name);
+  switch (s.kind) {
+  case contract::ScheduleKind::Cosine:
+  case contract::ScheduleKind::Linear:
+    text += fmt::format(" to {:g} at step {}", s.minLr, totalSteps);
+    break;
+  case contract::ScheduleKind::Step:
+    text += fmt::format(" (x{:g} every {:g} epoch(s))", s.gamma, s.every);
+    break;
+  case contract::ScheduleKind::Constant:
+    break;
+  }
+  if (s.warmup > 0)
+    text += fmt::format(" after {:g} warm-up steps", s.warmup);
+  return text;
+}
+
 void Trainer::progress(int64_t epoch, int64_t stepInEpoch, double lossSum,
                        int64_t lossCount, Clock::time_point epochStart) {
   double elapsed = secondsSince(epochStart);
@@ -334,6 +363,8 @@ void Trainer::progress(int64_t epoch, int64_t stepInEpoch, double lossSum,
       "epoch {}/{}  step {}/{}  loss {}  {:.0f} samples/s  ETA {}", epoch + 1,
       epochs, stepInEpoch, stepsPerEpoch,
       formatLoss(lossSum / double(lossCount)), perSecond, formatEta(eta));
+  if (m.schedule)
+    line += fmt::format("  lr {:.3g}", lrAt(step));
   if (tty) {
     console.print("\r\x1b[2K{}", line);
     std::fflush(console.out);
@@ -412,9 +443,9 @@ Error Trainer::run() {
     return Error::success();
   }
   console.print("training {} ({} parameters) on {} examples: {} epoch(s) of "
-                "{} steps, batch {}, lr {}, seed {}{}\n",
+                "{} steps, batch {}, lr {}{}, seed {}{}\n",
                 m.model, groupDigits(m.numParamElements()), train.examples,
-                epochs, stepsPerEpoch, batch, lr, seed,
+                epochs, stepsPerEpoch, batch, lr, describeSchedule(), seed,
                 startStep ? fmt::format(", resuming at step {}", startStep)
                           : std::string());
   notePartialBatch(console, train.examples, batch);
@@ -436,7 +467,7 @@ Error Trainer::run() {
       train.gather(order.data() + s * batch, batch, dest);
       ++step;
       ++stepsRun;
-      double loss = model.trainStep(lr, uint64_t(step), seed);
+      double loss = model.trainStep(lrAt(step), uint64_t(step), seed);
       if (!std::isfinite(loss)) {
         if (progressShown)
           console.print("\n");

@@ -235,3 +235,64 @@ TEST(ManifestTest, PercentDecodes) {
   EXPECT_EQ(percentDecode("bad%2"), std::nullopt);
   EXPECT_EQ(percentDecode("bad%zz"), std::nullopt);
 }
+
+TEST(ManifestTest, ParsesASchedule) {
+  Expected<Manifest> m =
+      parseManifest(std::string(header) + "input x f32 4x2\n" +
+                    "schedule cosine warmup=10 min_lr=0.0001\n" + entry);
+  ASSERT_TRUE(m) << m.error().message();
+  ASSERT_TRUE(m->schedule);
+  EXPECT_EQ(m->schedule->kind, kiln::contract::ScheduleKind::Cosine);
+  EXPECT_EQ(m->schedule->warmup, 10);
+  EXPECT_EQ(m->schedule->minLr, 1e-4);
+  Expected<Manifest> none = parseManifest(test::tinyManifest());
+  ASSERT_TRUE(none) << none.error().message();
+  EXPECT_FALSE(none->schedule);
+}
+
+TEST(ManifestTest, RejectsBadSchedules) {
+  EXPECT_NE(manifestError("schedule\n").find("expected 'schedule NAME"),
+            std::string::npos);
+  EXPECT_NE(manifestError("schedule wavy\n")
+                .find("unknown learning-rate schedule 'wavy'"),
+            std::string::npos);
+  EXPECT_NE(manifestError("schedule cosine gamma=0.5\n")
+                .find("schedule 'cosine' takes no 'gamma'"),
+            std::string::npos);
+  EXPECT_NE(manifestError("schedule step gamma=0\n")
+                .find("'gamma' must be in (0, 1], got '0'"),
+            std::string::npos);
+  EXPECT_NE(manifestError("schedule linear warmup=2.5\n")
+                .find("'warmup' must be a whole number of steps >= 0"),
+            std::string::npos);
+  EXPECT_NE(manifestError("schedule linear min_lr=nan\n").find("'min_lr'"),
+            std::string::npos);
+  EXPECT_NE(manifestError("schedule cosine\nschedule step\n")
+                .find("a second 'schedule' record"),
+            std::string::npos);
+}
+
+TEST(ScheduleTest, RatesFollowPyTorchsSchedulers) {
+  using kiln::contract::Schedule;
+  using kiln::contract::scheduledLr;
+  using kiln::contract::ScheduleKind;
+  // Cosine from 1 to 0.1 over 100 steps after 10 warm-up steps.
+  Schedule cosine{ScheduleKind::Cosine, 10, 0.1};
+  EXPECT_DOUBLE_EQ(scheduledLr(cosine, 1, 1, 110, 11), 0.1);
+  EXPECT_DOUBLE_EQ(scheduledLr(cosine, 1, 5, 110, 11), 0.5);
+  EXPECT_DOUBLE_EQ(scheduledLr(cosine, 1, 10, 110, 11), 1);
+  EXPECT_DOUBLE_EQ(scheduledLr(cosine, 1, 60, 110, 11), 0.55);
+  EXPECT_DOUBLE_EQ(scheduledLr(cosine, 1, 110, 110, 11), 0.1);
+  // Past the end (a run extended with --steps) it stays at min_lr.
+  EXPECT_DOUBLE_EQ(scheduledLr(cosine, 1, 200, 110, 11), 0.1);
+  Schedule linear{ScheduleKind::Linear, 0, 0};
+  EXPECT_DOUBLE_EQ(scheduledLr(linear, 2, 25, 100, 10), 1.5);
+  EXPECT_DOUBLE_EQ(scheduledLr(linear, 2, 100, 100, 10), 0);
+  // Step: x0.5 every 2 epochs of 10 steps.
+  Schedule step{ScheduleKind::Step, 0, 0, 2, 0.5};
+  EXPECT_DOUBLE_EQ(scheduledLr(step, 1, 20, 100, 10), 1);
+  EXPECT_DOUBLE_EQ(scheduledLr(step, 1, 21, 100, 10), 0.5);
+  EXPECT_DOUBLE_EQ(scheduledLr(step, 1, 41, 100, 10), 0.25);
+  Schedule constant;
+  EXPECT_DOUBLE_EQ(scheduledLr(constant, 3e-3, 7, 10, 5), 3e-3);
+}
