@@ -376,9 +376,10 @@ static RankedTensorType stackedType(Type type, int64_t axis, int64_t length) {
   return RankedTensorType::get(shape, t.getElementType());
 }
 
-// 1. The same scan again, also stacking each step's input carries c_t (the
-//    forward pass is recomputed rather than changed: the original op and its
-//    uses stay as they are).
+// 1. The same scan again, also stacking each step's input carries c_t and
+//    its matmuls' products, built right after the original and taking its
+//    place (its leading results are the original's): the forward recurrence
+//    runs once.
 // 2. A scan running the other way whose body recomputes the step from c_t,
 //    x_t and the consts, and runs reverse mode on it seeded with the
 //    gradients of the step's new carries (the reverse scan's own carries)
@@ -413,9 +414,14 @@ SmallVector<Value> ScanOp::buildGradients(OpBuilder &b,
     savedTypes.push_back(stackedType(c.getType(), axis, length));
   for (Value p : products)
     savedTypes.push_back(stackedType(p.getType(), axis, length));
-  auto saving =
-      b.create<ScanOp>(loc, savedTypes, getCarries(), getXs(), getConsts(),
-                       getLengthAttr(), getAxisAttr(), getReverseAttr());
+  ScanOp saving;
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointAfter(getOperation());
+    saving =
+        b.create<ScanOp>(loc, savedTypes, getCarries(), getXs(), getConsts(),
+                         getLengthAttr(), getAxisAttr(), getReverseAttr());
+  }
   {
     IRMapping map;
     getBody().cloneInto(&saving.getBody(), map);
@@ -431,6 +437,11 @@ SmallVector<Value> ScanOp::buildGradients(OpBuilder &b,
     b.create<YieldOp>(loc, values);
     cloneYield.erase();
   }
+  // The forward ops and the gradients built so far read the saving scan; the
+  // original is left without uses (dead code, erased by the cleanups).
+  for (auto [original, saved] :
+       llvm::zip(getResults(), saving.getResults().take_front(getNumResults())))
+    original.replaceAllUsesWith(saved);
   ValueRange savedCarries =
       saving.getResults().slice(getNumResults(), numCarries);
   ValueRange savedProducts =
