@@ -8,8 +8,8 @@
 // manifest agrees) and returns nothing.
 //
 //  - Inputs, hyper and params that are only read: `to_tensor %m restrict`.
-//  - Params and state that are updated: `to_tensor %m restrict writable`, and
-//    the new value is written back with the tensor form of
+//  - Params, state and carries that are updated: `to_tensor %m restrict
+//    writable`, and the new value is written back with the tensor form of
 //    `materialize_in_destination %new in %t`: one-shot-bufferize computes it in
 //    the argument's buffer when no later read conflicts (after
 //    eliminate-empty-tensors), and copies otherwise, never silently wrong.
@@ -60,7 +60,7 @@ LogicalResult KilnEntryAbiPass::rewriteEntry(const AbiEntry &abiEntry) {
   SmallVector<bool> written(slots.size(), false);
   for (auto [i, slot] : llvm::enumerate(resultSlot)) {
     Role role = slots[slot].role;
-    if (role != Role::Param && role != Role::State)
+    if (role != Role::Param && role != Role::State && role != Role::Carry)
       continue;
     auto arg = dyn_cast<BlockArgument>(oldReturn.getOperand(i));
     bool unchanged = arg && arg.getOwner() == &oldBody &&
@@ -110,7 +110,7 @@ LogicalResult KilnEntryAbiPass::rewriteEntry(const AbiEntry &abiEntry) {
     Value value = oldReturn.getOperand(i);
     Location loc = oldReturn.getLoc();
     Role role = slots[slot].role;
-    if (role == Role::Param || role == Role::State) {
+    if (role == Role::Param || role == Role::State || role == Role::Carry) {
       if (!written[slot])
         continue;
       b.create<bufferization::MaterializeInDestinationOp>(

@@ -689,7 +689,7 @@ const std::vector<Builtin> &sema::getBuiltins() {
         op("one_hot", "ids, classes", elaborateOneHot),
         variadicOp("concat", "x, axis?", elaborateConcat),
         variadicOp("full", "value?", elaborateFull),
-        op("scan", "cell, xs, init, axis?, reverse?", elaborateScan),
+        op("scan", "cell, xs, init, axis?, reverse?, stateful?", elaborateScan),
         op("cross_entropy", "logits, labels", elaborateCrossEntropy),
         pairLoss<MseOp>("mse", "prediction, target"),
         pairLoss<BceWithLogitsOp>("bce_with_logits", "logits, target"),

@@ -79,17 +79,31 @@ Value sema::elaborateScan(BuiltinCall &c) {
       e.evalAxis(c.arg(3), c.loc(), c.frame, xs->front(), 1);
   if (!axis)
     return Value::poison();
-  bool reverse = false;
-  if (c.arg(4)) {
-    Value r = e.eval(*c.arg(4), c.frame);
+  auto flag = [&](unsigned i, llvm::StringRef name) -> std::optional<bool> {
+    if (!c.arg(i))
+      return false;
+    Value r = e.eval(*c.arg(i), c.frame);
     if (r.isPoison())
-      return r;
+      return std::nullopt;
     if (r.kind != Value::Kind::Bool) {
-      e.error(c.arg(4)->getLoc(),
-              "'reverse' must be true or false, got " + e.describe(r));
-      return Value::poison();
+      e.error(c.arg(i)->getLoc(),
+              "'" + name + "' must be true or false, got " + e.describe(r));
+      return std::nullopt;
     }
-    reverse = r.b;
+    return r.b;
+  };
+  std::optional<bool> reverse = flag(4, "reverse"),
+                      stateful = flag(5, "stateful");
+  if (!reverse || !stateful)
+    return Value::poison();
+  // A stateful scan of the model continues from the carries the previous
+  // batch left (Keras' `stateful = True`): they are carry arguments of
+  // @forward, and its final carries are returned into them. In a generate
+  // block every scan is stateful.
+  bool carried = e.inGenerate || *stateful;
+  if (carried && e.builder.getInsertionBlock()->getParentOp() != e.current) {
+    e.error(c.loc(), "a stateful scan cannot be inside another scan's cell");
+    return Value::poison();
   }
 
   // Every sequence has the same number of steps along `axis`.
@@ -146,17 +160,21 @@ Value sema::elaborateScan(BuiltinCall &c) {
     return Value::poison();
   }
 
-  // In a generate block, the recurrence continues from the carries the last
-  // step left: they are arguments of @generate_step, and its final carries are
-  // returned into them.
+  // A carried recurrence starts from carry arguments of the function being
+  // built (the step's, or @forward's, whose carries are named `batch:...`: the
+  // state of each row of the batch, a buffer apart from a generate step's);
+  // its final carries are returned into them. The initial carries given only
+  // fix their types: the runtime zeroes the carries.
   std::string scope = e.uniqueScopeName(c.frame, fn.name.name);
   size_t firstCarry = e.carries.size();
-  if (e.inGenerate) {
+  if (carried) {
     for (auto [i, h] : llvm::enumerate(*init)) {
       mlir::BlockArgument arg = e.current.getBody().addArgument(
           h.getType(), e.locOf(c.arg(2)->getLoc(), c.frame));
-      e.carries.push_back(
-          {c.frame.prefix + scope + "." + std::to_string(i), arg, {}});
+      e.carries.push_back({(e.inGenerate ? "" : "batch:") + c.frame.prefix +
+                               scope + "." + std::to_string(i),
+                           arg,
+                           {}});
       h = arg;
     }
   }
@@ -211,7 +229,7 @@ Value sema::elaborateScan(BuiltinCall &c) {
   auto scan = e.create<ScanOp>(
       c.loc(), c.frame, resultTypes, *init, *xs, mlir::ValueRange(),
       e.builder.getI64IntegerAttr(length), e.builder.getI64IntegerAttr(*axis),
-      reverse ? e.builder.getUnitAttr() : mlir::UnitAttr());
+      *reverse ? e.builder.getUnitAttr() : mlir::UnitAttr());
   mlir::Region &region = scan.getBody();
   region.push_back(body.release());
   llvm::SetVector<mlir::Value> captured;
@@ -222,7 +240,7 @@ Value sema::elaborateScan(BuiltinCall &c) {
   }
   scan.getConstsMutable().assign(captured.getArrayRef());
 
-  if (e.inGenerate)
+  if (carried)
     for (auto [i, h] : llvm::enumerate(scan.getFinalCarries()))
       e.carries[firstCarry + i].final = h;
   std::vector<Value> results{Value::tensorOf(scan.getStacked().front())};

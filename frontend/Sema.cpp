@@ -1041,28 +1041,42 @@ mlir::LogicalResult Elaborator::finishModule() {
   if (train)
     module->setAttr(contract::kTrainAttr, train);
 
+  // Results: the loss, the outputs, then the final carries of stateful scans
+  // (arguments: the inputs and those scans' carries, in the order declared).
   llvm::SmallVector<mlir::Value> results{loss};
   for (const Output &out : outputs)
     results.push_back(out.value);
+  for (const Carry &c : carries)
+    results.push_back(c.final);
   builder.create<mlir::func::ReturnOp>(fileLoc, results);
-  llvm::SmallVector<mlir::Type> argTypes, resultTypes;
-  for (Input &in : inputs) {
+  for (Input &in : inputs)
     in.value.setLoc(fileLoc);
-    argTypes.push_back(in.value.getType());
-  }
+  llvm::SmallVector<mlir::Type> resultTypes;
   for (mlir::Value v : results)
     resultTypes.push_back(v.getType());
-  forward.setFunctionType(builder.getFunctionType(argTypes, resultTypes));
+  forward.setFunctionType(builder.getFunctionType(
+      forward.getBody().getArgumentTypes(), resultTypes));
 
   using contract::Role;
-  for (auto [i, in] : llvm::enumerate(inputs))
-    forward.setArgAttr(i, contract::info(Role::Input).attr,
+  for (const Input &in : inputs)
+    forward.setArgAttr(in.value.getArgNumber(),
+                       contract::info(Role::Input).attr,
                        builder.getStringAttr(in.name));
   forward.setResultAttr(0, contract::info(Role::Loss).attr,
                         builder.getUnitAttr());
   for (auto [i, out] : llvm::enumerate(outputs))
     forward.setResultAttr(i + 1, contract::info(Role::Output).attr,
                           builder.getStringAttr(out.name));
+  for (auto [i, c] : llvm::enumerate(carries)) {
+    forward.setArgAttr(c.initial.getArgNumber(),
+                       contract::info(Role::Carry).attr,
+                       builder.getStringAttr(c.name));
+    forward.setResultAttr(1 + outputs.size() + i,
+                          contract::info(Role::Carry).attr,
+                          builder.getStringAttr(c.name));
+  }
+  // A generate block has carries of its own.
+  carries.clear();
 
   if (failed(mlir::verify(*moduleOp))) {
     mlir::emitError(fileLoc,

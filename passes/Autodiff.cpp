@@ -171,6 +171,16 @@ void KilnAutodiffPass::runOnOperation() {
   resultTypes.assign(argTypes.begin(),
                      argTypes.begin() + params.size() + numState);
   resultTypes.push_back(forward.getResultTypes().front());
+  // Stateful scans' final carries (the next batch starts from them; no
+  // gradient flows into the previous batch, as truncated backpropagation
+  // through time).
+  StringRef carryAttr = contract::info(contract::Role::Carry).attr;
+  SmallVector<unsigned> carryResults;
+  for (unsigned r = 0; r < forward.getNumResults(); ++r)
+    if (forward.getResultAttr(r, carryAttr)) {
+      carryResults.push_back(r);
+      resultTypes.push_back(forward.getResultTypes()[r]);
+    }
 
   b.setInsertionPointAfter(forward);
   auto step = b.create<func::FuncOp>(loc, contract::kTrainStepEntry,
@@ -207,8 +217,10 @@ void KilnAutodiffPass::runOnOperation() {
     step.setArgAttrs(inputBase + i, forward.getArgAttrDict(i));
   step.setArgAttr(argTypes.size() - 1,
                   contract::info(contract::Role::Hyper).attr, b.getUnitAttr());
-  step.setResultAttr(resultTypes.size() - 1, KilnDialect::kLossAttrName,
-                     b.getUnitAttr());
+  unsigned lossResult = params.size() + numState;
+  step.setResultAttr(lossResult, KilnDialect::kLossAttrName, b.getUnitAttr());
+  for (auto [i, r] : llvm::enumerate(carryResults))
+    step.setResultAttrs(lossResult + 1 + i, forward.getResultAttrDict(r));
 
   // Forward, in training mode: dropout keyed by the step's hyper vector, the
   // values assigned to buffers collected.
@@ -308,5 +320,7 @@ void KilnAutodiffPass::runOnOperation() {
   SmallVector<Value> results(newParams);
   llvm::append_range(results, newState);
   results.push_back(loss);
+  for (unsigned r : carryResults)
+    results.push_back((*returned)[r]);
   b.create<func::ReturnOp>(loc, results);
 }

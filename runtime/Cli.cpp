@@ -337,9 +337,17 @@ void printInfoImpl(const Manifest &m, FILE *out) {
   for (const MetricSpec &metric : m.metrics)
     fmt::print(out, "metric: accuracy of {} against {}\n", metric.output,
                metric.input);
+  if (!m.carries.empty()) {
+    fmt::print(out, "\ncarried state (zero at the start of each epoch, "
+                    "evaluation and generation):\n");
+    for (const TensorSpec &t : m.carries)
+      fmt::print(out, "  {}  {}\n", t.name, t.describe());
+  }
   fmt::print(out, "\nentry points:\n");
   for (const EntrySpec &e : m.entries) {
     std::vector<std::string> ins = e.inputNames(), outs;
+    if (e.takes(contract::Role::Carry))
+      ins.push_back("state");
     for (const EntryArg &a : e.args)
       if (a.role == contract::Role::Output || a.role == contract::Role::Loss)
         outs.push_back(a.role == contract::Role::Loss ? "loss" : a.name);
@@ -353,6 +361,15 @@ void printInfoImpl(const Manifest &m, FILE *out) {
     for (const auto &[k, v] : m.optimizer->options)
       opts += fmt::format(" {}={}", k, v);
     fmt::print(out, "optimizer: {}{}\n", m.optimizer->name, opts);
+  }
+  if (m.schedule) {
+    const contract::Schedule &sc = *m.schedule;
+    fmt::print(out, "schedule: {} warmup={:g}", contract::info(sc.kind).name,
+               sc.warmup);
+    if (sc.kind == contract::ScheduleKind::Step)
+      fmt::print(out, " every={:g} gamma={:g}\n", sc.every, sc.gamma);
+    else
+      fmt::print(out, " min_lr={:g}\n", sc.minLr);
   }
   fmt::print(out, "training: batch {}, {} epoch(s), seed {}\n", m.batch,
              m.epochs, m.seed);

@@ -119,14 +119,19 @@ struct EntryKindInfo {
 
 constexpr unsigned roleBit(Role r) { return 1u << static_cast<unsigned>(r); }
 
+// Train and eval entries of a model with stateful scans carry their state
+// from batch to batch; an infer entry reads it (zero: each call starts anew).
 inline constexpr EntryKindInfo kEntryKinds[] = {
     {EntryKind::Train, "train",
      roleBit(Role::Param) | roleBit(Role::State) | roleBit(Role::Input) |
-         roleBit(Role::Hyper),
-     roleBit(Role::Param) | roleBit(Role::State) | roleBit(Role::Loss)},
-    {EntryKind::Eval, "eval", roleBit(Role::Param) | roleBit(Role::Input),
-     roleBit(Role::Loss) | roleBit(Role::Output)},
-    {EntryKind::Infer, "infer", roleBit(Role::Param) | roleBit(Role::Input),
+         roleBit(Role::Hyper) | roleBit(Role::Carry),
+     roleBit(Role::Param) | roleBit(Role::State) | roleBit(Role::Loss) |
+         roleBit(Role::Carry)},
+    {EntryKind::Eval, "eval",
+     roleBit(Role::Param) | roleBit(Role::Input) | roleBit(Role::Carry),
+     roleBit(Role::Loss) | roleBit(Role::Output) | roleBit(Role::Carry)},
+    {EntryKind::Infer, "infer",
+     roleBit(Role::Param) | roleBit(Role::Input) | roleBit(Role::Carry),
      roleBit(Role::Output)},
     {EntryKind::Step, "step",
      roleBit(Role::Param) | roleBit(Role::Input) | roleBit(Role::Carry),

@@ -562,6 +562,13 @@ bool EntrySpec::takes(contract::Role role, std::string_view name) const {
   return false;
 }
 
+bool EntrySpec::takes(contract::Role role) const {
+  for (const EntryArg &a : args)
+    if (a.role == role)
+      return true;
+  return false;
+}
+
 const EntrySpec *Manifest::findEntry(std::string_view name) const {
   int i = findEntryIndex(name);
   return i < 0 ? nullptr : &entries[i];

@@ -103,6 +103,8 @@ struct EntrySpec {
   /// The names of the inputs it takes, in order.
   std::vector<std::string> inputNames() const;
   bool takes(contract::Role role, std::string_view name) const;
+  /// Whether it takes any buffer of `role`.
+  bool takes(contract::Role role) const;
 };
 
 struct Manifest {

@@ -58,6 +58,23 @@ std::vector<void *> inputBuffers(Model &model, const Dataset &data) {
   return dest;
 }
 
+/// Whether entry `name` carries state from batch to batch: a model with
+/// stateful scans, whose rows each read a stream of consecutive examples.
+bool isStateful(const Manifest &m, const char *name) {
+  const EntrySpec *entry = m.findEntry(name);
+  return entry && entry->takes(contract::Role::Carry);
+}
+
+/// The order in which a stateful model reads `steps` batches of `batch`
+/// examples: row r of batch s is example r * steps + s, so each row continues
+/// where it was in the previous batch (PyTorch's batchify for language
+/// models).
+void streamOrder(std::vector<int64_t> &order, int64_t steps, int64_t batch) {
+  for (int64_t s = 0; s < steps; ++s)
+    for (int64_t r = 0; r < batch; ++r)
+      order[size_t(s * batch + r)] = r * steps + s;
+}
+
 std::string describeNonFinite(double loss) {
   return std::isnan(loss) ? "NaN" : "Inf";
 }
@@ -127,25 +144,16 @@ EvalResult evaluate(Model &model, const Dataset &data) {
   EvalResult r;
   int64_t batch = model.batchSize();
   r.examples = data.examples;
-  r.batches = (data.examples + batch - 1) / batch;
   std::vector<void *> dest = inputBuffers(model, data);
   std::vector<int64_t> indices(size_t(batch), 0);
   const Manifest &m = model.manifest();
   std::vector<int64_t> correct(m.metrics.size(), 0), total(m.metrics.size(), 0);
   double lossSum = 0;
-  for (int64_t b = 0; b < r.batches; ++b) {
-    int64_t first = b * batch, count = std::min(batch, data.examples - first);
-    // The last batch is padded with copies of its first example. Its loss is
-    // then (S + (B - k) l0) / B + c for the k real examples' per-example
-    // losses summing to S, the padding's l0 and any term c that does not
-    // depend on the examples; a batch of B copies gives l0 + c. So
-    // (B L_padded - (B - k) L_copies) / k = S / k + c: the mean loss of the
-    // real examples, exactly, for every loss that averages (or sums)
-    // per-example terms, as evaluation mode makes all of them.
-    std::iota(indices.begin(), indices.begin() + count, first);
-    std::fill(indices.begin() + count, indices.end(), first);
+  // Scores the batch of `indices` whose first `count` rows are examples.
+  auto score = [&](int64_t count) {
     data.gather(indices.data(), batch, dest);
     double loss = model.evalStep();
+    ++r.batches;
     for (size_t k = 0; k < m.metrics.size(); ++k) {
       const Tensor *out = model.findOutput(m.metrics[k].output);
       const Tensor *in = model.findInput(m.metrics[k].input);
@@ -155,8 +163,39 @@ EvalResult evaluate(Model &model, const Dataset &data) {
         correct[k] += out->at(i) == in->at(i);
       total[k] += n;
     }
+    return loss;
+  };
+  // A stateful model reads the examples as `batch` streams from zero states;
+  // those left over after whole streams are scored below from zero states.
+  bool stateful = isStateful(m, contract::kEvalStepEntry);
+  int64_t streamSteps = stateful ? data.examples / batch : 0;
+  model.resetCarries();
+  if (streamSteps) {
+    std::vector<int64_t> order(size_t(streamSteps * batch));
+    streamOrder(order, streamSteps, batch);
+    for (int64_t s = 0; s < streamSteps; ++s) {
+      std::copy_n(order.begin() + s * batch, batch, indices.begin());
+      lossSum += score(batch) * double(batch);
+    }
+  }
+  for (int64_t first = streamSteps * batch; first < data.examples;
+       first += batch) {
+    int64_t count = std::min(batch, data.examples - first);
+    // The last batch is padded with copies of its first example. Its loss is
+    // then (S + (B - k) l0) / B + c for the k real examples' per-example
+    // losses summing to S, the padding's l0 and any term c that does not
+    // depend on the examples; a batch of B copies gives l0 + c. So
+    // (B L_padded - (B - k) L_copies) / k = S / k + c: the mean loss of the
+    // real examples, exactly, for every loss that averages (or sums)
+    // per-example terms, as evaluation mode makes all of them (and every row
+    // starts from the same zero state).
+    std::iota(indices.begin(), indices.begin() + count, first);
+    std::fill(indices.begin() + count, indices.end(), first);
+    model.resetCarries();
+    double loss = score(count);
     if (count < batch) {
       std::fill(indices.begin(), indices.end(), first);
+      model.resetCarries();
       data.gather(indices.data(), batch, dest);
       double copies = model.evalStep();
       loss = (double(batch) * loss - double(batch - count) * copies) /
@@ -176,8 +215,17 @@ namespace {
 /// Notes that the last training examples of an epoch do not fill a batch
 /// (they are not skipped for good: each epoch shuffles anew). Evaluation
 /// scores every example.
-void notePartialBatch(const Console &console, int64_t examples, int64_t batch) {
-  if (examples % batch)
+void notePartialBatch(const Console &console, int64_t examples, int64_t batch,
+                      bool stateful) {
+  if (stateful)
+    console.note("stateful model: each row of the batch reads a stream of {} "
+                 "consecutive examples{}",
+                 examples / batch,
+                 examples % batch ? fmt::format("; the last {} of {} examples "
+                                                "are left out",
+                                                examples % batch, examples)
+                                  : std::string());
+  else if (examples % batch)
     console.note("train data: {} examples; each epoch's last {} do not fill a "
                  "batch of {} and are left out of it",
                  examples, examples % batch, batch);
@@ -253,6 +301,8 @@ private:
   int64_t lastStep = 0; // where this run stops
   uint64_t seed = 0;
   double lr = 0;
+  /// Whether the model carries state from batch to batch (stateful scans).
+  bool stateful = false;
   Dataset train, test;
   bool hasTest = false;
   bool tty = false, progressShown = false;
@@ -303,6 +353,7 @@ Error Trainer::prepare() {
       return e;
   }
   stepsPerEpoch = train.examples / batch;
+  stateful = isStateful(m, contract::kTrainStepEntry);
   if (!checkedMul(epochs, stepsPerEpoch, totalSteps))
     return Error::usage(fmt::format("{} epochs of {} steps are too many",
                                     epochs, stepsPerEpoch));
@@ -448,7 +499,7 @@ Error Trainer::run() {
                 epochs, stepsPerEpoch, batch, lr, describeSchedule(), seed,
                 startStep ? fmt::format(", resuming at step {}", startStep)
                           : std::string());
-  notePartialBatch(console, train.examples, batch);
+  notePartialBatch(console, train.examples, batch, stateful);
 
   runStart = Clock::now();
   std::vector<void *> dest = inputBuffers(model, train);
@@ -457,9 +508,15 @@ Error Trainer::run() {
     if (step >= lastStep)
       break;
     Clock::time_point epochStart = Clock::now();
-    std::iota(order.begin(), order.end(), 0);
-    Rng rng(seed, fmt::format("epoch:{}", epoch));
-    shuffle(order, rng);
+    if (stateful) {
+      // Streams from zero states (a run resumed mid-epoch, too).
+      streamOrder(order, stepsPerEpoch, batch);
+      model.resetCarries();
+    } else {
+      std::iota(order.begin(), order.end(), 0);
+      Rng rng(seed, fmt::format("epoch:{}", epoch));
+      shuffle(order, rng);
+    }
     int64_t s = step - epoch * stepsPerEpoch;
     double lossSum = 0;
     int64_t lossCount = 0;
