@@ -77,6 +77,19 @@ struct DropoutLowering : OpConversionPattern<kiln::DropoutOp> {
                                            c(rewriter, 0x85ebca77u))),
         c(rewriter, salt));
     key = mix32(rewriter, loc, key);
+    if (Value stepTensor = adaptor.getStep()) {
+      // Inside a scan: the time step's own key (dropoutStepKey).
+      auto stepType = cast<RankedTensorType>(stepTensor.getType());
+      SmallVector<Value> zeros(stepType.getRank(),
+                               rewriter.create<arith::ConstantIndexOp>(loc, 0));
+      Value t = rewriter.create<tensor::ExtractOp>(loc, stepTensor, zeros);
+      Value t1 = rewriter.create<arith::AddIOp>(loc, t, c(rewriter, 1));
+      key = mix32(rewriter, loc,
+                  rewriter.create<arith::XOrIOp>(
+                      loc, key,
+                      rewriter.create<arith::MulIOp>(
+                          loc, t1, c(rewriter, 0x165667b1u))));
+    }
 
     double rate = op.getRate().convertToDouble();
     double scaled = std::ceil(std::clamp(rate, 0.0, 1.0) * 16777216.0);

@@ -281,9 +281,9 @@ Value elaborateDropout(BuiltinCall &c) {
   }
   mlir::OpBuilder &b = c.e.builder;
   // Each dropout draws its own mask: the salt tells them apart.
-  return Value::tensorOf(
-      c.create<DropoutOp>(x, mlir::Value(), b.getF64FloatAttr(*rate),
-                          b.getI64IntegerAttr(++c.e.numDropouts)));
+  return Value::tensorOf(c.create<DropoutOp>(
+      x, mlir::Value(), mlir::Value(), b.getF64FloatAttr(*rate),
+      b.getI64IntegerAttr(++c.e.numDropouts)));
 }
 
 /// split(x, pieces, axis = -1): a tuple of `pieces` equal parts.

@@ -218,6 +218,33 @@ Value sema::elaborateScan(BuiltinCall &c) {
     e.builder.create<YieldOp>(loc, next);
   }
 
+  // A dropout in the cell draws a new mask at each step: it reads the step's
+  // number, a slice of the sequence 0, 1, ..., T - 1 (an i32 tensor with the
+  // steps along `axis`) given to the scan after the other sequences.
+  llvm::SmallVector<mlir::Value> sequences(*xs);
+  llvm::SmallVector<DropoutOp> dropouts;
+  for (mlir::Operation &op : *body)
+    if (auto d = llvm::dyn_cast<DropoutOp>(op); d && !d.getStep())
+      dropouts.push_back(d);
+  if (!dropouts.empty()) {
+    llvm::SmallVector<int64_t> shape(*axis, 1);
+    shape.push_back(length);
+    auto i32 = e.builder.getI32Type();
+    auto type = mlir::RankedTensorType::get(shape, i32);
+    llvm::SmallVector<int32_t> steps(length);
+    for (int64_t t = 0; t < length; ++t)
+      steps[t] = int32_t(t);
+    sequences.push_back(e.create<ConstantOp>(
+        c.loc(), c.frame,
+        mlir::DenseElementsAttr::get(type, llvm::ArrayRef(steps))));
+    mlir::BlockArgument step = body->insertArgument(
+        unsigned(carryTypes.size() + xs->size()),
+        mlir::RankedTensorType::get(llvm::SmallVector<int64_t>(*axis, 1), i32),
+        loc);
+    for (DropoutOp d : dropouts)
+      d.getStepMutable().assign(step);
+  }
+
   // Weights are read once, before the loop; like every other value the body
   // captures, they become its consts (the gradient accumulates theirs).
   for (mlir::Operation &op : llvm::make_early_inc_range(*body))
@@ -227,7 +254,7 @@ Value sema::elaborateScan(BuiltinCall &c) {
   llvm::SmallVector<mlir::Type> resultTypes(carryTypes);
   resultTypes.push_back(stackedType);
   auto scan = e.create<ScanOp>(
-      c.loc(), c.frame, resultTypes, *init, *xs, mlir::ValueRange(),
+      c.loc(), c.frame, resultTypes, *init, sequences, mlir::ValueRange(),
       e.builder.getI64IntegerAttr(length), e.builder.getI64IntegerAttr(*axis),
       *reverse ? e.builder.getUnitAttr() : mlir::UnitAttr());
   mlir::Region &region = scan.getBody();

@@ -32,6 +32,12 @@ inline uint32_t dropoutKey(uint32_t step, uint32_t seed, uint32_t salt) {
                     salt * 0xc2b2ae3du);
 }
 
+/// The key of time step `step` of a recurrence (a dropout inside kiln.scan):
+/// each step draws its own mask.
+inline uint32_t dropoutStepKey(uint32_t key, uint32_t step) {
+  return dropoutMix(key ^ (step + 1) * 0x165667b1u);
+}
+
 /// The uniform number in [0, 1) of element `index` (24 bits of the hash).
 inline float dropoutUniform(uint32_t key, uint32_t index) {
   return static_cast<float>(dropoutMix(key ^ index * 0x27d4eb2fu) >> 8) *

@@ -332,10 +332,12 @@ return {builder.create<AvgPool2dBackwardOp>(getLoc(), getInput().getType(), g,
                                             getPaddingAttr())};
 KILN_END
 KILN_RULE(DropoutOp)
-// Linear in its input for a fixed mask: the same op (same key) maps g.
-return {builder.create<DropoutOp>(getLoc(), g.getType(), g, getHyper(),
-                                  getRateAttr(), getSaltAttr()),
-        Value()};
+// Linear in its input for a fixed mask: the same op (same key) maps g; the
+// hyper vector and the step get none.
+Grads grads(getNumOperands());
+grads[0] = builder.create<DropoutOp>(getLoc(), g.getType(), g, getHyper(),
+                                     getStep(), getRateAttr(), getSaltAttr());
+return grads;
 KILN_END
 
 // Losses (means over their elements or rows).

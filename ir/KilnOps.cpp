@@ -685,6 +685,9 @@ LogicalResult DropoutOp::verify() {
   // The kept elements are scaled by 1 / (1 - rate).
   if (failed(verifyFraction(*this, "rate", getRate())))
     return failure();
+  if (getStep() && getTensorType(getStep()).getNumElements() != 1)
+    return emitOpError() << "the step must be one i32, got "
+                         << getStep().getType();
   return verifyHyper(*this, getHyper());
 }
 

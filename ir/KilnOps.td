@@ -510,7 +510,8 @@ def Kiln_AvgPool2dBackwardOp : Kiln_Op<"avg_pool2d_backward", [Pure]> {
 //===----------------------------------------------------------------------===//
 
 def Kiln_DropoutOp : Kiln_Op<"dropout",
-    [Pure, AllTypesMatch<["input", "result"]>, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
+    [Pure, AttrSizedOperandSegments, AllTypesMatch<["input", "result"]>,
+     DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
   let summary = "inverted dropout";
   let description = [{
     With a `hyper` vector (runtime/KilnABI.h; in @train_step), zeroes each
@@ -518,13 +519,19 @@ def Kiln_DropoutOp : Kiln_Op<"dropout",
     mask is a counter-based hash of (hyper's step and seed, `salt`, the element's
     index), so it is deterministic and the gradient recomputes the same mask.
     Without `hyper` (evaluation and prediction) it is the identity.
+
+    Inside a kiln.scan, `step` (one i32: the loop's step, a slice of a
+    sequence of step numbers) is hashed into the key, so each time step draws
+    its own mask (ir/DropoutMask.h).
   }];
   let arguments = (ins Kiln_FloatTensor:$input,
-                       Optional<Kiln_HyperTensor>:$hyper, F64Attr:$rate,
+                       Optional<Kiln_HyperTensor>:$hyper,
+                       Optional<Kiln_LabelTensor>:$step, F64Attr:$rate,
                        I64Attr:$salt);
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = [{
-    $input (`,` $hyper^ `:` type($hyper))? attr-dict `:` type($input)
+    $input (`,` $hyper^ `:` type($hyper))? (`step` $step^ `:` type($step))?
+    attr-dict `:` type($input)
   }];
   let hasFolder = 1;
   let hasVerifier = 1;

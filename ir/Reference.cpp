@@ -663,6 +663,9 @@ evaluateBlock(Block &block, ArrayRef<RefTensor> args,
             uint32_t key = dropoutKey(uint32_t(h.data[KILN_HYPER_STEP]),
                                       uint32_t(h.data[KILN_HYPER_SEED]),
                                       uint32_t(d.getSalt()));
+            if (d.getStep())
+              key = dropoutStepKey(key,
+                                   uint32_t(int32_t(env[d.getStep()].data[0])));
             for (int64_t i = 0; i < r.size(); ++i)
               r.data[i] = dropoutUniform(key, uint32_t(i)) < rate
                               ? 0.0

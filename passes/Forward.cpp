@@ -12,6 +12,39 @@ static bool isModeDependent(Operation *op) {
   return isa<LoadParamOp, IfTrainingOp, AssignParamOp, DropoutOp>(op);
 }
 
+/// Resolves the dropouts inside a cloned scan for a mode: in training each
+/// takes `hyper`, which reaches the loop body (and the bodies of scans nested
+/// in it) as a new const; in evaluation each is its input.
+static void resolveDropouts(ScanOp scan, Value hyper) {
+  Block &body = scan.getBody().front();
+  Value inner;
+  if (hyper) {
+    scan.getConstsMutable().append(hyper);
+    inner = body.addArgument(hyper.getType(), hyper.getLoc());
+  }
+  for (Operation &op : llvm::make_early_inc_range(body)) {
+    if (auto nested = dyn_cast<ScanOp>(op)) {
+      resolveDropouts(nested, inner);
+      continue;
+    }
+    auto dropout = dyn_cast<DropoutOp>(op);
+    if (!dropout)
+      continue;
+    if (inner) {
+      dropout.getHyperMutable().assign(inner);
+    } else {
+      dropout.replaceAllUsesWith(dropout.getInput());
+      dropout.erase();
+    }
+  }
+}
+
+/// Whether `op` holds a dropout in its regions.
+static bool holdsDropout(Operation *op) {
+  return op->walk([](DropoutOp) { return WalkResult::interrupt(); })
+      .wasInterrupted();
+}
+
 FailureOr<SmallVector<Value>>
 kiln::cloneForward(OpBuilder &b, func::FuncOp forward, ArrayRef<ParamOp> params,
                    ValueRange paramArgs, ValueRange inputArgs, Value hyper,
@@ -45,21 +78,24 @@ kiln::cloneForward(OpBuilder &b, func::FuncOp forward, ArrayRef<ParamOp> params,
     }
     if (auto dropout = dyn_cast<DropoutOp>(op)) {
       Value input = mapping.lookup(dropout.getInput());
-      mapping.map(dropout.getResult(),
-                  training
-                      ? b.create<DropoutOp>(dropout.getLoc(), input.getType(),
-                                            input, hyper, dropout.getRateAttr(),
-                                            dropout.getSaltAttr())
-                            .getResult()
-                      : input);
+      mapping.map(
+          dropout.getResult(),
+          training ? b.create<DropoutOp>(
+                          dropout.getLoc(), input.getType(), input, hyper,
+                          dropout.getStep() ? mapping.lookup(dropout.getStep())
+                                            : Value(),
+                          dropout.getRateAttr(), dropout.getSaltAttr())
+                         .getResult()
+                   : input);
       continue;
     }
     // Nested regions are cloned as they are, so they must not hold anything
-    // that depends on the mode: parameters and dropout keys reach a region
-    // as operands.
+    // that depends on the mode (parameters reach a region as operands) but
+    // the dropouts of a scan's body, resolved after cloning.
     if (op.getNumRegions()) {
       WalkResult nested = op.walk([&](Operation *inner) {
-        if (inner == &op || !isModeDependent(inner))
+        if (inner == &op || !isModeDependent(inner) ||
+            (isa<DropoutOp>(inner) && isa<ScanOp>(inner->getParentOp())))
           return WalkResult::advance();
         inner->emitError("'")
             << inner->getName()
@@ -75,7 +111,9 @@ kiln::cloneForward(OpBuilder &b, func::FuncOp forward, ArrayRef<ParamOp> params,
         returned.push_back(mapping.lookup(v));
       continue;
     }
-    b.clone(op, mapping);
+    Operation *clone = b.clone(op, mapping);
+    if (auto scan = dyn_cast<ScanOp>(clone); scan && holdsDropout(scan))
+      resolveDropouts(scan, training ? hyper : Value());
   }
   return returned;
 }

@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 using namespace mlir;
 
 namespace {
@@ -78,6 +80,18 @@ const Case kCases[] = {
         %7 = kiln.mul %6, %1 : (tensor<2x5xf32>, tensor<2x5xf32>) -> tensor<2x5xf32>
         kiln.yield %6, %5, %7 : tensor<2x5xf32>, tensor<2x5xf32>, tensor<2x5xf32>
       } -> (tensor<2x5xf32>, tensor<2x5xf32>, tensor<2x4x5xf32>)
+      return %h, %ys : tensor<2x5xf32>, tensor<2x4x5xf32> })"},
+    {"kiln.scan with dropout",
+     R"(func.func @f(%x: tensor<2x4x3xf32>, %h0: tensor<2x5xf32>, %w: tensor<3x5xf32>, %k: tensor<4xf32> {kiln.check_range = [3.2, 3.8]}) -> (tensor<2x5xf32>, tensor<2x4x5xf32>) {
+      %steps = kiln.constant dense<[[0, 1, 2, 3]]> : tensor<1x4xi32>
+      %h, %ys = kiln.scan length = 4 axis = 1 carries(%h0 : tensor<2x5xf32>) xs(%x, %steps : tensor<2x4x3xf32>, tensor<1x4xi32>) consts(%w, %k : tensor<3x5xf32>, tensor<4xf32>) {
+      ^bb0(%hp: tensor<2x5xf32>, %xt: tensor<2x3xf32>, %t: tensor<1xi32>, %a: tensor<3x5xf32>, %hyper: tensor<4xf32>):
+        %0 = kiln.matmul %xt, %a : (tensor<2x3xf32>, tensor<3x5xf32>) -> tensor<2x5xf32>
+        %1 = kiln.add %0, %hp : (tensor<2x5xf32>, tensor<2x5xf32>) -> tensor<2x5xf32>
+        %2 = kiln.dropout %1, %hyper : tensor<4xf32> step %t : tensor<1xi32> {rate = 0.5 : f64, salt = 7 : i64} : tensor<2x5xf32>
+        %3 = kiln.tanh %2 : tensor<2x5xf32>
+        kiln.yield %3, %3 : tensor<2x5xf32>, tensor<2x5xf32>
+      } -> (tensor<2x5xf32>, tensor<2x4x5xf32>)
       return %h, %ys : tensor<2x5xf32>, tensor<2x4x5xf32> })"},
     {"kiln.sigmoid", R"(func.func @f(%x: tensor<2x5xf32>) -> tensor<2x5xf32> {
       %0 = kiln.sigmoid %x : tensor<2x5xf32>
@@ -202,6 +216,7 @@ TEST_P(GradientTest, MatchesFiniteDifferences) {
 INSTANTIATE_TEST_SUITE_P(AllOps, GradientTest, ::testing::ValuesIn(kCases),
                          [](const ::testing::TestParamInfo<Case> &info) {
                            std::string name = info.param.op + 5; // "kiln."
+                           std::replace(name.begin(), name.end(), ' ', '_');
                            return name;
                          });
 

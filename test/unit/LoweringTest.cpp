@@ -737,6 +737,103 @@ TEST_F(LoweringTest, ScanTrainStep) {
   });
 }
 
+/// The RNN regressor with dropout on each step's pre-activation: @forward's
+/// dropout reads the step number (a slice of the constant steps, as kilnc
+/// builds it); kiln-autodiff gives it the hyper vector as a const of the
+/// scan, kiln-entry-points removes it from eval_step.
+const char *kRnnDropoutModel = R"(
+module attributes {kiln.model = "rnn", kiln.train = {optimizer = {name = "sgd", lr = 1.0e-01 : f64}}} {
+  kiln.param @wx : tensor<3x4xf32> = glorot_uniform(3.0, 4.0)
+  kiln.param @wh : tensor<4x4xf32> = glorot_uniform(4.0, 4.0)
+  func.func @forward(%x: tensor<2x8x3xf32> {kiln.input = "x"}, %y: tensor<2x4xf32> {kiln.input = "y"}) -> (tensor<f32> {kiln.loss}, tensor<2x8x4xf32> {kiln.output = "hs"}) {
+    %wx = kiln.load_param @wx : tensor<3x4xf32>
+    %wh = kiln.load_param @wh : tensor<4x4xf32>
+    %h0 = kiln.constant dense<0.0> : tensor<2x4xf32>
+    %steps = kiln.constant dense<[[0, 1, 2, 3, 4, 5, 6, 7]]> : tensor<1x8xi32>
+    %h, %hs = kiln.scan length = 8 axis = 1 carries(%h0 : tensor<2x4xf32>) xs(%x, %steps : tensor<2x8x3xf32>, tensor<1x8xi32>) consts(%wx, %wh : tensor<3x4xf32>, tensor<4x4xf32>) {
+    ^bb0(%hp: tensor<2x4xf32>, %xt: tensor<2x3xf32>, %t: tensor<1xi32>, %a: tensor<3x4xf32>, %b: tensor<4x4xf32>):
+      %0 = kiln.matmul %xt, %a : (tensor<2x3xf32>, tensor<3x4xf32>) -> tensor<2x4xf32>
+      %1 = kiln.matmul %hp, %b : (tensor<2x4xf32>, tensor<4x4xf32>) -> tensor<2x4xf32>
+      %2 = kiln.add %0, %1 : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+      %d = kiln.dropout %2 step %t : tensor<1xi32> {rate = 0.4 : f64, salt = 1 : i64} : tensor<2x4xf32>
+      %3 = kiln.tanh %d : tensor<2x4xf32>
+      kiln.yield %3, %3 : tensor<2x4xf32>, tensor<2x4xf32>
+    } -> (tensor<2x4xf32>, tensor<2x8x4xf32>)
+    %l = kiln.mse %h, %y : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<f32>
+    return %l, %hs : tensor<f32>, tensor<2x8x4xf32>
+  }
+}
+)";
+
+TEST_F(LoweringTest, DropoutInAScanDrawsAMaskPerStep) {
+  std::string ir = afterKilnPasses(kRnnDropoutModel);
+  ASSERT_FALSE(ir.empty());
+  // Training: the scan body's dropout has the hyper vector and the step;
+  // evaluation has none.
+  size_t train = ir.find("func.func @train_step"),
+         eval = ir.find("func.func @eval_step");
+  ASSERT_NE(train, std::string::npos);
+  ASSERT_NE(eval, std::string::npos);
+  EXPECT_NE(ir.find("kiln.dropout", train), std::string::npos) << ir;
+  size_t evalEnd = ir.find("func.func", eval + 1);
+  EXPECT_EQ(ir.substr(eval, evalEnd - eval).find("kiln.dropout"),
+            std::string::npos)
+      << ir;
+
+  Tensors t;
+  t["wx"] = random(rng, "f32", {3, 4});
+  t["wh"] = random(rng, "f32", {4, 4});
+  t["x"] = random(rng, "f32", {2, 8, 3});
+  t["y"] = random(rng, "f32", {2, 4});
+  t["hyper"] = HostTensor("f32", {4});
+  t["hyper"].values = {0.1, 3, 5, 0};
+  Tensors want = reference(ir, "train_step", t);
+  ASSERT_TRUE(want.count("loss") && want.count("wx") && want.count("wh"));
+  forEachConfig(ir, [&](Compiled &c) {
+    Tensors state = t;
+    Tensors out = c.run("train_step", state);
+    expectNear(out["loss"], want["loss"], 1e-5, 1e-6, "loss");
+    expectNear(state["wx"], want["wx"], 1e-5, 1e-6, "updated wx");
+    expectNear(state["wh"], want["wh"], 1e-5, 1e-6, "updated wh");
+  });
+
+  // Each step's mask is its own: a scan that drops out the same x at every
+  // step stacks different zero patterns (and the compiled masks are the
+  // reference's).
+  const char *perStep = R"(
+func.func @predict(%x: tensor<3x16xf32> {kiln.input = "x"}, %h: tensor<4xf32> {kiln.input = "h"}) -> (tensor<3x4x16xf32> {kiln.output = "ys"}) {
+  %steps = kiln.constant dense<[[0, 1, 2, 3]]> : tensor<1x4xi32>
+  %c, %ys = kiln.scan length = 4 axis = 1 carries(%x : tensor<3x16xf32>) xs(%steps : tensor<1x4xi32>) consts(%h : tensor<4xf32>) {
+  ^bb0(%xp: tensor<3x16xf32>, %t: tensor<1xi32>, %k: tensor<4xf32>):
+    %d = kiln.dropout %xp, %k : tensor<4xf32> step %t : tensor<1xi32> {rate = 0.5 : f64, salt = 2 : i64} : tensor<3x16xf32>
+    kiln.yield %xp, %d : tensor<3x16xf32>, tensor<3x16xf32>
+  } -> (tensor<3x16xf32>, tensor<3x4x16xf32>)
+  return %ys : tensor<3x4x16xf32>
+}
+)";
+  HostTensor x("f32", {3, 16});
+  std::fill(x.values.begin(), x.values.end(), 1.0);
+  HostTensor h("f32", {4});
+  h.values = {0.1, 9, 4, 0};
+  Tensors in = {{"x", x}, {"h", h}};
+  Tensors masks = reference(perStep, "predict", in);
+  const std::vector<double> &ys = masks["ys"].values;
+  // ys[b][t][j]: compare step 0's zero pattern with steps 1..3'.
+  auto pattern = [&](int t) {
+    std::vector<bool> zero;
+    for (int b = 0; b < 3; ++b)
+      for (int j = 0; j < 16; ++j)
+        zero.push_back(ys[(b * 4 + t) * 16 + j] == 0);
+    return zero;
+  };
+  for (int t = 1; t < 4; ++t)
+    EXPECT_NE(pattern(t), pattern(0)) << "step " << t;
+  forEachConfig(perStep, [&](Compiled &c) {
+    Tensors out = c.run("predict", in);
+    expectNear(out["ys"], masks["ys"], 0, 0, "per-step masks");
+  });
+}
+
 //===----------------------------------------------------------------------===//
 // Matmul
 //===----------------------------------------------------------------------===//
