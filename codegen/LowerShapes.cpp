@@ -1,12 +1,13 @@
 //===- LowerShapes.cpp - Shape ops and constants to linalg ----------------===//
 //
 // reshape (as views), split (as slices), concat, transpose, broadcast_to,
-// one_hot and constants.
+// one_hot, gather and scatter_add (embedding lookups) and constants.
 //
 //===----------------------------------------------------------------------===//
 
 #include "codegen/LoweringUtils.h"
 
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 using namespace mlir;
@@ -167,6 +168,113 @@ struct OneHotLowering : OpConversionPattern<kiln::OneHotOp> {
   }
 };
 
+/// Whether the i32 `id` indexes one of `rows` rows.
+Value idInRange(OpBuilder &b, Location loc, Value id, int64_t rows) {
+  Type i32 = id.getType();
+  Value zero = b.create<arith::ConstantOp>(loc, b.getIntegerAttr(i32, 0));
+  Value end = b.create<arith::ConstantOp>(loc, b.getIntegerAttr(i32, rows));
+  return b.create<arith::AndIOp>(
+      loc, b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sge, id, zero),
+      b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt, id, end));
+}
+
+/// gather: out[n, d] = table[ids[n], d] (zero for an out-of-range id), one
+/// generic over the rows read.
+struct GatherLowering : OpConversionPattern<kiln::GatherOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::GatherOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    Type element = type.getElementType();
+    MLIRContext *ctx = rewriter.getContext();
+    Value table = adaptor.getTable();
+    int64_t rows = tensorType(table).getDimSize(0);
+    Operand ids{adaptor.getIds(),
+                AffineMap::get(2, 0, rewriter.getAffineDimExpr(0), ctx)};
+    Operand out{emptyLike(rewriter, loc, type.getShape(), element),
+                rewriter.getMultiDimIdentityMap(2)};
+    SmallVector<utils::IteratorType> parallel(2, utils::IteratorType::parallel);
+    Value result =
+        buildGeneric(
+            rewriter, loc, ids, out, parallel,
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Scalar s{b, l};
+              Value id = args[0];
+              Value valid = idInRange(b, l, id, rows);
+              Value safe = b.create<arith::SelectOp>(
+                  l, valid, id,
+                  b.create<arith::ConstantOp>(
+                      l, b.getIntegerAttr(id.getType(), 0)));
+              Value row =
+                  b.create<arith::IndexCastOp>(l, b.getIndexType(), safe);
+              Value v = b.create<tensor::ExtractOp>(
+                  l, table, ValueRange{row, b.create<linalg::IndexOp>(l, 1)});
+              return SmallVector<Value>{
+                  s.select(valid, v, s.cst(element, 0.0))};
+            })
+            .front();
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// scatter_add: a zero table, then for each n with an id in range, row
+/// ids[n] += updates[n] (loops over the rows and their elements, updating the
+/// table in place).
+struct ScatterAddLowering : OpConversionPattern<kiln::ScatterAddOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::ScatterAddOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    Type element = type.getElementType();
+    Value ids = adaptor.getIds(), updates = adaptor.getUpdates();
+    int64_t rows = type.getDimSize(0), width = type.getDimSize(1);
+    int64_t count = tensorType(updates).getDimSize(0);
+    Value zero = filled(rewriter, loc, type.getShape(),
+                        rewriter.getFloatAttr(element, 0.0));
+    auto index = [&](OpBuilder &b, int64_t v) -> Value {
+      return b.create<arith::ConstantIndexOp>(loc, v);
+    };
+    auto loop = rewriter.create<scf::ForOp>(
+        loc, index(rewriter, 0), index(rewriter, count), index(rewriter, 1),
+        ValueRange{zero},
+        [&](OpBuilder &b, Location l, Value n, ValueRange acc) {
+          Value id = b.create<tensor::ExtractOp>(l, ids, ValueRange{n});
+          auto add = b.create<scf::IfOp>(
+              l, idInRange(b, l, id, rows),
+              [&](OpBuilder &bt, Location lt) {
+                Value row =
+                    bt.create<arith::IndexCastOp>(lt, bt.getIndexType(), id);
+                auto inner = bt.create<scf::ForOp>(
+                    lt, index(bt, 0), index(bt, width), index(bt, 1), acc,
+                    [&](OpBuilder &bi, Location li, Value d, ValueRange t) {
+                      Scalar s{bi, li};
+                      Value old = bi.create<tensor::ExtractOp>(
+                          li, t[0], ValueRange{row, d});
+                      Value u = bi.create<tensor::ExtractOp>(li, updates,
+                                                             ValueRange{n, d});
+                      Value sum = bi.create<tensor::InsertOp>(
+                          li, s.add(old, u), t[0], ValueRange{row, d});
+                      bi.create<scf::YieldOp>(li, sum);
+                    });
+                bt.create<scf::YieldOp>(lt, inner.getResults());
+              },
+              [&](OpBuilder &be, Location le) {
+                be.create<scf::YieldOp>(le, acc);
+              });
+          b.create<scf::YieldOp>(l, add.getResults());
+        });
+    rewriter.replaceOp(op, loop.getResults());
+    return success();
+  }
+};
+
 struct ConstantLowering : OpConversionPattern<kiln::ConstantOp> {
   using OpConversionPattern::OpConversionPattern;
 
@@ -184,8 +292,8 @@ struct ConstantLowering : OpConversionPattern<kiln::ConstantOp> {
 } // namespace
 
 void kiln::lowering::populateShapePatterns(RewritePatternSet &patterns) {
-  patterns
-      .add<ReshapeLowering, SplitLowering, ConcatLowering, TransposeLowering,
-           BroadcastToLowering, OneHotLowering, ConstantLowering>(
-          patterns.getContext());
+  patterns.add<ReshapeLowering, SplitLowering, ConcatLowering,
+               TransposeLowering, BroadcastToLowering, OneHotLowering,
+               GatherLowering, ScatterAddLowering, ConstantLowering>(
+      patterns.getContext());
 }

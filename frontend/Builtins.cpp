@@ -407,6 +407,42 @@ Value elaborateOneHot(BuiltinCall &c) {
       ids));
 }
 
+/// take(table, ids): the rows of table [V, D] at i32 ids of any shape S, as
+/// [S..., D] (an embedding lookup: kiln.gather on the flattened ids).
+Value elaborateTake(BuiltinCall &c) {
+  mlir::Value table = c.tensorArg(0);
+  mlir::Value ids = c.tensorArg(1, /*floatOnly=*/false);
+  if (!table || !ids)
+    return Value::poison();
+  mlir::RankedTensorType tableType = typeOf(table), idsType = typeOf(ids);
+  if (tableType.getRank() != 2) {
+    c.e.error(c.arg(0)->getLoc(),
+              "the table of 'take' must be a matrix [rows, width], got " +
+                  typeStr(tableType));
+    return Value::poison();
+  }
+  if (!idsType.getElementType().isInteger(32)) {
+    c.e.error(c.arg(1)->getLoc(),
+              "the ids of 'take' must be an i32 tensor of row indices, got " +
+                  typeStr(idsType));
+    return Value::poison();
+  }
+  int64_t n = idsType.getNumElements(), width = tableType.getDimSize(1);
+  mlir::Type element = tableType.getElementType();
+  mlir::Value flat = ids;
+  if (idsType.getRank() != 1)
+    flat = c.create<ReshapeOp>(
+        mlir::RankedTensorType::get({n}, idsType.getElementType()), ids);
+  mlir::Value rows = c.create<GatherOp>(
+      mlir::RankedTensorType::get({n, width}, element), table, flat);
+  if (idsType.getRank() == 1)
+    return Value::tensorOf(rows);
+  llvm::SmallVector<int64_t> shape(idsType.getShape());
+  shape.push_back(width);
+  return Value::tensorOf(
+      c.create<ReshapeOp>(mlir::RankedTensorType::get(shape, element), rows));
+}
+
 /// full(dims..., value = 0): a float tensor of one value (a recurrence's
 /// initial state).
 Value elaborateFull(BuiltinCall &c) {
@@ -687,6 +723,7 @@ const std::vector<Builtin> &sema::getBuiltins() {
         op("split", "x, pieces, axis?", elaborateSplit),
         op("slice", "x, start, size, axis?", elaborateSlice),
         op("one_hot", "ids, classes", elaborateOneHot),
+        op("take", "table, ids", elaborateTake),
         variadicOp("concat", "x, axis?", elaborateConcat),
         variadicOp("full", "value?", elaborateFull),
         op("scan", "cell, xs, init, axis?, reverse?, stateful?", elaborateScan),

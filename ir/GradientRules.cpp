@@ -340,6 +340,17 @@ grads[0] = builder.create<DropoutOp>(getLoc(), g.getType(), g, getHyper(),
 return grads;
 KILN_END
 
+// Embedding lookups: each is the other's transpose.
+KILN_RULE(GatherOp)
+return {
+    builder.create<ScatterAddOp>(getLoc(), getTable().getType(), getIds(), g),
+    Value()};
+KILN_END
+KILN_RULE(ScatterAddOp)
+return {Value(), builder.create<GatherOp>(getLoc(), getUpdates().getType(), g,
+                                          getIds())};
+KILN_END
+
 // Losses (means over their elements or rows).
 KILN_RULE(CrossEntropyOp)
 // d/dlogits = (softmax(logits) - one_hot(labels)) * g / N

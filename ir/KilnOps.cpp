@@ -500,6 +500,30 @@ LogicalResult OneHotOp::verify() {
   return success();
 }
 
+/// Checks table [V, D], ids [N] and rows [N, D] of a gather or scatter_add.
+static LogicalResult verifyRows(Operation *op, RankedTensorType table,
+                                RankedTensorType ids, RankedTensorType rows) {
+  if (table.getRank() != 2 || ids.getRank() != 1 || rows.getRank() != 2 ||
+      rows.getDimSize(0) != ids.getDimSize(0) ||
+      rows.getDimSize(1) != table.getDimSize(1) ||
+      rows.getElementType() != table.getElementType())
+    return op->emitOpError()
+           << "expects a table [V, D], ids [N] and rows [N, D] of the "
+              "table's element type, got "
+           << table << ", " << ids << " and " << rows;
+  return success();
+}
+
+LogicalResult GatherOp::verify() {
+  return verifyRows(*this, getTensorType(getTable()), getTensorType(getIds()),
+                    getType());
+}
+
+LogicalResult ScatterAddOp::verify() {
+  return verifyRows(*this, getType(), getTensorType(getIds()),
+                    getTensorType(getUpdates()));
+}
+
 //===----------------------------------------------------------------------===//
 // Convolution and pooling
 //===----------------------------------------------------------------------===//

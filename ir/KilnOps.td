@@ -370,6 +370,38 @@ def Kiln_OneHotOp : Kiln_Op<"one_hot", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Kiln_GatherOp : Kiln_Op<"gather",
+    [Pure, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
+  let summary = "rows of a table by index (an embedding lookup)";
+  let description = [{
+    `table: [V, D]`, `ids: i32[N]` to `[N, D]`: row n is `table[ids[n]]`; an
+    out-of-range id gives a zero row (the runtime rejects such ids in data, as
+    it rejects labels). Its gradient is kiln.scatter_add.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$table, Kiln_LabelTensor:$ids);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $table `[` $ids `]` attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Kiln_ScatterAddOp : Kiln_Op<"scatter_add",
+    [Pure, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
+  let summary = "sums rows into a zero table by index";
+  let description = [{
+    `ids: i32[N]`, `updates: [N, D]` to `[V, D]`: row v is the sum of the rows
+    n of `updates` with `ids[n] = v` (zero if there are none); out-of-range
+    ids are skipped. The gradient of kiln.gather, and its transpose.
+  }];
+  let arguments = (ins Kiln_LabelTensor:$ids, Kiln_FloatTensor:$updates);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $updates `[` $ids `]` attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Losses
 //===----------------------------------------------------------------------===//

@@ -524,6 +524,30 @@ evaluateBlock(Block &block, ArrayRef<RefTensor> args,
           });
           results.push_back(std::move(r));
         })
+        .Case([&](GatherOp) {
+          const RefTensor &table = in(0), &ids = in(1);
+          RefTensor r(out);
+          int64_t v = table.shape[0], d = table.shape[1];
+          for (int64_t n = 0; n < out[0]; ++n) {
+            int64_t id = static_cast<int64_t>(ids.data[n]);
+            if (id >= 0 && id < v)
+              for (int64_t j = 0; j < d; ++j)
+                r.data[n * d + j] = table.data[id * d + j];
+          }
+          results.push_back(std::move(r));
+        })
+        .Case([&](ScatterAddOp) {
+          const RefTensor &ids = in(0), &updates = in(1);
+          RefTensor r(out);
+          int64_t v = out[0], d = out[1];
+          for (int64_t n = 0; n < updates.shape[0]; ++n) {
+            int64_t id = static_cast<int64_t>(ids.data[n]);
+            if (id >= 0 && id < v)
+              for (int64_t j = 0; j < d; ++j)
+                r.data[id * d + j] += updates.data[n * d + j];
+          }
+          results.push_back(std::move(r));
+        })
         .Case([&](OneHotOp) {
           const RefTensor &labels = in(0);
           RefTensor r(out);

@@ -144,7 +144,8 @@ void KilnEntryPointsPass::runOnOperation() {
   }
   b.setInsertionPointAfter(forward);
 
-  // Inputs that hold class indices (cross_entropy labels, one_hot ids, also
+  // Inputs that hold class indices (cross_entropy labels, one_hot and gather
+  // ids, also
   // through reshapes and slices) record their number of classes, the smallest
   // over their uses, for data validation.
   llvm::MapVector<StringRef, int64_t> classes;
@@ -169,6 +170,8 @@ void KilnEntryPointsPass::runOnOperation() {
       recordIndices(ce.getRhs(), ce.getLhs().getType().getDimSize(1));
     else if (auto oneHot = dyn_cast<OneHotOp>(op))
       recordIndices(oneHot.getLabels(), oneHot.getType().getDimSize(1));
+    else if (auto gather = dyn_cast<GatherOp>(op))
+      recordIndices(gather.getIds(), gather.getTable().getType().getDimSize(0));
   });
   SmallVector<NamedAttribute> labelClasses;
   for (auto [name, count] : classes)

@@ -169,6 +169,16 @@ const Case kCases[] = {
      R"(func.func @f(%x: tensor<4x8xf32>, %h: tensor<4xf32> {kiln.check_range = [3.2, 3.8]}) -> tensor<4x8xf32> {
       %0 = kiln.dropout %x, %h : tensor<4xf32> {rate = 0.5 : f64, salt = 7 : i64} : tensor<4x8xf32>
       return %0 : tensor<4x8xf32> })"},
+    {"kiln.gather",
+     R"(func.func @f(%t: tensor<5x3xf32>) -> tensor<6x3xf32> {
+      %ids = kiln.constant dense<[4, 0, 4, 2, 7, -1]> : tensor<6xi32>
+      %0 = kiln.gather %t[%ids] : (tensor<5x3xf32>, tensor<6xi32>) -> tensor<6x3xf32>
+      return %0 : tensor<6x3xf32> })"},
+    {"kiln.scatter_add",
+     R"(func.func @f(%u: tensor<6x3xf32>) -> tensor<5x3xf32> {
+      %ids = kiln.constant dense<[4, 0, 4, 2, 7, -1]> : tensor<6xi32>
+      %0 = kiln.scatter_add %u[%ids] : (tensor<6xi32>, tensor<6x3xf32>) -> tensor<5x3xf32>
+      return %0 : tensor<5x3xf32> })"},
     {"kiln.split",
      R"(func.func @f(%x: tensor<3x7xf32>) -> (tensor<3x2xf32>, tensor<3x4xf32>) {
       %0:3 = kiln.split %x axis = 1 sizes = [2, 1, 4] : tensor<3x7xf32> -> (tensor<3x2xf32>, tensor<3x1xf32>, tensor<3x4xf32>)

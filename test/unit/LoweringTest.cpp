@@ -1200,6 +1200,39 @@ TEST_F(LoweringTest, DropoutMatchesTheReferenceMask) {
   }
 }
 
+TEST_F(LoweringTest, GatherAndScatterAddMatchTheReference) {
+  // Repeated ids accumulate; out-of-range ids read zeros and add nothing.
+  for (const char *dtype : {"f32", "f64"}) {
+    SCOPED_TRACE(dtype);
+    std::string table = tensorType({7, 5}, dtype),
+                rows = tensorType({9, 5}, dtype);
+    std::string ir =
+        "func.func @predict(%t: " + table +
+        " {kiln.input = \"t\"}, %u: " + rows +
+        " {kiln.input = \"u\"}, %ids: tensor<9xi32> {kiln.input = " +
+        "\"ids\"}) -> (" + rows + " {kiln.output = \"g\"}, " + table +
+        " {kiln.output = \"s\"}) {\n"
+        "  %g = kiln.gather %t[%ids] : (" +
+        table + ", tensor<9xi32>) -> " + rows +
+        "\n  %s = kiln.scatter_add %u[%ids] : (tensor<9xi32>, " + rows +
+        ") -> " + table + "\n  return %g, %s : " + rows + ", " + table +
+        "\n}\n";
+    HostTensor ids("i32", {9});
+    ids.values = {3, 0, 6, 3, 7, -2, 1, 3, 6};
+    Tensors in = {{"t", random(rng, dtype, {7, 5})},
+                  {"u", random(rng, dtype, {9, 5})},
+                  {"ids", ids}};
+    Tensors want = reference(ir, "predict", in);
+    for (int j = 0; j < 5; ++j)
+      EXPECT_EQ(want["g"].values[4 * 5 + j], 0.0) << "an out-of-range id";
+    forEachConfig(ir, [&](Compiled &c) {
+      Tensors out = c.run("predict", in);
+      expectNear(out["g"], want["g"], 0, 0, "gather");
+      expectNear(out["s"], want["s"], 1e-6, 1e-7, "scatter_add");
+    });
+  }
+}
+
 std::string i64Array(std::initializer_list<int64_t> values) {
   std::string s = "array<i64";
   const char *sep = ": ";

@@ -150,6 +150,22 @@ func.func @one_hot(%y: tensor<3xi32>) {
 
 // -----
 
+func.func @gather(%t: tensor<5x4xf32>, %y: tensor<3xi32>) {
+  // expected-error @+1 {{expects a table [V, D], ids [N] and rows [N, D] of the table's element type, got 'tensor<5x4xf32>', 'tensor<3xi32>' and 'tensor<3x2xf32>'}}
+  %0 = kiln.gather %t[%y] : (tensor<5x4xf32>, tensor<3xi32>) -> tensor<3x2xf32>
+  return
+}
+
+// -----
+
+func.func @scatter_add(%u: tensor<3x4xf32>, %y: tensor<2xi32>) {
+  // expected-error @+1 {{expects a table [V, D], ids [N] and rows [N, D]}}
+  %0 = kiln.scatter_add %u[%y] : (tensor<2xi32>, tensor<3x4xf32>) -> tensor<5x4xf32>
+  return
+}
+
+// -----
+
 func.func @unknown_activation(%x: tensor<8x16xf32>, %w: tensor<16x4xf32>, %b: tensor<4xf32>) {
   // expected-error @+1 {{unknown activation 'swish'; expected none, relu, sigmoid, tanh, gelu}}
   %0 = kiln.fused_dense %x, %w, %b activation = swish : (tensor<8x16xf32>, tensor<16x4xf32>, tensor<4xf32>) -> tensor<8x4xf32>

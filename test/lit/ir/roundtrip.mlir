@@ -72,6 +72,10 @@ func.func @all_ops(%x: tensor<2x4xf32>, %y: tensor<2xi32>, %h: tensor<4xf32>) ->
   %24 = kiln.broadcast_to %19 : tensor<3xf32> -> tensor<2x3xf32>
   // CHECK: kiln.one_hot %{{.+}} : tensor<2xi32> -> tensor<2x3xf32>
   %25 = kiln.one_hot %y : tensor<2xi32> -> tensor<2x3xf32>
+  // CHECK: kiln.gather %{{.+}}[%{{.+}}] : (tensor<2x3xf32>, tensor<2xi32>) -> tensor<2x3xf32>
+  %g = kiln.gather %25[%y] : (tensor<2x3xf32>, tensor<2xi32>) -> tensor<2x3xf32>
+  // CHECK: kiln.scatter_add %{{.+}}[%{{.+}}] : (tensor<2xi32>, tensor<2x3xf32>) -> tensor<5x3xf32>
+  %sa = kiln.scatter_add %g[%y] : (tensor<2xi32>, tensor<2x3xf32>) -> tensor<5x3xf32>
   // CHECK: kiln.cross_entropy %{{.+}}, %{{.+}} : (tensor<2x3xf32>, tensor<2xi32>) -> tensor<f32>
   %26 = kiln.cross_entropy %24, %y : (tensor<2x3xf32>, tensor<2xi32>) -> tensor<f32>
   // CHECK: kiln.mse
