@@ -213,8 +213,9 @@ EvalResult evaluate(Model &model, const Dataset &data) {
 namespace {
 
 /// Notes that the last training examples of an epoch do not fill a batch
-/// (they are not skipped for good: each epoch shuffles anew). Evaluation
-/// scores every example.
+/// (they are not skipped for good: each epoch shuffles anew), or for a
+/// stateful model, how long its streams are (its leftover examples are never
+/// trained on). Evaluation scores every example.
 void notePartialBatch(const Console &console, int64_t examples, int64_t batch,
                       bool stateful) {
   if (stateful)
@@ -288,7 +289,7 @@ private:
                                               stepsPerEpoch)
                       : lr;
   }
-  /// ", cosine schedule to 0 after 100 warm-up steps", or "".
+  /// ", cosine schedule to 0 at step 2552 after 100 warm-up steps", or "".
   std::string describeSchedule() const;
 
   Model &model;
