@@ -57,20 +57,58 @@ struct CrossEntropyLowering : OpConversionPattern<kiln::CrossEntropyOp> {
         });
 
     AffineMap vecMap = rewriter.getMultiDimIdentityMap(1);
-    Value total =
-        buildGeneric(
-            rewriter, loc,
-            {{max, vecMap}, {rowSums[0], vecMap}, {rowSums[1], vecMap}},
-            Operand{zeros({}), AffineMap::get(1, 0, {}, ctx)},
-            utils::IteratorType::reduction,
-            [](OpBuilder &b, Location l, ValueRange args) {
-              Scalar s{b, l};
-              Value lse = s.add(args[0], s.log(args[1]));
-              return SmallVector<Value>{s.add(args[3], s.sub(lse, args[2]))};
-            })
+    AffineMap scalarMap = AffineMap::get(1, 0, {}, ctx);
+    auto ignore = op.getIgnoreIndexAttr();
+    if (!ignore) {
+      Value total =
+          buildGeneric(
+              rewriter, loc,
+              {{max, vecMap}, {rowSums[0], vecMap}, {rowSums[1], vecMap}},
+              Operand{zeros({}), scalarMap}, utils::IteratorType::reduction,
+              [](OpBuilder &b, Location l, ValueRange args) {
+                Scalar s{b, l};
+                Value lse = s.add(args[0], s.log(args[1]));
+                return SmallVector<Value>{s.add(args[3], s.sub(lse, args[2]))};
+              })
+              .front();
+      rewriter.replaceOp(
+          op, scaleBy(rewriter, loc, total, 1.0 / static_cast<double>(rows)));
+      return success();
+    }
+    // With an ignored label: the sum over the other rows and their count,
+    // then their mean (0 without any).
+    SmallVector<Value> sums = buildGeneric(
+        rewriter, loc,
+        {{max, vecMap},
+         {rowSums[0], vecMap},
+         {rowSums[1], vecMap},
+         {labels, vecMap}},
+        {{zeros({}), scalarMap}, {zeros({}), scalarMap}},
+        utils::IteratorType::reduction,
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Scalar s{b, l};
+          Value ignored = b.create<arith::CmpIOp>(
+              l, arith::CmpIPredicate::eq, args[3],
+              b.create<arith::ConstantOp>(
+                  l, b.getIntegerAttr(args[3].getType(), ignore.getInt())));
+          Value lse = s.add(args[0], s.log(args[1]));
+          Value term =
+              s.select(ignored, s.cst(element, 0.0), s.sub(lse, args[2]));
+          Value one =
+              s.select(ignored, s.cst(element, 0.0), s.cst(element, 1.0));
+          return SmallVector<Value>{s.add(args[4], term), s.add(args[5], one)};
+        });
+    AffineMap none = AffineMap::get(0, 0, {}, ctx);
+    Value mean =
+        buildGeneric(rewriter, loc, {{sums[0], none}, {sums[1], none}},
+                     Operand{zeros({}), none}, {},
+                     [&](OpBuilder &b, Location l, ValueRange args) {
+                       Scalar s{b, l};
+                       Value count = s.max(args[1], s.cst(element, 1.0));
+                       return SmallVector<Value>{s.div(args[0], count)};
+                     })
             .front();
-    rewriter.replaceOp(
-        op, scaleBy(rewriter, loc, total, 1.0 / static_cast<double>(rows)));
+    rewriter.replaceOp(op, mean);
     return success();
   }
 };

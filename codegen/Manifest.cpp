@@ -417,12 +417,20 @@ std::string renderManifest(ModuleOp module, const AbiLayout &layout) {
     }
   }
 
+  auto ignoredLabels =
+      module->getAttrOfType<DictionaryAttr>(contract::kIgnoredLabelAttr);
   if (auto labels =
           module->getAttrOfType<DictionaryAttr>(contract::kLabelsAttr))
     for (NamedAttribute l : labels)
-      if (auto classes = dyn_cast<IntegerAttr>(l.getValue()))
+      if (auto classes = dyn_cast<IntegerAttr>(l.getValue())) {
         os << record::kLabels << " " << l.getName().getValue() << " "
-           << classes.getValue().getSExtValue() << "\n";
+           << classes.getValue().getSExtValue();
+        if (auto ignore = ignoredLabels ? ignoredLabels.getAs<IntegerAttr>(
+                                              l.getName().getValue())
+                                        : IntegerAttr())
+          os << " ignore=" << ignore.getValue().getSExtValue();
+        os << "\n";
+      }
 
   auto train =
       module->getAttrOfType<DictionaryAttr>(KilnDialect::kTrainAttrName);

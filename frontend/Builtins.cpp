@@ -221,7 +221,21 @@ Value elaborateCrossEntropy(BuiltinCall &c) {
     c.error(why);
     return Value::poison();
   }
-  return Value::tensorOf(c.create<CrossEntropyOp>(logits, labels));
+  mlir::IntegerAttr ignore;
+  if (c.arg(2)) {
+    std::optional<int64_t> v =
+        c.e.evalInt(*c.arg(2), c.frame, "'ignore_index'");
+    if (!v)
+      return Value::poison();
+    if (*v < INT32_MIN || *v > INT32_MAX) {
+      c.e.error(c.arg(2)->getLoc(),
+                "'ignore_index' must be an i32 label value, got " +
+                    std::to_string(*v));
+      return Value::poison();
+    }
+    ignore = c.e.builder.getI64IntegerAttr(*v);
+  }
+  return Value::tensorOf(c.create<CrossEntropyOp>(logits, labels, ignore));
 }
 
 /// conv2d(x, filter, bias?, stride = 1, padding = 0, dilation = 1); the bias
@@ -727,7 +741,8 @@ const std::vector<Builtin> &sema::getBuiltins() {
         variadicOp("concat", "x, axis?", elaborateConcat),
         variadicOp("full", "value?", elaborateFull),
         op("scan", "cell, xs, init, axis?, reverse?, stateful?", elaborateScan),
-        op("cross_entropy", "logits, labels", elaborateCrossEntropy),
+        op("cross_entropy", "logits, labels, ignore_index?",
+           elaborateCrossEntropy),
         pairLoss<MseOp>("mse", "prediction, target"),
         pairLoss<BceWithLogitsOp>("bce_with_logits", "logits, target"),
         // Initializers (only as a param's initializer).

@@ -353,12 +353,37 @@ KILN_END
 
 // Losses (means over their elements or rows).
 KILN_RULE(CrossEntropyOp)
-// d/dlogits = (softmax(logits) - one_hot(labels)) * g / N
+// d/dlogits = (softmax(logits) - one_hot(labels)) * g / N; with an ignored
+// label, rows of it get none and N counts the others (at least 1).
 RankedTensorType logitsType = getLhs().getType();
-Value p = builder.create<SoftmaxOp>(getLoc(), getLhs(), 1);
-Value y = builder.create<OneHotOp>(getLoc(), logitsType, getRhs());
-Value scale = r.div(g, r.scalar(logitsType.getDimSize(0), g));
-return {r.mul(r.sub(p, y), scale), Value()};
+Location loc = getLoc();
+Value p = builder.create<SoftmaxOp>(loc, getLhs(), 1);
+Value y = builder.create<OneHotOp>(loc, logitsType, getRhs());
+Value diff = r.sub(p, y);
+auto ignore = getIgnoreIndexAttr();
+if (!ignore)
+  return {r.mul(diff, r.div(g, r.scalar(logitsType.getDimSize(0), g))),
+          Value()};
+// valid [N, 1]: 1 - one_hot[:, ignore] for an ignored class, else the row
+// sum of one_hot (an id outside [0, C) has an all-zero row).
+int64_t c = logitsType.getDimSize(1), ignored = ignore.getInt();
+Value valid;
+if (ignored >= 0 && ignored < c) {
+  SmallVector<int64_t> sizes;
+  for (int64_t size : {ignored, int64_t(1), c - ignored - 1})
+    if (size)
+      sizes.push_back(size);
+  auto split = builder.create<SplitOp>(loc, y, 1, sizes);
+  Value hit = split.getResult(ignored == 0 ? 0 : 1);
+  valid = r.sub(r.scalar(1.0, hit), hit);
+} else {
+  valid = builder.create<ReduceSumOp>(loc, y, ArrayRef<int64_t>{1},
+                                      /*keepdims=*/true);
+}
+Value count = builder.create<ReduceSumOp>(loc, valid, ArrayRef<int64_t>{0, 1},
+                                          /*keepdims=*/false);
+Value denom = builder.create<MaximumOp>(loc, count, r.scalar(1.0, count));
+return {r.mul(r.mul(diff, valid), r.div(g, denom)), Value()};
 KILN_END
 KILN_RULE(MseOp)
 // d/da = 2 (a - b) g / n, d/db = -d/da

@@ -410,9 +410,13 @@ def Kiln_CrossEntropyOp : Kiln_LossOp<"cross_entropy",
     "softmax cross-entropy of logits against integer class labels"> {
   let description = [{
     `logits: [N, C]`, `labels: i32[N]` with values in [0, C); the mean over N of
-    `-log_softmax(logits)[n, labels[n]]`.
+    `-log_softmax(logits)[n, labels[n]]`. With `ignore_index` (PyTorch's), rows
+    whose label is that value count for nothing: the mean is over the other
+    rows (0 if there are none), so padding in a batch of sequences does not
+    train the model.
   }];
-  let arguments = (ins Kiln_FloatTensor:$lhs, Kiln_LabelTensor:$rhs);
+  let arguments = (ins Kiln_FloatTensor:$lhs, Kiln_LabelTensor:$rhs,
+                       OptionalAttr<I64Attr>:$ignore_index);
 }
 
 def Kiln_MseOp : Kiln_LossOp<"mse", "mean squared error"> {

@@ -559,11 +559,18 @@ evaluateBlock(Block &block, ArrayRef<RefTensor> args,
           }
           results.push_back(std::move(r));
         })
-        .Case([&](CrossEntropyOp) {
+        .Case([&](CrossEntropyOp ce) {
           const RefTensor &x = in(0), &labels = in(1);
           int64_t n = x.shape[0], c = x.shape[1];
+          std::optional<int64_t> ignore;
+          if (auto attr = ce.getIgnoreIndexAttr())
+            ignore = attr.getInt();
           double total = 0;
+          int64_t counted = 0;
           for (int64_t i = 0; i < n; ++i) {
+            if (ignore && static_cast<int64_t>(labels.data[i]) == *ignore)
+              continue;
+            ++counted;
             double mx = -INFINITY, sum = 0;
             for (int64_t j = 0; j < c; ++j)
               mx = std::max(mx, x.data[i * c + j]);
@@ -573,7 +580,8 @@ evaluateBlock(Block &block, ArrayRef<RefTensor> args,
             total += mx + std::log(sum) - x.data[i * c + l];
           }
           RefTensor r(out);
-          r.data[0] = total / n;
+          r.data[0] = ignore ? total / double(std::max<int64_t>(counted, 1))
+                             : total / double(n);
           results.push_back(std::move(r));
         })
         .Case([&](MseOp) {

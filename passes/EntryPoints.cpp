@@ -148,8 +148,10 @@ void KilnEntryPointsPass::runOnOperation() {
   // ids, also
   // through reshapes and slices) record their number of classes, the smallest
   // over their uses, for data validation.
-  llvm::MapVector<StringRef, int64_t> classes;
-  auto recordIndices = [&](Value v, int64_t count) {
+  // A cross_entropy's ignore_index is a value its labels may hold too.
+  llvm::MapVector<StringRef, int64_t> classes, ignored;
+  auto recordIndices = [&](Value v, int64_t count,
+                           std::optional<int64_t> ignore = std::nullopt) {
     while (Operation *def = v.getDefiningOp()) {
       if (!isa<ReshapeOp, SplitOp, TransposeOp>(def))
         return;
@@ -164,10 +166,13 @@ void KilnEntryPointsPass::runOnOperation() {
     auto [it, inserted] = classes.try_emplace(name.getValue(), count);
     if (!inserted)
       it->second = std::min(it->second, count);
+    if (ignore)
+      ignored.try_emplace(name.getValue(), *ignore);
   };
   forward.walk([&](Operation *op) {
     if (auto ce = dyn_cast<CrossEntropyOp>(op))
-      recordIndices(ce.getRhs(), ce.getLhs().getType().getDimSize(1));
+      recordIndices(ce.getRhs(), ce.getLhs().getType().getDimSize(1),
+                    ce.getIgnoreIndex());
     else if (auto oneHot = dyn_cast<OneHotOp>(op))
       recordIndices(oneHot.getLabels(), oneHot.getType().getDimSize(1));
     else if (auto gather = dyn_cast<GatherOp>(op))
@@ -202,5 +207,11 @@ void KilnEntryPointsPass::runOnOperation() {
     module->setAttr(contract::kMetricsAttr, b.getArrayAttr(metrics));
   if (!labelClasses.empty())
     module->setAttr(contract::kLabelsAttr, b.getDictionaryAttr(labelClasses));
+  SmallVector<NamedAttribute> ignoredLabels;
+  for (auto [name, value] : ignored)
+    ignoredLabels.push_back(b.getNamedAttr(name, b.getI64IntegerAttr(value)));
+  if (!ignoredLabels.empty())
+    module->setAttr(contract::kIgnoredLabelAttr,
+                    b.getDictionaryAttr(ignoredLabels));
   forward.erase();
 }

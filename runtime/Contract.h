@@ -439,6 +439,9 @@ inline constexpr char kTrainAttr[] = "kiln.train";
 inline constexpr char kMetricsAttr[] = "kiln.metrics";
 /// {input = classes, ...}: label inputs and their class counts.
 inline constexpr char kLabelsAttr[] = "kiln.labels";
+/// {input = value, ...}: the label value cross_entropy ignores in an input
+/// (its ignore_index), which data may hold beside [0, classes).
+inline constexpr char kIgnoredLabelAttr[] = "kiln.ignored_label";
 /// The manifest text, set by kiln-entry-abi.
 inline constexpr char kManifestAttr[] = "kiln.manifest";
 /// On @train_step: the resolved optimizer ({name, hyper...}, every default

@@ -274,12 +274,15 @@ Expected<Dataset> loadDataset(const Manifest &manifest,
       const auto *labels = reinterpret_cast<const int32_t *>(d.bytes.data());
       size_t n = d.bytes.size() / sizeof(int32_t);
       for (size_t i = 0; i < n; ++i)
-        if (labels[i] < 0 || labels[i] >= label.classes)
+        if (!label.accepts(labels[i]))
           return makeError(
               "'{}' example {}: label {} is out of range; input '{}' holds "
-              "class indices in [0, {})",
+              "class indices in [0, {}){}",
               d.file, i / size_t(std::max<int64_t>(d.exampleElements, 1)),
-              labels[i], d.spec->name, label.classes);
+              labels[i], d.spec->name, label.classes,
+              label.ignore
+                  ? fmt::format(" or the ignored label {}", *label.ignore)
+                  : std::string());
     }
   }
   return ds;

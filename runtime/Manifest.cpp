@@ -224,12 +224,22 @@ Error Parser::parseRecord(const std::vector<std::string_view> &f) {
     return Error::success();
   }
   if (kind == contract::record::kLabels) {
-    if (f.size() != 3)
-      return error("expected 'labels INPUT CLASSES'");
+    if (f.size() != 3 && f.size() != 4)
+      return error("expected 'labels INPUT CLASSES [ignore=VALUE]'");
     std::optional<int64_t> classes = parseInt(f[2]);
     if (!classes || *classes <= 0)
       return error("the number of classes must be a positive integer");
-    m.labels.push_back({std::string(f[1]), *classes});
+    LabelSpec label{std::string(f[1]), *classes, std::nullopt};
+    if (f.size() == 4) {
+      std::optional<int64_t> ignore;
+      if (f[3].substr(0, 7) == "ignore=")
+        ignore = parseInt(f[3].substr(7));
+      if (!ignore || *ignore < INT32_MIN || *ignore > INT32_MAX)
+        return error(
+            fmt::format("expected ignore=VALUE (an i32), got '{}'", f[3]));
+      label.ignore = int32_t(*ignore);
+    }
+    m.labels.push_back(std::move(label));
     return Error::success();
   }
   if (kind == contract::record::kOptimizer) {

@@ -65,6 +65,13 @@ struct MetricSpec {
 struct LabelSpec {
   std::string input;
   int64_t classes = 0;
+  /// A value the input may hold beside [0, classes): the label
+  /// cross_entropy ignores (`labels INPUT CLASSES ignore=V`).
+  std::optional<int32_t> ignore;
+
+  bool accepts(int32_t label) const {
+    return (label >= 0 && label < classes) || (ignore && label == *ignore);
+  }
 };
 
 /// `optimizer NAME KEY=VALUE...`.

@@ -157,11 +157,19 @@ EvalResult evaluate(Model &model, const Dataset &data) {
     for (size_t k = 0; k < m.metrics.size(); ++k) {
       const Tensor *out = model.findOutput(m.metrics[k].output);
       const Tensor *in = model.findInput(m.metrics[k].input);
-      // Metrics compare whole rows of the batch; padding rows are not scored.
+      // Metrics compare whole rows of the batch; padding rows are not scored,
+      // nor labels that the loss ignores.
+      std::optional<int32_t> ignore;
+      for (const LabelSpec &l : m.labels)
+        if (l.input == m.metrics[k].input)
+          ignore = l.ignore;
       int64_t n = out->numElements() / batch * count;
-      for (int64_t i = 0; i < n; ++i)
+      for (int64_t i = 0; i < n; ++i) {
+        if (ignore && in->at(i) == double(*ignore))
+          continue;
         correct[k] += out->at(i) == in->at(i);
-      total[k] += n;
+        ++total[k];
+      }
     }
     return loss;
   };

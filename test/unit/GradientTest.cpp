@@ -191,6 +191,16 @@ const Case kCases[] = {
      R"(func.func @f(%l: tensor<4x5xf32>, %y: tensor<4xi32> {kiln.check_range = [0.0, 5.0]}) -> tensor<f32> {
       %0 = kiln.cross_entropy %l, %y : (tensor<4x5xf32>, tensor<4xi32>) -> tensor<f32>
       return %0 : tensor<f32> })"},
+    {"kiln.cross_entropy ignoring a label outside the classes",
+     R"(func.func @f(%l: tensor<5x4xf32>) -> tensor<f32> {
+      %y = kiln.constant dense<[2, -100, 0, 3, -100]> : tensor<5xi32>
+      %0 = kiln.cross_entropy %l, %y {ignore_index = -100 : i64} : (tensor<5x4xf32>, tensor<5xi32>) -> tensor<f32>
+      return %0 : tensor<f32> })"},
+    {"kiln.cross_entropy ignoring a class",
+     R"(func.func @f(%l: tensor<5x4xf32>) -> tensor<f32> {
+      %y = kiln.constant dense<[2, 1, 0, 3, 1]> : tensor<5xi32>
+      %0 = kiln.cross_entropy %l, %y {ignore_index = 1 : i64} : (tensor<5x4xf32>, tensor<5xi32>) -> tensor<f32>
+      return %0 : tensor<f32> })"},
     {"kiln.mse",
      R"(func.func @f(%a: tensor<3x2xf32>, %b: tensor<3x2xf32>) -> tensor<f32> {
       %0 = kiln.mse %a, %b : (tensor<3x2xf32>, tensor<3x2xf32>) -> tensor<f32>

@@ -1323,6 +1323,33 @@ TEST_F(LoweringTest, CrossEntropy) {
   }
 }
 
+TEST_F(LoweringTest, CrossEntropyIgnoresALabel) {
+  // ignore_index outside the classes (PyTorch's -100) and one of them (a
+  // padding class); a batch of nothing but ignored labels has loss 0.
+  for (const char *dtype : {"f32", "f64"}) {
+    for (int ignore : {-100, 3}) {
+      SCOPED_TRACE(std::string(dtype) + " ignore " + std::to_string(ignore));
+      HostTensor logits = random(rng, dtype, {8, 10}, -4, 4);
+      HostTensor labels = randomLabels(rng, {8}, 10);
+      labels.values[1] = labels.values[5] = labels.values[6] = ignore;
+      labels.values[2] = ignore == 3 ? 4 : 3;
+      std::string tl = tensorType({8, 10}, dtype), tr = tensorType({}, dtype);
+      std::string body = "  %r = kiln.cross_entropy %x, %l {ignore_index = " +
+                         std::to_string(ignore) + " : i64} : (" + tl +
+                         ", tensor<8xi32>) -> " + tr;
+      std::string ir = predictIR({{"x", tl}, {"l", "tensor<8xi32>"}}, body, tr);
+      checkPredict(ir, {{"x", logits}, {"l", labels}});
+      // The mean over the 5 others: differs from the plain mean over 8.
+      Tensors kept = reference(ir, "predict", {{"x", logits}, {"l", labels}});
+      std::fill(labels.values.begin(), labels.values.end(), ignore);
+      checkPredict(ir, {{"x", logits}, {"l", labels}});
+      Tensors none = reference(ir, "predict", {{"x", logits}, {"l", labels}});
+      EXPECT_EQ(none["r"].values[0], 0.0);
+      EXPECT_GT(kept["r"].values[0], 0.0);
+    }
+  }
+}
+
 TEST_F(LoweringTest, MseAndBce) {
   for (const char *dtype : {"f32", "f64"}) {
     Shape shape = {4, 7};
