@@ -296,3 +296,25 @@ TEST(ScheduleTest, RatesFollowPyTorchsSchedulers) {
   Schedule constant;
   EXPECT_DOUBLE_EQ(scheduledLr(constant, 3e-3, 7, 10, 5), 3e-3);
 }
+
+TEST(ManifestTest, ParsesAnIgnoredLabel) {
+  Expected<Manifest> m =
+      parseManifest(std::string(header) +
+                    "input x f32 4x2\nlabels x 5 ignore=-100\n" + entry);
+  ASSERT_TRUE(m) << m.error().message();
+  ASSERT_EQ(m->labels.size(), 1u);
+  ASSERT_TRUE(m->labels[0].ignore);
+  EXPECT_EQ(*m->labels[0].ignore, -100);
+  EXPECT_TRUE(m->labels[0].accepts(-100));
+  EXPECT_TRUE(m->labels[0].accepts(4));
+  EXPECT_FALSE(m->labels[0].accepts(5));
+  EXPECT_FALSE(m->labels[0].accepts(-1));
+  EXPECT_NE(manifestError("labels x 5 skip=3\n").find("expected ignore=VALUE"),
+            std::string::npos);
+  EXPECT_NE(manifestError("labels x 5 ignore=99999999999\n")
+                .find("expected ignore=VALUE (an i32)"),
+            std::string::npos);
+  EXPECT_NE(manifestError("labels x 5 ignore=1 extra\n")
+                .find("expected 'labels INPUT CLASSES [ignore=VALUE]'"),
+            std::string::npos);
+}
