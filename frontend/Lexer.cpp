@@ -316,7 +316,7 @@ Token Lexer::lexNumber(const char *start) {
 
 Token Lexer::lexString(const char *start) {
   std::string value;
-  bool reportedEscape = false;
+  bool reportedEscape = false, reportedNul = false;
   while (true) {
     if (curPtr == bufferEnd || *curPtr == '\n') {
       emitError(start, "unterminated string literal");
@@ -326,6 +326,14 @@ Token Lexer::lexString(const char *start) {
     char c = *curPtr++;
     if (c == '"')
       break;
+    // A NUL would end the string wherever it is passed on as C text (a data
+    // path in the manifest).
+    if (c == '\0') {
+      if (!reportedNul)
+        emitError(curPtr - 1, "a NUL byte in a string literal");
+      reportedNul = true;
+      continue;
+    }
     if (c != '\\') {
       value.push_back(c);
       continue;

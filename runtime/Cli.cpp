@@ -14,6 +14,10 @@ namespace kiln::rt {
 
 namespace {
 
+/// The most threads --threads may ask for (far above any machine's cores; a
+/// larger count would make libomp abort when it starts them).
+constexpr int64_t kMaxThreads = 1024;
+
 struct FlagDef {
   const char *name;
   const char *metavar; ///< nullptr for a switch
@@ -486,6 +490,12 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
     Expected<int64_t> n = positiveInt("--threads", *v);
     if (!n)
       return fail(console, n.error());
+    // libomp aborts when it cannot start that many threads.
+    if (*n > kMaxThreads)
+      return fail(console,
+                  Error::usage(fmt::format("--threads must be at most {}, got "
+                                           "{}",
+                                           kMaxThreads, *n)));
     setenv("OMP_NUM_THREADS", std::to_string(*n).c_str(), /*overwrite=*/1);
   }
 

@@ -682,6 +682,10 @@ Expected<Array> parseCsv(std::string_view text, std::string_view name,
   std::vector<double> values;
   size_t columns = 0, rows = 0, lineNo = 0, firstDataLine = 0;
   bool first = true;
+  // A UTF-8 byte-order mark (spreadsheets write one) is not part of the first
+  // field: left there, it would make a data row look like a header.
+  if (text.substr(0, 3) == "\xEF\xBB\xBF")
+    text.remove_prefix(3);
   while (!text.empty()) {
     ++lineNo;
     size_t nl = text.find('\n');

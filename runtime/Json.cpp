@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <unordered_set>
 
 namespace kiln::rt {
 
@@ -70,6 +71,9 @@ Error JsonParser::parseValue(JsonValue &v, int depth) {
     v.kind = JsonValue::Object;
     if (consume('}'))
       return Error::success();
+    // The keys so far, hashed: a linear search per key would make an object
+    // of N keys (a checkpoint's metadata) cost O(N^2).
+    std::unordered_set<std::string> keys;
     do {
       skipSpace();
       if (pos >= text.size() || text[pos] != '"')
@@ -77,7 +81,7 @@ Error JsonParser::parseValue(JsonValue &v, int depth) {
       std::string key;
       if (Error e = parseString(key))
         return e;
-      if (v.find(key))
+      if (!keys.insert(key).second)
         return fail("duplicate key \"" + key + "\"");
       if (!consume(':'))
         return fail("expected ':'");

@@ -269,6 +269,16 @@ Error checkVocabulary(const std::string &checkpoint, const CheckpointInfo &info,
                    checkpoint, saved->size(), data.vocab.size());
 }
 
+/// A checkpoint whose parameters are NaN or infinite (training never writes
+/// one) gives no meaningful loss: an error naming the first such tensor.
+Error checkFinite(const Model &model, const std::string &checkpoint) {
+  std::string bad = model.firstNonFinite();
+  if (bad.empty())
+    return Error::success();
+  return makeError("'{}': tensor '{}' holds NaN or infinite values", checkpoint,
+                   bad);
+}
+
 std::string describeAccuracy(const Manifest &m, const EvalResult &r,
                              const char *prefix) {
   std::string s;
@@ -379,6 +389,8 @@ Error Trainer::prepare() {
                       "(the tensors match)",
                       options.resume, info->model, m.model);
     if (Error e = checkVocabulary(options.resume, *info, train))
+      return e;
+    if (Error e = checkFinite(model, options.resume))
       return e;
     startStep = int64_t(info->step);
   } else {
@@ -597,6 +609,8 @@ Error runEval(Model &model, const EvalOptions &options,
       loadCheckpoint(options.checkpoint, m, model.params, model.state, false);
   if (!info)
     return info.takeError();
+  if (Error e = checkFinite(model, options.checkpoint))
+    return e;
   Expected<Dataset> data = loadDataset(m, *sources, "test");
   if (!data)
     return data.takeError();

@@ -105,6 +105,8 @@ TEST(CliTest, RejectsMalformedValues) {
   EXPECT_USAGE_ERROR(runCli({"train", "--lr", "nan"}), "--lr");
   EXPECT_USAGE_ERROR(runCli({"train", "--seed", "x"}), "--seed");
   EXPECT_USAGE_ERROR(runCli({"train", "--steps", "-5"}), "--steps");
+  EXPECT_USAGE_ERROR(runCli({"train", "--threads", "100000"}),
+                     "--threads must be at most 1024, got 100000");
   EXPECT_USAGE_ERROR(runCli({"train", "--lr"}), "--lr needs a value");
   EXPECT_USAGE_ERROR(runCli({"train", "--data", "image"}),
                      "--data expects INPUT=PATH, got 'image'");

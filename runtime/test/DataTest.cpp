@@ -279,6 +279,22 @@ TEST(CsvTest, ReadsRowsAndDetectsHeader) {
   EXPECT_EQ(forced->shape, (Shape{1, 2}));
 }
 
+TEST(CsvTest, AByteOrderMarkIsNotAHeader) {
+  // A spreadsheet's UTF-8 export: the mark before the first number must not
+  // turn the first data row into a header.
+  Expected<Array> a = parseCsv("\xEF\xBB\xBF"
+                               "1,2\n3,4\n",
+                               "bom.csv", {});
+  ASSERT_TRUE(a) << a.error().message();
+  EXPECT_EQ(a->shape, (Shape{2, 2}));
+  EXPECT_EQ(a->get(0), 1);
+  Expected<Array> h = parseCsv("\xEF\xBB\xBF"
+                               "x,y\n3,4\n",
+                               "bomh.csv", {});
+  ASSERT_TRUE(h) << h.error().message();
+  EXPECT_EQ(h->shape, (Shape{1, 2}));
+}
+
 TEST(CsvTest, RejectsRaggedRowsAndNonNumbers) {
   Expected<Array> r = parseCsv("1,2\n3,4\n5\n", "r.csv", false);
   ASSERT_FALSE(r);

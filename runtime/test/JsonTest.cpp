@@ -49,3 +49,20 @@ TEST(JsonTest, QuotesAndNumbers) {
   EXPECT_EQ(jsonNumber(NAN), "null");
   EXPECT_EQ(jsonNumber(INFINITY), "null");
 }
+
+TEST(JsonTest, ManyKeysParseInLinearTime) {
+  // 200,000 keys (a checkpoint header's metadata): the duplicate-key check is
+  // a hash lookup, not a scan of the keys so far (which took a minute).
+  std::string text = "{";
+  for (int i = 0; i < 200000; ++i)
+    text +=
+        (i ? ",\"k" : "\"k") + std::to_string(i) + "\":" + std::to_string(i);
+  text += "}";
+  Expected<JsonValue> v = parseJson(text);
+  ASSERT_TRUE(v) << v.error().message();
+  EXPECT_EQ(v->members.size(), 200000u);
+  Expected<JsonValue> dup = parseJson("{\"a\":1,\"b\":2,\"a\":3}");
+  ASSERT_FALSE(dup);
+  EXPECT_NE(dup.error().message().find("duplicate key \"a\""),
+            std::string::npos);
+}
