@@ -19,6 +19,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+/// The first line of a --metrics file; a row per epoch follows.
+constexpr const char *kMetricsHeader =
+    "epoch,step,train_loss,test_loss,test_accuracy,seconds\n";
+
 double secondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
@@ -307,6 +311,8 @@ private:
                                               stepsPerEpoch)
                       : lr;
   }
+  /// Keeps the rows of an existing metrics file up to the resumed step.
+  void keepEarlierMetrics();
   /// ", cosine schedule to 0 at step 2552 after 100 warm-up steps", or "".
   std::string describeSchedule() const;
 
@@ -400,7 +406,40 @@ Error Trainer::prepare() {
   lastStep = totalSteps;
   if (options.steps && *options.steps < totalSteps - startStep)
     lastStep = startStep + *options.steps;
+  if (startStep > 0 && !options.metrics.empty())
+    keepEarlierMetrics();
   return Error::success();
+}
+
+void Trainer::keepEarlierMetrics() {
+  // A resumed run continues the metrics file: the rows of the epochs the
+  // checkpoint already holds stay (those of a run that went further are
+  // dropped with the steps it took).
+  struct stat st;
+  if (::stat(options.metrics.c_str(), &st) != 0)
+    return;
+  Expected<std::string> text = readFile(options.metrics);
+  if (!text || text->compare(0, std::strlen(kMetricsHeader), kMetricsHeader)) {
+    console.warning("'{}' is not a metrics file of this executable; it is "
+                    "replaced",
+                    options.metrics);
+    return;
+  }
+  std::string_view rest =
+      std::string_view(*text).substr(std::strlen(kMetricsHeader));
+  while (!rest.empty()) {
+    size_t nl = rest.find('\n');
+    std::string_view row = rest.substr(0, nl);
+    rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+    size_t comma = row.find(',');
+    std::optional<int64_t> rowStep =
+        comma == std::string_view::npos
+            ? std::nullopt
+            : parseInt(
+                  row.substr(comma + 1, row.find(',', comma + 1) - comma - 1));
+    if (rowStep && *rowStep <= startStep)
+      metricsRows.push_back(std::string(row) + "\n");
+  }
 }
 
 std::string Trainer::describeSchedule() const {
@@ -489,8 +528,7 @@ Error Trainer::endEpoch(int64_t epoch, int64_t stepsDone, double lossSum,
       row += ",";
     row += fmt::format(",{:.3f}\n", secondsSince(runStart));
     metricsRows.push_back(row);
-    std::string text =
-        "epoch,step,train_loss,test_loss,test_accuracy,seconds\n";
+    std::string text = kMetricsHeader;
     for (const std::string &r : metricsRows)
       text += r;
     if (Error e = writeFileAtomic(options.metrics, text))
