@@ -10,7 +10,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
@@ -138,6 +140,33 @@ Error checkWritableLocation(const std::string &path, std::string_view what) {
   return Error::success();
 }
 
+void removeStaleTemps(const std::string &path) {
+  std::string dir = parentDir(path);
+  size_t slash = path.rfind('/');
+  std::string prefix =
+      (slash == std::string::npos ? path : path.substr(slash + 1)) + ".tmp-";
+  DIR *d = ::opendir(dir.c_str());
+  if (!d)
+    return;
+  while (const dirent *entry = ::readdir(d)) {
+    std::string_view name = entry->d_name;
+    // mkstemp's six characters after the prefix.
+    if (name.size() != prefix.size() + 6 ||
+        name.substr(0, prefix.size()) != prefix)
+      continue;
+    std::string temp = dir + "/" + std::string(name);
+    int fd = ::open(temp.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+      continue;
+    // A live writer holds its lock; a file nobody locks was left by a writer
+    // that died before it could commit or remove it.
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0)
+      ::unlink(temp.c_str());
+    ::close(fd);
+  }
+  ::closedir(d);
+}
+
 AtomicFile::~AtomicFile() {
   if (fd_ >= 0) {
     ::close(fd_);
@@ -147,11 +176,14 @@ AtomicFile::~AtomicFile() {
 
 Error AtomicFile::open(const std::string &path) {
   path_ = path;
+  removeStaleTemps(path);
   std::string templ = path + ".tmp-XXXXXX";
   fd_ = ::mkstemp(templ.data());
   if (fd_ < 0)
     return makeError("cannot write '{}': {}", path, errnoText());
   tempPath_ = templ;
+  // Held until the file is committed or removed: removeStaleTemps leaves it.
+  ::flock(fd_, LOCK_EX);
   // mkstemp creates the file 0600; give it the permissions of a normal file.
   mode_t mask = ::umask(0);
   ::umask(mask);

@@ -29,6 +29,11 @@ bool fileExists(const std::string &path);
 /// An error unless PATH's folder exists (so that a later write can succeed).
 Error checkWritableLocation(const std::string &path, std::string_view what);
 
+/// Removes the `PATH.tmp-XXXXXX` files that writers of PATH killed before
+/// they could commit (a kill -9 during a checkpoint) left behind; a live
+/// writer's file is locked and stays.
+void removeStaleTemps(const std::string &path);
+
 /// Writes a file atomically: data goes to `PATH.tmp-XXXXXX` in the same folder,
 /// which commit() flushes, syncs and renames over PATH. A file that is never
 /// committed is removed, leaving any existing PATH untouched.

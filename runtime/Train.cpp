@@ -342,9 +342,11 @@ Error Trainer::prepare() {
   seed = options.seed.value_or(m.seed);
   batch = m.batch;
   lr = options.lr.value_or(m.learningRate());
-  if (!options.checkpoint.empty())
+  if (!options.checkpoint.empty()) {
     if (Error e = checkWritableLocation(options.checkpoint, "checkpoint"))
       return e;
+    removeStaleTemps(options.checkpoint);
+  }
   if (!options.metrics.empty())
     if (Error e = checkWritableLocation(options.metrics, "metrics file"))
       return e;

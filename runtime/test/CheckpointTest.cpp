@@ -2,13 +2,18 @@
 
 #include "runtime/Checkpoint.h"
 #include "TestUtil.h"
+#include "runtime/Files.h"
 #include "runtime/Init.h"
 #include "runtime/Json.h"
 #include "runtime/Model.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 using namespace kiln::rt;
 using namespace kiln::rt::test;
@@ -246,6 +251,33 @@ TEST(CheckpointTest, FailedWriteKeepsTheOldFile) {
   EXPECT_TRUE(contains(e.message(), "missing/c.st")) << e.message();
   EXPECT_EQ(readBytes(dir.file("c.st")), old);
   EXPECT_EQ(listDir(dir.path()), (std::vector<std::string>{"c.st"}));
+}
+
+TEST(CheckpointTest, TempFilesOfKilledWritersAreRemoved) {
+  // A kill -9 during a checkpoint write leaves c.st.tmp-XXXXXX behind: the
+  // next write (and the next `train` start) removes it, but not a file a live
+  // writer holds locked, nor another path's.
+  TempDir dir;
+  writeBytes(dir.file("c.st.tmp-AAAAAA"), "stale");
+  writeBytes(dir.file("c.st.tmp-BBBBBB"), "being written");
+  writeBytes(dir.file("d.st.tmp-CCCCCC"), "another path's");
+  int live = ::open(dir.file("c.st.tmp-BBBBBB").c_str(), O_RDONLY);
+  ASSERT_GE(live, 0);
+  ASSERT_EQ(::flock(live, LOCK_EX), 0);
+  Model m = tinyModel();
+  ASSERT_FALSE(
+      writeCheckpoint(dir.file("c.st"), m.manifest(), m.params, m.state, 1));
+  auto sorted = [](std::vector<std::string> names) {
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  EXPECT_EQ(
+      sorted(listDir(dir.path())),
+      (std::vector<std::string>{"c.st", "c.st.tmp-BBBBBB", "d.st.tmp-CCCCCC"}));
+  ::close(live);
+  removeStaleTemps(dir.file("c.st"));
+  EXPECT_EQ(sorted(listDir(dir.path())),
+            (std::vector<std::string>{"c.st", "d.st.tmp-CCCCCC"}));
 }
 
 TEST(CheckpointTest, EveryTruncationIsRejected) {
