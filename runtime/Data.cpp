@@ -182,6 +182,27 @@ int64_t Array::getInt(int64_t i) const {
 // IDX
 //===----------------------------------------------------------------------===//
 
+/// The element type of IDX type code `code` (the magic number's third
+/// byte), if it is one.
+static std::optional<ElemType> idxElemType(unsigned char code) {
+  switch (code) {
+  case 0x08:
+    return ElemType::U8;
+  case 0x09:
+    return ElemType::I8;
+  case 0x0B:
+    return ElemType::I16;
+  case 0x0C:
+    return ElemType::I32;
+  case 0x0D:
+    return ElemType::F32;
+  case 0x0E:
+    return ElemType::F64;
+  default:
+    return std::nullopt;
+  }
+}
+
 Expected<Array> parseIdx(std::string_view bytes, std::string_view name) {
   if (bytes.size() < 4)
     return makeError("'{}' is not an IDX file: only {} bytes", name,
@@ -193,30 +214,12 @@ Expected<Array> parseIdx(std::string_view bytes, std::string_view name) {
         "{:02x} {:02x}; expected 00 00 TYPE RANK)",
         name, u[0], u[1], u[2], u[3]);
   Array a;
-  switch (u[2]) {
-  case 0x08:
-    a.type = ElemType::U8;
-    break;
-  case 0x09:
-    a.type = ElemType::I8;
-    break;
-  case 0x0B:
-    a.type = ElemType::I16;
-    break;
-  case 0x0C:
-    a.type = ElemType::I32;
-    break;
-  case 0x0D:
-    a.type = ElemType::F32;
-    break;
-  case 0x0E:
-    a.type = ElemType::F64;
-    break;
-  default:
+  std::optional<ElemType> type = idxElemType(u[2]);
+  if (!type)
     return makeError("'{}' is not an IDX file (unknown element type 0x{:02x} "
                      "in the magic number)",
                      name, u[2]);
-  }
+  a.type = *type;
   unsigned rank = u[3];
   if (rank == 0)
     return makeError("'{}': IDX rank 0 is not supported", name);
@@ -250,9 +253,40 @@ Expected<Array> parseIdx(std::string_view bytes, std::string_view name) {
 }
 
 Expected<Array> readIdx(const std::string &path) {
-  Expected<std::string> bytes = readFileMaybeGzip(path);
+  if (!endsWith(path, ".gz")) {
+    Expected<std::string> bytes = readFile(path);
+    if (!bytes)
+      return bytes.takeError();
+    return parseIdx(*bytes, path);
+  }
+  // Compressed: inflate the header first, then no more than the data it
+  // announces, so that a gzip bomb is refused before it fills memory.
+  constexpr size_t kMaxHeader = 4 + 4 * 255;
+  Expected<std::string> head = readFileMaybeGzip(path, kMaxHeader, true);
+  if (!head)
+    return head.takeError();
+  size_t needed = kMaxHeader;
+  if (head->size() >= 4) {
+    auto rank = size_t(static_cast<unsigned char>((*head)[3]));
+    size_t headerSize = 4 + 4 * rank;
+    Shape dims;
+    for (size_t i = 0; i < rank && 4 + 4 * i + 4 <= head->size(); ++i)
+      dims.push_back(int64_t(loadBE32(head->data() + 4 + 4 * i)));
+    std::optional<ElemType> type =
+        idxElemType(static_cast<unsigned char>((*head)[2]));
+    if (type && dims.size() == rank && rank > 0) {
+      std::optional<size_t> data = byteCount(dims, elemTypeSize(*type));
+      if (!data || *data > SIZE_MAX - headerSize)
+        return makeError("'{}': IDX dimensions {} are too large", path,
+                         formatDims(dims));
+      needed = headerSize + *data;
+    }
+  }
+  Expected<std::string> bytes = readFileMaybeGzip(path, needed, false);
   if (!bytes)
-    return bytes.takeError();
+    return makeError("{} (its IDX header announces {} bytes: not an IDX "
+                     "file, or a wrong header)",
+                     bytes.error().message(), needed);
   return parseIdx(*bytes, path);
 }
 

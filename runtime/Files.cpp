@@ -71,6 +71,11 @@ Expected<std::string> readFile(const std::string &path) {
 }
 
 Expected<std::string> readFileMaybeGzip(const std::string &path) {
+  return readFileMaybeGzip(path, SIZE_MAX, false);
+}
+
+Expected<std::string> readFileMaybeGzip(const std::string &path, size_t limit,
+                                        bool truncate) {
   if (!endsWith(path, ".gz"))
     return readFile(path);
   // Read the compressed bytes ourselves (clear errors for missing files), then
@@ -89,8 +94,17 @@ Expected<std::string> readFileMaybeGzip(const std::string &path) {
   std::string out;
   size_t inLeft = compressed->size();
   int ret = Z_OK;
+  bool overLimit = false;
   while (true) {
+    if (out.size() > limit) {
+      overLimit = true;
+      break;
+    }
+    // One byte past the limit tells "exactly limit" from "more".
+    size_t room = limit - out.size();
     size_t chunk = std::max<size_t>(out.size(), 1 << 20);
+    if (room < chunk)
+      chunk = room + 1;
     size_t old = out.size();
     out.resize(old + chunk);
     zs.next_out = reinterpret_cast<Bytef *>(out.data() + old);
@@ -113,6 +127,12 @@ Expected<std::string> readFileMaybeGzip(const std::string &path) {
       break; // no progress possible: the input ended mid-stream
   }
   inflateEnd(&zs);
+  if (overLimit) {
+    if (!truncate)
+      return makeError("'{}' inflates to more than {} bytes", path, limit);
+    out.resize(limit);
+    return out;
+  }
   if (ret == Z_STREAM_END)
     return out;
   if (ret == Z_OK || ret == Z_BUF_ERROR)

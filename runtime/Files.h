@@ -23,6 +23,11 @@ Expected<std::string> readFile(const std::string &path);
 /// As readFile, but a path ending in `.gz` is decompressed; a truncated or
 /// corrupt gzip stream is an error.
 Expected<std::string> readFileMaybeGzip(const std::string &path);
+/// As readFileMaybeGzip, inflating at most `limit` bytes of a `.gz` file:
+/// more is an error when `truncate` is false (a gzip bomb is refused before
+/// it fills memory), else the first `limit` bytes are returned.
+Expected<std::string> readFileMaybeGzip(const std::string &path, size_t limit,
+                                        bool truncate);
 
 bool endsWith(std::string_view text, std::string_view suffix);
 bool fileExists(const std::string &path);

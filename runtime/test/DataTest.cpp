@@ -98,6 +98,27 @@ TEST(IdxTest, RejectsTruncatedGzip) {
   EXPECT_TRUE(contains(c.error().message(), "c.gz")) << c.error().message();
 }
 
+TEST(IdxTest, RefusesAGzipBombBeforeInflatingIt) {
+  // A header announcing 10 bytes, then 64 MB of zeros (64 KB compressed):
+  // inflation stops a byte past what the header announces.
+  TempDir dir;
+  std::string body = idxBytes(0x08, {10}, std::string(10, 'x'));
+  body += std::string(64 << 20, '\0');
+  writeBytes(dir.file("bomb.gz"), gzipBytes(body));
+  Expected<Array> a = readIdx(dir.file("bomb.gz"));
+  ASSERT_FALSE(a);
+  EXPECT_TRUE(contains(a.error().message(),
+                       "inflates to more than 18 bytes (its IDX header "
+                       "announces 18 bytes"))
+      << a.error().message();
+  // A file whose size is exactly what its header says still reads.
+  writeBytes(dir.file("ok.gz"),
+             gzipBytes(idxBytes(0x08, {10}, std::string(10, 'x'))));
+  Expected<Array> ok = readIdx(dir.file("ok.gz"));
+  ASSERT_TRUE(ok) << ok.error().message();
+  EXPECT_EQ(ok->shape, (Shape{10}));
+}
+
 TEST(IdxTest, MissingFileNamesPath) {
   Expected<Array> a = readIdx("/nonexistent/dir/images.idx");
   ASSERT_FALSE(a);
