@@ -428,9 +428,17 @@ Expected<Array> parseNpy(std::string_view bytes, std::string_view name) {
                      name, headerLen, bytes.size() - headerStart);
   NpyHeader h;
   std::string_view headerText = bytes.substr(headerStart, headerLen);
-  if (std::optional<std::string> err = NpyHeaderParser(headerText).parse(h))
-    return makeError("'{}': bad .npy header ({}): {}", name, *err,
-                     std::string(headerText.substr(0, 120)));
+  if (std::optional<std::string> err = NpyHeaderParser(headerText).parse(h)) {
+    // On one line: the header's closing newline and any other control byte
+    // shown escaped.
+    std::string shown;
+    for (char c : headerText.substr(0, 120))
+      shown += c == '\n' ? std::string("\\n")
+               : static_cast<unsigned char>(c) < 0x20
+                   ? fmt::format("\\x{:02x}", c)
+                   : std::string(1, c);
+    return makeError("'{}': bad .npy header ({}): {}", name, *err, shown);
+  }
   if (h.fortranOrder)
     return makeError("'{}' is stored in Fortran order; save a C-order array "
                      "(numpy.ascontiguousarray)",
