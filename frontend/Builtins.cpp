@@ -472,6 +472,11 @@ Value elaborateFull(BuiltinCall &c) {
     }
     dims.push_back(*d);
   }
+  std::string why;
+  if (failed(shape::checkSize(dims, 4, why))) {
+    c.error(why);
+    return Value::poison();
+  }
   std::optional<double> value = c.numberArg(0, 0.0);
   if (!value)
     return Value::poison();

@@ -388,6 +388,11 @@ Elaborator::evalTensorType(const TypeExpr &type, Frame &frame, StringRef what) {
     }
     shape.push_back(*dim);
   }
+  std::string why;
+  if (failed(shape::checkSize(shape, dtype.getIntOrFloatBitWidth() / 8, why))) {
+    error(type.loc, what + ": " + why);
+    return {};
+  }
   return mlir::RankedTensorType::get(shape, dtype);
 }
 

@@ -33,6 +33,19 @@ int64_t numElements(ArrayRef<int64_t> shape) {
   return n;
 }
 
+LogicalResult checkSize(ArrayRef<int64_t> shape, int64_t elementBytes,
+                        std::string &error) {
+  int64_t bytes = elementBytes;
+  for (int64_t d : shape) {
+    if (d > 0 && bytes > kMaxTensorBytes / d) {
+      error = str(shape) + " is too large: more than 2^48 bytes (256 TiB)";
+      return failure();
+    }
+    bytes *= d;
+  }
+  return success();
+}
+
 FailureOr<int64_t> normalizeAxis(int64_t axis, int64_t rank,
                                  std::string &error) {
   if (axis < -rank || axis >= rank) {

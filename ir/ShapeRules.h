@@ -26,6 +26,17 @@ std::string str(llvm::ArrayRef<int64_t> shape);
 /// Number of elements of a static shape.
 int64_t numElements(llvm::ArrayRef<int64_t> shape);
 
+/// The largest tensor, in bytes, that a shape may describe (2^48, 256 TiB):
+/// element counts and byte sizes below it cannot overflow anywhere in the
+/// compiler, the generated code or the runtime.
+inline constexpr int64_t kMaxTensorBytes = int64_t(1) << 48;
+
+/// Fails (with `error` set) when a tensor of `shape` with elements of
+/// `elementBytes` bytes would hold more than kMaxTensorBytes (or its element
+/// count overflows).
+llvm::LogicalResult checkSize(llvm::ArrayRef<int64_t> shape,
+                              int64_t elementBytes, std::string &error);
+
 /// Maps a possibly negative axis into [0, rank); fails (with `error` set) when
 /// it is out of range.
 llvm::FailureOr<int64_t> normalizeAxis(int64_t axis, int64_t rank,
