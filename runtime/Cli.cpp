@@ -411,10 +411,12 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
   std::string progName =
       slash == std::string::npos ? prog : prog.substr(slash + 1);
 
-  Expected<Model> model = Model::create(abi);
-  if (!model)
-    return fail(console, model.error());
-  const Manifest &m = model->manifest();
+  // Help and info read the manifest alone: a model too large for this
+  // machine's memory can still describe itself.
+  Expected<Manifest> manifest = Model::readManifest(abi);
+  if (!manifest)
+    return fail(console, manifest.error());
+  const Manifest &m = *manifest;
 
   if (args.size() < 2) {
     printUsage(err, prog, &m);
@@ -499,10 +501,17 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
     setenv("OMP_NUM_THREADS", std::to_string(*n).c_str(), /*overwrite=*/1);
   }
 
-  Error result;
   if (name == "info") {
     printInfo(m, out);
-  } else if (name == "train") {
+    std::fflush(out);
+    return ExitSuccess;
+  }
+  Expected<Model> model = Model::create(abi);
+  if (!model)
+    return fail(console, model.error());
+
+  Error result;
+  if (name == "train") {
     Expected<TrainOptions> options = trainOptions(flags);
     if (!options)
       return fail(console, options.error());

@@ -20,7 +20,7 @@ static Tensor *findTensor(std::vector<Tensor> &tensors,
   return nullptr;
 }
 
-Expected<Model> Model::create(const ModelAbi &abi) {
+Expected<Manifest> Model::readManifest(const ModelAbi &abi) {
   if (!abi.manifest)
     return makeError("the model object has no manifest");
   Expected<Manifest> manifest = parseManifest(abi.manifest);
@@ -28,6 +28,13 @@ Expected<Model> Model::create(const ModelAbi &abi) {
     return makeError("the compiled model's manifest is invalid (rebuild the "
                      "model with a kilnc matching this runtime): {}",
                      manifest.error().message());
+  return manifest;
+}
+
+Expected<Model> Model::create(const ModelAbi &abi) {
+  Expected<Manifest> manifest = readManifest(abi);
+  if (!manifest)
+    return manifest.takeError();
   Model m;
   m.abi_ = abi;
   m.manifest_ = std::move(*manifest);

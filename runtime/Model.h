@@ -34,6 +34,8 @@ class Model {
 public:
   /// Parses the manifest and allocates every tensor (zeroed).
   static Expected<Model> create(const ModelAbi &abi);
+  /// The compiled model's manifest alone, nothing allocated (help and info).
+  static Expected<Manifest> readManifest(const ModelAbi &abi);
 
   const Manifest &manifest() const { return manifest_; }
   int64_t batchSize() const { return manifest_.batch; }

@@ -416,3 +416,20 @@ TEST(PredictTest, WritesOutputsDroppingThePadding) {
   EXPECT_EQ(bad.code, 2);
   EXPECT_TRUE(contains(bad.err, "'label' is not a predict input")) << bad.err;
 }
+
+TEST(CliTest, HelpAndInfoDoNotAllocateTheModel) {
+  // A model of 10^15 parameters (4 PB) cannot be allocated here, but it can
+  // describe itself: only the commands that run it allocate it.
+  std::string manifest = test::tinyManifest();
+  size_t at = manifest.find("param b f32 ");
+  ASSERT_NE(at, std::string::npos);
+  manifest.insert(at, "param huge f32 1000000x1000000x1000 zeros\n");
+  ModelAbi abi = test::tinyAbi();
+  abi.manifest = manifest.c_str();
+  CliResult info = runCli({"info"}, abi);
+  EXPECT_EQ(info.code, 0) << info.err;
+  EXPECT_TRUE(contains(info.out, "huge")) << info.out;
+  EXPECT_TRUE(contains(info.out, "1,000,000,000,000,000")) << info.out;
+  CliResult help = runCli({"--help"}, abi);
+  EXPECT_EQ(help.code, 0) << help.err;
+}
