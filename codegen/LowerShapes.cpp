@@ -136,33 +136,37 @@ struct BroadcastToLowering : OpConversionPattern<kiln::BroadcastToOp> {
   }
 };
 
+/// A [N, C] result computed element by element from a [N] vector (one_hot's
+/// labels, gather's ids): `body` gets the row's value (args[0]); the column
+/// is linalg.index 1.
+Value buildPerRow(OpBuilder &b, Location loc, Value rowValues,
+                  RankedTensorType type, BodyFn body) {
+  Operand in{rowValues,
+             AffineMap::get(2, 0, b.getAffineDimExpr(0), b.getContext())};
+  Operand out{emptyLike(b, loc, type.getShape(), type.getElementType()),
+              b.getMultiDimIdentityMap(2)};
+  SmallVector<utils::IteratorType> parallel(2, utils::IteratorType::parallel);
+  return buildGeneric(b, loc, in, out, parallel, body).front();
+}
+
 struct OneHotLowering : OpConversionPattern<kiln::OneHotOp> {
   using OpConversionPattern::OpConversionPattern;
 
   LogicalResult
   matchAndRewrite(kiln::OneHotOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
     RankedTensorType type = op.getType();
     Type element = type.getElementType();
-    MLIRContext *ctx = rewriter.getContext();
-    Operand labels{adaptor.getLabels(),
-                   AffineMap::get(2, 0, rewriter.getAffineDimExpr(0), ctx)};
-    Operand out{emptyLike(rewriter, loc, type.getShape(), element),
-                rewriter.getMultiDimIdentityMap(2)};
-    SmallVector<utils::IteratorType> parallel(2, utils::IteratorType::parallel);
-    Value result =
-        buildGeneric(rewriter, loc, labels, out, parallel,
-                     [&](OpBuilder &b, Location l, ValueRange args) {
-                       Scalar s{b, l};
-                       Value cls = b.create<arith::IndexCastOp>(
-                           l, args[0].getType(),
-                           b.create<linalg::IndexOp>(l, 1));
-                       Value eq = b.create<arith::CmpIOp>(
-                           l, arith::CmpIPredicate::eq, args[0], cls);
-                       return SmallVector<Value>{s.mask(eq, element)};
-                     })
-            .front();
+    Value result = buildPerRow(rewriter, op.getLoc(), adaptor.getLabels(), type,
+                               [&](OpBuilder &b, Location l, ValueRange args) {
+                                 Scalar s{b, l};
+                                 Value cls = b.create<arith::IndexCastOp>(
+                                     l, args[0].getType(),
+                                     b.create<linalg::IndexOp>(l, 1));
+                                 Value eq = b.create<arith::CmpIOp>(
+                                     l, arith::CmpIPredicate::eq, args[0], cls);
+                                 return SmallVector<Value>{s.mask(eq, element)};
+                               });
     rewriter.replaceOp(op, result);
     return success();
   }
@@ -186,36 +190,25 @@ struct GatherLowering : OpConversionPattern<kiln::GatherOp> {
   LogicalResult
   matchAndRewrite(kiln::GatherOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
     RankedTensorType type = op.getType();
     Type element = type.getElementType();
-    MLIRContext *ctx = rewriter.getContext();
     Value table = adaptor.getTable();
     int64_t rows = tensorType(table).getDimSize(0);
-    Operand ids{adaptor.getIds(),
-                AffineMap::get(2, 0, rewriter.getAffineDimExpr(0), ctx)};
-    Operand out{emptyLike(rewriter, loc, type.getShape(), element),
-                rewriter.getMultiDimIdentityMap(2)};
-    SmallVector<utils::IteratorType> parallel(2, utils::IteratorType::parallel);
-    Value result =
-        buildGeneric(
-            rewriter, loc, ids, out, parallel,
-            [&](OpBuilder &b, Location l, ValueRange args) {
-              Scalar s{b, l};
-              Value id = args[0];
-              Value valid = idInRange(b, l, id, rows);
-              Value safe = b.create<arith::SelectOp>(
-                  l, valid, id,
-                  b.create<arith::ConstantOp>(
-                      l, b.getIntegerAttr(id.getType(), 0)));
-              Value row =
-                  b.create<arith::IndexCastOp>(l, b.getIndexType(), safe);
-              Value v = b.create<tensor::ExtractOp>(
-                  l, table, ValueRange{row, b.create<linalg::IndexOp>(l, 1)});
-              return SmallVector<Value>{
-                  s.select(valid, v, s.cst(element, 0.0))};
-            })
-            .front();
+    Value result = buildPerRow(
+        rewriter, op.getLoc(), adaptor.getIds(), type,
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Scalar s{b, l};
+          Value id = args[0];
+          Value valid = idInRange(b, l, id, rows);
+          Value safe = b.create<arith::SelectOp>(
+              l, valid, id,
+              b.create<arith::ConstantOp>(l,
+                                          b.getIntegerAttr(id.getType(), 0)));
+          Value row = b.create<arith::IndexCastOp>(l, b.getIndexType(), safe);
+          Value v = b.create<tensor::ExtractOp>(
+              l, table, ValueRange{row, b.create<linalg::IndexOp>(l, 1)});
+          return SmallVector<Value>{s.select(valid, v, s.cst(element, 0.0))};
+        });
     rewriter.replaceOp(op, result);
     return success();
   }
