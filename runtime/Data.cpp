@@ -203,7 +203,18 @@ static std::optional<ElemType> idxElemType(unsigned char code) {
   }
 }
 
-Expected<Array> parseIdx(std::string_view bytes, std::string_view name) {
+namespace {
+
+/// An IDX header: element type, dimensions, and the sizes of the header and
+/// of the data it announces.
+struct IdxHeader {
+  ElemType type;
+  Shape shape;
+  size_t headerSize = 0, dataSize = 0;
+};
+
+Expected<IdxHeader> parseIdxHeader(std::string_view bytes,
+                                   std::string_view name) {
   if (bytes.size() < 4)
     return makeError("'{}' is not an IDX file: only {} bytes", name,
                      bytes.size());
@@ -213,39 +224,52 @@ Expected<Array> parseIdx(std::string_view bytes, std::string_view name) {
         "'{}' is not an IDX file (wrong magic number {:02x} {:02x} "
         "{:02x} {:02x}; expected 00 00 TYPE RANK)",
         name, u[0], u[1], u[2], u[3]);
-  Array a;
+  IdxHeader h;
   std::optional<ElemType> type = idxElemType(u[2]);
   if (!type)
     return makeError("'{}' is not an IDX file (unknown element type 0x{:02x} "
                      "in the magic number)",
                      name, u[2]);
-  a.type = *type;
+  h.type = *type;
   unsigned rank = u[3];
   if (rank == 0)
     return makeError("'{}': IDX rank 0 is not supported", name);
-  size_t headerSize = 4 + 4 * size_t(rank);
-  if (bytes.size() < headerSize)
+  h.headerSize = 4 + 4 * size_t(rank);
+  if (bytes.size() < h.headerSize)
     return makeError("'{}' is truncated: the IDX header needs {} bytes, the "
                      "file has {}",
-                     name, headerSize, bytes.size());
+                     name, h.headerSize, bytes.size());
   for (unsigned i = 0; i < rank; ++i)
-    a.shape.push_back(int64_t(loadBE32(bytes.data() + 4 + 4 * i)));
-  std::optional<size_t> dataSize = byteCount(a.shape, elemTypeSize(a.type));
+    h.shape.push_back(int64_t(loadBE32(bytes.data() + 4 + 4 * i)));
+  std::optional<size_t> dataSize = byteCount(h.shape, elemTypeSize(h.type));
   if (!dataSize)
     return makeError("'{}': IDX dimensions {} are too large", name,
-                     formatDims(a.shape));
-  size_t have = bytes.size() - headerSize;
-  if (have < *dataSize)
+                     formatDims(h.shape));
+  h.dataSize = *dataSize;
+  return h;
+}
+
+} // namespace
+
+Expected<Array> parseIdx(std::string_view bytes, std::string_view name) {
+  Expected<IdxHeader> h = parseIdxHeader(bytes, name);
+  if (!h)
+    return h.takeError();
+  Array a;
+  a.type = h->type;
+  a.shape = h->shape;
+  size_t have = bytes.size() - h->headerSize;
+  if (have < h->dataSize)
     return makeError("'{}' is truncated: IDX header says {} {} values ({} "
                      "bytes), the file has {} bytes of data",
-                     name, formatDims(a.shape), elemTypeName(a.type), *dataSize,
-                     have);
-  if (have > *dataSize)
+                     name, formatDims(a.shape), elemTypeName(a.type),
+                     h->dataSize, have);
+  if (have > h->dataSize)
     return makeError("'{}' has {} bytes after the {} {} values its IDX header "
                      "announces (not an IDX file, or a wrong header)",
-                     name, have - *dataSize, formatDims(a.shape),
+                     name, have - h->dataSize, formatDims(a.shape),
                      elemTypeName(a.type));
-  a.bytes.assign(bytes.data() + headerSize, *dataSize);
+  a.bytes.assign(bytes.data() + h->headerSize, h->dataSize);
   // IDX data is big-endian.
   if (hostIsLittleEndian())
     swapBytes(a.bytes, elemTypeSize(a.type));
@@ -259,29 +283,16 @@ Expected<Array> readIdx(const std::string &path) {
       return bytes.takeError();
     return parseIdx(*bytes, path);
   }
-  // Compressed: inflate the header first, then no more than the data it
-  // announces, so that a gzip bomb is refused before it fills memory.
-  constexpr size_t kMaxHeader = 4 + 4 * 255;
-  Expected<std::string> head = readFileMaybeGzip(path, kMaxHeader, true);
+  // Compressed: inflate the header first (rank 255 at most: 1,024 bytes),
+  // then no more than the data it announces, so that a gzip bomb is refused
+  // before it fills memory.
+  Expected<std::string> head = readFileMaybeGzip(path, 4 + 4 * 255, true);
   if (!head)
     return head.takeError();
-  size_t needed = kMaxHeader;
-  if (head->size() >= 4) {
-    auto rank = size_t(static_cast<unsigned char>((*head)[3]));
-    size_t headerSize = 4 + 4 * rank;
-    Shape dims;
-    for (size_t i = 0; i < rank && 4 + 4 * i + 4 <= head->size(); ++i)
-      dims.push_back(int64_t(loadBE32(head->data() + 4 + 4 * i)));
-    std::optional<ElemType> type =
-        idxElemType(static_cast<unsigned char>((*head)[2]));
-    if (type && dims.size() == rank && rank > 0) {
-      std::optional<size_t> data = byteCount(dims, elemTypeSize(*type));
-      if (!data || *data > SIZE_MAX - headerSize)
-        return makeError("'{}': IDX dimensions {} are too large", path,
-                         formatDims(dims));
-      needed = headerSize + *data;
-    }
-  }
+  Expected<IdxHeader> h = parseIdxHeader(*head, path);
+  if (!h)
+    return h.takeError();
+  size_t needed = h->headerSize + h->dataSize;
   Expected<std::string> bytes = readFileMaybeGzip(path, needed, false);
   if (!bytes)
     return makeError("{} (its IDX header announces {} bytes: not an IDX "
