@@ -153,6 +153,12 @@ EvalResult evaluate(Model &model, const Dataset &data) {
   const Manifest &m = model.manifest();
   std::vector<int64_t> correct(m.metrics.size(), 0), total(m.metrics.size(), 0);
   double lossSum = 0;
+  // Each metric's ignored label (a cross_entropy's ignore_index), if any.
+  std::vector<std::optional<int32_t>> ignored(m.metrics.size());
+  for (size_t k = 0; k < m.metrics.size(); ++k)
+    for (const LabelSpec &l : m.labels)
+      if (l.input == m.metrics[k].input)
+        ignored[k] = l.ignore;
   // Scores the batch of `indices` whose first `count` rows are examples.
   auto score = [&](int64_t count) {
     data.gather(indices.data(), batch, dest);
@@ -163,10 +169,7 @@ EvalResult evaluate(Model &model, const Dataset &data) {
       const Tensor *in = model.findInput(m.metrics[k].input);
       // Metrics compare whole rows of the batch; padding rows are not scored,
       // nor labels that the loss ignores.
-      std::optional<int32_t> ignore;
-      for (const LabelSpec &l : m.labels)
-        if (l.input == m.metrics[k].input)
-          ignore = l.ignore;
+      const std::optional<int32_t> &ignore = ignored[k];
       int64_t n = out->numElements() / batch * count;
       for (int64_t i = 0; i < n; ++i) {
         if (ignore && in->at(i) == double(*ignore))
