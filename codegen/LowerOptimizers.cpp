@@ -1,8 +1,9 @@
-//===- LowerOptimizers.cpp - Dropout and optimizer updates ----------------===//
+//===- LowerOptimizers.cpp - Random numbers and optimizer updates ---------===//
 //
-// The ops that read the step's hyper vector (runtime/KilnABI.h): dropout,
-// whose mask hashes the step and seed, and the SGD, momentum and Adam
-// updates, one elementwise generic with a result per updated tensor.
+// The ops that read the step's hyper vector (runtime/KilnABI.h): dropout and
+// the random ops, which hash its step and seed (ir/Random.h), and the SGD,
+// momentum and Adam updates, one elementwise generic with a result per
+// updated tensor.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 using namespace mlir;
 using namespace kiln::lowering;
@@ -24,7 +26,7 @@ namespace {
 // Dropout
 //===----------------------------------------------------------------------===//
 
-/// MurmurHash3's 32-bit finalizer on i32 values (ir/DropoutMask.h).
+/// MurmurHash3's 32-bit finalizer on i32 values (ir/Random.h).
 Value mix32(OpBuilder &b, Location loc, Value h) {
   auto c = [&](uint32_t v) -> Value {
     return b.create<arith::ConstantOp>(
@@ -41,9 +43,69 @@ Value mix32(OpBuilder &b, Location loc, Value h) {
   return xorShift(h, 16);
 }
 
-/// Inverted dropout with the counter-based mask of ir/DropoutMask.h: element
-/// i is dropped when (mix(key ^ i * 0x27d4eb2f) >> 8) / 2^24 < rate, which
-/// is compared exactly in integers against ceil(rate * 2^24).
+/// An i32 constant holding the bits of `v`.
+Value constU32(OpBuilder &b, Location loc, uint32_t v) {
+  return b.create<arith::ConstantOp>(
+      loc, b.getI32IntegerAttr(static_cast<int32_t>(v)));
+}
+
+/// The key of a random op (ir/Random.h's randomKey): the step and seed of
+/// `hyper`, the op's `salt`, and inside a scan the time step of `stepTensor`
+/// (randomStepKey).
+Value buildRandomKey(OpBuilder &b, Location loc, Value hyper, int64_t salt,
+                     Value stepTensor) {
+  auto readU32 = [&](int64_t index) -> Value {
+    Value i = b.create<arith::ConstantIndexOp>(loc, index);
+    Value f = b.create<tensor::ExtractOp>(loc, hyper, i);
+    return b.create<arith::FPToUIOp>(loc, b.getI32Type(), f);
+  };
+  Value step = readU32(KILN_HYPER_STEP), seed = readU32(KILN_HYPER_SEED);
+  Value key = b.create<arith::XOrIOp>(
+      loc,
+      b.create<arith::XOrIOp>(
+          loc,
+          b.create<arith::MulIOp>(loc, step, constU32(b, loc, 0x9e3779b1u)),
+          b.create<arith::MulIOp>(loc, seed, constU32(b, loc, 0x85ebca77u))),
+      constU32(b, loc, static_cast<uint32_t>(salt) * 0xc2b2ae3du));
+  key = mix32(b, loc, key);
+  if (!stepTensor)
+    return key;
+  auto stepType = cast<RankedTensorType>(stepTensor.getType());
+  SmallVector<Value> zeros(stepType.getRank(),
+                           b.create<arith::ConstantIndexOp>(loc, 0));
+  Value t = b.create<tensor::ExtractOp>(loc, stepTensor, zeros);
+  Value t1 = b.create<arith::AddIOp>(loc, t, constU32(b, loc, 1));
+  return mix32(
+      b, loc,
+      b.create<arith::XOrIOp>(
+          loc, key,
+          b.create<arith::MulIOp>(loc, t1, constU32(b, loc, 0x165667b1u))));
+}
+
+/// The row-major index of the current element of a generic over `shape`, as
+/// an i32 counter (ir/Random.h numbers elements modulo 2^32).
+Value flatCounter(OpBuilder &b, Location loc, ArrayRef<int64_t> shape) {
+  Index ix{b, loc};
+  Value flat = ix.cst(0);
+  int64_t stride = 1;
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+    flat = ix.add(flat, ix.mul(ix.dim(d), stride));
+    stride *= shape[d];
+  }
+  return b.create<arith::IndexCastOp>(loc, b.getI32Type(), flat);
+}
+
+/// randomBits24(key, counter) of ir/Random.h.
+Value randomBits24(OpBuilder &b, Location loc, Value key, Value counter) {
+  Value h = b.create<arith::XOrIOp>(
+      loc, key,
+      b.create<arith::MulIOp>(loc, counter, constU32(b, loc, 0x27d4eb2fu)));
+  return b.create<arith::ShRUIOp>(loc, mix32(b, loc, h), constU32(b, loc, 8));
+}
+
+/// Inverted dropout with the counter-based mask of ir/Random.h: element
+/// i is dropped when randomBits24(key, i) / 2^24 < rate, which is compared
+/// exactly in integers against ceil(rate * 2^24).
 struct DropoutLowering : OpConversionPattern<kiln::DropoutOp> {
   using OpConversionPattern::OpConversionPattern;
 
@@ -56,67 +118,77 @@ struct DropoutLowering : OpConversionPattern<kiln::DropoutOp> {
       return success();
     }
     Location loc = op.getLoc();
-    Type i32 = rewriter.getI32Type();
-    auto c = [&](OpBuilder &b, uint32_t v) -> Value {
-      return b.create<arith::ConstantOp>(
-          loc, b.getI32IntegerAttr(static_cast<int32_t>(v)));
-    };
-    auto readU32 = [&](int64_t index) -> Value {
-      Value i = rewriter.create<arith::ConstantIndexOp>(loc, index);
-      Value f = rewriter.create<tensor::ExtractOp>(loc, adaptor.getHyper(), i);
-      return rewriter.create<arith::FPToUIOp>(loc, i32, f);
-    };
-    Value step = readU32(KILN_HYPER_STEP), seed = readU32(KILN_HYPER_SEED);
-    uint32_t salt = static_cast<uint32_t>(op.getSalt()) * 0xc2b2ae3du;
-    Value key = rewriter.create<arith::XOrIOp>(
-        loc,
-        rewriter.create<arith::XOrIOp>(
-            loc,
-            rewriter.create<arith::MulIOp>(loc, step, c(rewriter, 0x9e3779b1u)),
-            rewriter.create<arith::MulIOp>(loc, seed,
-                                           c(rewriter, 0x85ebca77u))),
-        c(rewriter, salt));
-    key = mix32(rewriter, loc, key);
-    if (Value stepTensor = adaptor.getStep()) {
-      // Inside a scan: the time step's own key (dropoutStepKey).
-      auto stepType = cast<RankedTensorType>(stepTensor.getType());
-      SmallVector<Value> zeros(stepType.getRank(),
-                               rewriter.create<arith::ConstantIndexOp>(loc, 0));
-      Value t = rewriter.create<tensor::ExtractOp>(loc, stepTensor, zeros);
-      Value t1 = rewriter.create<arith::AddIOp>(loc, t, c(rewriter, 1));
-      key = mix32(rewriter, loc,
-                  rewriter.create<arith::XOrIOp>(
-                      loc, key,
-                      rewriter.create<arith::MulIOp>(
-                          loc, t1, c(rewriter, 0x165667b1u))));
-    }
-
+    Value key = buildRandomKey(rewriter, loc, adaptor.getHyper(), op.getSalt(),
+                               adaptor.getStep());
     double rate = op.getRate().convertToDouble();
     double scaled = std::ceil(std::clamp(rate, 0.0, 1.0) * 16777216.0);
     uint32_t threshold = static_cast<uint32_t>(scaled);
     RankedTensorType type = op.getType();
-    ArrayRef<int64_t> shape = type.getShape();
     Type element = type.getElementType();
     Value result = buildElementwise(
         rewriter, loc, type, x, [&](OpBuilder &b, Location l, ValueRange args) {
-          Index ix{b, l};
           Scalar s{b, l};
-          // The row-major index of the element.
-          Value flat = ix.cst(0);
-          int64_t stride = 1;
-          for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0;
-               --d) {
-            flat = ix.add(flat, ix.mul(ix.dim(d), stride));
-            stride *= shape[d];
-          }
-          Value i = b.create<arith::IndexCastOp>(l, i32, flat);
-          Value h = b.create<arith::XOrIOp>(
-              l, key, b.create<arith::MulIOp>(l, i, c(b, 0x27d4eb2fu)));
-          Value u = b.create<arith::ShRUIOp>(l, mix32(b, l, h), c(b, 8));
+          Value u = randomBits24(b, l, key, flatCounter(b, l, type.getShape()));
           Value drop = b.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, u,
-                                               c(b, threshold));
+                                               constU32(b, l, threshold));
           Value kept = s.div(args[0], s.cst(element, 1.0 - rate));
           return s.select(drop, s.cst(element, 0.0), kept);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Random numbers
+//===----------------------------------------------------------------------===//
+
+/// kiln.random_uniform and kiln.random_normal: one generic computing
+/// ir/Random.h's randomUniform or randomNormal of each element's index. The
+/// normal's Box-Muller transform runs in f32 (log and cos become polynomials
+/// in kiln-approximate-math) and is widened to f64 results.
+template <typename OpTy> struct RandomLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  static constexpr bool kNormal = std::is_same_v<OpTy, kiln::RandomNormalOp>;
+
+  LogicalResult
+  matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    if (!adaptor.getHyper())
+      return rewriter.notifyMatchFailure(
+          op, "a random op outside an entry point has no hyper vector");
+    Value key = buildRandomKey(rewriter, loc, adaptor.getHyper(), op.getSalt(),
+                               Value());
+    RankedTensorType type = op.getType();
+    Type element = type.getElementType();
+    Type f32 = rewriter.getF32Type();
+    Value result = buildElementwise(
+        rewriter, loc, type, ValueRange(),
+        [&](OpBuilder &b, Location l, ValueRange) -> Value {
+          Scalar s{b, l};
+          // bits * 2^-24 (exact in f32).
+          auto unit = [&](Value bits) {
+            return s.mul(b.create<arith::UIToFPOp>(l, f32, bits),
+                         s.cst(f32, 1.0 / 16777216.0));
+          };
+          Value counter = flatCounter(b, l, type.getShape());
+          Value v;
+          if constexpr (kNormal) {
+            Value two = constU32(b, l, 2);
+            Value c1 = b.create<arith::MulIOp>(l, counter, two);
+            Value c2 = b.create<arith::AddIOp>(l, c1, constU32(b, l, 1));
+            Value u1 = unit(b.create<arith::AddIOp>(
+                l, randomBits24(b, l, key, c1), constU32(b, l, 1)));
+            Value u2 = unit(randomBits24(b, l, key, c2));
+            Value radius = s.sqrt(s.mul(s.cst(f32, -2.0), s.log(u1)));
+            Value angle = b.create<math::CosOp>(
+                l, s.mul(s.cst(f32, 6.283185307179586), u2));
+            v = s.mul(radius, angle);
+          } else {
+            v = unit(randomBits24(b, l, key, counter));
+          }
+          return element == f32 ? v : b.create<arith::ExtFOp>(l, element, v);
         });
     rewriter.replaceOp(op, result);
     return success();
@@ -276,6 +348,7 @@ struct AdamLowering : OpConversionPattern<kiln::AdamUpdateOp> {
 } // namespace
 
 void kiln::lowering::populateOptimizerPatterns(RewritePatternSet &patterns) {
-  patterns.add<DropoutLowering, SgdLowering, MomentumLowering, AdamLowering>(
-      patterns.getContext());
+  patterns.add<DropoutLowering, RandomLowering<kiln::RandomUniformOp>,
+               RandomLowering<kiln::RandomNormalOp>, SgdLowering,
+               MomentumLowering, AdamLowering>(patterns.getContext());
 }

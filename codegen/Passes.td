@@ -25,7 +25,7 @@ def KilnToLinalg : Pass<"kiln-to-linalg", "mlir::ModuleOp"> {
     gathering generics (padding is a bounds mask, not a padded copy), marked
     `kiln.im2col` for kiln-share-im2col, which runs next; pooling and the
     pooling gradients are window reductions; dropout hashes the element index
-    with the key of ir/DropoutMask.h; `fused_dense` and `fused_conv2d` apply
+    with the key of ir/Random.h; `fused_dense` and `fused_conv2d` apply
     bias and activation in one pass after the product.
     `kiln.load_param`, `kiln.if_training` and `kiln.assign_param` are
     rejected: kiln's own passes resolve them into the entry functions'

@@ -283,11 +283,32 @@ struct ModelDecl {
   Block body;
 };
 
-/// `generate mlp { ... }`: the step of text generation, written like a
-/// model body with the model's layers (the same call-site names, so the same
-/// parameters); its recurrences continue from the state the previous step
-/// left (see Scan.cpp).
-struct GenerateDecl {
+/// The blocks that declare an entry point beside the model's own.
+enum class EntryBlockKind : uint8_t {
+  /// `generate charlm { ... }`: one step of text generation; its recurrences
+  /// continue from the state the previous step left (see Scan.cpp).
+  Generate,
+  /// `sample vae { ... }`: new examples from random numbers the block draws.
+  Sample,
+};
+
+/// The keyword that opens a block of `kind`, and the kind a keyword opens.
+inline const char *keyword(EntryBlockKind kind) {
+  return kind == EntryBlockKind::Generate ? "generate" : "sample";
+}
+inline std::optional<EntryBlockKind>
+parseEntryBlockKeyword(llvm::StringRef word) {
+  for (EntryBlockKind k : {EntryBlockKind::Generate, EntryBlockKind::Sample})
+    if (word == keyword(k))
+      return k;
+  return std::nullopt;
+}
+
+/// `generate charlm { ... }`, `sample vae { ... }`: an entry point written like
+/// a model body with the model's layers (the same call-site names, so the
+/// same parameters) and outputs of its own.
+struct EntryDecl {
+  EntryBlockKind kind;
   Ident model;
   SMLoc loc;
   Block body;
@@ -316,7 +337,7 @@ struct Module {
   std::vector<FnDecl> functions;
   std::vector<ModelDecl> models;
   std::vector<TrainDecl> trainings;
-  std::vector<GenerateDecl> generators;
+  std::vector<EntryDecl> entries;
 };
 
 /// Prints `module` as an indented tree (kilnc --emit=ast). Locations are

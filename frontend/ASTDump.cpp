@@ -242,11 +242,11 @@ void Dumper::dumpModule(const Module &module) {
     dumpModel(model);
   for (const TrainDecl &train : module.trainings)
     dumpTrain(train);
-  for (const GenerateDecl &gen : module.generators) {
-    line() << "GenerateDecl " << gen.model.name;
-    endLine(gen.loc);
-    Nested nestedGen(*this);
-    dumpBlock(gen.body);
+  for (const EntryDecl &decl : module.entries) {
+    line() << "EntryDecl " << keyword(decl.kind) << " " << decl.model.name;
+    endLine(decl.loc);
+    Nested nestedEntry(*this);
+    dumpBlock(decl.body);
   }
 }
 

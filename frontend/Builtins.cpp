@@ -297,7 +297,7 @@ Value elaborateDropout(BuiltinCall &c) {
   // Each dropout draws its own mask: the salt tells them apart.
   return Value::tensorOf(c.create<DropoutOp>(
       x, mlir::Value(), mlir::Value(), b.getF64FloatAttr(*rate),
-      b.getI64IntegerAttr(++c.e.numDropouts)));
+      b.getI64IntegerAttr(++c.e.numSalts)));
 }
 
 /// split(x, pieces, axis = -1): a tuple of `pieces` equal parts.
@@ -459,31 +459,59 @@ Value elaborateTake(BuiltinCall &c) {
 
 /// full(dims..., value = 0): a float tensor of one value (a recurrence's
 /// initial state).
-Value elaborateFull(BuiltinCall &c) {
+/// The dimensions of `full(...)`, `random_normal(...)`: the extra positional
+/// arguments, each a positive integer, the whole of a size shape rules allow.
+std::optional<shape::Shape> evalDims(BuiltinCall &c) {
   shape::Shape dims;
   for (const Expr *e : c.bound.extra) {
     std::optional<int64_t> d = c.e.evalInt(*e, c.frame, "a dimension");
     if (!d)
-      return Value::poison();
+      return std::nullopt;
     if (*d <= 0) {
       c.e.error(e->getLoc(),
                 "dimension must be positive, got " + std::to_string(*d));
-      return Value::poison();
+      return std::nullopt;
     }
     dims.push_back(*d);
   }
   std::string why;
   if (failed(shape::checkSize(dims, 4, why))) {
     c.error(why);
-    return Value::poison();
+    return std::nullopt;
   }
+  return dims;
+}
+
+Value elaborateFull(BuiltinCall &c) {
+  std::optional<shape::Shape> dims = evalDims(c);
+  if (!dims)
+    return Value::poison();
   std::optional<double> value = c.numberArg(0, 0.0);
   if (!value)
     return Value::poison();
   mlir::OpBuilder &b = c.e.builder;
-  auto type = mlir::RankedTensorType::get(dims, b.getF32Type());
+  auto type = mlir::RankedTensorType::get(*dims, b.getF32Type());
   return Value::tensorOf(c.create<ConstantOp>(mlir::DenseElementsAttr::get(
       type, b.getF32FloatAttr(static_cast<float>(*value)))));
+}
+
+/// `random_normal(64, 20)`, `random_uniform(...)`: a tensor of random numbers
+/// (ir/Random.h), new ones at every training step and evaluation batch.
+template <typename OpTy> Value elaborateRandom(BuiltinCall &c) {
+  std::optional<shape::Shape> dims = evalDims(c);
+  if (!dims)
+    return Value::poison();
+  if (dims->empty()) {
+    c.error("'" + c.builtin.name + "' needs the tensor's dimensions, e.g. " +
+            c.builtin.name + "(64, 20)");
+    return Value::poison();
+  }
+  mlir::OpBuilder &b = c.e.builder;
+  auto type = mlir::RankedTensorType::get(*dims, b.getF32Type());
+  // Each random op draws its own numbers: the salt tells them apart (and
+  // from the dropouts' masks).
+  return Value::tensorOf(
+      c.create<OpTy>(type, mlir::Value(), b.getI64IntegerAttr(++c.e.numSalts)));
 }
 
 //===----------------------------------------------------------------------===//
@@ -745,6 +773,8 @@ const std::vector<Builtin> &sema::getBuiltins() {
         op("take", "table, ids", elaborateTake),
         variadicOp("concat", "x, axis?", elaborateConcat),
         variadicOp("full", "value?", elaborateFull),
+        variadicOp("random_normal", "", elaborateRandom<RandomNormalOp>),
+        variadicOp("random_uniform", "", elaborateRandom<RandomUniformOp>),
         op("scan", "cell, xs, init, axis?, reverse?, stateful?", elaborateScan),
         op("cross_entropy", "logits, labels, ignore_index?",
            elaborateCrossEntropy),

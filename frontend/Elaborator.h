@@ -173,8 +173,8 @@ public:
   /// `cosine(warmup = 100)`: the train block's `schedule` as {name, params...}
   /// with every default filled; null after an error.
   mlir::Attribute elaborateSchedule(const ast::Expr &value, Frame &frame);
-  /// Builds @generate_step from a generate block (Generate.cpp).
-  void elaborateGenerate(const ast::GenerateDecl &decl);
+  /// Builds the entry point of a generate or sample block (EntryBlock.cpp).
+  void elaborateEntryBlock(const ast::EntryDecl &decl);
   /// Gives @forward its signature, return and attributes; verifies the module.
   mlir::LogicalResult finishModule();
 
@@ -325,13 +325,17 @@ public:
   mlir::OpBuilder paramBuilder;
   mlir::OwningOpRef<mlir::ModuleOp> moduleOp;
   mlir::func::FuncOp forward;
-  /// The function whose body is being built: @forward, or @generate_step.
+  /// The function whose body is being built: @forward, or an entry block's.
   mlir::func::FuncOp current;
 
-  /// Inside a generate block: params are the model's (looked up, not
-  /// declared), and each scan continues from a carry argument and returns its
-  /// final carries (Scan.cpp).
-  bool inGenerate = false;
+  /// Inside an entry block (generate, sample): params are the model's (looked
+  /// up, not declared), and there is no loss. In a generate block each scan
+  /// continues from a carry argument and returns its final carries
+  /// (Scan.cpp).
+  const ast::EntryDecl *entryBlock = nullptr;
+  bool inGenerate() const {
+    return entryBlock && entryBlock->kind == ast::EntryBlockKind::Generate;
+  }
   struct Carry {
     std::string name;
     mlir::BlockArgument initial;
@@ -361,7 +365,8 @@ public:
   std::optional<llvm::SMLoc> lossLoc;
   llvm::StringMap<llvm::SMLoc> inputLocs, outputLocs;
   size_t loopIterations = 0;
-  unsigned numDropouts = 0;
+  /// Salts handed out to dropouts and random ops (each draws its own numbers).
+  unsigned numSalts = 0;
   /// Inputs and ops built so far.
   size_t numOps = 0;
   /// Calls of user functions so far, and the current nesting of eval() and

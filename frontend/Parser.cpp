@@ -40,7 +40,7 @@ public:
     checkErrorLimit();
   }
 
-  /// module := (import | fnDecl | modelDecl | trainDecl | generateDecl)* EOF
+  /// module := (import | fnDecl | modelDecl | trainDecl | entryDecl)* EOF
   std::unique_ptr<Module> parseModule();
 
 private:
@@ -397,20 +397,25 @@ std::unique_ptr<Module> Parser::parseModule() {
     }
     case TokenKind::Identifier:
       // `import nn` (a contextual keyword).
-      // `generate MODEL { ... }` (a contextual keyword).
-      if (tok.spelling == "generate" && peekNext().is(TokenKind::Identifier)) {
-        GenerateDecl gen;
-        gen.loc = tok.loc;
+      // `generate MODEL { ... }`, `sample MODEL { ... }` (contextual
+      // keywords).
+      if (std::optional<EntryBlockKind> kind =
+              parseEntryBlockKeyword(tok.spelling);
+          kind && peekNext().is(TokenKind::Identifier)) {
+        EntryDecl decl;
+        decl.kind = *kind;
+        decl.loc = tok.loc;
         consume();
-        gen.model = takeIdent();
+        decl.model = takeIdent();
         if (tok.isNot(TokenKind::LBrace)) {
-          error(tok.loc, "expected '{' to start the generate block of '" +
-                             gen.model.name + "'");
+          error(tok.loc, std::string("expected '{' to start the ") +
+                             keyword(*kind) + " block of '" + decl.model.name +
+                             "'");
           skipToDeclaration();
           break;
         }
-        parseBlock(gen.body);
-        module->generators.push_back(std::move(gen));
+        parseBlock(decl.body);
+        module->entries.push_back(std::move(decl));
         break;
       }
       if (tok.spelling == "import") {

@@ -871,9 +871,9 @@ void Elaborator::elaborateOutput(const OutputStmt &out, Frame &frame) {
 }
 
 void Elaborator::elaborateLoss(const LossStmt &stmt, Frame &frame) {
-  if (inGenerate) {
-    error(stmt.getLoc(), "a generate block has no loss; it declares "
-                         "'output's (the next step's scores)");
+  if (entryBlock) {
+    error(stmt.getLoc(), std::string("a ") + keyword(entryBlock->kind) +
+                             " block has no loss; it declares 'output's");
     return;
   }
   if (lossLoc) {
@@ -918,14 +918,14 @@ void Elaborator::elaborateParam(const ParamStmt &stmt, Frame &frame) {
   }
 
   std::string fullName = frame.prefix + name;
-  if (inGenerate) {
+  if (entryBlock) {
     // The model's parameter of the same name.
     auto it = params.find(fullName);
     if (it == params.end()) {
       error(stmt.name.loc, "'" + fullName + "' is not a parameter of model '" +
-                               modelName +
-                               "'; a generate block uses the model's "
-                               "parameters: call its layers with the names "
+                               modelName + "'; a " + keyword(entryBlock->kind) +
+                               " block uses the model's parameters: call its "
+                               "layers with the names "
                                "the model binds them to");
       return;
     }
@@ -1141,14 +1141,18 @@ mlir::OwningOpRef<mlir::ModuleOp> Elaborator::run() {
     elaborateTrain(module.trainings[0]);
   if (reporter.hadError() || failed(finishModule()))
     return nullptr;
-  for (size_t i = 1; i < module.generators.size(); ++i) {
-    error(module.generators[i].loc, "more than one generate block")
-            .attachNote(reporter.getLoc(module.generators[0].loc))
-        << "first generate block is here";
-    return nullptr;
-  }
-  if (!module.generators.empty()) {
-    elaborateGenerate(module.generators[0]);
+  // One block of each kind: each builds the entry point of its name.
+  for (size_t i = 0; i < module.entries.size(); ++i) {
+    const EntryDecl &decl = module.entries[i];
+    for (size_t j = 0; j < i; ++j)
+      if (module.entries[j].kind == decl.kind) {
+        error(decl.loc,
+              std::string("more than one ") + keyword(decl.kind) + " block")
+                .attachNote(reporter.getLoc(module.entries[j].loc))
+            << "first " << keyword(decl.kind) << " block is here";
+        return nullptr;
+      }
+    elaborateEntryBlock(decl);
     if (reporter.hadError())
       return nullptr;
   }

@@ -721,6 +721,14 @@ OpFoldResult DropoutOp::fold(FoldAdaptor) {
   return {};
 }
 
+LogicalResult RandomUniformOp::verify() {
+  return verifyHyper(*this, getHyper());
+}
+
+LogicalResult RandomNormalOp::verify() {
+  return verifyHyper(*this, getHyper());
+}
+
 LogicalResult
 AssignParamOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
   auto param =

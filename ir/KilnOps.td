@@ -558,7 +558,7 @@ def Kiln_DropoutOp : Kiln_Op<"dropout",
 
     Inside a kiln.scan, `step` (one i32: the loop's step, a slice of a
     sequence of step numbers) is hashed into the key, so each time step draws
-    its own mask (ir/DropoutMask.h).
+    its own mask (ir/Random.h).
   }];
   let arguments = (ins Kiln_FloatTensor:$input,
                        Optional<Kiln_HyperTensor>:$hyper,
@@ -572,6 +572,30 @@ def Kiln_DropoutOp : Kiln_Op<"dropout",
   let hasFolder = 1;
   let hasVerifier = 1;
 }
+
+class Kiln_RandomOp<string mnemonic, string distribution>
+    : Kiln_Op<mnemonic, [Pure]> {
+  let summary = "a tensor of " # distribution # " random numbers";
+  let description = [{
+    Each element is a pure function of the key of (the hyper vector's step and
+    seed, `salt`) and the element's row-major index (ir/Random.h): the same
+    step draws the same numbers, so a run is reproducible and the backward
+    pass never stores them. In `@forward` the op has no `hyper`; every entry
+    point built from it passes one (training: the step's; evaluation,
+    prediction and sampling: one the runtime fills per call).
+  }];
+  let arguments = (ins Optional<Kiln_HyperTensor>:$hyper, I64Attr:$salt);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    ($hyper^ `:` type($hyper))? attr-dict `:` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Kiln_RandomUniformOp : Kiln_RandomOp<"random_uniform",
+    "uniform [0, 1)">;
+def Kiln_RandomNormalOp : Kiln_RandomOp<"random_normal",
+    "standard normal">;
 
 def Kiln_IfTrainingOp : Kiln_Op<"if_training",
     [Pure, AllTypesMatch<["train_value", "eval_value", "result"]>]> {

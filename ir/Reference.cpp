@@ -2,8 +2,8 @@
 
 #include "ir/Reference.h"
 
-#include "ir/DropoutMask.h"
 #include "ir/KilnOps.h"
+#include "ir/Random.h"
 #include "ir/ShapeRules.h"
 #include "runtime/KilnABI.h"
 
@@ -11,6 +11,7 @@
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <cmath>
+#include <type_traits>
 
 using namespace mlir;
 using namespace kiln;
@@ -692,17 +693,33 @@ evaluateBlock(Block &block, ArrayRef<RefTensor> args,
           if (d.getHyper()) {
             const RefTensor &h = in(1);
             double rate = d.getRate().convertToDouble();
-            uint32_t key = dropoutKey(uint32_t(h.data[KILN_HYPER_STEP]),
-                                      uint32_t(h.data[KILN_HYPER_SEED]),
-                                      uint32_t(d.getSalt()));
+            uint32_t key = randomKey(uint32_t(h.data[KILN_HYPER_STEP]),
+                                     uint32_t(h.data[KILN_HYPER_SEED]),
+                                     uint32_t(d.getSalt()));
             if (d.getStep())
-              key = dropoutStepKey(key,
-                                   uint32_t(int32_t(env[d.getStep()].data[0])));
+              key = randomStepKey(key,
+                                  uint32_t(int32_t(env[d.getStep()].data[0])));
             for (int64_t i = 0; i < r.size(); ++i)
-              r.data[i] = dropoutUniform(key, uint32_t(i)) < rate
+              r.data[i] = randomUniform(key, uint32_t(i)) < rate
                               ? 0.0
                               : r.data[i] / (1 - rate);
           }
+          results.push_back(std::move(r));
+        })
+        .Case<RandomUniformOp, RandomNormalOp>([&](auto op) {
+          // Without a hyper vector (in @forward), step and seed are 0.
+          uint32_t step = 0, seed = 0;
+          if (op.getHyper()) {
+            const RefTensor &h = in(0);
+            step = uint32_t(h.data[KILN_HYPER_STEP]);
+            seed = uint32_t(h.data[KILN_HYPER_SEED]);
+          }
+          uint32_t key = randomKey(step, seed, uint32_t(op.getSalt()));
+          RefTensor r(op.getType().getShape());
+          constexpr bool normal = std::is_same_v<decltype(op), RandomNormalOp>;
+          for (int64_t i = 0; i < r.size(); ++i)
+            r.data[i] = normal ? randomNormal(key, uint32_t(i))
+                               : double(randomUniform(key, uint32_t(i)));
           results.push_back(std::move(r));
         })
         .Case([&](IfTrainingOp) { results.push_back(in(0)); })

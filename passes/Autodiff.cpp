@@ -222,14 +222,14 @@ void KilnAutodiffPass::runOnOperation() {
   for (auto [i, r] : llvm::enumerate(carryResults))
     step.setResultAttrs(lossResult + 1 + i, forward.getResultAttrDict(r));
 
-  // Forward, in training mode: dropout keyed by the step's hyper vector, the
-  // values assigned to buffers collected.
+  // Forward, in training mode: dropout and random numbers keyed by the step's
+  // hyper vector, the values assigned to buffers collected.
   llvm::StringMap<Value> assigned;
   b.setInsertionPointToEnd(entry);
   FailureOr<SmallVector<Value>> returned = cloneForward(
       b, forward, params, step.getArguments().take_front(numParams),
-      step.getArguments().slice(inputBase, forward.getNumArguments()), hyper,
-      &assigned);
+      step.getArguments().slice(inputBase, forward.getNumArguments()),
+      /*training=*/true, hyper, &assigned);
   if (failed(returned))
     return signalPassFailure();
   Value loss = returned->front();

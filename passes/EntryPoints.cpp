@@ -40,10 +40,16 @@ FailureOr<func::FuncOp> buildEntry(OpBuilder &b, func::FuncOp forward,
                                    StringRef name, EntryKind kind,
                                    ArrayRef<unsigned> results,
                                    bool pruneInputs) {
+  // A source that draws random numbers takes a hyper vector (last) to key
+  // them: the runtime fills it per call.
+  bool random = drawsRandomNumbers(forward);
   SmallVector<Type> argTypes, resultTypes;
   for (ParamOp p : params)
     argTypes.push_back(p.getType());
   llvm::append_range(argTypes, forward.getArgumentTypes());
+  if (random)
+    argTypes.push_back(
+        RankedTensorType::get({contract::kHyperCount}, b.getF32Type()));
   for (unsigned r : results)
     resultTypes.push_back(forward.getResultTypes()[r]);
   auto func = b.create<func::FuncOp>(forward.getLoc(), name,
@@ -54,16 +60,22 @@ FailureOr<func::FuncOp> buildEntry(OpBuilder &b, func::FuncOp forward,
                     b.getStringAttr(p.getSymName()));
   for (unsigned i = 0; i < forward.getNumArguments(); ++i)
     func.setArgAttrs(params.size() + i, forward.getArgAttrDict(i));
+  if (random)
+    func.setArgAttr(argTypes.size() - 1,
+                    contract::info(contract::Role::Hyper).attr,
+                    b.getUnitAttr());
   for (auto [i, r] : llvm::enumerate(results))
     func.setResultAttrs(i, forward.getResultAttrDict(r));
 
   Block *entry = func.addEntryBlock();
+  Value hyper = random ? entry->getArguments().back() : Value();
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToEnd(entry);
   // Evaluation mode: running statistics, no dropout, no buffer updates.
   FailureOr<SmallVector<Value>> returned = cloneForward(
       b, forward, params, func.getArguments().take_front(params.size()),
-      func.getArguments().drop_front(params.size()), /*hyper=*/Value());
+      func.getArguments().slice(params.size(), forward.getNumArguments()),
+      /*training=*/false, hyper);
   if (failed(returned)) {
     func.erase();
     return failure();

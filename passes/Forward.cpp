@@ -9,7 +9,18 @@ using namespace kiln;
 
 /// Whether `op` must be resolved for a mode (it is rewritten, not cloned).
 static bool isModeDependent(Operation *op) {
-  return isa<LoadParamOp, IfTrainingOp, AssignParamOp, DropoutOp>(op);
+  return isa<LoadParamOp, IfTrainingOp, AssignParamOp, DropoutOp,
+             RandomUniformOp, RandomNormalOp>(op);
+}
+
+bool kiln::drawsRandomNumbers(func::FuncOp func) {
+  return func
+      .walk([](Operation *op) {
+        return isa<RandomUniformOp, RandomNormalOp>(op)
+                   ? WalkResult::interrupt()
+                   : WalkResult::advance();
+      })
+      .wasInterrupted();
 }
 
 /// Resolves the dropouts inside a cloned scan for a mode: in training each
@@ -47,11 +58,11 @@ static bool holdsDropout(Operation *op) {
 
 FailureOr<SmallVector<Value>>
 kiln::cloneForward(OpBuilder &b, func::FuncOp forward, ArrayRef<ParamOp> params,
-                   ValueRange paramArgs, ValueRange inputArgs, Value hyper,
-                   llvm::StringMap<Value> *assigned) {
+                   ValueRange paramArgs, ValueRange inputArgs, bool training,
+                   Value hyper, llvm::StringMap<Value> *assigned) {
   if (!forward.getBody().hasOneBlock())
     return forward.emitError("@forward must have a single block");
-  bool training = static_cast<bool>(hyper);
+  assert((!training || hyper) && "training needs the step's hyper vector");
   llvm::StringMap<Value> paramValues;
   for (auto [p, arg] : llvm::zip(params, paramArgs)) {
     ParamOp param = p; // the accessors are not const
@@ -87,6 +98,14 @@ kiln::cloneForward(OpBuilder &b, func::FuncOp forward, ArrayRef<ParamOp> params,
                           dropout.getRateAttr(), dropout.getSaltAttr())
                          .getResult()
                    : input);
+      continue;
+    }
+    if (isa<RandomUniformOp, RandomNormalOp>(op)) {
+      if (!hyper)
+        return op.emitError("internal error: no hyper vector to key '")
+               << op.getName() << "' with";
+      Operation *clone = b.clone(op, mapping);
+      clone->insertOperands(0, hyper);
       continue;
     }
     // Nested regions are cloned as they are, so they must not hold anything

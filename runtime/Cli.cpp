@@ -5,6 +5,7 @@
 #include "runtime/Bench.h"
 #include "runtime/Generate.h"
 #include "runtime/Manifest.h"
+#include "runtime/Sample.h"
 #include "runtime/Train.h"
 
 #include <cmath>
@@ -98,6 +99,35 @@ const std::vector<CommandDef> &commands() {
            {"--top-k", "K", "sample among the K likeliest characters"},
            {"--greedy", nullptr, "always take the likeliest character"},
            {"--seed", "N", "seed of the sampling (default: 0)"},
+           {"--threads", "N",
+            "threads for large matmuls (default: OMP_NUM_THREADS, else all "
+            "cores)"},
+       }},
+      {"sample",
+       "write new examples the model makes from random numbers, as an image "
+       "grid or an array (models with a sample block)",
+       {
+           {"--checkpoint", "FILE", "the parameters to use (required)"},
+           {"--output", "FILE.png|FILE.npy",
+            "where to write the examples (required)"},
+           {"--count", "N", "how many examples (default: 64)"},
+           {"--seed", "N", "seed of the random numbers (default: 0)"},
+           {"--quiet", nullptr, "print only errors"},
+           {"--threads", "N",
+            "threads for large matmuls (default: OMP_NUM_THREADS, else all "
+            "cores)"},
+       }},
+      {"reconstruct",
+       "run the model on images and show each beside the images it outputs "
+       "(autoencoders)",
+       {
+           {"--checkpoint", "FILE", "the parameters to use (required)"},
+           {"--output", "FILE.png|FILE.npy",
+            "where to write the grid, or the first image output (required)"},
+           {"--input", "NAME=FILE",
+            "images for a predict input (default: the model's test data)"},
+           {"--count", "N", "how many examples (default: 32)"},
+           {"--quiet", nullptr, "print only errors"},
            {"--threads", "N",
             "threads for large matmuls (default: OMP_NUM_THREADS, else all "
             "cores)"},
@@ -437,8 +467,8 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
     return fail(
         console,
         Error::usage(fmt::format(
-            "unknown {} '{}' (commands: train, eval, predict, generate, info, "
-            "bench; "
+            "unknown {} '{}' (commands: train, eval, predict, generate, "
+            "sample, reconstruct, info, bench; "
             "see '{} --help')",
             name.rfind("-", 0) == 0 ? "flag" : "command", name, progName)));
 
@@ -585,6 +615,49 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
       options.seed = *seed;
     }
     result = runGenerate(*model, options, console);
+  } else if (name == "sample" || name == "reconstruct") {
+    const std::string *checkpoint = flags.last("--checkpoint");
+    if (!checkpoint)
+      return fail(console, Error::usage(fmt::format(
+                               "{} needs --checkpoint FILE", name)));
+    const std::string *output = flags.last("--output");
+    if (!output)
+      return fail(console,
+                  Error::usage(fmt::format(
+                      "{} needs --output FILE.png (or FILE.npy)", name)));
+    std::optional<int64_t> count;
+    if (const std::string *v = flags.last("--count")) {
+      Expected<int64_t> n = positiveInt("--count", *v);
+      if (!n)
+        return fail(console, n.error());
+      count = *n;
+    }
+    if (name == "sample") {
+      SampleOptions options;
+      options.checkpoint = *checkpoint;
+      options.output = *output;
+      options.count = count.value_or(options.count);
+      if (const std::string *v = flags.last("--seed")) {
+        std::optional<uint64_t> seed = parseUInt(*v);
+        if (!seed)
+          return fail(
+              console,
+              Error::usage(fmt::format(
+                  "--seed must be a non-negative integer, got '{}'", *v)));
+        options.seed = *seed;
+      }
+      result = runSample(*model, options, console);
+    } else {
+      ReconstructOptions options;
+      options.checkpoint = *checkpoint;
+      options.output = *output;
+      options.count = count.value_or(options.count);
+      Expected<std::vector<DataSource>> inputs = dataSources(flags, "--input");
+      if (!inputs)
+        return fail(console, inputs.error());
+      options.inputs = std::move(*inputs);
+      result = runReconstruct(*model, options, console);
+    }
   } else if (name == "bench") {
     Expected<BenchOptions> options = benchOptions(flags);
     if (!options)

@@ -121,6 +121,8 @@ constexpr unsigned roleBit(Role r) { return 1u << static_cast<unsigned>(r); }
 
 // Train and eval entries of a model with stateful scans carry their state
 // from batch to batch; an infer entry reads it (zero: each call starts anew).
+// Every kind may take the hyper vector: a model that draws random numbers
+// (kiln.random_normal, ...) is keyed by its step and seed in every mode.
 inline constexpr EntryKindInfo kEntryKinds[] = {
     {EntryKind::Train, "train",
      roleBit(Role::Param) | roleBit(Role::State) | roleBit(Role::Input) |
@@ -128,13 +130,16 @@ inline constexpr EntryKindInfo kEntryKinds[] = {
      roleBit(Role::Param) | roleBit(Role::State) | roleBit(Role::Loss) |
          roleBit(Role::Carry)},
     {EntryKind::Eval, "eval",
-     roleBit(Role::Param) | roleBit(Role::Input) | roleBit(Role::Carry),
+     roleBit(Role::Param) | roleBit(Role::Input) | roleBit(Role::Carry) |
+         roleBit(Role::Hyper),
      roleBit(Role::Loss) | roleBit(Role::Output) | roleBit(Role::Carry)},
     {EntryKind::Infer, "infer",
-     roleBit(Role::Param) | roleBit(Role::Input) | roleBit(Role::Carry),
+     roleBit(Role::Param) | roleBit(Role::Input) | roleBit(Role::Carry) |
+         roleBit(Role::Hyper),
      roleBit(Role::Output)},
     {EntryKind::Step, "step",
-     roleBit(Role::Param) | roleBit(Role::Input) | roleBit(Role::Carry),
+     roleBit(Role::Param) | roleBit(Role::Input) | roleBit(Role::Carry) |
+         roleBit(Role::Hyper),
      roleBit(Role::Output) | roleBit(Role::Carry)},
 };
 
@@ -154,6 +159,9 @@ inline constexpr const char *kEvalStepEntry = "eval_step";
 inline constexpr const char *kPredictEntry = "predict";
 /// The step entry of a model's `generate` block.
 inline constexpr const char *kGenerateStepEntry = "generate_step";
+/// The entry of a model's `sample` block: new examples from the model's own
+/// random numbers (a VAE's decoder on latents drawn from the prior).
+inline constexpr const char *kSampleEntry = "sample";
 
 struct StandardEntry {
   const char *name;

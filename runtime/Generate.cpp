@@ -120,9 +120,12 @@ Error runGenerate(Model &model, const GenerateOptions &options,
   const auto *scores = static_cast<const float *>(stepper->scores->data());
   const std::string &entry = stepper->entry->name;
   model.resetCarries();
+  // A step that draws random numbers draws new ones at every call.
+  uint64_t calls = 0;
   // The prompt, one character a step; its last step scores the first new one.
   for (int32_t id : *ids) {
     *input = id;
+    model.setNoise(++calls, options.seed);
     model.run(entry);
   }
   std::fputs(options.prompt.c_str(), console.out);
@@ -134,6 +137,7 @@ Error runGenerate(Model &model, const GenerateOptions &options,
     std::fputs(text.c_str(), console.out);
     std::fflush(console.out);
     *input = id;
+    model.setNoise(++calls, options.seed);
     model.run(entry);
   }
   std::fputc('\n', console.out);

@@ -20,13 +20,15 @@
  * the `arg` records after its `entry` record; by kind:
  *
  *   train: params..., state..., inputs..., hyper, loss
- *   eval:  params..., inputs..., loss, outputs...
- *   infer: params..., inputs..., outputs...
+ *   eval:  params..., inputs..., [hyper], loss, outputs...
+ *   infer: params..., inputs..., [hyper], outputs...
  *
  * A train entry updates params and state in place and writes the loss of the
  * batch (computed before the update). `hyper` points to KILN_HYPER_COUNT
  * floats (see below). Eval and infer entries run the model in evaluation mode
- * (no dropout, batch normalization's running statistics).
+ * (no dropout, batch normalization's running statistics); those of a model
+ * that draws random numbers (a VAE's noise) take a hyper vector too, whose
+ * step and seed key the numbers of each call (its learning rate is unused).
  *
  * Manifest. `kiln_manifest()` returns a NUL-terminated text, one record per
  * line, fields separated by single spaces, shapes written `64x784` (`scalar`
@@ -73,11 +75,11 @@
 extern "C" {
 #endif
 
-/* Indices into the `hyper` buffer of a train entry. */
+/* Indices into the `hyper` buffer of an entry. */
 enum {
   KILN_HYPER_LR = 0,   /* learning rate for this step */
   KILN_HYPER_STEP = 1, /* 1-based step number (Adam's bias correction) */
-  KILN_HYPER_SEED = 2, /* the training seed mod 2^24 (dropout's masks) */
+  KILN_HYPER_SEED = 2, /* the seed mod 2^24 (dropout's masks, random ops) */
   KILN_HYPER_COUNT = 4 /* the buffer's length; the rest is reserved, zero */
 };
 

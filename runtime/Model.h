@@ -54,6 +54,11 @@ public:
   /// outputs (and loss).
   void run(std::string_view name);
 
+  /// Keys the random numbers of the next non-train entry calls (a model that
+  /// draws them takes the hyper vector in every entry, runtime/KilnABI.h):
+  /// `call` (1-based) and `seed` are the vector's step and seed.
+  void setNoise(uint64_t call, uint64_t seed);
+
   /// Runs the train_step entry on the current input batch; returns the loss.
   double trainStep(double lr, uint64_t step, uint64_t seed);
   /// Runs the eval_step entry on the current input batch; returns the loss
@@ -76,6 +81,9 @@ private:
   Model() = default;
   double readLoss() const;
   void call(size_t entry);
+  /// Fills the hyper vector (KILN_HYPER_*; the seed mod 2^24, which f32
+  /// holds exactly).
+  void setHyper(double lr, uint64_t step, uint64_t seed);
 
   ModelAbi abi_;
   /// Per entry, its buffers in ABI order.

@@ -85,6 +85,14 @@ std::string describeNonFinite(double loss) {
 
 } // namespace
 
+Error checkFinite(const Model &model, const std::string &checkpoint) {
+  std::string bad = model.firstNonFinite();
+  if (bad.empty())
+    return Error::success();
+  return makeError("'{}': tensor '{}' holds NaN or infinite values", checkpoint,
+                   bad);
+}
+
 Expected<std::vector<DataSource>>
 selectSources(const Manifest &manifest, const std::string &split,
               const std::vector<DataSource> &overrides) {
@@ -160,8 +168,11 @@ EvalResult evaluate(Model &model, const Dataset &data) {
       if (l.input == m.metrics[k].input)
         ignored[k] = l.ignore;
   // Scores the batch of `indices` whose first `count` rows are examples.
+  // A model that draws random numbers (a VAE's noise) draws the same ones
+  // in every evaluation: batch b is keyed by step b and the model's seed.
   auto score = [&](int64_t count) {
     data.gather(indices.data(), batch, dest);
+    model.setNoise(uint64_t(r.batches) + 1, m.seed);
     double loss = model.evalStep();
     ++r.batches;
     for (size_t k = 0; k < m.metrics.size(); ++k) {
@@ -212,6 +223,9 @@ EvalResult evaluate(Model &model, const Dataset &data) {
       std::fill(indices.begin(), indices.end(), first);
       model.resetCarries();
       data.gather(indices.data(), batch, dest);
+      // The same numbers as the padded batch: for a model that draws random
+      // numbers the correction is exact in expectation only.
+      model.setNoise(uint64_t(r.batches), m.seed);
       double copies = model.evalStep();
       loss = (double(batch) * loss - double(batch - count) * copies) /
              double(count);
@@ -274,16 +288,6 @@ Error checkVocabulary(const std::string &checkpoint, const CheckpointInfo &info,
                    "characters; this text's training part has {}): its "
                    "character ids would mean other characters",
                    checkpoint, saved->size(), data.vocab.size());
-}
-
-/// A checkpoint whose parameters are NaN or infinite (training never writes
-/// one) gives no meaningful loss: an error naming the first such tensor.
-Error checkFinite(const Model &model, const std::string &checkpoint) {
-  std::string bad = model.firstNonFinite();
-  if (bad.empty())
-    return Error::success();
-  return makeError("'{}': tensor '{}' holds NaN or infinite values", checkpoint,
-                   bad);
 }
 
 std::string describeAccuracy(const Manifest &m, const EvalResult &r,
@@ -768,6 +772,7 @@ Error runPredict(Model &model, const PredictOptions &options,
     int64_t count = std::min(batch, n - start);
     std::iota(indices.begin(), indices.begin() + count, start);
     data->gather(indices.data(), count, dest);
+    model.setNoise(uint64_t(start / batch) + 1, m.seed);
     model.predict();
     for (size_t k = 0; k < outs.size(); ++k) {
       size_t rowBytes = outs[k]->numBytes() / size_t(batch);

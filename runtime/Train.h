@@ -65,6 +65,10 @@ Expected<std::vector<DataSource>>
 selectSources(const Manifest &manifest, const std::string &split,
               const std::vector<DataSource> &overrides);
 
+/// A checkpoint whose parameters are NaN or infinite (training never writes
+/// one) gives no meaningful result: an error naming the first such tensor.
+Error checkFinite(const Model &model, const std::string &checkpoint);
+
 /// Evaluates the model's current parameters on DATA (full batches).
 EvalResult evaluate(Model &model, const Dataset &data);
 

@@ -189,8 +189,8 @@ TEST(ManifestTest, RejectsBadEntries) {
   EXPECT_NE(manifestError("entry v eval\narg input x\n")
                 .find("eval entry 'v' has no loss buffer"),
             std::string::npos);
-  EXPECT_NE(manifestError("entry i infer\narg hyper\n")
-                .find("infer entry 'i' takes no hyper buffer"),
+  EXPECT_NE(manifestError("entry i infer\narg loss\n")
+                .find("infer entry 'i' takes no loss buffer"),
             std::string::npos);
   EXPECT_NE(manifestError("entry i infer\narg input x\narg input x\n")
                 .find("takes input 'x' twice"),

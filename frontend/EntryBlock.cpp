@@ -1,12 +1,19 @@
-//===- Generate.cpp - The generate block: one step of text generation ----===//
+//===- EntryBlock.cpp - Entry points beside the model's: generate, sample -===//
 //
-// `generate charlm { input char: i32[1, 1] ... output scores = ... }` builds
-// @generate_step, an entry of kind `step`: its inputs, the model's parameters
-// (found by name: the block calls the model's layers with the same names), and
-// for every recurrence one carry argument per carried value, which the step
-// overwrites with the state after it. The runtime's `generate` command zeroes
-// the carries, feeds the prompt one character a call and then its own
-// samples: N characters cost N steps.
+// A block written like a model body, with the model's layers, builds an entry
+// point of its own that reads the model's parameters (found by name: the block
+// calls the model's layers with the same names):
+//
+// - `generate charlm { input char: i32[1, 1] ... output scores = ... }` builds
+//   @generate_step, an entry of kind `step`: its inputs and for every
+//   recurrence one carry argument per carried value, which the step
+//   overwrites with the state after it. The runtime's `generate` command
+//   zeroes the carries, feeds the prompt one character a call and then its
+//   own samples: N characters cost N steps.
+// - `sample vae { z = random_normal(64, 20) ... output image = ... }` builds
+//   @sample, an entry of kind `infer` without inputs: each call draws new
+//   random numbers (keyed by the call and --seed) and returns a batch of
+//   examples, which the runtime's `sample` command writes as an image grid.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,9 +26,30 @@
 using namespace kiln;
 using namespace kiln::sema;
 
-void Elaborator::elaborateGenerate(const ast::GenerateDecl &decl) {
+namespace {
+
+/// The entry point a block builds.
+struct EntryBlockInfo {
+  const char *entry;
+  contract::EntryKind kind;
+};
+
+EntryBlockInfo info(ast::EntryBlockKind kind) {
+  switch (kind) {
+  case ast::EntryBlockKind::Generate:
+    return {contract::kGenerateStepEntry, contract::EntryKind::Step};
+  case ast::EntryBlockKind::Sample:
+    return {contract::kSampleEntry, contract::EntryKind::Infer};
+  }
+  llvm_unreachable("unknown entry block");
+}
+
+} // namespace
+
+void Elaborator::elaborateEntryBlock(const ast::EntryDecl &decl) {
+  std::string block = std::string(keyword(decl.kind)) + " block";
   if (decl.model.name != modelName) {
-    error(decl.model.loc, "generate block for '" + decl.model.name +
+    error(decl.model.loc, block + " for '" + decl.model.name +
                               "', but the model is '" + modelName + "'");
     return;
   }
@@ -36,8 +64,9 @@ void Elaborator::elaborateGenerate(const ast::GenerateDecl &decl) {
   mlir::OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPointToEnd(moduleOp->getBody());
   mlir::Location loc = reporter.getLoc(decl.loc);
+  EntryBlockInfo entry = info(decl.kind);
   auto step = builder.create<mlir::func::FuncOp>(
-      loc, contract::kGenerateStepEntry, builder.getFunctionType({}, {}));
+      loc, entry.entry, builder.getFunctionType({}, {}));
   builder.setInsertionPointToEnd(step.addEntryBlock());
 
   std::vector<Input> modelInputs = std::move(inputs);
@@ -49,10 +78,10 @@ void Elaborator::elaborateGenerate(const ast::GenerateDecl &decl) {
   inputLocs.clear();
   outputLocs.clear();
   current = step;
-  inGenerate = true;
+  entryBlock = &decl;
   Frame frame;
   elaborateBlock(decl.body, frame);
-  inGenerate = false;
+  entryBlock = nullptr;
   current = forward;
   std::vector<Input> stepInputs = std::move(inputs);
   std::vector<Output> stepOutputs = std::move(outputs);
@@ -65,23 +94,34 @@ void Elaborator::elaborateGenerate(const ast::GenerateDecl &decl) {
     return;
   }
   if (stepOutputs.empty()) {
-    error(decl.loc, "the generate block has no output; declare the scores "
-                    "of the next character, e.g. 'output scores = ...'");
+    error(decl.loc, decl.kind == ast::EntryBlockKind::Generate
+                        ? "the generate block has no output; declare the "
+                          "scores of the next character, e.g. 'output scores "
+                          "= ...'"
+                        : "the " + block +
+                              " has no output; declare what it makes, e.g. "
+                              "'output image = ...'");
+    return;
+  }
+  if (decl.kind == ast::EntryBlockKind::Sample && !stepInputs.empty()) {
+    reporter.emitError(stepInputs.front().loc,
+                       "a sample block takes no input: it draws its own "
+                       "random numbers, e.g. 'z = random_normal(64, 20)'");
     return;
   }
   for (const Input &in : stepInputs) {
     auto it = modelBuffers.find(in.name);
     if (it != modelBuffers.end() && it->second != in.value.getType())
-      reporter.emitError(in.loc,
-                         "input '" + in.name + "' of the generate block is " +
-                             typeStr(in.value.getType()) +
-                             ", but the model's '" + in.name + "' is " +
-                             typeStr(it->second) + "; give it another name");
+      reporter.emitError(in.loc, "input '" + in.name + "' of the " + block +
+                                     " is " + typeStr(in.value.getType()) +
+                                     ", but the model's '" + in.name + "' is " +
+                                     typeStr(it->second) +
+                                     "; give it another name");
   }
   for (const Output &out : stepOutputs) {
     auto it = modelBuffers.find(out.name);
     if (it != modelBuffers.end() && it->second != out.value.getType())
-      error(decl.loc, "output '" + out.name + "' of the generate block is " +
+      error(decl.loc, "output '" + out.name + "' of the " + block + " is " +
                           typeStr(out.value.getType()) + ", but the model's '" +
                           out.name + "' is " + typeStr(it->second) +
                           "; give it another name");
@@ -112,11 +152,9 @@ void Elaborator::elaborateGenerate(const ast::GenerateDecl &decl) {
   for (auto [i, c] : llvm::enumerate(carries))
     step.setResultAttr(stepOutputs.size() + i, contract::info(Role::Carry).attr,
                        builder.getStringAttr(c.name));
-  step->setAttr(
-      contract::kEntryAttr,
-      builder.getStringAttr(contract::info(contract::EntryKind::Step).name));
+  step->setAttr(contract::kEntryAttr,
+                builder.getStringAttr(contract::info(entry.kind).name));
   if (failed(mlir::verify(*moduleOp)))
-    mlir::emitError(loc, "internal error: kilnc built invalid IR for the "
-                         "generate block of '")
-        << modelName << "'";
+    mlir::emitError(loc, "internal error: kilnc built invalid IR for the ")
+        << block << " of '" << modelName << "'";
 }

@@ -1,0 +1,241 @@
+//===- Sample.cpp - The sample and reconstruct commands -------------------===//
+
+#include "runtime/Sample.h"
+
+#include "runtime/Checkpoint.h"
+#include "runtime/Data.h"
+#include "runtime/Files.h"
+#include "runtime/Image.h"
+#include "runtime/Train.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+namespace kiln::rt {
+
+namespace {
+
+enum class OutputFormat { Png, Npy };
+
+/// The format `--output` names by its extension.
+Expected<OutputFormat> outputFormat(const std::string &path) {
+  if (endsWith(path, ".png"))
+    return OutputFormat::Png;
+  if (endsWith(path, ".npy"))
+    return OutputFormat::Npy;
+  return Error::usage(fmt::format(
+      "--output '{}': write an image grid (FILE.png) or an array (FILE.npy)",
+      path));
+}
+
+/// The examples of one tensor, collected batch by batch.
+struct Collected {
+  const Tensor *tensor;
+  int64_t rowSize;
+  std::vector<float> values;
+
+  explicit Collected(const Tensor *t)
+      : tensor(t), rowSize(t->numElements() / t->shape[0]) {}
+  void append(int64_t rows) {
+    const auto *data = static_cast<const float *>(tensor->data());
+    values.insert(values.end(), data, data + rows * rowSize);
+  }
+  Shape rowShape() const {
+    return Shape(tensor->shape.begin() + 1, tensor->shape.end());
+  }
+};
+
+Error checkCount(int64_t count) {
+  if (count < 1 || count > kMaxSampleCount)
+    return Error::usage(fmt::format("--count must be in [1, {}], got {}",
+                                    kMaxSampleCount, count));
+  return Error::success();
+}
+
+/// Writes `rows` examples of `c` as an array.
+Error writeArray(const std::string &path, const Collected &c, int64_t rows,
+                 const Console &console) {
+  Shape shape = c.tensor->shape;
+  shape[0] = rows;
+  if (Error e = writeNpy(path, DType::F32, shape, c.values.data()))
+    return e;
+  console.print("wrote {} (f32 {})\n", path, formatShape(shape));
+  return Error::success();
+}
+
+} // namespace
+
+Error runSample(Model &model, const SampleOptions &options,
+                const Console &console) {
+  const Manifest &m = model.manifest();
+  const EntrySpec *entry = m.findEntry(contract::kSampleEntry);
+  if (!entry)
+    return makeError("model '{}' has no sample entry: add a 'sample {} {{ ... "
+                     "}}' block to its .kiln file",
+                     m.model, m.model);
+  if (Error e = checkCount(options.count))
+    return e;
+  Expected<OutputFormat> format = outputFormat(options.output);
+  if (!format)
+    return format.takeError();
+  // The examples: the entry's first f32 output with a leading batch.
+  const Tensor *out = nullptr;
+  for (const EntryArg &arg : entry->args)
+    if (const Tensor *t = arg.role == contract::Role::Output
+                              ? model.findOutput(arg.name)
+                              : nullptr;
+        t && !out && t->type == DType::F32 && !t->shape.empty())
+      out = t;
+  if (!out)
+    return makeError("the sample entry of model '{}' returns no f32 tensor of "
+                     "examples",
+                     m.model);
+  Collected examples(out);
+  std::optional<ImageShape> image;
+  if (*format == OutputFormat::Png) {
+    Expected<ImageShape> shape = imageShapeOf(
+        examples.rowShape(), fmt::format("sample output '{}'", out->name));
+    if (!shape)
+      return shape.takeError();
+    image = *shape;
+  }
+  if (Error e = checkWritableLocation(options.output, "--output"))
+    return e;
+  Expected<CheckpointInfo> info =
+      loadCheckpoint(options.checkpoint, m, model.params, model.state, false);
+  if (!info)
+    return info.takeError();
+  if (Error e = checkFinite(model, options.checkpoint))
+    return e;
+
+  // Call c draws the random numbers of step c + 1 under the seed.
+  int64_t perCall = out->shape[0];
+  for (int64_t c = 0; c * perCall < options.count; ++c) {
+    model.setNoise(uint64_t(c) + 1, options.seed);
+    model.run(contract::kSampleEntry);
+    examples.append(std::min(perCall, options.count - c * perCall));
+  }
+  if (*format == OutputFormat::Npy)
+    return writeArray(options.output, examples, options.count, console);
+  auto columns = int64_t(std::ceil(std::sqrt(double(options.count))));
+  ImageGrid grid(*image, options.count, columns);
+  for (int64_t i = 0; i < options.count; ++i)
+    grid.draw(i, examples.values.data() + i * examples.rowSize);
+  if (Error e = grid.writePng(options.output))
+    return e;
+  console.print("wrote {} ({} samples of '{}', {}x{} pixels, seed {})\n",
+                options.output, options.count, out->name, grid.width(),
+                grid.height(), options.seed);
+  return Error::success();
+}
+
+Error runReconstruct(Model &model, const ReconstructOptions &options,
+                     const Console &console) {
+  const Manifest &m = model.manifest();
+  if (Error e = model.requireEntry(contract::kPredictEntry))
+    return e;
+  if (Error e = checkCount(options.count))
+    return e;
+  Expected<OutputFormat> format = outputFormat(options.output);
+  if (!format)
+    return format.takeError();
+  const EntrySpec *entry = m.findEntry(contract::kPredictEntry);
+  int64_t batch = model.batchSize();
+
+  // The pictures: the predict entry's f32 image inputs, then its f32 outputs
+  // of the same picture size, all with a leading batch.
+  std::vector<Collected> images;
+  std::optional<ImageShape> image;
+  auto consider = [&](const Tensor *t) {
+    if (t->type != DType::F32 || t->shape.empty() || t->shape[0] != batch)
+      return;
+    Shape row(t->shape.begin() + 1, t->shape.end());
+    Expected<ImageShape> shape = imageShapeOf(row, t->name);
+    if (!shape || (image && shape->size() != image->size()))
+      return;
+    image = *shape;
+    images.emplace_back(t);
+  };
+  for (const EntryArg &arg : entry->args)
+    if (arg.role == contract::Role::Input)
+      consider(model.findInput(arg.name));
+  size_t numInputs = images.size();
+  for (const EntryArg &arg : entry->args)
+    if (arg.role == contract::Role::Output)
+      consider(model.findOutput(arg.name));
+  if (!numInputs || images.size() == numInputs)
+    return makeError("model '{}' does not reconstruct images: its predict "
+                     "entry needs an f32 image input and an f32 output of the "
+                     "same size",
+                     m.model);
+  if (Error e = checkWritableLocation(options.output, "--output"))
+    return e;
+
+  // The data: --input, else the model's test data.
+  Expected<std::vector<DataSource>> sources =
+      selectSources(m, "test", options.inputs);
+  if (!sources)
+    return sources.takeError();
+  std::vector<DataSource> predictSources;
+  for (const DataSource &s : *sources)
+    if (entry->takes(contract::Role::Input, s.input))
+      predictSources.push_back(s);
+  if (predictSources.size() != entry->inputNames().size())
+    return Error::usage(
+        fmt::format("reconstruct needs --input {}=FILE (the model names no "
+                    "test data for it)",
+                    entry->inputNames().front()));
+  Expected<CheckpointInfo> info =
+      loadCheckpoint(options.checkpoint, m, model.params, model.state, false);
+  if (!info)
+    return info.takeError();
+  if (Error e = checkFinite(model, options.checkpoint))
+    return e;
+  Expected<Dataset> data = loadDataset(m, predictSources, "reconstruct");
+  if (!data)
+    return data.takeError();
+  int64_t n = std::min(options.count, data->examples);
+  if (n == 0)
+    return makeError("the reconstruct inputs hold no examples");
+
+  std::vector<void *> dest;
+  for (const InputData &d : data->inputs)
+    dest.push_back(model.findInput(d.spec->name)->data());
+  std::vector<int64_t> indices(static_cast<size_t>(batch));
+  for (int64_t start = 0; start < n; start += batch) {
+    int64_t rows = std::min(batch, n - start);
+    std::iota(indices.begin(), indices.begin() + rows, start);
+    data->gather(indices.data(), rows, dest);
+    // The same random numbers as predict's for these examples.
+    model.setNoise(uint64_t(start / batch) + 1, m.seed);
+    model.predict();
+    for (Collected &c : images)
+      c.append(rows);
+  }
+  if (*format == OutputFormat::Npy)
+    return writeArray(options.output, images[numInputs], n, console);
+
+  // Each example's pictures side by side, up to 8 examples a row.
+  auto perExample = int64_t(images.size());
+  int64_t perRow = std::min<int64_t>(8, n);
+  int64_t gridRows = (n + perRow - 1) / perRow;
+  ImageGrid grid(*image, gridRows * perRow * perExample, perRow * perExample);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t k = 0; k < perExample; ++k)
+      grid.draw(
+          (i / perRow) * perRow * perExample + (i % perRow) * perExample + k,
+          images[size_t(k)].values.data() + i * images[size_t(k)].rowSize);
+  if (Error e = grid.writePng(options.output))
+    return e;
+  std::vector<std::string> names;
+  for (const Collected &c : images)
+    names.push_back(c.tensor->name);
+  console.print("wrote {} ({} examples, each as {}; {}x{} pixels)\n",
+                options.output, n, fmt::join(names, " | "), grid.width(),
+                grid.height());
+  return Error::success();
+}
+
+} // namespace kiln::rt
