@@ -1193,6 +1193,38 @@ TEST_F(LoweringTest, DropoutMatchesTheReferenceMask) {
   }
 }
 
+// The generated code draws the numbers of ir/Random.h: uniforms exactly
+// (24-bit multiples of 2^-24), normals through f32 Box-Muller within its
+// rounding and the polynomial log and cos.
+TEST_F(LoweringTest, RandomOpsMatchTheReference) {
+  for (const char *dtype : {"f32", "f64"}) {
+    SCOPED_TRACE(dtype);
+    Shape shape = {3, 5, 7};
+    std::string t = tensorType(shape, dtype);
+    std::string ir =
+        "func.func @predict(%h: tensor<4xf32> {kiln.input = \"h\"}) -> (" + t +
+        " {kiln.output = \"u\"}, " + t + " {kiln.output = \"n\"}, " + t +
+        " {kiln.output = \"n2\"}) {\n"
+        "  %u = kiln.random_uniform %h : tensor<4xf32> {salt = 3 : i64} : " +
+        t +
+        "\n  %n = kiln.random_normal %h : tensor<4xf32> {salt = 4 : i64} : " +
+        t +
+        "\n  %n2 = kiln.random_normal %h : tensor<4xf32> {salt = 5 : i64} : " +
+        t + "\n  return %u, %n, %n2 : " + t + ", " + t + ", " + t + "\n}\n";
+    HostTensor h("f32", {4});
+    h.values = {0.01, 12, 77, 0};
+    Tensors in = {{"h", h}};
+    Tensors want = reference(ir, "predict", in);
+    EXPECT_NE(want["n"].values, want["n2"].values) << "salts draw apart";
+    forEachConfig(ir, [&](Compiled &c) {
+      Tensors out = c.run("predict", in);
+      expectNear(out["u"], want["u"], 0, 0, "random_uniform");
+      expectNear(out["n"], want["n"], 1e-5, 1e-5, "random_normal");
+      expectNear(out["n2"], want["n2"], 1e-5, 1e-5, "random_normal");
+    });
+  }
+}
+
 TEST_F(LoweringTest, GatherAndScatterAddMatchTheReference) {
   // Repeated ids accumulate; out-of-range ids read zeros and add nothing.
   for (const char *dtype : {"f32", "f64"}) {

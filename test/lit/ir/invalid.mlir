@@ -262,6 +262,22 @@ func.func @dropout_hyper(%x: tensor<4x8xf32>, %h: tensor<2xf32>) {
 
 // -----
 
+func.func @random_hyper(%h: tensor<2xf32>) {
+  // expected-error @+1 {{the hyper vector must have shape [4] (runtime/KilnABI.h), got 'tensor<2xf32>'}}
+  %0 = kiln.random_normal %h : tensor<2xf32> {salt = 1 : i64} : tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @random_result(%h: tensor<4xf32>) {
+  // expected-error @+1 {{result #0 must be statically shaped tensor of}}
+  %0 = kiln.random_uniform %h : tensor<4xf32> {salt = 1 : i64} : tensor<?x8xf32>
+  return
+}
+
+// -----
+
 func.func @sgd_hyper(%p: tensor<3xf32>, %h: tensor<1xf32>) {
   // expected-error @+1 {{the hyper vector must have shape [4] (runtime/KilnABI.h), got 'tensor<1xf32>'}}
   %0 = kiln.sgd_update %p, %p, %h {weight_decay = 0.0 : f64} : tensor<3xf32>, tensor<1xf32>

@@ -169,3 +169,13 @@ func.func @split_concat(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
   %y = kiln.concat %b, %a axis = 1 : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x8xf32>
   return %y : tensor<2x8xf32>
 }
+
+// CHECK-LABEL: func.func @random
+// CHECK: kiln.random_normal %{{.+}} : tensor<4xf32> {salt = 2 : i64} : tensor<3x5xf32>
+// CHECK: kiln.random_uniform {salt = 3 : i64} : tensor<7xf64>
+// GENERIC: "kiln.random_normal"(%{{.+}}) <{salt = 2 : i64}>
+func.func @random(%h: tensor<4xf32>) -> (tensor<3x5xf32>, tensor<7xf64>) {
+  %n = kiln.random_normal %h : tensor<4xf32> {salt = 2 : i64} : tensor<3x5xf32>
+  %u = kiln.random_uniform {salt = 3 : i64} : tensor<7xf64>
+  return %n, %u : tensor<3x5xf32>, tensor<7xf64>
+}
