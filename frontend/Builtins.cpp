@@ -578,7 +578,17 @@ Builtin unary(StringRef name, std::initializer_list<FloatAttrArg> attrs = {},
 /// f(a, b): an elementwise op on float tensors with NumPy broadcasting.
 template <typename OpTy> Builtin broadcasting(StringRef name) {
   return op(name, "a, b", [](BuiltinCall &c) -> Value {
-    mlir::Value a = c.tensorArg(0), b = c.tensorArg(1);
+    // Either operand may be a number (`maximum(x, 0.5)`): an f32 scalar.
+    auto operand = [&](unsigned i) -> mlir::Value {
+      Value v = c.e.eval(*c.arg(i), c.frame);
+      if (v.isNumber())
+        return c.e.createScalar(v.asDouble(), c.e.builder.getF32Type(),
+                                c.arg(i)->getLoc(), c.frame);
+      return c.e.asTensor(v, c.arg(i)->getLoc(),
+                          "argument '" + c.builtin.params[i] + "' of '" +
+                              c.builtin.name + "'");
+    };
+    mlir::Value a = operand(0), b = operand(1);
     if (!a || !b)
       return Value::poison();
     std::string why;
@@ -755,6 +765,7 @@ const std::vector<Builtin> &sema::getBuiltins() {
         binaryOperator("div", Op::Div),
         broadcasting<MaximumOp>("maximum"),
         broadcasting<MinimumOp>("minimum"),
+        broadcasting<GreaterOp>("greater"),
         binaryOperator("matmul", Op::MatMul),
         axisOp<SoftmaxOp>("softmax"),
         axisOp<LogSoftmaxOp>("log_softmax"),

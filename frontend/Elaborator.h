@@ -175,6 +175,10 @@ public:
   mlir::Attribute elaborateSchedule(const ast::Expr &value, Frame &frame);
   /// Builds the entry point of a generate or sample block (EntryBlock.cpp).
   void elaborateEntryBlock(const ast::EntryDecl &decl);
+  /// A train block's `metric KIND(OUTPUT, INPUT)` (TrainBlock.cpp), appended
+  /// to `metrics` as [kind, output, input].
+  void elaborateMetric(const ast::TrainItem &item,
+                       llvm::SmallVectorImpl<mlir::Attribute> &metrics);
   /// Gives @forward its signature, return and attributes; verifies the module.
   mlir::LogicalResult finishModule();
 

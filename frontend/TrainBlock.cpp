@@ -95,6 +95,7 @@ void Elaborator::elaborateTrain(const TrainDecl &decl) {
   int64_t epochs = 1, seed = 0;
   Settings data, test; // by input name
   mlir::Attribute schedule;
+  llvm::SmallVector<mlir::Attribute> metrics; // [kind, output, input]
   Frame frame; // settings see only constants, functions and builtins
   llvm::StringMap<SMLoc> seen;
   for (const TrainItem &item : decl.items) {
@@ -102,6 +103,10 @@ void Elaborator::elaborateTrain(const TrainDecl &decl) {
       return;
     StringRef key = item.key.name;
     bool isData = key == "data" || key == "test";
+    if (key == "metric") {
+      elaborateMetric(item, metrics);
+      continue;
+    }
     std::string seenKey = isData && item.target
                               ? (key + "." + item.target->name).str()
                               : key.str();
@@ -164,7 +169,7 @@ void Elaborator::elaborateTrain(const TrainDecl &decl) {
     if (key != "optimizer" && !isData) {
       error(item.key.loc, "unknown training setting '" + key +
                               "'; expected optimizer, schedule, batch, "
-                              "epochs, seed, data or test");
+                              "epochs, seed, data, test or metric");
       continue;
     }
     const CallExpr *call = llvm::dyn_cast<CallExpr>(item.value.get());
@@ -322,11 +327,69 @@ void Elaborator::elaborateTrain(const TrainDecl &decl) {
       b.getNamedAttr("data", dict(data)),
       b.getNamedAttr("test", dict(test)),
   });
+  if (!metrics.empty())
+    (*moduleOp)->setAttr(contract::kMetricsAttr, b.getArrayAttr(metrics));
   if (schedule)
     train = b.getDictionaryAttr(
         llvm::to_vector(llvm::concat<const mlir::NamedAttribute>(
             train.getValue(),
             llvm::ArrayRef(b.getNamedAttr("schedule", schedule)))));
+}
+
+void Elaborator::elaborateMetric(
+    const TrainItem &item, llvm::SmallVectorImpl<mlir::Attribute> &metrics) {
+  // `metric psnr(repaired, image)`: a kind, an output, an input.
+  const CallExpr *call = llvm::dyn_cast<CallExpr>(item.value.get());
+  auto *callee = call ? llvm::dyn_cast<NameExpr>(call->callee.get()) : nullptr;
+  std::optional<contract::MetricKind> kind =
+      callee ? contract::parseMetricKind(callee->name) : std::nullopt;
+  if (item.target || !kind || call->args.size() != 2 ||
+      llvm::any_of(call->args, [](const Arg &a) {
+        return !a.keyword.empty() || !llvm::isa<NameExpr>(a.value.get());
+      })) {
+    error(item.target ? item.target->loc : item.value->getLoc(),
+          "expected 'metric KIND(OUTPUT, INPUT)' with KIND accuracy or psnr, "
+          "e.g. 'metric psnr(repaired, image)'");
+    return;
+  }
+  auto nameOf = [&](unsigned i) {
+    return llvm::cast<NameExpr>(call->args[i].value.get())->name;
+  };
+  std::string outName = nameOf(0), inName = nameOf(1);
+  auto out = llvm::find_if(outputs,
+                           [&](const Output &o) { return o.name == outName; });
+  auto in =
+      llvm::find_if(inputs, [&](const Input &i) { return i.name == inName; });
+  if (out == outputs.end() || in == inputs.end()) {
+    bool noOut = out == outputs.end();
+    error(call->args[noOut ? 0 : 1].value->getLoc(),
+          "'" + (noOut ? outName : inName) + "' is not " +
+              (noOut ? "an output" : "an input") + " of model '" + modelName +
+              "'; a metric compares an output with an input");
+    return;
+  }
+  mlir::Type outType = out->value.getType(), inType = in->value.getType();
+  bool psnr = *kind == contract::MetricKind::Psnr;
+  if (typeOf(out->value).getNumElements() !=
+          typeOf(in->value).getNumElements() ||
+      (psnr && (!typeOf(out->value).getElementType().isF32() ||
+                !typeOf(in->value).getElementType().isF32()))) {
+    error(item.value->getLoc(),
+          "metric " + std::string(contract::info(*kind).name) +
+              " compares output '" + outName + "' (" + typeStr(outType) +
+              ") with input '" + inName + "' (" + typeStr(inType) + ")" +
+              (psnr ? "; psnr needs f32 images of the same size"
+                    : "; they must have the same size"));
+    return;
+  }
+  mlir::Builder b(ctx);
+  mlir::Attribute metric =
+      b.getStrArrayAttr({contract::info(*kind).name, outName, inName});
+  if (llvm::is_contained(metrics, metric)) {
+    error(item.value->getLoc(), "this metric is declared twice");
+    return;
+  }
+  metrics.push_back(metric);
 }
 
 mlir::Attribute Elaborator::elaborateSchedule(const Expr &value, Frame &frame) {

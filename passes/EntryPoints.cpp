@@ -108,6 +108,22 @@ void KilnEntryPointsPass::runOnOperation() {
   OpBuilder b(&getContext());
   b.setInsertionPointAfter(forward);
 
+  // Further entry points the model declares (a decoder's `sample`, a
+  // generate block's step, ...) are written like @forward, reading parameters
+  // with kiln.load_param; they become entries that take every parameter, in
+  // evaluation mode. Entries already built (they take parameters, or the
+  // hyper vector as kiln-autodiff's train step does) are not sources.
+  SmallVector<func::FuncOp> declared;
+  for (auto func : module.getOps<func::FuncOp>())
+    if (func != forward && getEntryKind(func) &&
+        llvm::none_of(func.getArguments(), [&](BlockArgument arg) {
+          unsigned i = arg.getArgNumber();
+          return func.getArgAttr(i,
+                                 contract::info(contract::Role::Param).attr) ||
+                 func.getArgAttr(i, contract::info(contract::Role::Hyper).attr);
+        }))
+      declared.push_back(func);
+
   SmallVector<unsigned> all, outputs;
   for (unsigned r = 0; r < forward.getNumResults(); ++r) {
     all.push_back(r);
@@ -122,18 +138,6 @@ void KilnEntryPointsPass::runOnOperation() {
                         EntryKind::Infer, outputs, /*pruneInputs=*/true)))
     return signalPassFailure();
 
-  // Further entry points the model declares (a decoder's `sample`, an
-  // encoder's `encode`, ...) are written like @forward, reading parameters
-  // with kiln.load_param; they become entries that take every parameter, in
-  // evaluation mode.
-  SmallVector<func::FuncOp> declared;
-  for (auto func : module.getOps<func::FuncOp>())
-    if (func != forward && getEntryKind(func) &&
-        llvm::none_of(func.getArguments(), [&](BlockArgument arg) {
-          return func.getArgAttr(arg.getArgNumber(),
-                                 contract::info(contract::Role::Param).attr);
-        }))
-      declared.push_back(func);
   for (func::FuncOp source : declared) {
     EntryKind kind = *getEntryKind(source);
     if (kind == EntryKind::Train) {
@@ -195,7 +199,10 @@ void KilnEntryPointsPass::runOnOperation() {
     labelClasses.push_back(b.getNamedAttr(name, b.getI64IntegerAttr(count)));
 
   // Accuracy: an i32 output shaped like the labels of a cross_entropy loss.
+  // The metrics the train block declares come first.
   SmallVector<Attribute> metrics;
+  if (auto declared = module->getAttrOfType<ArrayAttr>(contract::kMetricsAttr))
+    llvm::append_range(metrics, declared);
   llvm::SetVector<std::pair<StringRef, StringRef>> seen;
   forward.walk([&](CrossEntropyOp ce) {
     auto labels = dyn_cast<BlockArgument>(ce.getRhs());
@@ -211,8 +218,11 @@ void KilnEntryPointsPass::runOnOperation() {
       if (forward.getResultTypes()[r] != labels.getType() ||
           !seen.insert({outName.getValue(), labelName.getValue()}))
         continue;
-      metrics.push_back(b.getStrArrayAttr(
-          {"accuracy", outName.getValue(), labelName.getValue()}));
+      Attribute metric = b.getStrArrayAttr(
+          {contract::info(contract::MetricKind::Accuracy).name,
+           outName.getValue(), labelName.getValue()});
+      if (!llvm::is_contained(metrics, metric))
+        metrics.push_back(metric);
     }
   });
   if (!metrics.empty())

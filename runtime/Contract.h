@@ -475,8 +475,41 @@ inline constexpr const char *kEntry = "entry";
 inline constexpr const char *kArg = "arg";
 } // namespace record
 
-/// The metric kinds the runtime computes.
-inline constexpr const char *kAccuracyMetric = "accuracy";
+//===----------------------------------------------------------------------===//
+// Metrics
+//===----------------------------------------------------------------------===//
+
+/// What the runtime computes on the test set beside the loss, comparing an
+/// output with an input of the same size (`metric KIND OUTPUT INPUT`).
+enum class MetricKind : uint8_t {
+  /// The fraction of elements equal (class predictions against labels).
+  Accuracy,
+  /// The peak signal-to-noise ratio of images with values in [0, 1], in dB:
+  /// 10 log10(1 / mean squared error) per example, averaged over examples.
+  Psnr,
+};
+
+struct MetricKindInfo {
+  MetricKind kind;
+  const char *name;
+};
+
+inline constexpr MetricKindInfo kMetricKinds[] = {
+    {MetricKind::Accuracy, "accuracy"},
+    {MetricKind::Psnr, "psnr"},
+};
+
+constexpr const MetricKindInfo &info(MetricKind kind) {
+  return kMetricKinds[static_cast<size_t>(kind)];
+}
+inline std::optional<MetricKind> parseMetricKind(std::string_view name) {
+  if (const MetricKindInfo *k = findByName(kMetricKinds, name))
+    return k->kind;
+  return std::nullopt;
+}
+
+/// The PSNR of an example whose reconstruction is exact (its MSE is 0).
+inline constexpr double kMaxPsnr = 100.0;
 
 } // namespace kiln::contract
 

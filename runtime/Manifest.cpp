@@ -213,13 +213,14 @@ Error Parser::parseRecord(const std::vector<std::string_view> &f) {
   if (kind == contract::record::kMetric) {
     if (f.size() < 2)
       return error("expected 'metric KIND ...'");
-    // Other metric kinds may come later; the runtime computes accuracy only.
-    if (f[1] != "accuracy")
+    // Kinds of later versions are ignored (forward compatibility).
+    std::optional<contract::MetricKind> metricKind =
+        contract::parseMetricKind(f[1]);
+    if (!metricKind)
       return Error::success();
     if (f.size() != 4)
-      return error("expected 'metric accuracy OUTPUT INPUT'");
-    m.metrics.push_back(
-        {std::string(f[1]), std::string(f[2]), std::string(f[3])});
+      return error(fmt::format("expected 'metric {} OUTPUT INPUT'", f[1]));
+    m.metrics.push_back({*metricKind, std::string(f[2]), std::string(f[3])});
     metricLines.push_back(line);
     return Error::success();
   }
@@ -481,17 +482,23 @@ Error Parser::validate() {
     const MetricSpec &metric = m.metrics[i];
     const TensorSpec *out = m.findOutput(metric.output);
     const TensorSpec *in = m.findInput(metric.input);
+    const char *kind = contract::info(metric.kind).name;
     if (!out || !in)
-      return Error::failure(fmt::format(
-          "manifest line {}: metric accuracy refers to unknown {} '{}'",
-          metricLines[i], out ? "input" : "output",
-          out ? metric.input : metric.output));
+      return Error::failure(
+          fmt::format("manifest line {}: metric {} refers to unknown {} '{}'",
+                      metricLines[i], kind, out ? "input" : "output",
+                      out ? metric.input : metric.output));
     if (out->numElements() != in->numElements())
       return Error::failure(fmt::format(
-          "manifest line {}: metric accuracy compares output '{}' ({}) with "
+          "manifest line {}: metric {} compares output '{}' ({}) with "
           "input '{}' ({}) of another size",
-          metricLines[i], out->name, formatShape(out->shape), in->name,
+          metricLines[i], kind, out->name, formatShape(out->shape), in->name,
           formatShape(in->shape)));
+    if (metric.kind == contract::MetricKind::Psnr &&
+        (out->type == DType::I32 || in->type == DType::I32))
+      return Error::failure(fmt::format(
+          "manifest line {}: metric psnr compares images, not integers",
+          metricLines[i]));
   }
   for (size_t i = 0; i < m.data.size(); ++i) {
     const DataSpec &d = m.data[i];

@@ -56,7 +56,7 @@ struct ParamSpec : TensorSpec {
 
 /// `metric accuracy OUTPUT INPUT`.
 struct MetricSpec {
-  std::string kind;
+  contract::MetricKind kind;
   std::string output;
   std::string input;
 };

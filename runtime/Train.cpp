@@ -159,7 +159,10 @@ EvalResult evaluate(Model &model, const Dataset &data) {
   std::vector<void *> dest = inputBuffers(model, data);
   std::vector<int64_t> indices(size_t(batch), 0);
   const Manifest &m = model.manifest();
-  std::vector<int64_t> correct(m.metrics.size(), 0), total(m.metrics.size(), 0);
+  // Per metric: the sum of what it averages (correct elements, examples'
+  // PSNRs) and how many.
+  std::vector<double> sum(m.metrics.size(), 0);
+  std::vector<int64_t> total(m.metrics.size(), 0);
   double lossSum = 0;
   // Each metric's ignored label (a cross_entropy's ignore_index), if any.
   std::vector<std::optional<int32_t>> ignored(m.metrics.size());
@@ -180,12 +183,25 @@ EvalResult evaluate(Model &model, const Dataset &data) {
       const Tensor *in = model.findInput(m.metrics[k].input);
       // Metrics compare whole rows of the batch; padding rows are not scored,
       // nor labels that the loss ignores.
+      int64_t row = out->numElements() / batch;
+      if (m.metrics[k].kind == contract::MetricKind::Psnr) {
+        for (int64_t r = 0; r < count; ++r) {
+          double squared = 0;
+          for (int64_t i = r * row; i < (r + 1) * row; ++i)
+            squared += (out->at(i) - in->at(i)) * (out->at(i) - in->at(i));
+          double mse = squared / double(row);
+          sum[k] += mse > 0
+                        ? std::min(contract::kMaxPsnr, 10 * std::log10(1 / mse))
+                        : contract::kMaxPsnr;
+          ++total[k];
+        }
+        continue;
+      }
       const std::optional<int32_t> &ignore = ignored[k];
-      int64_t n = out->numElements() / batch * count;
-      for (int64_t i = 0; i < n; ++i) {
+      for (int64_t i = 0; i < row * count; ++i) {
         if (ignore && in->at(i) == double(*ignore))
           continue;
-        correct[k] += out->at(i) == in->at(i);
+        sum[k] += out->at(i) == in->at(i);
         ++total[k];
       }
     }
@@ -234,8 +250,7 @@ EvalResult evaluate(Model &model, const Dataset &data) {
   }
   r.loss = r.examples ? lossSum / double(r.examples) : NAN;
   for (size_t k = 0; k < m.metrics.size(); ++k)
-    r.accuracy.push_back(total[k] ? double(correct[k]) / double(total[k])
-                                  : NAN);
+    r.metrics.push_back(total[k] ? sum[k] / double(total[k]) : NAN);
   return r;
 }
 
@@ -290,14 +305,30 @@ Error checkVocabulary(const std::string &checkpoint, const CheckpointInfo &info,
                    checkpoint, saved->size(), data.vocab.size());
 }
 
-std::string describeAccuracy(const Manifest &m, const EvalResult &r,
-                             const char *prefix) {
+/// `  test accuracy 98.10%`, `  test psnr(repaired) 21.43 dB`: each metric
+/// (the first accuracy unnamed, the others after their output).
+std::string describeMetrics(const Manifest &m, const EvalResult &r,
+                            const char *prefix) {
   std::string s;
-  for (size_t k = 0; k < r.accuracy.size(); ++k)
-    s += fmt::format("  {}{}accuracy {:.2f}%", prefix,
-                     k ? m.metrics[k].output + " " : std::string(),
-                     100 * r.accuracy[k]);
+  for (size_t k = 0; k < r.metrics.size(); ++k) {
+    const MetricSpec &metric = m.metrics[k];
+    if (metric.kind == contract::MetricKind::Psnr)
+      s += fmt::format("  {}psnr({}) {:.2f} dB", prefix, metric.output,
+                       r.metrics[k]);
+    else
+      s += fmt::format("  {}{}accuracy {:.2f}%", prefix,
+                       k ? metric.output + " " : std::string(),
+                       100 * r.metrics[k]);
+  }
   return s;
+}
+
+/// The accuracy the metrics file and the summary report: the first metric's,
+/// if it is an accuracy.
+std::optional<double> mainAccuracy(const Manifest &m, const EvalResult &r) {
+  if (r.metrics.empty() || m.metrics[0].kind != contract::MetricKind::Accuracy)
+    return std::nullopt;
+  return r.metrics[0];
 }
 
 class Trainer {
@@ -519,7 +550,7 @@ Error Trainer::endEpoch(int64_t epoch, int64_t stepsDone, double lossSum,
     lastTest = evaluate(model, test);
     line += fmt::format("  test loss {}", formatLoss(lastTest->loss));
     line += describeBits(test, *lastTest, "test ");
-    line += describeAccuracy(m, *lastTest, "test ");
+    line += describeMetrics(m, *lastTest, "test ");
   }
   line += fmt::format("  {}", formatDuration(secondsSince(epochStart)));
   console.print("{}\n", line);
@@ -529,10 +560,11 @@ Error Trainer::endEpoch(int64_t epoch, int64_t stepsDone, double lossSum,
     std::string row = fmt::format("{},{},{},", epoch + 1, step,
                                   fmt::format("{:.6g}", lastTrainLoss));
     if (hasTest)
-      row += fmt::format("{:.6g},{}", lastTest->loss,
-                         lastTest->accuracy.empty()
-                             ? std::string()
-                             : fmt::format("{:.6g}", lastTest->accuracy[0]));
+      row +=
+          fmt::format("{:.6g},{}", lastTest->loss,
+                      mainAccuracy(m, *lastTest)
+                          ? fmt::format("{:.6g}", *mainAccuracy(m, *lastTest))
+                          : std::string());
     else
       row += ",";
     row += fmt::format(",{:.3f}\n", secondsSince(runStart));
@@ -611,10 +643,10 @@ Error Trainer::run() {
 
   std::string summary = fmt::format("trained {} step(s) in {}", stepsRun,
                                     formatDuration(secondsSince(runStart)));
-  if (lastTest && !lastTest->accuracy.empty())
-    summary +=
-        fmt::format("; final test accuracy {:.2f}% (loss {})",
-                    100 * lastTest->accuracy[0], formatLoss(lastTest->loss));
+  if (lastTest && mainAccuracy(m, *lastTest))
+    summary += fmt::format("; final test accuracy {:.2f}% (loss {})",
+                           100 * *mainAccuracy(m, *lastTest),
+                           formatLoss(lastTest->loss));
   else if (lastTest)
     summary += fmt::format(
         "; final test loss {}{}", formatLoss(lastTest->loss),
@@ -668,11 +700,13 @@ Error runEval(Model &model, const EvalOptions &options,
   EvalResult r = evaluate(model, *data);
   if (options.json) {
     std::string json = fmt::format("{{\"loss\":{}", jsonNumber(r.loss));
-    for (size_t k = 0; k < r.accuracy.size(); ++k)
-      json += fmt::format(",{}:{}",
-                          jsonQuote(k ? "accuracy_" + m.metrics[k].output
-                                      : std::string("accuracy")),
-                          jsonNumber(r.accuracy[k]));
+    for (size_t k = 0; k < r.metrics.size(); ++k) {
+      const MetricSpec &metric = m.metrics[k];
+      std::string key = contract::info(metric.kind).name;
+      if (k || metric.kind != contract::MetricKind::Accuracy)
+        key += "_" + metric.output;
+      json += fmt::format(",{}:{}", jsonQuote(key), jsonNumber(r.metrics[k]));
+    }
     if (!data->vocab.chars.empty())
       json +=
           fmt::format(",\"bits_per_char\":{}", jsonNumber(bitsPerChar(r.loss)));
@@ -683,7 +717,7 @@ Error runEval(Model &model, const EvalOptions &options,
     fmt::print(console.out,
                "test loss {}{}{}  ({} examples, checkpoint step {})\n",
                formatLoss(r.loss), describeBits(*data, r, ""),
-               describeAccuracy(m, r, ""), r.examples, info->step);
+               describeMetrics(m, r, ""), r.examples, info->step);
   }
   std::fflush(console.out);
   return Error::success();

@@ -51,7 +51,7 @@ struct PredictOptions {
 struct EvalResult {
   double loss = 0;
   /// One per manifest metric, in order.
-  std::vector<double> accuracy;
+  std::vector<double> metrics;
   int64_t examples = 0;
   int64_t batches = 0;
 };

@@ -77,6 +77,6 @@ TEST(EvalTest, ScoresEveryExampleOfAPartialBatch) {
     correct += pred[0] == y[i];
   }
   EXPECT_NEAR(r.loss, loss / 9, 1e-5);
-  ASSERT_EQ(r.accuracy.size(), 1u);
-  EXPECT_DOUBLE_EQ(r.accuracy[0], correct / 9.0);
+  ASSERT_EQ(r.metrics.size(), 1u);
+  EXPECT_DOUBLE_EQ(r.metrics[0], correct / 9.0);
 }
