@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Regenerates Kiln's PyTorch goldens (needs Debian's python3-torch).
 
-  /usr/bin/python3 scripts/gen-goldens.py
+  /usr/bin/python3 scripts/gen-goldens.py [MODEL...]
 
 For each model of test/e2e/step_golden.py, writes test/e2e/goldens/MODEL-step.json:
 the loss, the gradients and the parameters after one SGD step and one Adam step,
@@ -93,8 +93,33 @@ def gru_seq(p, x):
     return (h[0] @ p["last.w"] + p["last.b"]) + (states.mean(1) @ p["avg.w"] + p["avg.b"])
 
 
+def autoencoder(p, x):
+    """The loss: models/autoencoder.kiln has no labels."""
+    h = F.relu(x @ p["hidden.w"] + p["hidden.b"])
+    h = F.relu(h @ p["code.w"] + p["code.b"])
+    h = F.relu(h @ p["expanded.w"] + p["expanded.b"])
+    return F.mse_loss(torch.sigmoid(h @ p["decoded.w"] + p["decoded.b"]), x)
+
+
+def vae(p, x):
+    """The loss: the negative ELBO of models/vae.kiln with Kiln's noise, whose
+    row r the runtime's shuffled row r draws."""
+    x = x[step_golden.first_batch_order(x.shape[0])]
+    h = F.relu(x @ p["hidden.w"] + p["hidden.b"])
+    mu = h @ p["mu.w"] + p["mu.b"]
+    logvar = h @ p["logvar.w"] + p["logvar.b"]
+    eps = torch.tensor(step_golden.noise("vae"))
+    z = mu + torch.exp(0.5 * logvar) * eps
+    d = F.relu(z @ p["logits.hidden.w"] + p["logits.hidden.b"])
+    logits = d @ p["logits.dense.w"] + p["logits.dense.b"]
+    reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
+    kl = -0.5 * torch.sum(1 + logvar - mu * mu - torch.exp(logvar)) / x.shape[0]
+    return reconstruction + kl
+
+
 FORWARD = {"mlp": mlp, "lenet": lenet, "convs": convs, "bn": bn,
-           "rnn_seq": rnn_seq, "lstm_seq": lstm_seq, "gru_seq": gru_seq}
+           "rnn_seq": rnn_seq, "lstm_seq": lstm_seq, "gru_seq": gru_seq,
+           "autoencoder": autoencoder, "vae": vae}
 
 
 def summarize(t):
@@ -109,15 +134,19 @@ def step(model, optimizer_name):
     params = {k: torch.tensor(v, requires_grad=k not in buffers)
               for k, v in step_golden.init_params(model).items()}
     image, label = step_golden.batch(model)
-    image, label = torch.tensor(image), torch.tensor(label, dtype=torch.long)
+    image = torch.tensor(image)
     ordered = [params[n] for n in names if n not in buffers]
     if optimizer_name == "sgd":
-        opt = torch.optim.SGD(ordered, lr=step_golden.SGD_LR)
+        opt = torch.optim.SGD(ordered, lr=step_golden.sgd_lr(model))
     else:
         opt = torch.optim.Adam(ordered, lr=step_golden.ADAM_LR,
                                betas=(0.9, 0.999), eps=1e-8)
     opt.zero_grad()
-    loss = F.cross_entropy(FORWARD[model](params, image), label)
+    if label is None:  # the model computes its own loss
+        loss = FORWARD[model](params, image)
+    else:
+        loss = F.cross_entropy(FORWARD[model](params, image),
+                               torch.tensor(label, dtype=torch.long))
     loss.backward()
     grads = {n: summarize(params[n].grad) for n in names if n not in buffers}
     opt.step()
@@ -126,13 +155,16 @@ def step(model, optimizer_name):
 
 
 def main():
+    only = sys.argv[1:]
     for model in step_golden.MODELS:
+        if only and model not in only:
+            continue
         sgd_loss, grads, sgd_after = step(model, "sgd")
         adam_loss, _, adam_after = step(model, "adam")
         golden = {
             "source": "scripts/gen-goldens.py, torch " + torch.__version__,
             "grads": grads,
-            "sgd": {"lr": step_golden.SGD_LR, "loss": sgd_loss, "params": sgd_after},
+            "sgd": {"lr": step_golden.sgd_lr(model), "loss": sgd_loss, "params": sgd_after},
             "adam": {"lr": step_golden.ADAM_LR, "loss": adam_loss, "params": adam_after},
         }
         out = os.path.join(ROOT, "test", "e2e", "goldens", model + "-step.json")

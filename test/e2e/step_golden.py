@@ -6,6 +6,7 @@ the same bits without sharing large files. Commands:
 
   step_golden.py make MODEL DIR OPT        writes DIR/init.safetensors, image.npy,
                                            label.npy for optimizer OPT (sgd | adam)
+  step_golden.py sgd-lr MODEL              prints the SGD learning rate of its step
   step_golden.py check MODEL CKPT METRICS OPT
                                            compares a checkpoint after one step
                                            (and the loss in the metrics CSV) with
@@ -22,11 +23,16 @@ import sys
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import kiln_random  # noqa: E402
 
 SGD_LR = 1.0
 ADAM_LR = 1e-3
 TOLERANCE = 1e-4
 SAMPLES = 48
+# The training seed run-step.sh passes (the random ops' key).
+SEED = 5
+VAE_BATCH = 64
 
 MODELS = {
     # models/mlp.kiln: 784-256-128-10.
@@ -89,6 +95,96 @@ MODELS["gru_seq"] = {
 }
 
 
+# models/autoencoder.kiln: 784-128-32-128-784, mean squared error (no labels).
+MODELS["autoencoder"] = {
+    "params": [("hidden.w", (784, 128)), ("hidden.b", (128,)),
+               ("code.w", (128, 32)), ("code.b", (32,)),
+               ("expanded.w", (32, 128)), ("expanded.b", (128,)),
+               ("decoded.w", (128, 784)), ("decoded.b", (784,))],
+    "image": (64, 784), "classes": None, "scale": 0.1,
+    # Its gradients are ~1e-6: a step of lr 1 would change the f32 weights
+    # by less than their rounding, and recover no gradient.
+    "sgd_lr": 1000.0,
+}
+# models/vae.kiln: encoder 784-400-(20, 20), decoder 20-400-784. Its noise is
+# kiln.random_normal with salt 1 at step 1 under the seed run-step.sh passes
+# (SEED), which kiln_random.py reproduces.
+MODELS["vae"] = {
+    "params": [("hidden.w", (784, 400)), ("hidden.b", (400,)),
+               ("mu.w", (400, 20)), ("mu.b", (20,)),
+               ("logvar.w", (400, 20)), ("logvar.b", (20,)),
+               ("logits.hidden.w", (20, 400)), ("logits.hidden.b", (400,)),
+               ("logits.dense.w", (400, 784)), ("logits.dense.b", (784,))],
+    "image": (VAE_BATCH, 784), "classes": None, "scale": 0.1,
+    "noise": {"salt": 1, "shape": (VAE_BATCH, 20)},
+}
+
+
+_M64 = (1 << 64) - 1
+
+
+class HostRng:
+    """The runtime's Rng (runtime/Init.cpp): xoshiro256** seeded by splitmix64
+    from seed ^ fnv1a(tag)."""
+
+    def __init__(self, seed, tag):
+        h = 0xCBF29CE484222325
+        for c in tag.encode():
+            h = ((h ^ c) * 0x100000001B3) & _M64
+        state, self.s = (seed ^ h) & _M64, []
+        for _ in range(4):
+            state = (state + 0x9E3779B97F4A7C15) & _M64
+            z = state
+            z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+            z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+            self.s.append(z ^ (z >> 31))
+
+    def next(self):
+        s = self.s
+        rotl = lambda x, k: ((x << k) | (x >> (64 - k))) & _M64
+        result = (rotl((s[1] * 5) & _M64, 7) * 9) & _M64
+        t = (s[1] << 17) & _M64
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = rotl(s[3], 45)
+        return result
+
+    def below(self, n):
+        limit = _M64 - _M64 % n
+        while True:
+            x = self.next()
+            if x < limit:
+                return x % n
+
+
+def first_batch_order(n):
+    """The examples of the first training step, in the order the runtime
+    gathers them: its epoch-0 shuffle under SEED (rows matter to a model that
+    draws a random number per row)."""
+    order = list(range(n))
+    rng = HostRng(SEED, "epoch:0")
+    for i in range(n, 1, -1):
+        j = rng.below(i)
+        order[i - 1], order[j] = order[j], order[i - 1]
+    return order
+
+
+def noise(model):
+    """The standard normal noise of the model's first train step, or None."""
+    spec = MODELS[model].get("noise")
+    if not spec:
+        return None
+    return kiln_random.normal(1, SEED, spec["salt"], spec["shape"]).astype(np.float32)
+
+
+def sgd_lr(model):
+    """The SGD learning rate of the model's golden step."""
+    return MODELS[model].get("sgd_lr", SGD_LR)
+
+
 def param_names(model):
     return [name for name, _ in MODELS[model]["params"]]
 
@@ -118,6 +214,8 @@ def batch(model):
     n = int(np.prod(shape))
     i = np.arange(n, dtype=np.int64)
     image = (((i * 7919) % 1009) / 1009.0).astype(np.float32).reshape(shape)
+    if not spec["classes"]:
+        return image, None
     label = ((np.arange(shape[0], dtype=np.int64) * 7 + 3) % spec["classes"]).astype(np.int32)
     return image, label
 
@@ -173,7 +271,8 @@ def make(model, directory, optimizer):
                       {"kiln.model": model, "kiln.step": "0", "kiln.format": "1"})
     image, label = batch(model)
     np.save(os.path.join(directory, "image.npy"), image)
-    np.save(os.path.join(directory, "label.npy"), label)
+    if label is not None:
+        np.save(os.path.join(directory, "label.npy"), label)
 
 
 def rel(a, b):
@@ -200,7 +299,7 @@ def check(model, checkpoint, metrics, optimizer):
         worst.append((name + " after step (norm)",
                       abs(np.linalg.norm(p) - g["params"][name]["norm"]) / g["params"][name]["norm"]))
         if optimizer == "sgd" and name not in buffers(model):
-            grad = (before[name].astype(np.float64).ravel() - p) / SGD_LR
+            grad = (before[name].astype(np.float64).ravel() - p) / sgd_lr(model)
             gg = golden["grads"][name]
             worst.append((name + " gradient (samples)", rel(grad[idx], np.array(gg["samples"]))))
             worst.append((name + " gradient (norm)", abs(np.linalg.norm(grad) - gg["norm"]) / gg["norm"]))
@@ -216,6 +315,8 @@ def check(model, checkpoint, metrics, optimizer):
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "make" and sys.argv[2] in MODELS:
         make(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif len(sys.argv) == 3 and sys.argv[1] == "sgd-lr" and sys.argv[2] in MODELS:
+        print(sgd_lr(sys.argv[2]))
     elif len(sys.argv) == 6 and sys.argv[1] == "check" and sys.argv[2] in MODELS:
         check(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
     else:
