@@ -125,7 +125,7 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
   }
 
   NamedBuffers states(layout.states), inputs(layout.inputs),
-      outputs(layout.outputs), carries(layout.carries);
+      outputs(layout.outputs), carries(layout.carries), terms(layout.terms);
   // An argument or result named after a parameter must have its type.
   auto checkParam = [&](Location loc, StringRef what, StringRef name,
                         RankedTensorType type) -> LogicalResult {
@@ -175,6 +175,12 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
       break;
     case Role::Carry:
       ok = carries.add(loc, "carry", name, type);
+      break;
+    case Role::Term:
+      if (type.getRank() != 0 || !isa<FloatType>(type.getElementType()))
+        return emitError(loc) << what << ": loss term '" << name
+                              << "' must be a float scalar, got " << type;
+      ok = terms.add(loc, "term", name, type);
       break;
     case Role::Hyper: {
       auto expected =
@@ -239,8 +245,8 @@ FailureOr<AbiLayout> computeAbiLayout(ModuleOp module) {
     if (entry.kind == EntryKind::Train)
       for (const AbiTensor &s : layout.states)
         entry.buffers.push_back({Role::State, s.name, s.type});
-    for (Role role :
-         {Role::Input, Role::Carry, Role::Hyper, Role::Loss, Role::Output})
+    for (Role role : {Role::Input, Role::Carry, Role::Hyper, Role::Loss,
+                      Role::Term, Role::Output})
       for (ArrayRef<AbiBuffer> group : {ArrayRef(args), ArrayRef(results)})
         for (const AbiBuffer &b : group)
           // A carry, read and returned, has one buffer.
@@ -404,6 +410,9 @@ std::string renderManifest(ModuleOp module, const AbiLayout &layout) {
   for (const AbiTensor &c : layout.carries)
     os << record::kCarry << " " << c.name << " "
        << dtype(c.type.getElementType()) << " " << shape(c.type) << "\n";
+  for (const AbiTensor &t : layout.terms)
+    os << record::kTerm << " " << t.name << " "
+       << dtype(t.type.getElementType()) << " " << shape(t.type) << "\n";
 
   if (auto metrics = module->getAttrOfType<ArrayAttr>(contract::kMetricsAttr)) {
     for (Attribute m : metrics) {

@@ -69,6 +69,8 @@ struct AbiLayout {
   /// Inputs, named outputs and carries in the order the entries first name
   /// them.
   llvm::SmallVector<AbiTensor> inputs, outputs, carries;
+  /// The named parts of the loss (scalars), in the order first returned.
+  llvm::SmallVector<AbiTensor> terms;
   /// The type of the loss (tensor<f32> when no entry returns one).
   mlir::RankedTensorType lossType;
   /// The entry functions (those with a kiln.entry attribute), in module

@@ -360,6 +360,9 @@ public:
   std::vector<Input> inputs;
   std::vector<Output> outputs;
   mlir::Value loss;
+  /// The named parts of the loss, when it is a sum of named scalars
+  /// (`loss reconstruction + kl`): the runtime reports each.
+  std::vector<std::pair<std::string, mlir::Value>> lossTerms;
   llvm::StringMap<ParamOp> params;
   /// The train block's settings (the module's `kiln.train`), if any.
   mlir::DictionaryAttr train;

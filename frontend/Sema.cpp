@@ -20,6 +20,8 @@
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <functional>
+
 #include <cmath>
 #include <limits>
 
@@ -893,6 +895,36 @@ void Elaborator::elaborateLoss(const LossStmt &stmt, Frame &frame) {
     return;
   }
   loss = value;
+
+  // `loss reconstruction + kl`: a sum of two or more distinct names of f32
+  // scalars names its terms.
+  llvm::SmallVector<const NameExpr *> leaves;
+  bool named = true;
+  std::function<void(const Expr &)> collect = [&](const Expr &e) {
+    if (auto *sum = llvm::dyn_cast<BinaryExpr>(&e);
+        sum && sum->op == BinaryExpr::Op::Add) {
+      collect(*sum->lhs);
+      collect(*sum->rhs);
+    } else if (auto *name = llvm::dyn_cast<NameExpr>(&e)) {
+      leaves.push_back(name);
+    } else {
+      named = false;
+    }
+  };
+  collect(*stmt.value);
+  if (!named || leaves.size() < 2)
+    return;
+  std::vector<std::pair<std::string, mlir::Value>> terms;
+  for (const NameExpr *leaf : leaves) {
+    auto it = frame.vars.find(leaf->name);
+    if (it == frame.vars.end() || it->second.kind != Value::Kind::Tensor ||
+        typeOf(it->second.tensor).getRank() != 0 ||
+        llvm::any_of(terms,
+                     [&](const auto &t) { return t.first == leaf->name; }))
+      return;
+    terms.emplace_back(leaf->name, it->second.tensor);
+  }
+  lossTerms = std::move(terms);
 }
 
 void Elaborator::elaborateParam(const ParamStmt &stmt, Frame &frame) {
@@ -1046,13 +1078,16 @@ mlir::LogicalResult Elaborator::finishModule() {
   if (train)
     module->setAttr(contract::kTrainAttr, train);
 
-  // Results: the loss, the outputs, then the final carries of stateful scans
-  // (arguments: the inputs and those scans' carries, in the order declared).
+  // Results: the loss, the outputs, the final carries of stateful scans
+  // (arguments: the inputs and those scans' carries, in the order declared),
+  // then the loss's named terms.
   llvm::SmallVector<mlir::Value> results{loss};
   for (const Output &out : outputs)
     results.push_back(out.value);
   for (const Carry &c : carries)
     results.push_back(c.final);
+  for (const auto &term : lossTerms)
+    results.push_back(term.second);
   builder.create<mlir::func::ReturnOp>(fileLoc, results);
   for (Input &in : inputs)
     in.value.setLoc(fileLoc);
@@ -1080,6 +1115,10 @@ mlir::LogicalResult Elaborator::finishModule() {
                           contract::info(Role::Carry).attr,
                           builder.getStringAttr(c.name));
   }
+  for (auto [i, term] : llvm::enumerate(lossTerms))
+    forward.setResultAttr(1 + outputs.size() + carries.size() + i,
+                          contract::info(Role::Term).attr,
+                          builder.getStringAttr(term.first));
   // A generate block has carries of its own.
   carries.clear();
 

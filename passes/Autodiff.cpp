@@ -173,12 +173,12 @@ void KilnAutodiffPass::runOnOperation() {
   resultTypes.push_back(forward.getResultTypes().front());
   // Stateful scans' final carries (the next batch starts from them; no
   // gradient flows into the previous batch, as truncated backpropagation
-  // through time).
-  StringRef carryAttr = contract::info(contract::Role::Carry).attr;
-  SmallVector<unsigned> carryResults;
+  // through time) and the loss's named terms pass through.
+  SmallVector<unsigned> passedResults;
   for (unsigned r = 0; r < forward.getNumResults(); ++r)
-    if (forward.getResultAttr(r, carryAttr)) {
-      carryResults.push_back(r);
+    if (forward.getResultAttr(r, contract::info(contract::Role::Carry).attr) ||
+        forward.getResultAttr(r, contract::info(contract::Role::Term).attr)) {
+      passedResults.push_back(r);
       resultTypes.push_back(forward.getResultTypes()[r]);
     }
 
@@ -219,7 +219,7 @@ void KilnAutodiffPass::runOnOperation() {
                   contract::info(contract::Role::Hyper).attr, b.getUnitAttr());
   unsigned lossResult = params.size() + numState;
   step.setResultAttr(lossResult, KilnDialect::kLossAttrName, b.getUnitAttr());
-  for (auto [i, r] : llvm::enumerate(carryResults))
+  for (auto [i, r] : llvm::enumerate(passedResults))
     step.setResultAttrs(lossResult + 1 + i, forward.getResultAttrDict(r));
 
   // Forward, in training mode: dropout and random numbers keyed by the step's
@@ -320,7 +320,7 @@ void KilnAutodiffPass::runOnOperation() {
   SmallVector<Value> results(newParams);
   llvm::append_range(results, newState);
   results.push_back(loss);
-  for (unsigned r : carryResults)
+  for (unsigned r : passedResults)
     results.push_back((*returned)[r]);
   b.create<func::ReturnOp>(loc, results);
 }

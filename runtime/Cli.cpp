@@ -369,8 +369,8 @@ void printInfoImpl(const Manifest &m, FILE *out) {
   for (const TensorSpec &t : m.outputs)
     fmt::print(out, "  {}  {}\n", t.name, t.describe());
   for (const MetricSpec &metric : m.metrics)
-    fmt::print(out, "metric: accuracy of {} against {}\n", metric.output,
-               metric.input);
+    fmt::print(out, "metric: {} of {} against {}\n",
+               contract::info(metric.kind).name, metric.output, metric.input);
   if (!m.carries.empty()) {
     fmt::print(out, "\ncarried state (zero at the start of each epoch, "
                     "evaluation and generation):\n");
@@ -382,11 +382,21 @@ void printInfoImpl(const Manifest &m, FILE *out) {
     std::vector<std::string> ins = e.inputNames(), outs;
     if (e.takes(contract::Role::Carry))
       ins.push_back("state");
+    std::vector<std::string> terms;
     for (const EntryArg &a : e.args)
-      if (a.role == contract::Role::Output || a.role == contract::Role::Loss)
-        outs.push_back(a.role == contract::Role::Loss ? "loss" : a.name);
+      if (a.role == contract::Role::Term)
+        terms.push_back(a.name);
+    for (const EntryArg &a : e.args)
+      if (a.role == contract::Role::Output)
+        outs.push_back(a.name);
+      else if (a.role == contract::Role::Loss)
+        outs.push_back(terms.empty()
+                           ? "loss"
+                           : fmt::format("loss ({})", fmt::join(terms, " + ")));
     fmt::print(out, "  {} ({}): {} -> {}\n", e.name,
-               contract::info(e.kind).name, fmt::join(ins, ", "),
+               contract::info(e.kind).name,
+               ins.empty() ? std::string("(nothing)")
+                           : fmt::format("{}", fmt::join(ins, ", ")),
                fmt::join(outs, ", "));
   }
   fmt::print(out, "\n");

@@ -49,7 +49,16 @@ constexpr auto findByName(const Table &table, std::string_view name)
 /// What an ABI buffer holds. In the IR, an entry function's argument or result
 /// carries exactly one role attribute (`kiln.param = "fc1.w"`); in the
 /// manifest, an `arg` record names the role and the buffer.
-enum class Role : uint8_t { Param, State, Input, Hyper, Loss, Output, Carry };
+enum class Role : uint8_t {
+  Param,
+  State,
+  Input,
+  Hyper,
+  Loss,
+  Output,
+  Carry,
+  Term
+};
 
 struct RoleInfo {
   Role role;
@@ -70,6 +79,7 @@ inline constexpr char kHyperAttr[] = "kiln.hyper";
 inline constexpr char kLossAttr[] = "kiln.loss";
 inline constexpr char kOutputAttr[] = "kiln.output";
 inline constexpr char kCarryAttr[] = "kiln.carry";
+inline constexpr char kTermAttr[] = "kiln.term";
 
 inline constexpr RoleInfo kRoles[] = {
     {Role::Param, "param", kParamAttr, true},
@@ -81,6 +91,10 @@ inline constexpr RoleInfo kRoles[] = {
     /// A recurrence's state that a step entry reads and overwrites in place,
     /// so that the next call continues where this one stopped.
     {Role::Carry, "carry", kCarryAttr, true},
+    /// A named part of the loss (`loss reconstruction + kl`): a scalar the
+    /// train and eval entries return beside the loss, which the runtime
+    /// averages and reports like it.
+    {Role::Term, "term", kTermAttr, true},
 };
 
 constexpr const RoleInfo &info(Role role) {
@@ -128,11 +142,12 @@ inline constexpr EntryKindInfo kEntryKinds[] = {
      roleBit(Role::Param) | roleBit(Role::State) | roleBit(Role::Input) |
          roleBit(Role::Hyper) | roleBit(Role::Carry),
      roleBit(Role::Param) | roleBit(Role::State) | roleBit(Role::Loss) |
-         roleBit(Role::Carry)},
+         roleBit(Role::Carry) | roleBit(Role::Term)},
     {EntryKind::Eval, "eval",
      roleBit(Role::Param) | roleBit(Role::Input) | roleBit(Role::Carry) |
          roleBit(Role::Hyper),
-     roleBit(Role::Loss) | roleBit(Role::Output) | roleBit(Role::Carry)},
+     roleBit(Role::Loss) | roleBit(Role::Output) | roleBit(Role::Carry) |
+         roleBit(Role::Term)},
     {EntryKind::Infer, "infer",
      roleBit(Role::Param) | roleBit(Role::Input) | roleBit(Role::Carry) |
          roleBit(Role::Hyper),
@@ -465,6 +480,7 @@ inline constexpr const char *kState = "state";
 inline constexpr const char *kInput = "input";
 inline constexpr const char *kOutput = "output";
 inline constexpr const char *kCarry = "carry";
+inline constexpr const char *kTerm = "term";
 inline constexpr const char *kMetric = "metric";
 inline constexpr const char *kLabels = "labels";
 inline constexpr const char *kOptimizer = "optimizer";

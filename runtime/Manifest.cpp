@@ -162,7 +162,8 @@ Error Parser::parseRecord(const std::vector<std::string_view> &f) {
     return Error::success();
   }
   if (kind == contract::record::kState || kind == contract::record::kInput ||
-      kind == contract::record::kOutput || kind == contract::record::kCarry) {
+      kind == contract::record::kOutput || kind == contract::record::kCarry ||
+      kind == contract::record::kTerm) {
     TensorSpec t;
     if (Error e = parseTensor(f, 4, t))
       return e;
@@ -171,7 +172,8 @@ Error Parser::parseRecord(const std::vector<std::string_view> &f) {
     (kind == contract::record::kState    ? m.state
      : kind == contract::record::kInput  ? m.inputs
      : kind == contract::record::kOutput ? m.outputs
-                                         : m.carries)
+     : kind == contract::record::kCarry  ? m.carries
+                                         : m.terms)
         .push_back(std::move(t));
     return Error::success();
   }
@@ -435,6 +437,9 @@ Error Parser::validate() {
         break;
       case contract::Role::Carry:
         known = findNamed(m.carries, arg.name);
+        break;
+      case contract::Role::Term:
+        known = findNamed(m.terms, arg.name);
         break;
       case contract::Role::Hyper:
       case contract::Role::Loss:

@@ -123,6 +123,9 @@ struct Manifest {
   std::vector<TensorSpec> outputs;
   /// State a step entry carries from call to call (zeros to start).
   std::vector<TensorSpec> carries;
+  /// The named parts of the loss (`term` records: f32 scalars) the train and
+  /// eval entries return beside it.
+  std::vector<TensorSpec> terms;
   std::vector<MetricSpec> metrics;
   std::vector<LabelSpec> labels;
   std::optional<OptimizerSpec> optimizer;

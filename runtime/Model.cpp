@@ -48,6 +48,8 @@ Expected<Model> Model::create(const ModelAbi &abi) {
     m.outputs.emplace_back(s.name, s.type, s.shape);
   for (const TensorSpec &s : m.manifest_.carries)
     m.carries.emplace_back(s.name, s.type, s.shape);
+  for (const TensorSpec &s : m.manifest_.terms)
+    m.terms.emplace_back(s.name, s.type, s.shape);
   m.hyper_ = Buffer(contract::kHyperCount * sizeof(float));
   // The loss is a scalar f32; room for an f64 costs nothing.
   m.loss_ = Buffer(16);
@@ -86,6 +88,9 @@ Expected<Model> Model::create(const ModelAbi &abi) {
         break;
       case contract::Role::Carry:
         buffers.push_back(find(m.carries, arg.name));
+        break;
+      case contract::Role::Term:
+        buffers.push_back(find(m.terms, arg.name));
         break;
       case contract::Role::Hyper:
         buffers.push_back(m.hyper_.data());

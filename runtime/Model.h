@@ -72,6 +72,10 @@ public:
   std::vector<Tensor> inputs, outputs;
   /// The step entries' carried state; zeroed by resetCarries().
   std::vector<Tensor> carries;
+  /// The named parts of the loss, written by the train and eval entries.
+  std::vector<Tensor> terms;
+  /// Term `i` of the last train or eval call.
+  double term(size_t i) const { return terms[i].at(0); }
   void resetCarries();
 
   Tensor *findInput(const std::string &name);

@@ -164,6 +164,14 @@ EvalResult evaluate(Model &model, const Dataset &data) {
   std::vector<double> sum(m.metrics.size(), 0);
   std::vector<int64_t> total(m.metrics.size(), 0);
   double lossSum = 0;
+  // The loss's named terms, summed like it.
+  std::vector<double> termSums(model.terms.size(), 0);
+  auto readTerms = [&] {
+    std::vector<double> t;
+    for (size_t i = 0; i < model.terms.size(); ++i)
+      t.push_back(model.term(i));
+    return t;
+  };
   // Each metric's ignored label (a cross_entropy's ignore_index), if any.
   std::vector<std::optional<int32_t>> ignored(m.metrics.size());
   for (size_t k = 0; k < m.metrics.size(); ++k)
@@ -218,6 +226,9 @@ EvalResult evaluate(Model &model, const Dataset &data) {
     for (int64_t s = 0; s < streamSteps; ++s) {
       std::copy_n(order.begin() + s * batch, batch, indices.begin());
       lossSum += score(batch) * double(batch);
+      std::vector<double> terms = readTerms();
+      for (size_t i = 0; i < terms.size(); ++i)
+        termSums[i] += terms[i] * double(batch);
     }
   }
   for (int64_t first = streamSteps * batch; first < data.examples;
@@ -235,6 +246,7 @@ EvalResult evaluate(Model &model, const Dataset &data) {
     std::fill(indices.begin() + count, indices.end(), first);
     model.resetCarries();
     double loss = score(count);
+    std::vector<double> terms = readTerms();
     if (count < batch) {
       std::fill(indices.begin(), indices.end(), first);
       model.resetCarries();
@@ -243,12 +255,22 @@ EvalResult evaluate(Model &model, const Dataset &data) {
       // numbers the correction is exact in expectation only.
       model.setNoise(uint64_t(r.batches), m.seed);
       double copies = model.evalStep();
-      loss = (double(batch) * loss - double(batch - count) * copies) /
-             double(count);
+      auto correct = [&](double padded, double ofCopies) {
+        return (double(batch) * padded - double(batch - count) * ofCopies) /
+               double(count);
+      };
+      loss = correct(loss, copies);
+      std::vector<double> termCopies = readTerms();
+      for (size_t i = 0; i < terms.size(); ++i)
+        terms[i] = correct(terms[i], termCopies[i]);
     }
     lossSum += loss * double(count);
+    for (size_t i = 0; i < terms.size(); ++i)
+      termSums[i] += terms[i] * double(count);
   }
   r.loss = r.examples ? lossSum / double(r.examples) : NAN;
+  for (double t : termSums)
+    r.terms.push_back(r.examples ? t / double(r.examples) : NAN);
   for (size_t k = 0; k < m.metrics.size(); ++k)
     r.metrics.push_back(total[k] ? sum[k] / double(total[k]) : NAN);
   return r;
@@ -323,6 +345,19 @@ std::string describeMetrics(const Manifest &m, const EvalResult &r,
   return s;
 }
 
+/// ` (reconstruction 80.12, kl 25.07)`: the loss's named terms (`sums`
+/// over `count` steps or examples), or nothing for a model without them.
+std::string describeTerms(const Manifest &m, const std::vector<double> &sums,
+                          double count) {
+  if (sums.empty())
+    return {};
+  std::vector<std::string> parts;
+  for (size_t i = 0; i < sums.size(); ++i)
+    parts.push_back(
+        fmt::format("{} {}", m.terms[i].name, formatLoss(sums[i] / count)));
+  return fmt::format(" ({})", fmt::join(parts, ", "));
+}
+
 /// The accuracy the metrics file and the summary report: the first metric's,
 /// if it is an accuracy.
 std::optional<double> mainAccuracy(const Manifest &m, const EvalResult &r) {
@@ -362,6 +397,8 @@ private:
   int64_t epochs = 0, batch = 0, stepsPerEpoch = 0, totalSteps = 0;
   int64_t startStep = 0, step = 0, stepsRun = 0, logEvery = 1;
   int64_t lastStep = 0; // where this run stops
+  /// This epoch's sums of the loss's named terms, one per train step.
+  std::vector<double> termSums;
   uint64_t seed = 0;
   double lr = 0;
   /// Whether the model carries state from batch to batch (stateful scans).
@@ -511,9 +548,10 @@ void Trainer::progress(int64_t epoch, int64_t stepInEpoch, double lossSum,
   double eta =
       stepsRun ? runElapsed / double(stepsRun) * double(lastStep - step) : 0;
   std::string line = fmt::format(
-      "epoch {}/{}  step {}/{}  loss {}  {:.0f} samples/s  ETA {}", epoch + 1,
+      "epoch {}/{}  step {}/{}  loss {}{}  {:.0f} samples/s  ETA {}", epoch + 1,
       epochs, stepInEpoch, stepsPerEpoch,
-      formatLoss(lossSum / double(lossCount)), perSecond, formatEta(eta));
+      formatLoss(lossSum / double(lossCount)),
+      describeTerms(m, termSums, double(lossCount)), perSecond, formatEta(eta));
   if (m.schedule)
     line += fmt::format("  lr {:.3g}", lrAt(step));
   if (tty) {
@@ -545,10 +583,12 @@ Error Trainer::endEpoch(int64_t epoch, int64_t stepsDone, double lossSum,
   std::string line = fmt::format("epoch {}/{}", epoch + 1, epochs);
   if (stepsDone < stepsPerEpoch)
     line += fmt::format(" (stopped at step {}/{})", stepsDone, stepsPerEpoch);
-  line += fmt::format("  train loss {}", formatLoss(lastTrainLoss));
+  line += fmt::format("  train loss {}{}", formatLoss(lastTrainLoss),
+                      describeTerms(m, termSums, double(lossCount)));
   if (hasTest) {
     lastTest = evaluate(model, test);
-    line += fmt::format("  test loss {}", formatLoss(lastTest->loss));
+    line += fmt::format("  test loss {}{}", formatLoss(lastTest->loss),
+                        describeTerms(m, lastTest->terms, 1));
     line += describeBits(test, *lastTest, "test ");
     line += describeMetrics(m, *lastTest, "test ");
   }
@@ -620,6 +660,7 @@ Error Trainer::run() {
     int64_t s = step - epoch * stepsPerEpoch;
     double lossSum = 0;
     int64_t lossCount = 0;
+    termSums.assign(model.terms.size(), 0);
     for (; s < stepsPerEpoch && step < lastStep; ++s) {
       train.gather(order.data() + s * batch, batch, dest);
       ++step;
@@ -634,6 +675,8 @@ Error Trainer::run() {
       }
       lossSum += loss;
       ++lossCount;
+      for (size_t i = 0; i < termSums.size(); ++i)
+        termSums[i] += model.term(i);
       if ((s + 1) % logEvery == 0 && s + 1 < stepsPerEpoch)
         progress(epoch, s + 1, lossSum, lossCount, epochStart);
     }
@@ -707,6 +750,9 @@ Error runEval(Model &model, const EvalOptions &options,
         key += "_" + metric.output;
       json += fmt::format(",{}:{}", jsonQuote(key), jsonNumber(r.metrics[k]));
     }
+    for (size_t i = 0; i < r.terms.size(); ++i)
+      json += fmt::format(",{}:{}", jsonQuote("term_" + m.terms[i].name),
+                          jsonNumber(r.terms[i]));
     if (!data->vocab.chars.empty())
       json +=
           fmt::format(",\"bits_per_char\":{}", jsonNumber(bitsPerChar(r.loss)));
@@ -715,9 +761,10 @@ Error runEval(Model &model, const EvalOptions &options,
     fmt::print(console.out, "{}", json);
   } else {
     fmt::print(console.out,
-               "test loss {}{}{}  ({} examples, checkpoint step {})\n",
-               formatLoss(r.loss), describeBits(*data, r, ""),
-               describeMetrics(m, r, ""), r.examples, info->step);
+               "test loss {}{}{}{}  ({} examples, checkpoint step {})\n",
+               formatLoss(r.loss), describeTerms(m, r.terms, 1),
+               describeBits(*data, r, ""), describeMetrics(m, r, ""),
+               r.examples, info->step);
   }
   std::fflush(console.out);
   return Error::success();

@@ -52,6 +52,8 @@ struct EvalResult {
   double loss = 0;
   /// One per manifest metric, in order.
   std::vector<double> metrics;
+  /// The mean of each of the loss's named terms (Manifest::terms).
+  std::vector<double> terms;
   int64_t examples = 0;
   int64_t batches = 0;
 };

@@ -318,3 +318,24 @@ TEST(ManifestTest, ParsesAnIgnoredLabel) {
                 .find("expected 'labels INPUT CLASSES [ignore=VALUE]'"),
             std::string::npos);
 }
+
+TEST(ManifestTest, ParsesLossTermsAndPsnrMetrics) {
+  Expected<Manifest> m = parseManifest(
+      std::string(header) +
+      "input x f32 4x2\noutput y f32 4x2\nterm kl f32 scalar\n"
+      "metric psnr y x\nmetric ssim y x\n"
+      "entry v eval\narg input x\narg loss\narg term kl\narg output y\n");
+  ASSERT_TRUE(m) << m.error().message();
+  ASSERT_EQ(m->terms.size(), 1u);
+  EXPECT_EQ(m->terms[0].name, "kl");
+  EXPECT_TRUE(m->entries[0].takes(kiln::contract::Role::Term, "kl"));
+  // A metric kind of a later version is skipped.
+  ASSERT_EQ(m->metrics.size(), 1u);
+  EXPECT_EQ(m->metrics[0].kind, kiln::contract::MetricKind::Psnr);
+  EXPECT_NE(
+      manifestError("entry v eval\narg input x\narg loss\narg term nope\n")
+          .find("entry 'v' takes unknown term 'nope'"),
+      std::string::npos);
+  EXPECT_NE(manifestError("entry i infer\narg term kl\n").find("takes no term"),
+            std::string::npos);
+}

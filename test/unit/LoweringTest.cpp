@@ -304,6 +304,10 @@ public:
         slots.push_back(
             {arg.name, tensorOf(find(manifestSpec.carries, arg.name))});
         break;
+      case Role::Term:
+        slots.push_back(
+            {arg.name, tensorOf(find(manifestSpec.terms, arg.name))});
+        break;
       case Role::Hyper:
         slots.push_back(
             {"hyper", HostTensor("f32", {kiln::contract::kHyperCount})});
