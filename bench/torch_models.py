@@ -17,6 +17,11 @@ optimizer, all as in the .kiln file of the same name:
   lstm_classifier  bench/models/: LSTM 32-128 over 32 steps, last state, fc-10,
                    Adam lr 1e-3, batch 32
   gru_classifier   bench/models/: the same with a GRU
+  autoencoder      784-128-32-128-784 ReLU, sigmoid, MSE against the input,
+                   Adam lr 1e-3, batch 64
+  vae              PyTorch's VAE example: 784-400-(20, 20), a Gaussian latent
+                   (torch.randn_like noise each step), 20-400-784, BCE with
+                   logits summed over pixels + KL, Adam lr 2e-3, batch 64
 
 Recurrent layers are torch.nn.RNN/LSTM/GRU (batch first, PyTorch's fused
 kernels); ("last",) keeps the final step's state.
@@ -38,7 +43,10 @@ BATCH = 64
 # Layer specs: ("linear", in, out), ("conv", in_ch, out_ch, k, pad),
 # ("relu",), ("maxpool", k), ("dropout", p), ("flatten",), ("reshape", dims),
 # ("rnn" | "lstm" | "gru", in, hidden) over [B, T, in] -> [B, T, hidden],
-# ("last",) [B, T, H] -> [B, H].
+# ("last",) [B, T, H] -> [B, H], ("sigmoid",), ("vae", in, hidden, latent):
+# a VAE's encoder, reparameterization and decoder [B, in] -> [B, in] (logits).
+# A model's "loss" is cross_entropy against labels unless it says "mse" (of
+# the output against the input) or "vae" (BCE with logits summed + KL).
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 MODELS = {
     "mlp": {
@@ -103,6 +111,23 @@ MODELS = {
         "classes": 10,
         "lr": 1e-3,
     },
+    "autoencoder": {
+        "input": (BATCH, 784),
+        "layers": [
+            ("linear", 784, 128), ("relu",), ("linear", 128, 32), ("relu",),
+            ("linear", 32, 128), ("relu",), ("linear", 128, 784), ("sigmoid",),
+        ],
+        "classes": 784,
+        "loss": "mse",
+        "lr": 1e-3,
+    },
+    "vae": {
+        "input": (BATCH, 784),
+        "layers": [("vae", 784, 400, 20)],
+        "classes": 784,
+        "loss": "vae",
+        "lr": 2e-3,
+    },
 }
 
 
@@ -131,6 +156,9 @@ def layer_shapes(name):
             new = shape[:-1] + (spec[2],)
         elif kind == "last":
             new = (shape[0], shape[2])
+        elif kind == "vae":
+            assert shape[-1] == spec[1], (name, spec, shape)
+            new = shape
         elif kind == "flatten":
             size = 1
             for d in shape[1:]:
@@ -171,6 +199,9 @@ def flops(name):
             b, t, _ = shape_in
             g = GATES[spec[0]] * spec[2]
             f = 2 * b * t * (spec[1] + spec[2]) * g
+        elif spec[0] == "vae":
+            _, i, h, z = spec
+            f = 2 * shape_in[0] * (i * h + 2 * h * z + z * h + h * i)
         else:
             continue
         forward += f
@@ -189,6 +220,9 @@ def param_count(name):
         elif spec[0] in GATES:
             g = GATES[spec[0]] * spec[2]
             total += (spec[1] + spec[2]) * g + 2 * g  # two biases
+        elif spec[0] == "vae":
+            _, i, h, z = spec
+            total += (i * h + h) + 2 * (h * z + z) + (z * h + h) + (h * i + i)
     return total
 
 
@@ -209,6 +243,24 @@ def build(name):
     class Last(nn.Module):
         def forward(self, x):
             return x[:, -1]
+
+    class Vae(nn.Module):
+        """PyTorch's VAE example; returns (logits, mu, logvar)."""
+
+        def __init__(self, inputs, hidden, latent):
+            super().__init__()
+            self.fc1 = nn.Linear(inputs, hidden)
+            self.fc21 = nn.Linear(hidden, latent)
+            self.fc22 = nn.Linear(hidden, latent)
+            self.fc3 = nn.Linear(latent, hidden)
+            self.fc4 = nn.Linear(hidden, inputs)
+
+        def forward(self, x):
+            import torch
+            h = torch.relu(self.fc1(x))
+            mu, logvar = self.fc21(h), self.fc22(h)
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            return self.fc4(torch.relu(self.fc3(z))), mu, logvar
 
     class Reshape(nn.Module):
         def __init__(self, dims):
@@ -239,6 +291,10 @@ def build(name):
             layers.append(Last())
         elif kind == "reshape":
             layers.append(Reshape(spec[1]))
+        elif kind == "sigmoid":
+            layers.append(nn.Sigmoid())
+        elif kind == "vae":
+            layers.append(Vae(spec[1], spec[2], spec[3]))
         else:
             raise ValueError(kind)
     return nn.Sequential(*layers)
@@ -261,9 +317,20 @@ def bench(name, steps, warmup, threads, seed=42):
     x = torch.rand(*spec["input"])
     y = torch.randint(0, spec["classes"], (spec["input"][0],))
 
+    def loss_of(out):
+        kind = spec.get("loss", "cross_entropy")
+        if kind == "mse":
+            return F.mse_loss(out, x)
+        if kind == "vae":
+            logits, mu, logvar = out
+            bce = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+            kl = -0.5 * torch.sum(1 + logvar - mu * mu - logvar.exp())
+            return (bce + kl) / x.shape[0]
+        return F.cross_entropy(out, y)
+
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
+        loss = loss_of(model(x))
         loss.backward()
         opt.step()
         return loss

@@ -112,6 +112,7 @@ const std::vector<CommandDef> &commands() {
             "where to write the examples (required)"},
            {"--count", "N", "how many examples (default: 64)"},
            {"--seed", "N", "seed of the random numbers (default: 0)"},
+           {"--scale", "N", "draw each pixel of a PNG N times larger"},
            {"--quiet", nullptr, "print only errors"},
            {"--threads", "N",
             "threads for large matmuls (default: OMP_NUM_THREADS, else all "
@@ -127,6 +128,7 @@ const std::vector<CommandDef> &commands() {
            {"--input", "NAME=FILE",
             "images for a predict input (default: the model's test data)"},
            {"--count", "N", "how many examples (default: 32)"},
+           {"--scale", "N", "draw each pixel of a PNG N times larger"},
            {"--quiet", nullptr, "print only errors"},
            {"--threads", "N",
             "threads for large matmuls (default: OMP_NUM_THREADS, else all "
@@ -642,11 +644,23 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
         return fail(console, n.error());
       count = *n;
     }
+    int64_t scale = 1;
+    if (const std::string *v = flags.last("--scale")) {
+      Expected<int64_t> n = positiveInt("--scale", *v);
+      if (!n)
+        return fail(console, n.error());
+      if (*n > kMaxImageScale)
+        return fail(console, Error::usage(fmt::format(
+                                 "--scale must be at most {}, got {}",
+                                 kMaxImageScale, *n)));
+      scale = *n;
+    }
     if (name == "sample") {
       SampleOptions options;
       options.checkpoint = *checkpoint;
       options.output = *output;
       options.count = count.value_or(options.count);
+      options.scale = scale;
       if (const std::string *v = flags.last("--seed")) {
         std::optional<uint64_t> seed = parseUInt(*v);
         if (!seed)
@@ -662,6 +676,7 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
       options.checkpoint = *checkpoint;
       options.output = *output;
       options.count = count.value_or(options.count);
+      options.scale = scale;
       Expected<std::vector<DataSource>> inputs = dataSources(flags, "--input");
       if (!inputs)
         return fail(console, inputs.error());

@@ -36,23 +36,24 @@ Expected<ImageShape> imageShapeOf(const Shape &row, const std::string &what) {
 }
 
 ImageGrid::ImageGrid(ImageShape image, int64_t count, int64_t columns,
-                     int64_t gap)
-    : image_(image), columns_(std::max<int64_t>(1, columns)), gap_(gap) {
+                     int64_t scale, int64_t gap)
+    : image_(image), columns_(std::max<int64_t>(1, columns)),
+      scale_(std::max<int64_t>(1, scale)), gap_(gap) {
   int64_t rows = (count + columns_ - 1) / columns_;
-  width_ = columns_ * (image.width + gap) + gap;
-  height_ = rows * (image.height + gap) + gap;
+  width_ = columns_ * (image.width * scale_ + gap) + gap;
+  height_ = rows * (image.height * scale_ + gap) + gap;
   // The border is mid-gray, so that black and white pictures stand apart.
   pixels_.assign(size_t(width_ * height_ * image.channels), 128);
 }
 
 void ImageGrid::draw(int64_t index, const float *values) {
-  int64_t x0 = gap_ + (index % columns_) * (image_.width + gap_);
-  int64_t y0 = gap_ + (index / columns_) * (image_.height + gap_);
+  int64_t x0 = gap_ + (index % columns_) * (image_.width * scale_ + gap_);
+  int64_t y0 = gap_ + (index / columns_) * (image_.height * scale_ + gap_);
   int64_t plane = image_.height * image_.width;
-  for (int64_t y = 0; y < image_.height; ++y)
-    for (int64_t x = 0; x < image_.width; ++x)
+  for (int64_t y = 0; y < image_.height * scale_; ++y)
+    for (int64_t x = 0; x < image_.width * scale_; ++x)
       for (int64_t c = 0; c < image_.channels; ++c) {
-        float v = values[c * plane + y * image_.width + x];
+        float v = values[c * plane + (y / scale_) * image_.width + x / scale_];
         // NaN draws black.
         float clamped = v > 0 ? std::min(v, 1.0f) : 0.0f;
         pixels_[size_t(((y0 + y) * width_ + x0 + x) * image_.channels + c)] =

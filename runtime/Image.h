@@ -30,11 +30,13 @@ struct ImageShape {
 /// (a flattened grayscale image). An error names `what` otherwise.
 Expected<ImageShape> imageShapeOf(const Shape &row, const std::string &what);
 
-/// A grid of pictures: `columns` per row of the grid, separated and framed by
-/// a border of `gap` pixels. Values in [0, 1] map to 0..255 (clamped).
+/// A grid of pictures: `columns` per row of the grid, each pixel drawn as a
+/// `scale` x `scale` square, separated and framed by a border of `gap`
+/// pixels. Values in [0, 1] map to 0..255 (clamped).
 class ImageGrid {
 public:
-  ImageGrid(ImageShape image, int64_t count, int64_t columns, int64_t gap = 2);
+  ImageGrid(ImageShape image, int64_t count, int64_t columns, int64_t scale = 1,
+            int64_t gap = 2);
 
   /// Draws `values` (image.size() floats, channel-major) as picture `index`
   /// (row-major in the grid).
@@ -50,7 +52,7 @@ public:
 
 private:
   ImageShape image_;
-  int64_t columns_, gap_, width_, height_;
+  int64_t columns_, scale_, gap_, width_, height_;
   std::vector<uint8_t> pixels_;
 };
 

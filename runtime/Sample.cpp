@@ -120,7 +120,7 @@ Error runSample(Model &model, const SampleOptions &options,
   if (*format == OutputFormat::Npy)
     return writeArray(options.output, examples, options.count, console);
   auto columns = int64_t(std::ceil(std::sqrt(double(options.count))));
-  ImageGrid grid(*image, options.count, columns);
+  ImageGrid grid(*image, options.count, columns, options.scale);
   for (int64_t i = 0; i < options.count; ++i)
     grid.draw(i, examples.values.data() + i * examples.rowSize);
   if (Error e = grid.writePng(options.output))
@@ -221,7 +221,8 @@ Error runReconstruct(Model &model, const ReconstructOptions &options,
   auto perExample = int64_t(images.size());
   int64_t perRow = std::min<int64_t>(8, n);
   int64_t gridRows = (n + perRow - 1) / perRow;
-  ImageGrid grid(*image, gridRows * perRow * perExample, perRow * perExample);
+  ImageGrid grid(*image, gridRows * perRow * perExample, perRow * perExample,
+                 options.scale);
   for (int64_t i = 0; i < n; ++i)
     for (int64_t k = 0; k < perExample; ++k)
       grid.draw(

@@ -24,6 +24,8 @@ namespace kiln::rt {
 
 /// The most examples one sample or reconstruct command makes.
 inline constexpr int64_t kMaxSampleCount = 10000;
+/// The largest --scale of a PNG.
+inline constexpr int64_t kMaxImageScale = 16;
 
 struct SampleOptions {
   std::string checkpoint;
@@ -31,6 +33,8 @@ struct SampleOptions {
   std::string output;
   int64_t count = 64;
   uint64_t seed = 0;
+  /// Each pixel of a PNG drawn as a scale x scale square.
+  int64_t scale = 1;
 };
 
 /// Loads the checkpoint and calls the sample entry, keyed by `seed` and the
@@ -47,6 +51,7 @@ struct ReconstructOptions {
   /// The predict inputs (default: the model's test data).
   std::vector<DataSource> inputs;
   int64_t count = 32;
+  int64_t scale = 1;
 };
 
 /// Runs predict on the first `count` examples of the inputs and writes, for
