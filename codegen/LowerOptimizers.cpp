@@ -195,6 +195,30 @@ template <typename OpTy> struct RandomLowering : OpConversionPattern<OpTy> {
   }
 };
 
+/// kiln.warmup: min(1, step / steps) from the hyper vector, else 1.
+struct WarmupLowering : OpConversionPattern<kiln::WarmupOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::WarmupOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    Type element = type.getElementType();
+    Scalar s{rewriter, loc};
+    Value v = s.cst(element, 1.0);
+    if (Value hyper = adaptor.getHyper()) {
+      Value i = rewriter.create<arith::ConstantIndexOp>(loc, KILN_HYPER_STEP);
+      Value step = rewriter.create<tensor::ExtractOp>(loc, hyper, i);
+      if (step.getType() != element)
+        step = rewriter.create<arith::ExtFOp>(loc, element, step);
+      v = s.min(v, s.div(step, s.cst(element, double(op.getSteps()))));
+    }
+    rewriter.replaceOpWithNewOp<tensor::FromElementsOp>(op, type, v);
+    return success();
+  }
+};
+
 //===----------------------------------------------------------------------===//
 // Optimizer updates
 //===----------------------------------------------------------------------===//
@@ -348,7 +372,8 @@ struct AdamLowering : OpConversionPattern<kiln::AdamUpdateOp> {
 } // namespace
 
 void kiln::lowering::populateOptimizerPatterns(RewritePatternSet &patterns) {
-  patterns.add<DropoutLowering, RandomLowering<kiln::RandomUniformOp>,
+  patterns.add<DropoutLowering, WarmupLowering,
+               RandomLowering<kiln::RandomUniformOp>,
                RandomLowering<kiln::RandomNormalOp>, SgdLowering,
                MomentumLowering, AdamLowering>(patterns.getContext());
 }

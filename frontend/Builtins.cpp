@@ -280,6 +280,24 @@ Value elaborateConv2d(BuiltinCall &c) {
   return Value::tensorOf(c.create<AddOp>(conv, bias3));
 }
 
+/// `warmup(steps)`: 0 to 1 over the first `steps` training steps, 1 in
+/// evaluation (KL annealing).
+Value elaborateWarmup(BuiltinCall &c) {
+  std::optional<int64_t> steps =
+      c.e.evalInt(*c.arg(0), c.frame, "the number of warm-up steps");
+  if (!steps)
+    return Value::poison();
+  if (*steps < 1) {
+    c.e.error(c.arg(0)->getLoc(),
+              "warmup needs at least 1 step, got " + std::to_string(*steps));
+    return Value::poison();
+  }
+  mlir::OpBuilder &b = c.e.builder;
+  return Value::tensorOf(
+      c.create<WarmupOp>(mlir::RankedTensorType::get({}, b.getF32Type()),
+                         mlir::Value(), b.getI64IntegerAttr(*steps)));
+}
+
 Value elaborateDropout(BuiltinCall &c) {
   mlir::Value x = c.tensorArg(0);
   std::optional<double> rate =
@@ -755,6 +773,7 @@ const std::vector<Builtin> &sema::getBuiltins() {
         pool<MaxPool2dOp>("max_pool2d"),
         pool<AvgPool2dOp>("avg_pool2d"),
         op("dropout", "x, rate", elaborateDropout),
+        op("warmup", "steps", elaborateWarmup),
         op("batch_norm",
            "x, gamma, beta, running_mean, running_var, momentum?, eps?",
            elaborateBatchNorm),
@@ -814,6 +833,7 @@ const std::vector<Builtin> &sema::getBuiltins() {
     b.push_back(dataFormat("npy", "path, scale?"));
     b.push_back(dataFormat("csv", "path, scale?, header?"));
     b.push_back(dataFormat("text", "path, held_out?"));
+    b.push_back(dataFormat("lines", "path, held_out?"));
     return b;
   }();
   return builtins;

@@ -721,6 +721,12 @@ OpFoldResult DropoutOp::fold(FoldAdaptor) {
   return {};
 }
 
+LogicalResult WarmupOp::verify() {
+  if (getSteps() < 1)
+    return emitOpError() << "steps must be at least 1, got " << getSteps();
+  return verifyHyper(*this, getHyper());
+}
+
 LogicalResult RandomUniformOp::verify() {
   return verifyHyper(*this, getHyper());
 }

@@ -597,6 +597,22 @@ def Kiln_RandomUniformOp : Kiln_RandomOp<"random_uniform",
 def Kiln_RandomNormalOp : Kiln_RandomOp<"random_normal",
     "standard normal">;
 
+def Kiln_WarmupOp : Kiln_Op<"warmup", [Pure]> {
+  let summary = "a weight rising from 0 to 1 over the first training steps";
+  let description = [{
+    With a `hyper` vector (runtime/KilnABI.h; in @train_step): min(1, step /
+    `steps`), `step` being the vector's 1-based training step. Without
+    (evaluation and prediction): 1. A VAE's KL annealing (Bowman et al., 2016)
+    writes `loss reconstruction + warmup(2000) * kl`.
+  }];
+  let arguments = (ins Optional<Kiln_HyperTensor>:$hyper, I64Attr:$steps);
+  let results = (outs 0DTensorOf<[F32, F64]>:$result);
+  let assemblyFormat = [{
+    ($hyper^ `:` type($hyper))? attr-dict `:` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 def Kiln_IfTrainingOp : Kiln_Op<"if_training",
     [Pure, AllTypesMatch<["train_value", "eval_value", "result"]>]> {
   let summary = "selects a value by mode: training or evaluation";

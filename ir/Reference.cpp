@@ -722,6 +722,13 @@ evaluateBlock(Block &block, ArrayRef<RefTensor> args,
                                : double(randomUniform(key, uint32_t(i)));
           results.push_back(std::move(r));
         })
+        .Case([&](WarmupOp w) {
+          double v = 1;
+          if (w.getHyper())
+            v = std::min(1.0, double(in(0).data[KILN_HYPER_STEP]) /
+                                  double(w.getSteps()));
+          results.push_back(RefTensor({}, v));
+        })
         .Case([&](IfTrainingOp) { results.push_back(in(0)); })
         .Case([&](AssignParamOp) {})
         .Case([&](SgdUpdateOp u) {

@@ -10,7 +10,7 @@ using namespace kiln;
 /// Whether `op` must be resolved for a mode (it is rewritten, not cloned).
 static bool isModeDependent(Operation *op) {
   return isa<LoadParamOp, IfTrainingOp, AssignParamOp, DropoutOp,
-             RandomUniformOp, RandomNormalOp>(op);
+             RandomUniformOp, RandomNormalOp, WarmupOp>(op);
 }
 
 bool kiln::drawsRandomNumbers(func::FuncOp func) {
@@ -98,6 +98,15 @@ kiln::cloneForward(OpBuilder &b, func::FuncOp forward, ArrayRef<ParamOp> params,
                           dropout.getRateAttr(), dropout.getSaltAttr())
                          .getResult()
                    : input);
+      continue;
+    }
+    if (auto warmup = dyn_cast<WarmupOp>(op)) {
+      // Training: the step's ramp; evaluation: 1.
+      mapping.map(warmup.getResult(),
+                  b.create<WarmupOp>(warmup.getLoc(), warmup.getType(),
+                                     training ? hyper : Value(),
+                                     warmup.getStepsAttr())
+                      .getResult());
       continue;
     }
     if (isa<RandomUniformOp, RandomNormalOp>(op)) {

@@ -18,7 +18,8 @@ namespace kiln {
 /// the values it returned (nothing is returned from the clone).
 ///
 /// In `training` mode, kiln.if_training takes its training value, kiln.dropout
-/// is keyed by `hyper` (the step's), and each kiln.assign_param's value is
+/// is keyed by `hyper` (the step's), kiln.warmup reads its step from it, and
+/// each kiln.assign_param's value is
 /// recorded in `*assigned` by parameter name; in evaluation mode,
 /// kiln.if_training takes its evaluation value and dropout and assignments
 /// vanish. In both modes the random ops (kiln.random_normal, ...) are keyed

@@ -143,7 +143,7 @@ namespace {
 Expected<InputData> loadText(const Manifest &manifest, const DataSource &source,
                              const TensorSpec &input, const std::string &path,
                              const std::string &split, const std::string &what,
-                             Vocabulary &vocab) {
+                             const Vocabulary *known, Vocabulary &vocab) {
   if (input.type != DType::I32 || input.shape.size() != 2 || input.shape[1] < 2)
     return makeError("{}: a text feeds an i32 input [batch, length >= 2] of "
                      "character ids, but '{}' is {}",
@@ -160,12 +160,16 @@ Expected<InputData> loadText(const Manifest &manifest, const DataSource &source,
   Expected<TextSplit> text = readTextSplit(path, heldOut);
   if (!text)
     return makeError("{}: {}", what, text.error().message());
+  if (known)
+    text->vocab = *known;
   for (const LabelSpec &label : manifest.labels)
     if (label.input == input.name &&
         int64_t(text->vocab.size()) > label.classes)
-      return makeError("{}: the training text has {} distinct characters, "
-                       "more than the {} classes of input '{}'",
-                       what, text->vocab.size(), label.classes, input.name);
+      return makeError("{}: the {} has {} distinct characters, more than the "
+                       "{} classes of input '{}'",
+                       what,
+                       known ? "checkpoint's vocabulary" : "training text",
+                       text->vocab.size(), label.classes, input.name);
   bool test = split == "test";
   Expected<std::vector<int32_t>> ids = encodeText(
       test ? text->test : text->train, text->vocab,
@@ -190,6 +194,81 @@ Expected<InputData> loadText(const Manifest &manifest, const DataSource &source,
     std::memcpy(out + w * length, ids->data() + w * (length - 1),
                 d.exampleBytes);
   vocab = std::move(text->vocab);
+  return d;
+}
+
+/// A `lines` source for an i32 input [B, L]: one line an example,
+/// `boundary ids... boundary padding...` (runtime/Text.h).
+Expected<InputData> loadLines(const Manifest &manifest,
+                              const DataSource &source, const TensorSpec &input,
+                              const std::string &path, const std::string &split,
+                              const std::string &what, const Vocabulary *known,
+                              Dataset &ds) {
+  if (input.type != DType::I32 || input.shape.size() != 2 || input.shape[1] < 3)
+    return makeError("{}: lines feed an i32 input [batch, length >= 3] of "
+                     "character ids, but '{}' is {}",
+                     what, input.name, input.describe());
+  double heldOut = 0.05;
+  for (const auto &[key, value] : source.options) {
+    if (key != "held_out")
+      continue;
+    std::optional<double> h = parseDouble(value);
+    if (!h)
+      return makeError("{}: held_out={} is not a number", what, value);
+    heldOut = *h;
+  }
+  Expected<LineSplit> lines = readLineSplit(path, heldOut);
+  if (!lines)
+    return makeError("{}: {}", what, lines.error().message());
+  if (known)
+    lines->vocab = *known;
+  for (const LabelSpec &label : manifest.labels)
+    if (label.input == input.name &&
+        int64_t(lines->vocab.size()) > label.classes)
+      return makeError("{}: the {} has {} distinct characters (with padding "
+                       "and the line boundary), more than the {} classes of "
+                       "input '{}'",
+                       what,
+                       known ? "checkpoint's vocabulary" : "training lines",
+                       lines->vocab.size(), label.classes, input.name);
+  bool test = split == "test";
+  const std::vector<std::u32string> &part = test ? lines->test : lines->train;
+  int64_t length = input.shape[1];
+  InputData d;
+  d.spec = &input;
+  d.file = path;
+  d.exampleElements = length;
+  d.exampleBytes = size_t(length) * sizeof(int32_t);
+  std::vector<int32_t> row(static_cast<size_t>(length));
+  size_t kept = 0;
+  for (size_t i = 0; i < part.size(); ++i) {
+    if (int64_t(part[i].size()) > length - 2)
+      continue;
+    Expected<std::vector<int32_t>> ids =
+        encodeText(part[i], lines->vocab,
+                   fmt::format("'{}' ({} line {})", path,
+                               test ? "held-out" : "training", i + 1));
+    if (!ids)
+      return makeError("{}: {}", what, ids.error().message());
+    std::fill(row.begin(), row.end(), kPaddingId);
+    row[0] = kBoundaryId;
+    std::copy(ids->begin(), ids->end(), row.begin() + 1);
+    row[ids->size() + 1] = kBoundaryId;
+    d.bytes.append(reinterpret_cast<const char *>(row.data()), d.exampleBytes);
+    ++kept;
+  }
+  if (kept == 0)
+    return makeError("{}: no {} line of '{}' fits in {} characters (input "
+                     "'{}' is {})",
+                     what, test ? "held-out" : "training", path, length - 2,
+                     input.name, input.describe());
+  if (kept < part.size())
+    ds.notes.push_back(fmt::format(
+        "{}: {} of the {} {} lines fit in {} characters (input '{}' is {}); "
+        "the longer ones are left out",
+        what, kept, part.size(), test ? "held-out" : "training", length - 2,
+        input.name, input.describe()));
+  ds.vocab = std::move(lines->vocab);
   return d;
 }
 
@@ -234,7 +313,8 @@ Expected<InputData> loadArray(const DataSource &source, const TensorSpec &input,
 
 Expected<Dataset> loadDataset(const Manifest &manifest,
                               const std::vector<DataSource> &sources,
-                              const std::string &split) {
+                              const std::string &split,
+                              const Vocabulary *vocab) {
   Dataset ds;
   const InputData *first = nullptr;
   for (const DataSource &source : sources) {
@@ -250,8 +330,10 @@ Expected<Dataset> loadDataset(const Manifest &manifest,
       return path.takeError();
 
     Expected<InputData> data =
-        source.format == "text"
-            ? loadText(manifest, source, *input, *path, split, what, ds.vocab)
+        source.format == "text" ? loadText(manifest, source, *input, *path,
+                                           split, what, vocab, ds.vocab)
+        : source.format == "lines"
+            ? loadLines(manifest, source, *input, *path, split, what, vocab, ds)
             : loadArray(source, *input, *path, what);
     if (!data)
       return data.takeError();

@@ -50,6 +50,8 @@ struct Dataset {
   std::vector<InputData> inputs;
   /// The characters of a text source's ids (empty for other sources).
   Vocabulary vocab;
+  /// What loading left out, for the console (`lines` longer than fit).
+  std::vector<std::string> notes;
 
   /// Copies examples INDICES[0..n) of each input into DEST[input] (a buffer
   /// of the input's full shape); rows past n are zero-filled.
@@ -59,10 +61,13 @@ struct Dataset {
 
 /// Loads the inputs SOURCES name (one source per input), checking each
 /// against its input's spec and all for the same number of examples. SPLIT
-/// names the data in messages (`train`, `test`, `predict`).
+/// names the data in messages (`train`, `test`, `predict`). Text and lines
+/// are encoded in `vocab` when given (a checkpoint's: its ids mean what the
+/// model learned), else in the vocabulary of the file's training part.
 Expected<Dataset> loadDataset(const Manifest &manifest,
                               const std::vector<DataSource> &sources,
-                              const std::string &split);
+                              const std::string &split,
+                              const Vocabulary *vocab = nullptr);
 
 /// Converts an array (read from FILE) for INPUT: per-example shape, element
 /// type, finiteness; SCALE multiplies values of float inputs.

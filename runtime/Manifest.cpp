@@ -333,9 +333,9 @@ Error Parser::parseRecord(const std::vector<std::string_view> &f) {
                                "test)",
                                d.split));
     if (d.format != "idx" && d.format != "npy" && d.format != "npz" &&
-        d.format != "csv" && d.format != "text")
-      return error(fmt::format("unknown data format '{}' (expected idx, npy "
-                               "or csv)",
+        d.format != "csv" && d.format != "text" && d.format != "lines")
+      return error(fmt::format("unknown data format '{}' (expected idx, npy, "
+                               "npz, csv, text or lines)",
                                d.format));
     std::optional<std::string> path = percentDecode(f[4]);
     if (!path || path->empty())

@@ -129,6 +129,49 @@ Expected<TextSplit> readTextSplit(const std::string &path, double heldOut) {
   return split;
 }
 
+Expected<LineSplit> readLineSplit(const std::string &path, double heldOut) {
+  if (!(heldOut > 0 && heldOut < 1))
+    return makeError("held_out={} must be a fraction in (0, 1)", heldOut);
+  Expected<std::string> bytes = readFileMaybeGzip(path);
+  if (!bytes)
+    return bytes.takeError();
+  Expected<std::u32string> text = decodeUtf8(*bytes, path);
+  if (!text)
+    return text.takeError();
+  std::vector<std::u32string> lines;
+  size_t start = 0;
+  while (start < text->size()) {
+    size_t end = text->find(U'\n', start);
+    if (end == std::u32string::npos)
+      end = text->size();
+    std::u32string line = text->substr(start, end - start);
+    if (!line.empty() && line.back() == U'\r')
+      line.pop_back();
+    for (char32_t c : line)
+      if (c == kPaddingChar || c == kBoundaryChar)
+        return makeError("'{}' line {}: character {} is reserved (padding "
+                         "and line boundaries)",
+                         path, lines.size() + 1, describeChar(c));
+    if (!line.empty())
+      lines.push_back(std::move(line));
+    start = end + 1;
+  }
+  if (lines.size() < 2)
+    return makeError("'{}' holds {} non-empty lines; lines to learn from "
+                     "need more",
+                     path, lines.size());
+  size_t trainSize = size_t(std::llround(double(lines.size()) * (1 - heldOut)));
+  trainSize = std::clamp<size_t>(trainSize, 1, lines.size() - 1);
+  LineSplit split;
+  split.train.assign(lines.begin(), lines.begin() + trainSize);
+  split.test.assign(lines.begin() + trainSize, lines.end());
+  std::u32string all{kPaddingChar, kBoundaryChar};
+  for (const std::u32string &line : split.train)
+    all += line;
+  split.vocab = Vocabulary::of(all);
+  return split;
+}
+
 Expected<std::vector<int32_t>> encodeText(std::u32string_view text,
                                           const Vocabulary &vocab,
                                           std::string_view what) {

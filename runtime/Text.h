@@ -53,6 +53,24 @@ struct TextSplit {
 /// kept for testing.
 Expected<TextSplit> readTextSplit(const std::string &path, double heldOut);
 
+/// A `lines(...)` data source: each line of a UTF-8 file is an example,
+/// written `boundary, its characters, boundary, padding...` in an input of
+/// length L (lines longer than L - 2 characters are left out). The
+/// vocabulary holds two reserved characters, sorted before every printable
+/// one so that their ids are fixed: padding (id 0) and the boundary (id 1).
+inline constexpr char32_t kPaddingChar = 0, kBoundaryChar = 3;
+inline constexpr int32_t kPaddingId = 0, kBoundaryId = 1;
+
+/// The training lines (all but the last `heldOut` fraction) and the held-out
+/// ones of a text file (empty lines skipped; a trailing carriage return
+/// dropped), and the vocabulary of the training lines with the reserved
+/// characters.
+struct LineSplit {
+  std::vector<std::u32string> train, test;
+  Vocabulary vocab;
+};
+Expected<LineSplit> readLineSplit(const std::string &path, double heldOut);
+
 /// The ids of `text` in `vocab`; an error names the first character outside
 /// it (`what` says which text).
 Expected<std::vector<int32_t>> encodeText(std::u32string_view text,

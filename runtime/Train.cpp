@@ -128,6 +128,9 @@ selectSources(const Manifest &manifest, const std::string &split,
           spec ? spec
                : (split == "test" ? manifest.findData("train", input.name)
                                   : nullptr);
+      // A .txt file for a model that reads lines is read as lines.
+      if (optionsFrom && optionsFrom->format == "lines" && s.format == "text")
+        s.format = "lines";
       if (optionsFrom && sourceFromSpec(*optionsFrom).format == s.format)
         s.options = optionsFrom->options;
       sources.push_back(std::move(s));
@@ -438,6 +441,8 @@ Error Trainer::prepare() {
   if (!trainData)
     return trainData.takeError();
   train = std::move(*trainData);
+  for (const std::string &note : train.notes)
+    console.note("{}", note);
   if (train.examples < batch)
     return makeError("the training data has {} examples, fewer than one "
                      "batch of {} (the batch size is fixed when the model is "
@@ -448,6 +453,8 @@ Error Trainer::prepare() {
     if (!testData)
       return testData.takeError();
     test = std::move(*testData);
+    for (const std::string &note : test.notes)
+      console.note("{}", note);
     hasTest = true;
     if (test.examples == 0)
       return makeError("the test data holds no examples");
@@ -733,11 +740,21 @@ Error runEval(Model &model, const EvalOptions &options,
     return info.takeError();
   if (Error e = checkFinite(model, options.checkpoint))
     return e;
-  Expected<Dataset> data = loadDataset(m, *sources, "test");
+  // Text is encoded in the checkpoint's vocabulary: its ids mean what the
+  // model learned, whatever file is evaluated.
+  std::optional<Vocabulary> vocab;
+  if (!info->vocab.empty()) {
+    Expected<Vocabulary> saved = Vocabulary::fromUtf8(info->vocab);
+    if (!saved)
+      return makeError("'{}': {}", options.checkpoint, saved.error().message());
+    vocab = std::move(*saved);
+  }
+  Expected<Dataset> data =
+      loadDataset(m, *sources, "test", vocab ? &*vocab : nullptr);
   if (!data)
     return data.takeError();
-  if (Error e = checkVocabulary(options.checkpoint, *info, *data))
-    return e;
+  for (const std::string &note : data->notes)
+    console.note("{}", note);
   if (data->examples == 0)
     return makeError("the test data holds no examples");
   EvalResult r = evaluate(model, *data);

@@ -117,3 +117,64 @@ TEST(TextTest, BadTextsGetOneLineErrors) {
   EXPECT_TRUE(contains(error("short.txt", 5, 30, "train", 1.5),
                        "held_out=1.5 must be a fraction in (0, 1)"));
 }
+
+TEST(TextTest, LinesAreBoundedPaddedExamples) {
+  TempDir dir;
+  // 10 lines (one blank, skipped; one with a carriage return): the last one
+  // is held out. Inputs of length 6 hold lines of up to 4 characters.
+  writeBytes(dir.file("l.txt"),
+             "ab\nbanana\n\ncab\r\nb\nabba\naa\nbb\nba\nc\nca\n");
+  Manifest m = lmManifest(6, 10);
+  DataSource s = textSource(dir.file("l.txt"), 0.1);
+  s.format = "lines";
+  Expected<Dataset> ds = loadDataset(m, {s}, "train");
+  ASSERT_TRUE(ds) << ds.error().message();
+  // The vocabulary: padding (id 0), the boundary (id 1), then a b c n.
+  EXPECT_EQ(ds->vocab.chars, (std::u32string{kPaddingChar, kBoundaryChar, U'a',
+                                             U'b', U'c', U'n'}));
+  // "banana" does not fit: 8 of the 9 training lines are examples.
+  EXPECT_EQ(ds->examples, 8);
+  ASSERT_EQ(ds->notes.size(), 1u);
+  EXPECT_TRUE(contains(ds->notes[0], "8 of the 9 training lines fit in 4 "
+                                     "characters"))
+      << ds->notes[0];
+  const auto *ids =
+      reinterpret_cast<const int32_t *>(ds->inputs[0].bytes.data());
+  EXPECT_EQ(std::vector<int32_t>(ids, ids + 12),
+            (std::vector<int32_t>{1, 2, 3, 1, 0, 0,    // "ab"
+                                  1, 4, 2, 3, 1, 0})); // "cab" (\r dropped)
+  Expected<Dataset> test = loadDataset(m, {s}, "test");
+  ASSERT_TRUE(test) << test.error().message();
+  EXPECT_EQ(test->examples, 1);
+  const auto *t =
+      reinterpret_cast<const int32_t *>(test->inputs[0].bytes.data());
+  EXPECT_EQ(std::vector<int32_t>(t, t + 6),
+            (std::vector<int32_t>{1, 4, 2, 1, 0, 0})); // "ca"
+}
+
+TEST(TextTest, BadLinesGetOneLineErrors) {
+  TempDir dir;
+  writeBytes(dir.file("reserved.txt"), "ab\na\x03"
+                                       "b\nc\n");
+  writeBytes(dir.file("one.txt"), "abc\n\n");
+  writeBytes(dir.file("long.txt"), "abcdef\nabcdefg\nab\n");
+  auto error = [&](const std::string &file, int length, int classes,
+                   const char *split = "train") {
+    Manifest m = lmManifest(length, classes);
+    DataSource s = textSource(dir.file(file), 0.4);
+    s.format = "lines";
+    Expected<Dataset> ds = loadDataset(m, {s}, split);
+    EXPECT_FALSE(ds) << file;
+    return ds ? std::string() : ds.error().message();
+  };
+  EXPECT_TRUE(contains(error("reserved.txt", 6, 10),
+                       "line 2: character U+0003 (a control character) is "
+                       "reserved"));
+  EXPECT_TRUE(contains(error("one.txt", 6, 10), "holds 1 non-empty lines"));
+  EXPECT_TRUE(contains(error("long.txt", 6, 10), "no training line of"));
+  EXPECT_TRUE(contains(error("long.txt", 9, 4),
+                       "9 distinct characters (with padding and the line "
+                       "boundary), more than the 4 classes"));
+  EXPECT_TRUE(contains(error("long.txt", 2, 10),
+                       "lines feed an i32 input [batch, length >= 3]"));
+}

@@ -1229,6 +1229,33 @@ TEST_F(LoweringTest, RandomOpsMatchTheReference) {
   }
 }
 
+// kiln.warmup: min(1, step / steps) from the hyper vector; 1 without one.
+TEST_F(LoweringTest, WarmupRampsWithTheStep) {
+  std::string ir =
+      "func.func @predict(%h: tensor<4xf32> {kiln.input = \"h\"}) -> "
+      "(tensor<f32> {kiln.output = \"w\"}, tensor<f64> {kiln.output = "
+      "\"w64\"}, tensor<f32> {kiln.output = \"one\"}) {\n"
+      "  %w = kiln.warmup %h : tensor<4xf32> {steps = 8 : i64} : tensor<f32>\n"
+      "  %d = kiln.warmup %h : tensor<4xf32> {steps = 8 : i64} : tensor<f64>\n"
+      "  %o = kiln.warmup {steps = 8 : i64} : tensor<f32>\n"
+      "  return %w, %d, %o : tensor<f32>, tensor<f64>, tensor<f32>\n}\n";
+  for (double step : {1.0, 6.0, 8.0, 100.0}) {
+    SCOPED_TRACE(step);
+    HostTensor h("f32", {4});
+    h.values = {0.01, step, 3, 0};
+    Tensors in = {{"h", h}};
+    Tensors want = reference(ir, "predict", in);
+    EXPECT_DOUBLE_EQ(want["w"].values[0], std::min(1.0, step / 8));
+    EXPECT_DOUBLE_EQ(want["one"].values[0], 1.0);
+    forEachConfig(ir, [&](Compiled &c) {
+      Tensors out = c.run("predict", in);
+      expectNear(out["w"], want["w"], 1e-7, 0, "warmup");
+      expectNear(out["w64"], want["w64"], 1e-12, 0, "warmup f64");
+      expectNear(out["one"], want["one"], 0, 0, "warmup without hyper");
+    });
+  }
+}
+
 TEST_F(LoweringTest, GatherAndScatterAddMatchTheReference) {
   // Repeated ids accumulate; out-of-range ids read zeros and add nothing.
   for (const char *dtype : {"f32", "f64"}) {

@@ -375,3 +375,11 @@ func.func @concat_dims(%x: tensor<2x8xf32>, %y: tensor<3x4xf32>) {
   %z = kiln.concat %x, %y axis = 1 : (tensor<2x8xf32>, tensor<3x4xf32>) -> tensor<2x12xf32>
   return
 }
+
+// -----
+
+func.func @warmup_steps(%h: tensor<4xf32>) {
+  // expected-error @+1 {{steps must be at least 1, got 0}}
+  %0 = kiln.warmup %h : tensor<4xf32> {steps = 0 : i64} : tensor<f32>
+  return
+}
