@@ -218,6 +218,18 @@ Value sema::elaborateScan(BuiltinCall &c) {
     e.builder.create<YieldOp>(loc, next);
   }
 
+  // Random numbers and warm-up ramps read the hyper vector, which reaches a
+  // loop body only for dropout (below).
+  for (mlir::Operation &op : *body)
+    if (llvm::isa<RandomUniformOp, RandomNormalOp, WarmupOp>(op)) {
+      e.error(c.loc(), "the cell '" + fn.name.name + "' uses '" +
+                           op.getName().stripDialect().str() +
+                           "', which a recurrence cannot hold yet; compute it "
+                           "outside the scan and pass it in (as a sequence "
+                           "of xs, or as a value the cell reads)");
+      return Value::poison();
+    }
+
   // A dropout in the cell draws a new mask at each step: it reads the step's
   // number, a slice of the sequence 0, 1, ..., T - 1 (an i32 tensor with the
   // steps along `axis`) given to the scan after the other sequences.

@@ -71,7 +71,8 @@ FailureOr<func::FuncOp> buildEntry(OpBuilder &b, func::FuncOp forward,
   Value hyper = random ? entry->getArguments().back() : Value();
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToEnd(entry);
-  // Evaluation mode: running statistics, no dropout, no buffer updates.
+  // Evaluation mode: running statistics, no dropout, no buffer updates;
+  // random numbers keyed by the entry's own hyper vector.
   FailureOr<SmallVector<Value>> returned = cloneForward(
       b, forward, params, func.getArguments().take_front(params.size()),
       func.getArguments().slice(params.size(), forward.getNumArguments()),
