@@ -194,13 +194,13 @@ EvalResult evaluate(Model &model, const Dataset &data) {
       const Tensor *in = model.findInput(m.metrics[k].input);
       // Metrics compare whole rows of the batch; padding rows are not scored,
       // nor labels that the loss ignores.
-      int64_t row = out->numElements() / batch;
+      int64_t rowSize = out->numElements() / batch;
       if (m.metrics[k].kind == contract::MetricKind::Psnr) {
-        for (int64_t r = 0; r < count; ++r) {
+        for (int64_t example = 0; example < count; ++example) {
           double squared = 0;
-          for (int64_t i = r * row; i < (r + 1) * row; ++i)
+          for (int64_t i = example * rowSize; i < (example + 1) * rowSize; ++i)
             squared += (out->at(i) - in->at(i)) * (out->at(i) - in->at(i));
-          double mse = squared / double(row);
+          double mse = squared / double(rowSize);
           sum[k] += mse > 0
                         ? std::min(contract::kMaxPsnr, 10 * std::log10(1 / mse))
                         : contract::kMaxPsnr;
@@ -209,7 +209,7 @@ EvalResult evaluate(Model &model, const Dataset &data) {
         continue;
       }
       const std::optional<int32_t> &ignore = ignored[k];
-      for (int64_t i = 0; i < row * count; ++i) {
+      for (int64_t i = 0; i < rowSize * count; ++i) {
         if (ignore && in->at(i) == double(*ignore))
           continue;
         sum[k] += out->at(i) == in->at(i);
