@@ -65,6 +65,8 @@ kiln::backpropagate(OpBuilder &b, ArrayRef<Operation *> ops,
   // An op with regions must take everything it reads as operands
   // (IsolatedFromAbove, as kiln.scan): values its regions capture would be
   // invisible to this analysis and get no gradient.
+  // Integer values (argmax's indices) carry no derivative: they are never
+  // active, so the ops that read them (one_hot, take's ids) need no rule.
   llvm::DenseSet<Value> active(wrt.begin(), wrt.end());
   for (Operation *op : ops) {
     if (op->getNumRegions() && !op->hasTrait<OpTrait::IsIsolatedFromAbove>())
@@ -74,7 +76,9 @@ kiln::backpropagate(OpBuilder &b, ArrayRef<Operation *> ops,
                 "regions must be isolated from above";
     if (llvm::any_of(op->getOperands(),
                      [&](Value v) { return active.contains(v); }))
-      active.insert(op->result_begin(), op->result_end());
+      for (Value r : op->getResults())
+        if (isFloatTensor(r))
+          active.insert(r);
   }
 
   llvm::DenseMap<Value, Value> grads = seeds;

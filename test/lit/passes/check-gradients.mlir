@@ -232,3 +232,17 @@ func.func @vae_negative_elbo(%mu: tensor<4x3xf32>, %logvar: tensor<4x3xf32>, %w:
   %20 = kiln.add %9, %19 : (tensor<f32>, tensor<f32>) -> tensor<f32>
   return %20 : tensor<f32>
 }
+
+// -----
+
+// An integer value carries no derivative: the path through argmax and
+// one_hot contributes nothing (greedy decoding feeds a model its own
+// choices this way), the product's other operand gets its gradient.
+// expected-remark @below {{gradient check passed for @through_argmax}}
+func.func @through_argmax(%x: tensor<3x4xf32>, %w: tensor<3x4xf32>) -> tensor<3x4xf32> {
+  %0 = kiln.argmax %x axis = 1 : tensor<3x4xf32> -> tensor<3xi32>
+  %1 = kiln.one_hot %0 : tensor<3xi32> -> tensor<3x4xf32>
+  %2 = kiln.mul %1, %w : (tensor<3x4xf32>, tensor<3x4xf32>) -> tensor<3x4xf32>
+  %3 = kiln.mul %2, %x : (tensor<3x4xf32>, tensor<3x4xf32>) -> tensor<3x4xf32>
+  return %3 : tensor<3x4xf32>
+}
