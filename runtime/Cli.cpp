@@ -104,12 +104,12 @@ const std::vector<CommandDef> &commands() {
             "cores)"},
        }},
       {"sample",
-       "write new examples the model makes from random numbers, as an image "
-       "grid or an array (models with a sample block)",
+       "write new examples the model makes from random numbers: an image "
+       "grid, lines of text or an array (models with a sample block)",
        {
            {"--checkpoint", "FILE", "the parameters to use (required)"},
-           {"--output", "FILE.png|FILE.npy",
-            "where to write the examples (required)"},
+           {"--output", "FILE.png|FILE.npy|FILE.txt",
+            "where to write the examples (default: text on the console)"},
            {"--count", "N", "how many examples (default: 64)"},
            {"--seed", "N", "seed of the random numbers (default: 0)"},
            {"--scale", "N", "draw each pixel of a PNG N times larger"},
@@ -633,10 +633,9 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
       return fail(console, Error::usage(fmt::format(
                                "{} needs --checkpoint FILE", name)));
     const std::string *output = flags.last("--output");
-    if (!output)
-      return fail(console,
-                  Error::usage(fmt::format(
-                      "{} needs --output FILE.png (or FILE.npy)", name)));
+    if (!output && name == "reconstruct")
+      return fail(console, Error::usage("reconstruct needs --output FILE.png "
+                                        "(or FILE.npy)"));
     std::optional<int64_t> count;
     if (const std::string *v = flags.last("--count")) {
       Expected<int64_t> n = positiveInt("--count", *v);
@@ -658,7 +657,7 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
     if (name == "sample") {
       SampleOptions options;
       options.checkpoint = *checkpoint;
-      options.output = *output;
+      options.output = output ? *output : std::string();
       options.count = count.value_or(options.count);
       options.scale = scale;
       if (const std::string *v = flags.last("--seed")) {

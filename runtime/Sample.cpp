@@ -6,6 +6,7 @@
 #include "runtime/Data.h"
 #include "runtime/Files.h"
 #include "runtime/Image.h"
+#include "runtime/Text.h"
 #include "runtime/Train.h"
 
 #include <algorithm>
@@ -17,33 +18,43 @@ namespace kiln::rt {
 
 namespace {
 
-enum class OutputFormat { Png, Npy };
+enum class OutputFormat { Png, Npy, Text };
 
-/// The format `--output` names by its extension.
+/// The format `--output` names by its extension; no --output writes text to
+/// the console.
 Expected<OutputFormat> outputFormat(const std::string &path) {
+  if (path.empty() || endsWith(path, ".txt"))
+    return OutputFormat::Text;
   if (endsWith(path, ".png"))
     return OutputFormat::Png;
   if (endsWith(path, ".npy"))
     return OutputFormat::Npy;
-  return Error::usage(fmt::format(
-      "--output '{}': write an image grid (FILE.png) or an array (FILE.npy)",
-      path));
+  return Error::usage(fmt::format("--output '{}': write an image grid "
+                                  "(FILE.png), an array (FILE.npy) or text "
+                                  "(FILE.txt)",
+                                  path));
 }
 
-/// The examples of one tensor, collected batch by batch.
+/// The examples of one tensor (f32 or i32), collected batch by batch.
 struct Collected {
   const Tensor *tensor;
   int64_t rowSize;
-  std::vector<float> values;
+  std::vector<char> bytes;
 
   explicit Collected(const Tensor *t)
       : tensor(t), rowSize(t->numElements() / t->shape[0]) {}
   void append(int64_t rows) {
-    const auto *data = static_cast<const float *>(tensor->data());
-    values.insert(values.end(), data, data + rows * rowSize);
+    const char *data = static_cast<const char *>(tensor->data());
+    bytes.insert(bytes.end(), data, data + rows * rowSize * 4);
   }
   Shape rowShape() const {
     return Shape(tensor->shape.begin() + 1, tensor->shape.end());
+  }
+  const float *floats(int64_t row) const {
+    return reinterpret_cast<const float *>(bytes.data()) + row * rowSize;
+  }
+  const int32_t *ints(int64_t row) const {
+    return reinterpret_cast<const int32_t *>(bytes.data()) + row * rowSize;
   }
 };
 
@@ -59,10 +70,27 @@ Error writeArray(const std::string &path, const Collected &c, int64_t rows,
                  const Console &console) {
   Shape shape = c.tensor->shape;
   shape[0] = rows;
-  if (Error e = writeNpy(path, DType::F32, shape, c.values.data()))
+  if (Error e = writeNpy(path, c.tensor->type, shape, c.bytes.data()))
     return e;
-  console.print("wrote {} (f32 {})\n", path, formatShape(shape));
+  console.print("wrote {} ({} {})\n", path, dtypeName(c.tensor->type),
+                formatShape(shape));
   return Error::success();
+}
+
+/// Row `row` of character ids as text: up to the first line boundary or
+/// padding (runtime/Text.h); an id outside the vocabulary is U+FFFD.
+std::string decodeLine(const Collected &c, int64_t row,
+                       const Vocabulary &vocab) {
+  std::u32string text;
+  const int32_t *ids = c.ints(row);
+  for (int64_t i = 0; i < c.rowSize; ++i) {
+    if (ids[i] == kBoundaryId || ids[i] == kPaddingId)
+      break;
+    text.push_back(ids[i] >= 0 && size_t(ids[i]) < vocab.size()
+                       ? vocab.chars[size_t(ids[i])]
+                       : char32_t(0xFFFD));
+  }
+  return encodeUtf8(text);
 }
 
 } // namespace
@@ -80,18 +108,32 @@ Error runSample(Model &model, const SampleOptions &options,
   Expected<OutputFormat> format = outputFormat(options.output);
   if (!format)
     return format.takeError();
-  // The examples: the entry's first f32 output with a leading batch.
+  // The examples: the entry's first output with a leading batch; pictures
+  // are f32, lines of text i32 character ids.
   const Tensor *out = nullptr;
   for (const EntryArg &arg : entry->args)
     if (const Tensor *t = arg.role == contract::Role::Output
                               ? model.findOutput(arg.name)
                               : nullptr;
-        t && !out && t->type == DType::F32 && !t->shape.empty())
+        t && !out && !t->shape.empty())
       out = t;
   if (!out)
-    return makeError("the sample entry of model '{}' returns no f32 tensor of "
+    return makeError("the sample entry of model '{}' returns no tensor of "
                      "examples",
                      m.model);
+  bool text = *format == OutputFormat::Text;
+  bool png = *format == OutputFormat::Png;
+  if ((text && (out->type != DType::I32 || out->shape.size() != 2)) ||
+      (png && out->type != DType::F32))
+    return Error::usage(fmt::format(
+        "sample output '{}' is {} {}: {}", out->name, dtypeName(out->type),
+        formatShape(out->shape),
+        text ? "text needs rows of character ids (i32 [N, length]); write "
+               "--output FILE.png or FILE.npy"
+        : out->type == DType::I32
+            ? "character ids; write text (--output FILE.txt, or no --output "
+              "for the console) or FILE.npy"
+            : "write FILE.png or FILE.npy"));
   Collected examples(out);
   std::optional<ImageShape> image;
   if (*format == OutputFormat::Png) {
@@ -101,14 +143,27 @@ Error runSample(Model &model, const SampleOptions &options,
       return shape.takeError();
     image = *shape;
   }
-  if (Error e = checkWritableLocation(options.output, "--output"))
-    return e;
+  if (!options.output.empty())
+    if (Error e = checkWritableLocation(options.output, "--output"))
+      return e;
   Expected<CheckpointInfo> info =
       loadCheckpoint(options.checkpoint, m, model.params, model.state, false);
   if (!info)
     return info.takeError();
   if (Error e = checkFinite(model, options.checkpoint))
     return e;
+  Vocabulary vocab;
+  if (text) {
+    Expected<Vocabulary> saved = Vocabulary::fromUtf8(info->vocab);
+    if (!saved)
+      return makeError("'{}': {}", options.checkpoint, saved.error().message());
+    if (saved->chars.empty())
+      return makeError("'{}' holds no vocabulary (kiln.vocab): it was not "
+                       "written by training on text, so its ids mean no "
+                       "characters",
+                       options.checkpoint);
+    vocab = std::move(*saved);
+  }
 
   // Call c draws the random numbers of step c + 1 under the seed.
   int64_t perCall = out->shape[0];
@@ -119,10 +174,25 @@ Error runSample(Model &model, const SampleOptions &options,
   }
   if (*format == OutputFormat::Npy)
     return writeArray(options.output, examples, options.count, console);
+  if (text) {
+    std::string lines;
+    for (int64_t i = 0; i < options.count; ++i)
+      lines += decodeLine(examples, i, vocab) + "\n";
+    if (options.output.empty()) {
+      std::fputs(lines.c_str(), console.out);
+      std::fflush(console.out);
+      return Error::success();
+    }
+    if (Error e = writeFileAtomic(options.output, lines))
+      return e;
+    console.print("wrote {} ({} lines of '{}', seed {})\n", options.output,
+                  options.count, out->name, options.seed);
+    return Error::success();
+  }
   auto columns = int64_t(std::ceil(std::sqrt(double(options.count))));
   ImageGrid grid(*image, options.count, columns, options.scale);
   for (int64_t i = 0; i < options.count; ++i)
-    grid.draw(i, examples.values.data() + i * examples.rowSize);
+    grid.draw(i, examples.floats(i));
   if (Error e = grid.writePng(options.output))
     return e;
   console.print("wrote {} ({} samples of '{}', {}x{} pixels, seed {})\n",
@@ -225,9 +295,9 @@ Error runReconstruct(Model &model, const ReconstructOptions &options,
                  options.scale);
   for (int64_t i = 0; i < n; ++i)
     for (int64_t k = 0; k < perExample; ++k)
-      grid.draw(
-          (i / perRow) * perRow * perExample + (i % perRow) * perExample + k,
-          images[size_t(k)].values.data() + i * images[size_t(k)].rowSize);
+      grid.draw((i / perRow) * perRow * perExample + (i % perRow) * perExample +
+                    k,
+                images[size_t(k)].floats(i));
   if (Error e = grid.writePng(options.output))
     return e;
   std::vector<std::string> names;

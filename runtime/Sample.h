@@ -29,7 +29,8 @@ inline constexpr int64_t kMaxImageScale = 16;
 
 struct SampleOptions {
   std::string checkpoint;
-  /// FILE.png (an image grid) or FILE.npy (the examples as an array).
+  /// FILE.png (an image grid), FILE.npy (the examples as an array),
+  /// FILE.txt (lines of text), or empty (lines of text on the console).
   std::string output;
   int64_t count = 64;
   uint64_t seed = 0;
@@ -39,7 +40,8 @@ struct SampleOptions {
 
 /// Loads the checkpoint and calls the sample entry, keyed by `seed` and the
 /// call number (so a seed always draws the same examples), until `count`
-/// examples are made; writes its first output's rows.
+/// examples are made; writes its first output's rows: f32 rows as pictures,
+/// i32 rows as lines of text (character ids in the checkpoint's vocabulary).
 Error runSample(Model &model, const SampleOptions &options,
                 const Console &console);
 
