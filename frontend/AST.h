@@ -290,15 +290,26 @@ enum class EntryBlockKind : uint8_t {
   Generate,
   /// `sample vae { ... }`: new examples from random numbers the block draws.
   Sample,
+  /// `reconstruct rvae { input ... }`: what the model makes of its inputs.
+  Reconstruct,
 };
 
 /// The keyword that opens a block of `kind`, and the kind a keyword opens.
 inline const char *keyword(EntryBlockKind kind) {
-  return kind == EntryBlockKind::Generate ? "generate" : "sample";
+  switch (kind) {
+  case EntryBlockKind::Generate:
+    return "generate";
+  case EntryBlockKind::Sample:
+    return "sample";
+  case EntryBlockKind::Reconstruct:
+    return "reconstruct";
+  }
+  return "";
 }
 inline std::optional<EntryBlockKind>
 parseEntryBlockKeyword(llvm::StringRef word) {
-  for (EntryBlockKind k : {EntryBlockKind::Generate, EntryBlockKind::Sample})
+  for (EntryBlockKind k : {EntryBlockKind::Generate, EntryBlockKind::Sample,
+                           EntryBlockKind::Reconstruct})
     if (word == keyword(k))
       return k;
   return std::nullopt;

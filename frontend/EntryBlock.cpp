@@ -13,7 +13,12 @@
 // - `sample vae { z = random_normal(64, 20) ... output image = ... }` builds
 //   @sample, an entry of kind `infer` without inputs: each call draws new
 //   random numbers (keyed by the call and --seed) and returns a batch of
-//   examples, which the runtime's `sample` command writes as an image grid.
+//   examples, which the runtime's `sample` command writes as an image grid
+//   or lines of text.
+// - `reconstruct rvae { input line: ... output decoded = ... }` builds
+//   @reconstruct, an `infer` entry that the runtime's `reconstruct` command
+//   runs instead of predict: a recurrent VAE's lines decoded from their
+//   latents, printed beside the lines.
 //
 //===----------------------------------------------------------------------===//
 
@@ -40,6 +45,8 @@ EntryBlockInfo info(ast::EntryBlockKind kind) {
     return {contract::kGenerateStepEntry, contract::EntryKind::Step};
   case ast::EntryBlockKind::Sample:
     return {contract::kSampleEntry, contract::EntryKind::Infer};
+  case ast::EntryBlockKind::Reconstruct:
+    return {contract::kReconstructEntry, contract::EntryKind::Infer};
   }
   llvm_unreachable("unknown entry block");
 }

@@ -123,8 +123,9 @@ const std::vector<CommandDef> &commands() {
        "(autoencoders)",
        {
            {"--checkpoint", "FILE", "the parameters to use (required)"},
-           {"--output", "FILE.png|FILE.npy",
-            "where to write the grid, or the first image output (required)"},
+           {"--output", "FILE.png|FILE.npy|FILE.txt",
+            "where to write the grid, or the first image output (lines of "
+            "text: default the console)"},
            {"--input", "NAME=FILE",
             "images for a predict input (default: the model's test data)"},
            {"--count", "N", "how many examples (default: 32)"},
@@ -633,9 +634,6 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
       return fail(console, Error::usage(fmt::format(
                                "{} needs --checkpoint FILE", name)));
     const std::string *output = flags.last("--output");
-    if (!output && name == "reconstruct")
-      return fail(console, Error::usage("reconstruct needs --output FILE.png "
-                                        "(or FILE.npy)"));
     std::optional<int64_t> count;
     if (const std::string *v = flags.last("--count")) {
       Expected<int64_t> n = positiveInt("--count", *v);
@@ -673,7 +671,7 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
     } else {
       ReconstructOptions options;
       options.checkpoint = *checkpoint;
-      options.output = *output;
+      options.output = output ? *output : std::string();
       options.count = count.value_or(options.count);
       options.scale = scale;
       Expected<std::vector<DataSource>> inputs = dataSources(flags, "--input");

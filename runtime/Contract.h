@@ -177,6 +177,10 @@ inline constexpr const char *kGenerateStepEntry = "generate_step";
 /// The entry of a model's `sample` block: new examples from the model's own
 /// random numbers (a VAE's decoder on latents drawn from the prior).
 inline constexpr const char *kSampleEntry = "sample";
+/// The entry of a model's `reconstruct` block: what the model makes of its
+/// inputs (a recurrent VAE's lines decoded from their latents); without one,
+/// the `reconstruct` command runs predict.
+inline constexpr const char *kReconstructEntry = "reconstruct";
 
 struct StandardEntry {
   const char *name;

@@ -77,13 +77,14 @@ Error writeArray(const std::string &path, const Collected &c, int64_t rows,
   return Error::success();
 }
 
-/// Row `row` of character ids as text: up to the first line boundary or
-/// padding (runtime/Text.h); an id outside the vocabulary is U+FFFD.
-std::string decodeLine(const Collected &c, int64_t row,
-                       const Vocabulary &vocab) {
+/// Row `row` of character ids as text, from id `first` up to the first line
+/// boundary or padding (runtime/Text.h); an id outside the vocabulary is
+/// U+FFFD.
+std::string decodeLine(const Collected &c, int64_t row, const Vocabulary &vocab,
+                       int64_t first = 0) {
   std::u32string text;
   const int32_t *ids = c.ints(row);
-  for (int64_t i = 0; i < c.rowSize; ++i) {
+  for (int64_t i = first; i < c.rowSize; ++i) {
     if (ids[i] == kBoundaryId || ids[i] == kPaddingId)
       break;
     text.push_back(ids[i] >= 0 && size_t(ids[i]) < vocab.size()
@@ -201,13 +202,128 @@ Error runSample(Model &model, const SampleOptions &options,
   return Error::success();
 }
 
+/// The vocabulary a checkpoint's character ids mean.
+Expected<Vocabulary> checkpointVocabulary(const std::string &checkpoint,
+                                          const CheckpointInfo &info) {
+  Expected<Vocabulary> saved = Vocabulary::fromUtf8(info.vocab);
+  if (!saved)
+    return makeError("'{}': {}", checkpoint, saved.error().message());
+  if (saved->chars.empty())
+    return makeError("'{}' holds no vocabulary (kiln.vocab): it was not "
+                     "written by training on text, so its ids mean no "
+                     "characters",
+                     checkpoint);
+  return saved;
+}
+
+/// reconstruct for a model whose reconstruct entry reads lines and returns
+/// lines (i32 character ids): each input line, then what the model made of
+/// it.
+Error reconstructLines(Model &model, const EntrySpec &entry,
+                       const Tensor &input, const Tensor &output,
+                       const ReconstructOptions &options, OutputFormat format,
+                       const Console &console) {
+  const Manifest &m = model.manifest();
+  if (format == OutputFormat::Png)
+    return Error::usage(fmt::format(
+        "reconstruct output '{}' is lines of text: write them to the console "
+        "(no --output), FILE.txt or FILE.npy",
+        output.name));
+  if (!options.output.empty())
+    if (Error e = checkWritableLocation(options.output, "--output"))
+      return e;
+  Expected<std::vector<DataSource>> sources =
+      selectSources(m, "test", options.inputs);
+  if (!sources)
+    return sources.takeError();
+  std::vector<DataSource> entrySources;
+  for (const DataSource &s : *sources)
+    if (entry.takes(contract::Role::Input, s.input))
+      entrySources.push_back(s);
+  if (entrySources.size() != entry.inputNames().size())
+    return Error::usage(fmt::format("reconstruct needs --input {}=FILE (the "
+                                    "model names no test data for it)",
+                                    input.name));
+  Expected<CheckpointInfo> info =
+      loadCheckpoint(options.checkpoint, m, model.params, model.state, false);
+  if (!info)
+    return info.takeError();
+  if (Error e = checkFinite(model, options.checkpoint))
+    return e;
+  Expected<Vocabulary> vocab = checkpointVocabulary(options.checkpoint, *info);
+  if (!vocab)
+    return vocab.takeError();
+  // The test split: of a lines or text file, its held-out part.
+  Expected<Dataset> data = loadDataset(m, entrySources, "test", &*vocab);
+  if (!data)
+    return data.takeError();
+  for (const std::string &note : data->notes)
+    console.note("{}", note);
+  int64_t n = std::min(options.count, data->examples);
+  if (n == 0)
+    return makeError("the reconstruct inputs hold no examples");
+
+  int64_t batch = input.shape[0];
+  Collected lines(&input), decoded(&output);
+  std::vector<void *> dest;
+  for (const InputData &d : data->inputs)
+    dest.push_back(model.findInput(d.spec->name)->data());
+  std::vector<int64_t> indices(static_cast<size_t>(batch));
+  for (int64_t start = 0; start < n; start += batch) {
+    int64_t rows = std::min(batch, n - start);
+    std::iota(indices.begin(), indices.begin() + rows, start);
+    data->gather(indices.data(), rows, dest);
+    model.setNoise(uint64_t(start / batch) + 1, m.seed);
+    model.run(entry.name);
+    lines.append(rows);
+    decoded.append(rows);
+  }
+  if (format == OutputFormat::Npy)
+    return writeArray(options.output, decoded, n, console);
+  std::string text;
+  for (int64_t i = 0; i < n; ++i)
+    text += fmt::format("  {}\n> {}\n", decodeLine(lines, i, *vocab, 1),
+                        decodeLine(decoded, i, *vocab));
+  if (options.output.empty()) {
+    std::fputs(text.c_str(), console.out);
+    std::fflush(console.out);
+    return Error::success();
+  }
+  if (Error e = writeFileAtomic(options.output, text))
+    return e;
+  console.print("wrote {} ({} lines, each with its reconstruction)\n",
+                options.output, n);
+  return Error::success();
+}
+
 Error runReconstruct(Model &model, const ReconstructOptions &options,
                      const Console &console) {
   const Manifest &m = model.manifest();
-  if (Error e = model.requireEntry(contract::kPredictEntry))
-    return e;
   if (Error e = checkCount(options.count))
     return e;
+  // A reconstruct block of lines: text in, text out.
+  if (const EntrySpec *block = m.findEntry(contract::kReconstructEntry)) {
+    const Tensor *in = nullptr, *out = nullptr;
+    for (const EntryArg &arg : block->args) {
+      if (arg.role == contract::Role::Input && !in)
+        in = model.findInput(arg.name);
+      if (arg.role == contract::Role::Output && !out)
+        out = model.findOutput(arg.name);
+    }
+    if (in && out && in->type == DType::I32 && out->type == DType::I32 &&
+        in->shape.size() == 2 && out->shape.size() == 2 &&
+        in->shape[0] == out->shape[0]) {
+      Expected<OutputFormat> format = outputFormat(options.output);
+      if (!format)
+        return format.takeError();
+      return reconstructLines(model, *block, *in, *out, options, *format,
+                              console);
+    }
+  }
+  if (Error e = model.requireEntry(contract::kPredictEntry))
+    return e;
+  if (options.output.empty())
+    return Error::usage("reconstruct needs --output FILE.png (or FILE.npy)");
   Expected<OutputFormat> format = outputFormat(options.output);
   if (!format)
     return format.takeError();
