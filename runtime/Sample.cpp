@@ -94,6 +94,20 @@ std::string decodeLine(const Collected &c, int64_t row, const Vocabulary &vocab,
   return encodeUtf8(text);
 }
 
+/// The vocabulary a checkpoint's character ids mean.
+Expected<Vocabulary> checkpointVocabulary(const std::string &checkpoint,
+                                          const CheckpointInfo &info) {
+  Expected<Vocabulary> saved = Vocabulary::fromUtf8(info.vocab);
+  if (!saved)
+    return makeError("'{}': {}", checkpoint, saved.error().message());
+  if (saved->chars.empty())
+    return makeError("'{}' holds no vocabulary (kiln.vocab): it was not "
+                     "written by training on text, so its ids mean no "
+                     "characters",
+                     checkpoint);
+  return saved;
+}
+
 } // namespace
 
 Error runSample(Model &model, const SampleOptions &options,
@@ -155,14 +169,10 @@ Error runSample(Model &model, const SampleOptions &options,
     return e;
   Vocabulary vocab;
   if (text) {
-    Expected<Vocabulary> saved = Vocabulary::fromUtf8(info->vocab);
+    Expected<Vocabulary> saved =
+        checkpointVocabulary(options.checkpoint, *info);
     if (!saved)
-      return makeError("'{}': {}", options.checkpoint, saved.error().message());
-    if (saved->chars.empty())
-      return makeError("'{}' holds no vocabulary (kiln.vocab): it was not "
-                       "written by training on text, so its ids mean no "
-                       "characters",
-                       options.checkpoint);
+      return saved.takeError();
     vocab = std::move(*saved);
   }
 
@@ -202,19 +212,7 @@ Error runSample(Model &model, const SampleOptions &options,
   return Error::success();
 }
 
-/// The vocabulary a checkpoint's character ids mean.
-Expected<Vocabulary> checkpointVocabulary(const std::string &checkpoint,
-                                          const CheckpointInfo &info) {
-  Expected<Vocabulary> saved = Vocabulary::fromUtf8(info.vocab);
-  if (!saved)
-    return makeError("'{}': {}", checkpoint, saved.error().message());
-  if (saved->chars.empty())
-    return makeError("'{}' holds no vocabulary (kiln.vocab): it was not "
-                     "written by training on text, so its ids mean no "
-                     "characters",
-                     checkpoint);
-  return saved;
-}
+namespace {
 
 /// reconstruct for a model whose reconstruct entry reads lines and returns
 /// lines (i32 character ids): each input line, then what the model made of
@@ -295,6 +293,8 @@ Error reconstructLines(Model &model, const EntrySpec &entry,
                 options.output, n);
   return Error::success();
 }
+
+} // namespace
 
 Error runReconstruct(Model &model, const ReconstructOptions &options,
                      const Console &console) {
