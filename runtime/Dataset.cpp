@@ -139,15 +139,9 @@ Expected<InputData> convertArray(const Array &array, const TensorSpec &input,
 
 namespace {
 
-/// A text source for an i32 input [B, L]: windows of L character ids.
-Expected<InputData> loadText(const Manifest &manifest, const DataSource &source,
-                             const TensorSpec &input, const std::string &path,
-                             const std::string &split, const std::string &what,
-                             const Vocabulary *known, Vocabulary &vocab) {
-  if (input.type != DType::I32 || input.shape.size() != 2 || input.shape[1] < 2)
-    return makeError("{}: a text feeds an i32 input [batch, length >= 2] of "
-                     "character ids, but '{}' is {}",
-                     what, input.name, input.describe());
+/// A text or lines source's held_out option (default 0.05).
+Expected<double> heldOutOption(const DataSource &source,
+                               const std::string &what) {
   double heldOut = 0.05;
   for (const auto &[key, value] : source.options) {
     if (key != "held_out")
@@ -157,7 +151,22 @@ Expected<InputData> loadText(const Manifest &manifest, const DataSource &source,
       return makeError("{}: held_out={} is not a number", what, value);
     heldOut = *h;
   }
-  Expected<TextSplit> text = readTextSplit(path, heldOut);
+  return heldOut;
+}
+
+/// A text source for an i32 input [B, L]: windows of L character ids.
+Expected<InputData> loadText(const Manifest &manifest, const DataSource &source,
+                             const TensorSpec &input, const std::string &path,
+                             const std::string &split, const std::string &what,
+                             const Vocabulary *known, Vocabulary &vocab) {
+  if (input.type != DType::I32 || input.shape.size() != 2 || input.shape[1] < 2)
+    return makeError("{}: a text feeds an i32 input [batch, length >= 2] of "
+                     "character ids, but '{}' is {}",
+                     what, input.name, input.describe());
+  Expected<double> heldOut = heldOutOption(source, what);
+  if (!heldOut)
+    return heldOut.takeError();
+  Expected<TextSplit> text = readTextSplit(path, *heldOut);
   if (!text)
     return makeError("{}: {}", what, text.error().message());
   if (known)
@@ -208,16 +217,10 @@ Expected<InputData> loadLines(const Manifest &manifest,
     return makeError("{}: lines feed an i32 input [batch, length >= 3] of "
                      "character ids, but '{}' is {}",
                      what, input.name, input.describe());
-  double heldOut = 0.05;
-  for (const auto &[key, value] : source.options) {
-    if (key != "held_out")
-      continue;
-    std::optional<double> h = parseDouble(value);
-    if (!h)
-      return makeError("{}: held_out={} is not a number", what, value);
-    heldOut = *h;
-  }
-  Expected<LineSplit> lines = readLineSplit(path, heldOut);
+  Expected<double> heldOut = heldOutOption(source, what);
+  if (!heldOut)
+    return heldOut.takeError();
+  Expected<LineSplit> lines = readLineSplit(path, *heldOut);
   if (!lines)
     return makeError("{}: {}", what, lines.error().message());
   if (known)

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <numeric>
 
 namespace kiln::rt {
@@ -94,6 +95,56 @@ std::string decodeLine(const Collected &c, int64_t row, const Vocabulary &vocab,
   return encodeUtf8(text);
 }
 
+/// The sources of `entry`'s inputs: --input, else the model's test data.
+Expected<std::vector<DataSource>>
+entrySources(const Manifest &m, const EntrySpec &entry,
+             const std::vector<DataSource> &inputs) {
+  Expected<std::vector<DataSource>> sources = selectSources(m, "test", inputs);
+  if (!sources)
+    return sources.takeError();
+  std::vector<DataSource> chosen;
+  for (const DataSource &s : *sources)
+    if (entry.takes(contract::Role::Input, s.input))
+      chosen.push_back(s);
+  if (chosen.size() != entry.inputNames().size())
+    return Error::usage(fmt::format("reconstruct needs --input {}=FILE (the "
+                                    "model names no test data for it)",
+                                    entry.inputNames().front()));
+  return chosen;
+}
+
+/// Loads the checkpoint's parameters; NaN or infinite ones are an error.
+Expected<CheckpointInfo> loadParameters(Model &model,
+                                        const std::string &checkpoint) {
+  Expected<CheckpointInfo> info = loadCheckpoint(
+      checkpoint, model.manifest(), model.params, model.state, false);
+  if (!info)
+    return info.takeError();
+  if (Error e = checkFinite(model, checkpoint))
+    return e;
+  return info;
+}
+
+/// Runs `entry` on the first `n` examples of `data`, batch by batch (keyed
+/// as predict is), calling `collect(rows)` after each call.
+void runOnExamples(Model &model, const std::string &entry, const Dataset &data,
+                   int64_t n, int64_t batch,
+                   const std::function<void(int64_t)> &collect) {
+  std::vector<void *> dest;
+  for (const InputData &d : data.inputs)
+    dest.push_back(model.findInput(d.spec->name)->data());
+  std::vector<int64_t> indices(static_cast<size_t>(batch));
+  for (int64_t start = 0; start < n; start += batch) {
+    int64_t rows = std::min(batch, n - start);
+    std::iota(indices.begin(), indices.begin() + rows, start);
+    data.gather(indices.data(), rows, dest);
+    // The same random numbers as predict's for these examples.
+    model.setNoise(uint64_t(start / batch) + 1, model.manifest().seed);
+    model.run(entry);
+    collect(rows);
+  }
+}
+
 /// The vocabulary a checkpoint's character ids mean.
 Expected<Vocabulary> checkpointVocabulary(const std::string &checkpoint,
                                           const CheckpointInfo &info) {
@@ -161,12 +212,9 @@ Error runSample(Model &model, const SampleOptions &options,
   if (!options.output.empty())
     if (Error e = checkWritableLocation(options.output, "--output"))
       return e;
-  Expected<CheckpointInfo> info =
-      loadCheckpoint(options.checkpoint, m, model.params, model.state, false);
+  Expected<CheckpointInfo> info = loadParameters(model, options.checkpoint);
   if (!info)
     return info.takeError();
-  if (Error e = checkFinite(model, options.checkpoint))
-    return e;
   Vocabulary vocab;
   if (text) {
     Expected<Vocabulary> saved =
@@ -231,28 +279,17 @@ Error reconstructLines(Model &model, const EntrySpec &entry,
     if (Error e = checkWritableLocation(options.output, "--output"))
       return e;
   Expected<std::vector<DataSource>> sources =
-      selectSources(m, "test", options.inputs);
+      entrySources(m, entry, options.inputs);
   if (!sources)
     return sources.takeError();
-  std::vector<DataSource> entrySources;
-  for (const DataSource &s : *sources)
-    if (entry.takes(contract::Role::Input, s.input))
-      entrySources.push_back(s);
-  if (entrySources.size() != entry.inputNames().size())
-    return Error::usage(fmt::format("reconstruct needs --input {}=FILE (the "
-                                    "model names no test data for it)",
-                                    input.name));
-  Expected<CheckpointInfo> info =
-      loadCheckpoint(options.checkpoint, m, model.params, model.state, false);
+  Expected<CheckpointInfo> info = loadParameters(model, options.checkpoint);
   if (!info)
     return info.takeError();
-  if (Error e = checkFinite(model, options.checkpoint))
-    return e;
   Expected<Vocabulary> vocab = checkpointVocabulary(options.checkpoint, *info);
   if (!vocab)
     return vocab.takeError();
   // The test split: of a lines or text file, its held-out part.
-  Expected<Dataset> data = loadDataset(m, entrySources, "test", &*vocab);
+  Expected<Dataset> data = loadDataset(m, *sources, "test", &*vocab);
   if (!data)
     return data.takeError();
   for (const std::string &note : data->notes)
@@ -261,21 +298,11 @@ Error reconstructLines(Model &model, const EntrySpec &entry,
   if (n == 0)
     return makeError("the reconstruct inputs hold no examples");
 
-  int64_t batch = input.shape[0];
   Collected lines(&input), decoded(&output);
-  std::vector<void *> dest;
-  for (const InputData &d : data->inputs)
-    dest.push_back(model.findInput(d.spec->name)->data());
-  std::vector<int64_t> indices(static_cast<size_t>(batch));
-  for (int64_t start = 0; start < n; start += batch) {
-    int64_t rows = std::min(batch, n - start);
-    std::iota(indices.begin(), indices.begin() + rows, start);
-    data->gather(indices.data(), rows, dest);
-    model.setNoise(uint64_t(start / batch) + 1, m.seed);
-    model.run(entry.name);
+  runOnExamples(model, entry.name, *data, n, input.shape[0], [&](int64_t rows) {
     lines.append(rows);
     decoded.append(rows);
-  }
+  });
   if (format == OutputFormat::Npy)
     return writeArray(options.output, decoded, n, console);
   std::string text;
@@ -359,47 +386,23 @@ Error runReconstruct(Model &model, const ReconstructOptions &options,
   if (Error e = checkWritableLocation(options.output, "--output"))
     return e;
 
-  // The data: --input, else the model's test data.
   Expected<std::vector<DataSource>> sources =
-      selectSources(m, "test", options.inputs);
+      entrySources(m, *entry, options.inputs);
   if (!sources)
     return sources.takeError();
-  std::vector<DataSource> predictSources;
-  for (const DataSource &s : *sources)
-    if (entry->takes(contract::Role::Input, s.input))
-      predictSources.push_back(s);
-  if (predictSources.size() != entry->inputNames().size())
-    return Error::usage(
-        fmt::format("reconstruct needs --input {}=FILE (the model names no "
-                    "test data for it)",
-                    entry->inputNames().front()));
-  Expected<CheckpointInfo> info =
-      loadCheckpoint(options.checkpoint, m, model.params, model.state, false);
+  Expected<CheckpointInfo> info = loadParameters(model, options.checkpoint);
   if (!info)
     return info.takeError();
-  if (Error e = checkFinite(model, options.checkpoint))
-    return e;
-  Expected<Dataset> data = loadDataset(m, predictSources, "reconstruct");
+  Expected<Dataset> data = loadDataset(m, *sources, "test");
   if (!data)
     return data.takeError();
   int64_t n = std::min(options.count, data->examples);
   if (n == 0)
     return makeError("the reconstruct inputs hold no examples");
-
-  std::vector<void *> dest;
-  for (const InputData &d : data->inputs)
-    dest.push_back(model.findInput(d.spec->name)->data());
-  std::vector<int64_t> indices(static_cast<size_t>(batch));
-  for (int64_t start = 0; start < n; start += batch) {
-    int64_t rows = std::min(batch, n - start);
-    std::iota(indices.begin(), indices.begin() + rows, start);
-    data->gather(indices.data(), rows, dest);
-    // The same random numbers as predict's for these examples.
-    model.setNoise(uint64_t(start / batch) + 1, m.seed);
-    model.predict();
+  runOnExamples(model, entry->name, *data, n, batch, [&](int64_t rows) {
     for (Collected &c : images)
       c.append(rows);
-  }
+  });
   if (*format == OutputFormat::Npy)
     return writeArray(options.output, images[numInputs], n, console);
 

@@ -107,13 +107,23 @@ Expected<Vocabulary> Vocabulary::fromUtf8(std::string_view bytes) {
   return Vocabulary{std::move(*chars)};
 }
 
-Expected<TextSplit> readTextSplit(const std::string &path, double heldOut) {
+namespace {
+
+/// The decoded text of `path` (gzip too) for a split at `heldOut`.
+Expected<std::u32string> readHeldOutText(const std::string &path,
+                                         double heldOut) {
   if (!(heldOut > 0 && heldOut < 1))
     return makeError("held_out={} must be a fraction in (0, 1)", heldOut);
   Expected<std::string> bytes = readFileMaybeGzip(path);
   if (!bytes)
     return bytes.takeError();
-  Expected<std::u32string> text = decodeUtf8(*bytes, path);
+  return decodeUtf8(*bytes, path);
+}
+
+} // namespace
+
+Expected<TextSplit> readTextSplit(const std::string &path, double heldOut) {
+  Expected<std::u32string> text = readHeldOutText(path, heldOut);
   if (!text)
     return text.takeError();
   if (text->size() < 4)
@@ -130,12 +140,7 @@ Expected<TextSplit> readTextSplit(const std::string &path, double heldOut) {
 }
 
 Expected<LineSplit> readLineSplit(const std::string &path, double heldOut) {
-  if (!(heldOut > 0 && heldOut < 1))
-    return makeError("held_out={} must be a fraction in (0, 1)", heldOut);
-  Expected<std::string> bytes = readFileMaybeGzip(path);
-  if (!bytes)
-    return bytes.takeError();
-  Expected<std::u32string> text = decodeUtf8(*bytes, path);
+  Expected<std::u32string> text = readHeldOutText(path, heldOut);
   if (!text)
     return text.takeError();
   std::vector<std::u32string> lines;
