@@ -35,6 +35,23 @@ Expected<ImageShape> imageShapeOf(const Shape &row, const std::string &what) {
                    what, formatShape(row));
 }
 
+Error ImageGrid::checkSize(ImageShape image, int64_t count, int64_t columns,
+                           int64_t scale, int64_t gap) {
+  // Every factor is at most 10,000 x 16 x a tensor's side: no overflow in
+  // doubles.
+  columns = std::max<int64_t>(1, columns);
+  double rows = double((count + columns - 1) / columns);
+  double width = double(columns) * double(image.width * scale + gap) + gap;
+  double height = rows * double(image.height * scale + gap) + gap;
+  double bytes = width * height * double(image.channels);
+  if (bytes > double(kMaxBytes))
+    return makeError("the image grid would be {:.0f}x{:.0f} pixels ({:.0f} "
+                     "MiB, more than {} MiB); ask for fewer examples or a "
+                     "smaller --scale",
+                     width, height, bytes / (1 << 20), kMaxBytes >> 20);
+  return Error::success();
+}
+
 ImageGrid::ImageGrid(ImageShape image, int64_t count, int64_t columns,
                      int64_t scale, int64_t gap)
     : image_(image), columns_(std::max<int64_t>(1, columns)),
@@ -62,8 +79,11 @@ void ImageGrid::draw(int64_t index, const float *values) {
 }
 
 Error ImageGrid::writePng(const std::string &path) const {
-  return writeFileAtomic(
-      path, encodePng(pixels_.data(), width_, height_, image_.channels));
+  Expected<std::string> png =
+      encodePng(pixels_.data(), width_, height_, image_.channels);
+  if (!png)
+    return makeError("'{}': {}", path, png.error().message());
+  return writeFileAtomic(path, *png);
 }
 
 namespace {
@@ -87,8 +107,8 @@ void appendChunk(std::string &out, const char type[4],
 
 } // namespace
 
-std::string encodePng(const uint8_t *pixels, int64_t width, int64_t height,
-                      int64_t channels) {
+Expected<std::string> encodePng(const uint8_t *pixels, int64_t width,
+                                int64_t height, int64_t channels) {
   // Each scanline starts with filter type 0 (none).
   size_t stride = size_t(width * channels);
   std::string raw;
@@ -100,9 +120,12 @@ std::string encodePng(const uint8_t *pixels, int64_t width, int64_t height,
   }
   uLongf deflatedSize = compressBound(uLong(raw.size()));
   std::string deflated(deflatedSize, '\0');
-  compress2(reinterpret_cast<Bytef *>(deflated.data()), &deflatedSize,
-            reinterpret_cast<const Bytef *>(raw.data()), uLong(raw.size()),
-            Z_BEST_COMPRESSION);
+  int status =
+      compress2(reinterpret_cast<Bytef *>(deflated.data()), &deflatedSize,
+                reinterpret_cast<const Bytef *>(raw.data()), uLong(raw.size()),
+                Z_BEST_COMPRESSION);
+  if (status != Z_OK)
+    return makeError("cannot compress the image (zlib error {})", status);
   deflated.resize(deflatedSize);
 
   std::string header;

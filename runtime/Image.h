@@ -35,6 +35,12 @@ Expected<ImageShape> imageShapeOf(const Shape &row, const std::string &what);
 /// pixels. Values in [0, 1] map to 0..255 (clamped).
 class ImageGrid {
 public:
+  /// The most bytes of pixels a grid may hold (256 MiB).
+  static constexpr int64_t kMaxBytes = int64_t(1) << 28;
+  /// An error unless the grid of these arguments fits in kMaxBytes.
+  static Error checkSize(ImageShape image, int64_t count, int64_t columns,
+                         int64_t scale = 1, int64_t gap = 2);
+
   ImageGrid(ImageShape image, int64_t count, int64_t columns, int64_t scale = 1,
             int64_t gap = 2);
 
@@ -57,8 +63,8 @@ private:
 };
 
 /// The PNG encoding of 8-bit pixels (`channels` 1: grayscale, 3: RGB).
-std::string encodePng(const uint8_t *pixels, int64_t width, int64_t height,
-                      int64_t channels);
+Expected<std::string> encodePng(const uint8_t *pixels, int64_t width,
+                                int64_t height, int64_t channels);
 
 } // namespace kiln::rt
 

@@ -249,6 +249,9 @@ Error runSample(Model &model, const SampleOptions &options,
     return Error::success();
   }
   auto columns = int64_t(std::ceil(std::sqrt(double(options.count))));
+  if (Error e =
+          ImageGrid::checkSize(*image, options.count, columns, options.scale))
+    return e;
   ImageGrid grid(*image, options.count, columns, options.scale);
   for (int64_t i = 0; i < options.count; ++i)
     grid.draw(i, examples.floats(i));
@@ -410,6 +413,9 @@ Error runReconstruct(Model &model, const ReconstructOptions &options,
   auto perExample = int64_t(images.size());
   int64_t perRow = std::min<int64_t>(8, n);
   int64_t gridRows = (n + perRow - 1) / perRow;
+  if (Error e = ImageGrid::checkSize(*image, gridRows * perRow * perExample,
+                                     perRow * perExample, options.scale))
+    return e;
   ImageGrid grid(*image, gridRows * perRow * perExample, perRow * perExample,
                  options.scale);
   for (int64_t i = 0; i < n; ++i)
