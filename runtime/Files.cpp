@@ -150,7 +150,19 @@ Error checkWritableLocation(const std::string &path, std::string_view what) {
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
     return makeError("{} '{}' is a directory", what, path);
-  std::string dir = parentDir(path);
+  // A device or pipe is written in place (AtomicFile).
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (::access(path.c_str(), W_OK) != 0)
+      return makeError("cannot write {} '{}': {}", what, path, errnoText());
+    return Error::success();
+  }
+  // A symbolic link's target is replaced in its own folder.
+  char resolved[PATH_MAX];
+  std::string target = path;
+  if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode) &&
+      ::realpath(path.c_str(), resolved))
+    target = resolved;
+  std::string dir = parentDir(target);
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return makeError("cannot write {} '{}': folder '{}' does not exist", what,
                      path, dir);
@@ -190,24 +202,49 @@ void removeStaleTemps(const std::string &path) {
 AtomicFile::~AtomicFile() {
   if (fd_ >= 0) {
     ::close(fd_);
-    ::unlink(tempPath_.c_str());
+    if (!direct_)
+      ::unlink(tempPath_.c_str());
   }
 }
 
 Error AtomicFile::open(const std::string &path) {
   path_ = path;
-  removeStaleTemps(path);
-  std::string templ = path + ".tmp-XXXXXX";
+  // Through a symbolic link to its target (which must exist): the link stays.
+  std::string target = path;
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    char resolved[PATH_MAX];
+    if (!::realpath(path.c_str(), resolved))
+      return makeError("cannot write '{}': it is a symbolic link to a missing "
+                       "file",
+                       path);
+    target = resolved;
+  }
+  bool exists = ::stat(target.c_str(), &st) == 0;
+  if (exists && S_ISDIR(st.st_mode))
+    return makeError("cannot write '{}': it is a directory", path);
+  if (exists && !S_ISREG(st.st_mode)) {
+    // A device or a pipe: written in place, never replaced by a file.
+    fd_ = ::open(target.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd_ < 0)
+      return makeError("cannot write '{}': {}", path, errnoText());
+    direct_ = true;
+    return Error::success();
+  }
+  removeStaleTemps(target);
+  std::string templ = target + ".tmp-XXXXXX";
   fd_ = ::mkstemp(templ.data());
   if (fd_ < 0)
     return makeError("cannot write '{}': {}", path, errnoText());
   tempPath_ = templ;
+  path_ = target;
   // Held until the file is committed or removed: removeStaleTemps leaves it.
   ::flock(fd_, LOCK_EX);
-  // mkstemp creates the file 0600; give it the permissions of a normal file.
+  // mkstemp creates the file 0600: give it the permissions of the file it
+  // replaces, else those of a new file.
   mode_t mask = ::umask(0);
   ::umask(mask);
-  ::fchmod(fd_, 0666 & ~mask);
+  ::fchmod(fd_, exists ? st.st_mode & 07777 : 0666 & ~mask);
   return Error::success();
 }
 
@@ -226,6 +263,13 @@ Error AtomicFile::write(const void *data, size_t size) {
 }
 
 Error AtomicFile::commit() {
+  if (direct_) {
+    int rc = ::close(fd_);
+    fd_ = -1;
+    if (rc != 0)
+      return makeError("cannot write '{}': {}", path_, errnoText());
+    return Error::success();
+  }
   if (::fsync(fd_) != 0)
     return makeError("cannot write '{}': {}", path_, errnoText());
   int rc = ::close(fd_);

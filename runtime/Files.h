@@ -42,6 +42,11 @@ void removeStaleTemps(const std::string &path);
 /// Writes a file atomically: data goes to `PATH.tmp-XXXXXX` in the same folder,
 /// which commit() flushes, syncs and renames over PATH. A file that is never
 /// committed is removed, leaving any existing PATH untouched.
+///
+/// What is at PATH stays what it is: a symbolic link is followed (its target
+/// is replaced, in the target's folder, and the link stays), an existing
+/// file's permissions are kept, and a device or pipe (`/dev/null`) is written
+/// directly, not replaced by a file; a directory is an error.
 class AtomicFile {
 public:
   AtomicFile() = default;
@@ -57,6 +62,8 @@ public:
 private:
   std::string path_, tempPath_;
   int fd_ = -1;
+  /// Writing straight into a device or pipe: nothing to rename.
+  bool direct_ = false;
 };
 
 /// Writes TEXT to PATH atomically.

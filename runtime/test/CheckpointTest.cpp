@@ -9,6 +9,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <dirent.h>
 #include <fcntl.h>
@@ -251,6 +254,51 @@ TEST(CheckpointTest, FailedWriteKeepsTheOldFile) {
   EXPECT_TRUE(contains(e.message(), "missing/c.st")) << e.message();
   EXPECT_EQ(readBytes(dir.file("c.st")), old);
   EXPECT_EQ(listDir(dir.path()), (std::vector<std::string>{"c.st"}));
+}
+
+// What is at the path stays what it is (issue 15 #1): a symbolic link keeps
+// pointing at its target, which holds the new checkpoint; a file keeps its
+// permissions; a device is written, not replaced by a file.
+TEST(CheckpointTest, WritesThroughLinksKeepModesAndSpareDevices) {
+  TempDir dir;
+  Model m = tinyModel();
+  ASSERT_EQ(::mkdir(dir.file("real").c_str(), 0777), 0);
+  ASSERT_FALSE(writeCheckpoint(dir.file("real/c.st"), m.manifest(), m.params,
+                               m.state, 1));
+  ASSERT_EQ(::chmod(dir.file("real/c.st").c_str(), 0600), 0);
+  ASSERT_EQ(::symlink("real/c.st", dir.file("link.st").c_str()), 0);
+  ASSERT_FALSE(
+      writeCheckpoint(dir.file("link.st"), m.manifest(), m.params, m.state, 7));
+  struct stat st;
+  ASSERT_EQ(::lstat(dir.file("link.st").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  ASSERT_EQ(::stat(dir.file("real/c.st").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  Expected<CheckpointInfo> info = loadCheckpoint(
+      dir.file("real/c.st"), m.manifest(), m.params, m.state, true);
+  ASSERT_TRUE(info) << info.error().message();
+  EXPECT_EQ(info->step, 7);
+  EXPECT_EQ(listDir(dir.path()), (std::vector<std::string>{"link.st", "real"}));
+  // A dangling link is an error, not a new file beside it.
+  ASSERT_EQ(::symlink("nowhere.st", dir.file("dangling.st").c_str()), 0);
+  Error e = writeCheckpoint(dir.file("dangling.st"), m.manifest(), m.params,
+                            m.state, 1);
+  ASSERT_TRUE(e);
+  EXPECT_TRUE(contains(e.message(), "symbolic link to a missing file"))
+      << e.message();
+  // Devices: /dev/null takes the bytes and stays a device; /dev/full fails.
+  ASSERT_FALSE(
+      writeCheckpoint("/dev/null", m.manifest(), m.params, m.state, 1));
+  ASSERT_EQ(::stat("/dev/null", &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  if (::stat("/dev/full", &st) == 0) {
+    Error full =
+        writeCheckpoint("/dev/full", m.manifest(), m.params, m.state, 1);
+    ASSERT_TRUE(full);
+    EXPECT_TRUE(contains(full.message(), "No space left")) << full.message();
+    ASSERT_EQ(::stat("/dev/full", &st), 0);
+    EXPECT_TRUE(S_ISCHR(st.st_mode));
+  }
 }
 
 TEST(CheckpointTest, TempFilesOfKilledWritersAreRemoved) {

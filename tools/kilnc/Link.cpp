@@ -4,6 +4,7 @@
 
 #include "llvm/Object/ArchiveWriter.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/Program.h"
@@ -35,6 +36,56 @@ static std::string findRuntimeDir(const kiln::LinkOptions &options) {
   return std::string(dir);
 }
 
+Expected<kiln::OutputTarget> kiln::resolveOutput(StringRef path) {
+  OutputTarget target;
+  target.path = path.str();
+  sys::fs::file_status link;
+  if (!sys::fs::status(path, link, /*Follow=*/false) &&
+      link.type() == sys::fs::file_type::symlink_file) {
+    SmallString<256> real;
+    if (sys::fs::real_path(path, real))
+      return createStringError(std::errc::no_such_file_or_directory,
+                               "it is a symbolic link to a missing file");
+    target.path = real.str().str();
+  }
+  sys::fs::file_status st;
+  if (sys::fs::status(target.path, st))
+    return target; // a new file
+  if (st.type() == sys::fs::file_type::directory_file)
+    return createStringError(std::errc::is_a_directory, "it is a directory");
+  if (st.type() != sys::fs::file_type::regular_file)
+    target.inPlace = true;
+  else
+    target.mode = st.permissions();
+  return target;
+}
+
+std::error_code kiln::commitOutput(StringRef temp, const OutputTarget &target) {
+  if (!target.inPlace) {
+    if (target.mode)
+      if (std::error_code ec = sys::fs::setPermissions(
+              temp, static_cast<sys::fs::perms>(*target.mode)))
+        return ec;
+    return sys::fs::rename(temp, target.path);
+  }
+  auto bytes = MemoryBuffer::getFile(temp, /*IsText=*/false,
+                                     /*RequiresNullTerminator=*/false);
+  if (!bytes)
+    return bytes.getError();
+  std::error_code ec;
+  raw_fd_ostream os(target.path, ec, sys::fs::OF_Append);
+  if (ec)
+    return ec;
+  os << (*bytes)->getBuffer();
+  os.close();
+  // Cleared, or the stream's destructor aborts on it.
+  ec = os.error();
+  os.clear_error();
+  if (ec)
+    return ec;
+  return sys::fs::remove(temp);
+}
+
 static LogicalResult fail(const Twine &message) {
   WithColor::error(errs(), "kilnc") << message << "\n";
   return failure();
@@ -57,10 +108,17 @@ LogicalResult kiln::linkExecutable(StringRef objectPath, StringRef outputPath,
     return fail("cannot find the Kiln runtime library '" + runtime +
                 "'; build Kiln first or set KILN_RUNTIME_DIR");
 
-  // Link to a temporary name beside the output, then rename into place.
+  Expected<OutputTarget> target = resolveOutput(outputPath);
+  if (!target)
+    return fail("cannot write '" + outputPath +
+                "': " + toString(target.takeError()));
+  // Link to a temporary name beside the output (in the temporary folder for a
+  // device), then rename (or copy) into place.
   SmallString<256> temp;
   if (std::error_code ec =
-          sys::fs::createUniqueFile(outputPath + ".tmp-%%%%%%", temp))
+          target->inPlace
+              ? sys::fs::createTemporaryFile("kilnc-link", "", temp)
+              : sys::fs::createUniqueFile(target->path + ".tmp-%%%%%%", temp))
     return fail("cannot create a file beside '" + outputPath +
                 "': " + ec.message());
   // LLVM's OpenMP runtime for the parallel matmul loops (the __kmpc_* entry
@@ -94,7 +152,7 @@ LogicalResult kiln::linkExecutable(StringRef objectPath, StringRef outputPath,
                 (error.empty() ? "" : ": " + error) +
                 " (rerun with -v to see the command)");
   }
-  if (std::error_code ec = sys::fs::rename(temp, outputPath)) {
+  if (std::error_code ec = commitOutput(temp, *target)) {
     sys::fs::remove(temp);
     return fail("cannot write '" + outputPath + "': " + ec.message());
   }
@@ -111,11 +169,28 @@ LogicalResult kiln::writeStaticLibrary(StringRef objectPath,
   // The member is named after the library, not the temporary object file.
   std::string memberName = sys::path::stem(outputPath).str() + ".o";
   member->MemberName = memberName;
-  if (Error err = writeArchive(outputPath, {std::move(*member)},
+  Expected<OutputTarget> target = resolveOutput(outputPath);
+  if (!target)
+    return fail("cannot write '" + outputPath +
+                "': " + toString(target.takeError()));
+  SmallString<256> temp;
+  if (std::error_code ec =
+          target->inPlace
+              ? sys::fs::createTemporaryFile("kilnc-lib", "a", temp)
+              : sys::fs::createUniqueFile(target->path + ".tmp-%%%%%%", temp))
+    return fail("cannot create a file beside '" + outputPath +
+                "': " + ec.message());
+  if (Error err = writeArchive(temp, {std::move(*member)},
                                SymtabWritingMode::NormalSymtab,
                                object::Archive::K_GNU, /*Deterministic=*/true,
-                               /*Thin=*/false))
+                               /*Thin=*/false)) {
+    sys::fs::remove(temp);
     return fail("cannot write '" + outputPath +
                 "': " + toString(std::move(err)));
+  }
+  if (std::error_code ec = commitOutput(temp, *target)) {
+    sys::fs::remove(temp);
+    return fail("cannot write '" + outputPath + "': " + ec.message());
+  }
   return success();
 }

@@ -5,11 +5,31 @@
 #define KILN_TOOLS_KILNC_LINK_H
 
 #include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
 #include "llvm/Support/LogicalResult.h"
 
+#include <optional>
 #include <string>
+#include <system_error>
 
 namespace kiln {
+
+/// Where an output written to `-o PATH` goes, so that what is at PATH stays
+/// what it is: a symbolic link's target (the link stays), a device or pipe
+/// written in place (`-o /dev/null`), an existing file's permissions kept.
+struct OutputTarget {
+  /// The file to replace, or the device or pipe to write.
+  std::string path;
+  /// A device or pipe: written directly, never renamed over.
+  bool inPlace = false;
+  /// The permissions of the file replaced, if there was one.
+  std::optional<unsigned> mode;
+};
+/// A dangling link and a directory are errors.
+llvm::Expected<OutputTarget> resolveOutput(llvm::StringRef path);
+/// Puts the finished temporary file `temp` at `target`: renamed over a file
+/// (with its permissions), or copied into a device or pipe and removed.
+std::error_code commitOutput(llvm::StringRef temp, const OutputTarget &target);
 
 struct LinkOptions {
   /// The C++ compiler driver; empty: $KILN_CXX, else clang++-19, clang++, c++.

@@ -161,10 +161,32 @@ std::string argv0;
 /// Writes `print`'s output to `-o` atomically (a temporary file renamed into
 /// place), so a failed run never leaves a partial or clobbered file.
 LogicalResult writeOutput(function_ref<void(raw_ostream &)> print) {
-  Error err = writeToOutput(outputFilename, [&](raw_ostream &os) {
-    print(os);
-    return Error::success();
-  });
+  // What is at -o stays what it is (kiln::resolveOutput).
+  Expected<kiln::OutputTarget> target =
+      outputFilename == "-" ? kiln::OutputTarget{"-", false, std::nullopt}
+                            : kiln::resolveOutput(outputFilename);
+  Error err = target.takeError();
+  if (!err && target->inPlace) {
+    std::error_code ec;
+    raw_fd_ostream os(target->path, ec, sys::fs::OF_Append);
+    if (!ec) {
+      print(os);
+      os.close();
+      ec = os.error();
+      os.clear_error(); // else the stream's destructor aborts on it
+    }
+    if (ec)
+      err = errorCodeToError(ec);
+  } else if (!err) {
+    err = writeToOutput(target->path, [&](raw_ostream &os) {
+      print(os);
+      return Error::success();
+    });
+    if (!err && target->mode)
+      if (std::error_code ec = sys::fs::setPermissions(
+              target->path, static_cast<sys::fs::perms>(*target->mode)))
+        err = errorCodeToError(ec);
+  }
   if (err) {
     WithColor::error(errs(), "kilnc")
         << "cannot write '" << outputFilename
