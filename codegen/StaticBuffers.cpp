@@ -27,6 +27,9 @@ using namespace mlir;
 namespace {
 
 constexpr int64_t kAlignment = 64;
+/// The largest static arena (the rest of the program's data must fit beside
+/// it within the 2 GiB the small code model addresses).
+constexpr int64_t kMaxArenaBytes = int64_t(1) << 30;
 
 /// A temporary of an entry function and where it goes.
 struct Buffer {
@@ -178,6 +181,16 @@ struct KilnStaticBuffersPass
     }
     if (arena == 0)
       return;
+    // A static arena is a global that code reaches with 32-bit relative
+    // addresses (the small code model): past 2 GiB the link fails. Larger
+    // temporaries stay on the heap, allocated at every step.
+    if (arena > kMaxArenaBytes) {
+      emitWarning(module.getLoc())
+          << "the step's temporaries need " << arena
+          << " bytes, more than a static arena may hold (" << kMaxArenaBytes
+          << "): they are allocated at every step instead";
+      return;
+    }
 
     OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
     auto arenaType = MemRefType::get({arena}, IntegerType::get(ctx, 8));
