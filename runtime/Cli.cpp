@@ -619,12 +619,9 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
     }
     options.greedy = flags.has("--greedy");
     if (const std::string *v = flags.last("--seed")) {
-      std::optional<uint64_t> seed = parseUInt(*v);
+      Expected<uint64_t> seed = seedFlag(*v);
       if (!seed)
-        return fail(
-            console,
-            Error::usage(fmt::format(
-                "--seed must be a non-negative integer, got '{}'", *v)));
+        return fail(console, seed.error());
       options.seed = *seed;
     }
     result = runGenerate(*model, options, console);
@@ -659,12 +656,9 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
       options.count = count.value_or(options.count);
       options.scale = scale;
       if (const std::string *v = flags.last("--seed")) {
-        std::optional<uint64_t> seed = parseUInt(*v);
+        Expected<uint64_t> seed = seedFlag(*v);
         if (!seed)
-          return fail(
-              console,
-              Error::usage(fmt::format(
-                  "--seed must be a non-negative integer, got '{}'", *v)));
+          return fail(console, seed.error());
         options.seed = *seed;
       }
       result = runSample(*model, options, console);
