@@ -91,6 +91,26 @@ static LogicalResult fail(const Twine &message) {
   return failure();
 }
 
+/// Resolves `-o outputPath` (resolveOutput) into `target` and creates the
+/// temporary file the output is written to before commitOutput puts it in
+/// place: beside the target, or in the temporary folder for a device.
+static LogicalResult beginOutput(StringRef outputPath,
+                                 kiln::OutputTarget &target,
+                                 SmallString<256> &temp) {
+  Expected<kiln::OutputTarget> resolved = kiln::resolveOutput(outputPath);
+  if (!resolved)
+    return fail("cannot write '" + outputPath +
+                "': " + toString(resolved.takeError()));
+  target = std::move(*resolved);
+  if (std::error_code ec =
+          target.inPlace
+              ? sys::fs::createTemporaryFile("kilnc-output", "", temp)
+              : sys::fs::createUniqueFile(target.path + ".tmp-%%%%%%", temp))
+    return fail("cannot create a file beside '" + outputPath +
+                "': " + ec.message());
+  return success();
+}
+
 /// Where LLVM's libomp lies (libomp-19-dev, installed by scripts/setup).
 #ifndef KILN_OPENMP_LIB_DIR
 #define KILN_OPENMP_LIB_DIR "/usr/lib/llvm-19/lib"
@@ -108,19 +128,11 @@ LogicalResult kiln::linkExecutable(StringRef objectPath, StringRef outputPath,
     return fail("cannot find the Kiln runtime library '" + runtime +
                 "'; build Kiln first or set KILN_RUNTIME_DIR");
 
-  Expected<OutputTarget> target = resolveOutput(outputPath);
-  if (!target)
-    return fail("cannot write '" + outputPath +
-                "': " + toString(target.takeError()));
-  // Link to a temporary name beside the output (in the temporary folder for a
-  // device), then rename (or copy) into place.
+  // Link to a temporary file, then rename (or copy) it into place.
+  OutputTarget target;
   SmallString<256> temp;
-  if (std::error_code ec =
-          target->inPlace
-              ? sys::fs::createTemporaryFile("kilnc-link", "", temp)
-              : sys::fs::createUniqueFile(target->path + ".tmp-%%%%%%", temp))
-    return fail("cannot create a file beside '" + outputPath +
-                "': " + ec.message());
+  if (failed(beginOutput(outputPath, target, temp)))
+    return failure();
   // LLVM's OpenMP runtime for the parallel matmul loops (the __kmpc_* entry
   // points; GCC's libgomp lacks some of them). Debian ships no static libomp:
   // the rpath finds the shared one at run time.
@@ -152,7 +164,7 @@ LogicalResult kiln::linkExecutable(StringRef objectPath, StringRef outputPath,
                 (error.empty() ? "" : ": " + error) +
                 " (rerun with -v to see the command)");
   }
-  if (std::error_code ec = commitOutput(temp, *target)) {
+  if (std::error_code ec = commitOutput(temp, target)) {
     sys::fs::remove(temp);
     return fail("cannot write '" + outputPath + "': " + ec.message());
   }
@@ -169,17 +181,10 @@ LogicalResult kiln::writeStaticLibrary(StringRef objectPath,
   // The member is named after the library, not the temporary object file.
   std::string memberName = sys::path::stem(outputPath).str() + ".o";
   member->MemberName = memberName;
-  Expected<OutputTarget> target = resolveOutput(outputPath);
-  if (!target)
-    return fail("cannot write '" + outputPath +
-                "': " + toString(target.takeError()));
+  OutputTarget target;
   SmallString<256> temp;
-  if (std::error_code ec =
-          target->inPlace
-              ? sys::fs::createTemporaryFile("kilnc-lib", "a", temp)
-              : sys::fs::createUniqueFile(target->path + ".tmp-%%%%%%", temp))
-    return fail("cannot create a file beside '" + outputPath +
-                "': " + ec.message());
+  if (failed(beginOutput(outputPath, target, temp)))
+    return failure();
   if (Error err = writeArchive(temp, {std::move(*member)},
                                SymtabWritingMode::NormalSymtab,
                                object::Archive::K_GNU, /*Deterministic=*/true,
@@ -188,7 +193,7 @@ LogicalResult kiln::writeStaticLibrary(StringRef objectPath,
     return fail("cannot write '" + outputPath +
                 "': " + toString(std::move(err)));
   }
-  if (std::error_code ec = commitOutput(temp, *target)) {
+  if (std::error_code ec = commitOutput(temp, target)) {
     sys::fs::remove(temp);
     return fail("cannot write '" + outputPath + "': " + ec.message());
   }
