@@ -154,6 +154,21 @@ Expected<double> heldOutOption(const DataSource &source,
   return heldOut;
 }
 
+/// An error if `input` holds class indices (a `labels` record) too few for
+/// `vocab`: `source` names where the vocabulary comes from, `aside` what it
+/// holds besides the text's characters.
+Error checkClasses(const Manifest &manifest, const TensorSpec &input,
+                   const Vocabulary &vocab, const std::string &what,
+                   const char *source, const char *aside) {
+  for (const LabelSpec &label : manifest.labels)
+    if (label.input == input.name && int64_t(vocab.size()) > label.classes)
+      return makeError("{}: the {} has {} distinct characters{}, more than "
+                       "the {} classes of input '{}'",
+                       what, source, vocab.size(), aside, label.classes,
+                       input.name);
+  return Error::success();
+}
+
 /// A text source for an i32 input [B, L]: windows of L character ids.
 Expected<InputData> loadText(const Manifest &manifest, const DataSource &source,
                              const TensorSpec &input, const std::string &path,
@@ -171,14 +186,10 @@ Expected<InputData> loadText(const Manifest &manifest, const DataSource &source,
     return makeError("{}: {}", what, text.error().message());
   if (known)
     text->vocab = *known;
-  for (const LabelSpec &label : manifest.labels)
-    if (label.input == input.name &&
-        int64_t(text->vocab.size()) > label.classes)
-      return makeError("{}: the {} has {} distinct characters, more than the "
-                       "{} classes of input '{}'",
-                       what,
-                       known ? "checkpoint's vocabulary" : "training text",
-                       text->vocab.size(), label.classes, input.name);
+  if (Error e =
+          checkClasses(manifest, input, text->vocab, what,
+                       known ? "checkpoint's vocabulary" : "training text", ""))
+    return e;
   bool test = split == "test";
   Expected<std::vector<int32_t>> ids = encodeText(
       test ? text->test : text->train, text->vocab,
@@ -225,15 +236,11 @@ Expected<InputData> loadLines(const Manifest &manifest,
     return makeError("{}: {}", what, lines.error().message());
   if (known)
     lines->vocab = *known;
-  for (const LabelSpec &label : manifest.labels)
-    if (label.input == input.name &&
-        int64_t(lines->vocab.size()) > label.classes)
-      return makeError("{}: the {} has {} distinct characters (with padding "
-                       "and the line boundary), more than the {} classes of "
-                       "input '{}'",
-                       what,
+  if (Error e =
+          checkClasses(manifest, input, lines->vocab, what,
                        known ? "checkpoint's vocabulary" : "training lines",
-                       lines->vocab.size(), label.classes, input.name);
+                       " (with padding and the line boundary)"))
+    return e;
   bool test = split == "test";
   const std::vector<std::u32string> &part = test ? lines->test : lines->train;
   int64_t length = input.shape[1];
