@@ -12,6 +12,7 @@
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <optional>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -146,23 +147,37 @@ bool fileExists(const std::string &path) {
   return ::stat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode);
 }
 
+namespace {
+
+/// The file a symbolic link at `path` leads to: nullopt if `path` is not a
+/// link, empty if the link dangles.
+std::optional<std::string> linkTarget(const std::string &path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode))
+    return std::nullopt;
+  char resolved[PATH_MAX];
+  if (!::realpath(path.c_str(), resolved))
+    return std::string();
+  return std::string(resolved);
+}
+
+} // namespace
+
 Error checkWritableLocation(const std::string &path, std::string_view what) {
   struct stat st;
-  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-    return makeError("{} '{}' is a directory", what, path);
-  // A device or pipe is written in place (AtomicFile).
-  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    if (::access(path.c_str(), W_OK) != 0)
-      return makeError("cannot write {} '{}': {}", what, path, errnoText());
-    return Error::success();
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode))
+      return makeError("{} '{}' is a directory", what, path);
+    // A device or pipe is written in place (AtomicFile).
+    if (!S_ISREG(st.st_mode)) {
+      if (::access(path.c_str(), W_OK) != 0)
+        return makeError("cannot write {} '{}': {}", what, path, errnoText());
+      return Error::success();
+    }
   }
   // A symbolic link's target is replaced in its own folder.
-  char resolved[PATH_MAX];
-  std::string target = path;
-  if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode) &&
-      ::realpath(path.c_str(), resolved))
-    target = resolved;
-  std::string dir = parentDir(target);
+  std::optional<std::string> target = linkTarget(path);
+  std::string dir = parentDir(target && !target->empty() ? *target : path);
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return makeError("cannot write {} '{}': folder '{}' does not exist", what,
                      path, dir);
@@ -211,15 +226,14 @@ Error AtomicFile::open(const std::string &path) {
   path_ = path;
   // Through a symbolic link to its target (which must exist): the link stays.
   std::string target = path;
-  struct stat st;
-  if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
-    char resolved[PATH_MAX];
-    if (!::realpath(path.c_str(), resolved))
+  if (std::optional<std::string> resolved = linkTarget(path)) {
+    if (resolved->empty())
       return makeError("cannot write '{}': it is a symbolic link to a missing "
                        "file",
                        path);
-    target = resolved;
+    target = *resolved;
   }
+  struct stat st;
   bool exists = ::stat(target.c_str(), &st) == 0;
   if (exists && S_ISDIR(st.st_mode))
     return makeError("cannot write '{}': it is a directory", path);
