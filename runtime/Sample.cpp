@@ -46,7 +46,8 @@ struct Collected {
       : tensor(t), rowSize(t->numElements() / t->shape[0]) {}
   void append(int64_t rows) {
     const char *data = static_cast<const char *>(tensor->data());
-    bytes.insert(bytes.end(), data, data + rows * rowSize * 4);
+    size_t rowBytes = tensor->numBytes() / size_t(tensor->shape[0]);
+    bytes.insert(bytes.end(), data, data + size_t(rows) * rowBytes);
   }
   Shape rowShape() const {
     return Shape(tensor->shape.begin() + 1, tensor->shape.end());
