@@ -235,15 +235,52 @@ Value buildMeanOf(OpBuilder &b, Location loc, ValueRange inputs,
 Value buildMatmul(OpBuilder &b, Location loc, Value lhs, Value rhs,
                   RankedTensorType resultType, bool named) {
   Type element = resultType.getElementType();
-  Value zero =
-      filled(b, loc, resultType.getShape(), b.getFloatAttr(element, 0.0));
+  auto zeros = [&](ArrayRef<int64_t> shape) {
+    return filled(b, loc, shape, b.getFloatAttr(element, 0.0));
+  };
   int64_t lhsRank = tensorType(lhs).getRank();
   int64_t rhsRank = tensorType(rhs).getRank();
   if (named && lhsRank == 2 && rhsRank == 2)
     return b
         .create<linalg::MatmulOp>(loc, resultType, ValueRange{lhs, rhs},
-                                  ValueRange{zero})
+                                  ValueRange{zeros(resultType.getShape())})
         .getResult(0);
+  ArrayRef<int64_t> lhsShape = tensorType(lhs).getShape();
+  ArrayRef<int64_t> rhsShape = tensorType(rhs).getShape();
+  // [..., M, K] x [K, N]: one [(...) M, K] x [K, N] matmul on the collapsed
+  // rows (a dense layer applied at every position of a sequence).
+  if (named && lhsRank > 2 && rhsRank == 2) {
+    SmallVector<ReassociationIndices> rows(1);
+    for (int64_t i = 0; i < lhsRank - 1; ++i)
+      rows[0].push_back(i);
+    rows.push_back({lhsRank - 1});
+    Value flat = b.create<tensor::CollapseShapeOp>(loc, lhs, rows);
+    int64_t numRows = tensorType(flat).getShape()[0];
+    auto flatType = RankedTensorType::get({numRows, rhsShape[1]}, element);
+    Value product = buildMatmul(b, loc, flat, rhs, flatType, named);
+    return b.create<tensor::ExpandShapeOp>(loc, resultType, product, rows);
+  }
+  // [B..., M, K] x [B..., K, N] with the same batch dimensions: one
+  // linalg.batch_matmul over the collapsed batch (attention's products).
+  if (named && lhsRank > 2 && lhsRank == rhsRank &&
+      lhsShape.drop_back(2) == rhsShape.drop_back(2)) {
+    SmallVector<ReassociationIndices> batch(1);
+    for (int64_t i = 0; i < lhsRank - 2; ++i)
+      batch[0].push_back(i);
+    batch.push_back({lhsRank - 2});
+    batch.push_back({lhsRank - 1});
+    Value a = b.create<tensor::CollapseShapeOp>(loc, lhs, batch);
+    Value bb = b.create<tensor::CollapseShapeOp>(loc, rhs, batch);
+    int64_t count = tensorType(a).getShape()[0];
+    ArrayRef<int64_t> shape = resultType.getShape();
+    auto flatType = RankedTensorType::get(
+        {count, shape[lhsRank - 2], shape[lhsRank - 1]}, element);
+    Value product =
+        b.create<linalg::BatchMatmulOp>(loc, flatType, ValueRange{a, bb},
+                                        ValueRange{zeros(flatType.getShape())})
+            .getResult(0);
+    return b.create<tensor::ExpandShapeOp>(loc, resultType, product, batch);
+  }
 
   ArrayRef<int64_t> shape = resultType.getShape();
   int64_t numBatch = resultType.getRank() - 2;
@@ -266,7 +303,7 @@ Value buildMatmul(OpBuilder &b, Location loc, Value lhs, Value rhs,
   for (int64_t i = 0; i < numBatch; ++i)
     outExprs.push_back(b.getAffineDimExpr(i));
   outExprs.append({b.getAffineDimExpr(m), b.getAffineDimExpr(n)});
-  Operand out{zero,
+  Operand out{zeros(shape),
               AffineMap::get(loopShape.size(), 0, outExprs, b.getContext())};
   SmallVector<utils::IteratorType> iterators(loopShape.size(),
                                              utils::IteratorType::parallel);

@@ -27,6 +27,8 @@
 // buffer (B's rows are often a multiple of 4 KiB apart, and a column of them
 // then maps to one L1 set); linalg.matmul_transpose_a (A stored [k, m], a
 // dense layer's weight gradient x^T g) broadcasts A[k, i + r] in place.
+// linalg.batch_matmul runs the kernel on each matrix of the batch, split over
+// threads by matrix when the batch is large.
 //
 //===----------------------------------------------------------------------===//
 
@@ -337,11 +339,30 @@ private:
   VectorType vectorType;
 };
 
-/// Static shape, f32 or f64, unit stride in the last dimension (vector loads).
-bool isVectorizable(Value v, Type element) {
+/// Static shape of `rank`, f32 or f64, unit stride in the last dimension
+/// (vector loads).
+bool isVectorizable(Value v, Type element, int64_t rank) {
   auto type = dyn_cast<MemRefType>(v.getType());
-  return type && type.hasStaticShape() && type.getRank() == 2 &&
+  return type && type.hasStaticShape() && type.getRank() == rank &&
          type.getElementType() == element && isLastMemrefDimUnitStride(type);
+}
+
+/// Matrix `i` of a batch of matrices [count, rows, columns], as a rank-2
+/// view.
+Value matrixOf(OpBuilder &builder, Location loc, Value batch, Value i) {
+  auto type = cast<MemRefType>(batch.getType());
+  ArrayRef<int64_t> shape = type.getShape();
+  SmallVector<OpFoldResult> offsets = {i, builder.getIndexAttr(0),
+                                       builder.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes = {builder.getIndexAttr(1),
+                                     builder.getIndexAttr(shape[1]),
+                                     builder.getIndexAttr(shape[2])};
+  SmallVector<OpFoldResult> strides(3, builder.getIndexAttr(1));
+  auto viewType =
+      cast<MemRefType>(memref::SubViewOp::inferRankReducedResultType(
+          shape.drop_front(), type, offsets, sizes, strides));
+  return builder.create<memref::SubViewOp>(loc, viewType, batch, offsets, sizes,
+                                           strides);
 }
 
 struct KilnVectorizeMatmulPass
@@ -358,23 +379,28 @@ struct KilnVectorizeMatmulPass
       return signalPassFailure();
     }
     int64_t vectorized = 0, parallelCount = 0;
-    // linalg.matmul and linalg.matmul_transpose_a (A stored [k, m]).
+    // linalg.matmul, linalg.matmul_transpose_a (A stored [k, m]) and
+    // linalg.batch_matmul.
     SmallVector<linalg::LinalgOp> matmuls;
     getOperation().walk([&](linalg::LinalgOp op) {
-      if (isa<linalg::MatmulOp, linalg::MatmulTransposeAOp>(op))
+      if (isa<linalg::MatmulOp, linalg::MatmulTransposeAOp,
+              linalg::BatchMatmulOp>(op))
         matmuls.push_back(op);
     });
     for (linalg::LinalgOp op : matmuls) {
       if (!op.hasPureBufferSemantics())
         continue;
       bool transposeA = isa<linalg::MatmulTransposeAOp>(op);
+      bool batched = isa<linalg::BatchMatmulOp>(op);
+      int64_t rank = batched ? 3 : 2;
       Value a = op.getDpsInputs()[0], b = op.getDpsInputs()[1];
       Value c = op.getDpsInits()[0];
       Type element = cast<MemRefType>(c.getType()).getElementType();
       if (!element.isF32() && !element.isF64())
         continue;
-      if (!isVectorizable(a, element) || !isVectorizable(b, element) ||
-          !isVectorizable(c, element))
+      if (!isVectorizable(a, element, rank) ||
+          !isVectorizable(b, element, rank) ||
+          !isVectorizable(c, element, rank))
         continue;
       // The default region computes c + a * b; a cast or another body is
       // left to convert-linalg-to-loops.
@@ -384,7 +410,9 @@ struct KilnVectorizeMatmulPass
       int64_t lanes = bits / element.getIntOrFloatBitWidth();
       ArrayRef<int64_t> shapeA = cast<MemRefType>(a.getType()).getShape();
       ArrayRef<int64_t> shapeC = cast<MemRefType>(c.getType()).getShape();
-      int64_t flops = 2 * shapeC[0] * shapeC[1] * shapeA[transposeA ? 0 : 1];
+      int64_t count = batched ? shapeC[0] : 1;
+      int64_t flops = 2 * count * shapeC[rank - 2] * shapeC[rank - 1] *
+                      shapeA[transposeA ? 0 : rank - 1];
       // Below the threshold the fork/join costs more than the second core
       // saves.
       bool large = flops >= parallelMinFlops;
@@ -396,9 +424,28 @@ struct KilnVectorizeMatmulPass
       if (zeroInit)
         fill.erase();
       OpBuilder builder(op);
-      if (MatmulEmitter(op.getLoc(), a, b, c, lanes, tileRows, vectors, kBlock,
-                        zeroInit, transposeA)
-              .emit(builder, parallel && large)) {
+      bool split = false;
+      if (batched) {
+        // One kernel per matrix of the batch, on rank-reduced views; the
+        // matrices are independent, so a large batch splits over threads
+        // by matrix (each kernel then runs serially).
+        bool overBatch = parallel && large && count >= 2;
+        kiln::buildConstantLoop(
+            builder, op.getLoc(), 0, count, 1, overBatch,
+            [&](OpBuilder &nb, Value i) {
+              MatmulEmitter(op.getLoc(), matrixOf(nb, op.getLoc(), a, i),
+                            matrixOf(nb, op.getLoc(), b, i),
+                            matrixOf(nb, op.getLoc(), c, i), lanes, tileRows,
+                            vectors, kBlock, zeroInit, /*transposeA=*/false)
+                  .emit(nb, parallel && large && !overBatch);
+            });
+        split = overBatch;
+      } else {
+        split = MatmulEmitter(op.getLoc(), a, b, c, lanes, tileRows, vectors,
+                              kBlock, zeroInit, transposeA)
+                    .emit(builder, parallel && large);
+      }
+      if (split) {
         ++numParallel;
         ++parallelCount;
       }

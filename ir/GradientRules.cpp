@@ -255,8 +255,23 @@ KILN_END
 // Contractions, normalizations, reductions.
 KILN_RULE(MatmulOp)
 // [.., M, K] x [.., K, N]: dA = g @ B^T, dB = A^T @ g.
-return {builder.create<MatmulOp>(getLoc(), g, r.transposeLast2(getRhs())),
-        builder.create<MatmulOp>(getLoc(), r.transposeLast2(getLhs()), g)};
+Value lhs = getLhs(), rhs = getRhs();
+Value dLhs = builder.create<MatmulOp>(getLoc(), g, r.transposeLast2(rhs));
+RankedTensorType lhsType = getLhs().getType(), gType = getType();
+if (lhsType.getRank() > 2 && getRhs().getType().getRank() == 2) {
+  // A weight shared by every row of [.., M, K]: one [K, rows] x [rows, N]
+  // product over the flattened rows instead of a batch of products summed.
+  auto flat = [&](Value v, RankedTensorType type) -> Value {
+    int64_t columns = type.getShape().back();
+    auto flatType = RankedTensorType::get(
+        {type.getNumElements() / columns, columns}, type.getElementType());
+    return builder.create<ReshapeOp>(getLoc(), flatType, v);
+  };
+  return {dLhs, builder.create<MatmulOp>(getLoc(),
+                                         r.transposeLast2(flat(lhs, lhsType)),
+                                         flat(g, gType))};
+}
+return {dLhs, builder.create<MatmulOp>(getLoc(), r.transposeLast2(lhs), g)};
 KILN_END
 KILN_RULE(SoftmaxOp)
 // dx = y * (g - sum(g * y))

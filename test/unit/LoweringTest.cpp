@@ -837,9 +837,19 @@ func.func @predict(%x: tensor<3x16xf32> {kiln.input = "x"}, %h: tensor<4xf32> {k
 
 TEST_F(LoweringTest, Matmul) {
   const std::vector<std::pair<Shape, Shape>> shapes = {
-      {{5, 7}, {7, 3}},          {{1, 1}, {1, 1}},      {{13, 70}, {70, 37}},
-      {{64, 33}, {33, 48}},      {{9, 300}, {300, 20}}, {{2, 5, 7}, {7, 3}},
-      {{2, 1, 5, 7}, {3, 7, 4}}, {{4, 6}, {2, 6, 5}}};
+      {{5, 7}, {7, 3}},
+      {{1, 1}, {1, 1}},
+      {{13, 70}, {70, 37}},
+      {{64, 33}, {33, 48}},
+      {{9, 300}, {300, 20}},
+      {{2, 5, 7}, {7, 3}},
+      {{2, 1, 5, 7}, {3, 7, 4}},
+      {{4, 6}, {2, 6, 5}},
+      // Batched products (linalg.batch_matmul) and rows sharing a matrix.
+      {{2, 3, 5, 7}, {2, 3, 7, 4}},
+      {{6, 33, 40}, {6, 40, 20}},
+      {{8, 64, 64}, {8, 64, 64}},
+      {{3, 130, 17}, {17, 9}}};
   for (const char *dtype : {"f32", "f64"}) {
     for (const auto &[sa, sb] : shapes) {
       SCOPED_TRACE(tensorType(sa, dtype) + " x " + tensorType(sb, dtype));

@@ -102,6 +102,36 @@ func.func @batched_matmul(%a: tensor<2x1x5x7xf32>, %b: tensor<3x7x4xf32>) -> ten
 
 // -----
 
+// The same batch dimensions: one linalg.batch_matmul over the collapsed batch
+// ([2, 3] -> 6), expanded back.
+// CHECK-LABEL: func.func @batch_matmul
+// CHECK: %[[A:.+]] = tensor.collapse_shape %{{.+}} {{\[}}[0, 1], [2], [3]] : tensor<2x3x5x7xf32> into tensor<6x5x7xf32>
+// CHECK: %[[B:.+]] = tensor.collapse_shape %{{.+}} {{\[}}[0, 1], [2], [3]] : tensor<2x3x7x4xf32> into tensor<6x7x4xf32>
+// CHECK: %[[P:.+]] = linalg.batch_matmul ins(%[[A]], %[[B]] : tensor<6x5x7xf32>, tensor<6x7x4xf32>)
+// CHECK: tensor.expand_shape %[[P]] {{\[}}[0, 1], [2], [3]]{{.*}} : tensor<6x5x4xf32> into tensor<2x3x5x4xf32>
+// GENERIC-LABEL: func.func @batch_matmul
+// GENERIC-NOT: linalg.batch_matmul
+// GENERIC: linalg.generic
+func.func @batch_matmul(%a: tensor<2x3x5x7xf32>, %b: tensor<2x3x7x4xf32>) -> tensor<2x3x5x4xf32> {
+  %0 = kiln.matmul %a, %b : (tensor<2x3x5x7xf32>, tensor<2x3x7x4xf32>) -> tensor<2x3x5x4xf32>
+  return %0 : tensor<2x3x5x4xf32>
+}
+
+// -----
+
+// Rows sharing one matrix ([2, 3, 7] x [7, 4], a dense layer at every
+// position): one [6, 7] x [7, 4] linalg.matmul on the collapsed rows.
+// CHECK-LABEL: func.func @rows_matmul
+// CHECK: %[[X:.+]] = tensor.collapse_shape %{{.+}} {{\[}}[0, 1], [2]] : tensor<2x3x7xf32> into tensor<6x7xf32>
+// CHECK: %[[P:.+]] = linalg.matmul ins(%[[X]], %{{.+}} : tensor<6x7xf32>, tensor<7x4xf32>)
+// CHECK: tensor.expand_shape %[[P]] {{\[}}[0, 1], [2]]{{.*}} : tensor<6x4xf32> into tensor<2x3x4xf32>
+func.func @rows_matmul(%a: tensor<2x3x7xf32>, %b: tensor<7x4xf32>) -> tensor<2x3x4xf32> {
+  %0 = kiln.matmul %a, %b : (tensor<2x3x7xf32>, tensor<7x4xf32>) -> tensor<2x3x4xf32>
+  return %0 : tensor<2x3x4xf32>
+}
+
+// -----
+
 // Softmax subtracts the row maximum: max reduction, exp-sum reduction, then
 // one elementwise pass.
 // CHECK-LABEL: func.func @softmax

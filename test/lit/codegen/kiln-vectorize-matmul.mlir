@@ -167,3 +167,22 @@ func.func @transpose_a(%a: memref<12x4xf32>, %b: memref<12x16xf32>, %c: memref<4
   linalg.matmul_transpose_a ins(%a, %b : memref<12x4xf32>, memref<12x16xf32>) outs(%c : memref<4x16xf32>)
   return
 }
+
+// -----
+
+// linalg.batch_matmul: the kernel on each matrix's rank-reduced view; a large
+// batch splits over threads by matrix (2 * 8 * 64^3 flops), serially inside.
+// CHECK-LABEL: func.func @batched
+// CHECK-NOT: linalg.batch_matmul
+// CHECK: scf.parallel (%[[I:.+]]) = (%c0{{.*}}) to (%c8{{.*}}) step (%c1{{.*}}) {
+// CHECK: memref.subview %{{.+}}[%[[I]], 0, 0] [1, 64, 64] [1, 1, 1] : memref<8x64x64xf32> to memref<64x64xf32, strided<[64, 1], offset: ?>>
+// CHECK-NOT: scf.parallel
+// CHECK: vector.fma
+// SERIAL-LABEL: func.func @batched
+// SERIAL-NOT: scf.parallel
+// SERIAL: scf.for
+// SERIAL: vector.fma
+func.func @batched(%a: memref<8x64x64xf32>, %b: memref<8x64x64xf32>, %c: memref<8x64x64xf32>) {
+  linalg.batch_matmul ins(%a, %b : memref<8x64x64xf32>, memref<8x64x64xf32>) outs(%c : memref<8x64x64xf32>)
+  return
+}
