@@ -273,6 +273,15 @@ if (lhsType.getRank() > 2 && getRhs().getType().getRank() == 2) {
 }
 return {dLhs, builder.create<MatmulOp>(getLoc(), r.transposeLast2(lhs), g)};
 KILN_END
+Grads AttentionOp::buildGradients(OpBuilder &builder,
+                                  ArrayRef<Value> resultGrads) {
+  // One fused op for all three gradients; the log-sum-exp's gradient (zeros
+  // unless something else reads it) enters the same formula.
+  auto backward = builder.create<AttentionBackwardOp>(
+      getLoc(), getQuery(), getKey(), getValue(), getOut(), getLse(),
+      resultGrads[0], resultGrads[1], getScaleAttr(), getCausalAttr());
+  return {backward.getDquery(), backward.getDkey(), backward.getDvalue()};
+}
 KILN_RULE(SoftmaxOp)
 // dx = y * (g - sum(g * y))
 Value y = getResult();

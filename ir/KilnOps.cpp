@@ -482,6 +482,57 @@ LogicalResult ConcatOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
+/// The result types of an attention: `[..., Tq, Dv]` and the log-sum-exp
+/// `[..., Tq]`.
+static LogicalResult attentionTypes(std::optional<Location> loc, Value q,
+                                    Value k, Value v, bool causal,
+                                    SmallVectorImpl<Type> &results) {
+  RankedTensorType tq = getTensorType(q), tk = getTensorType(k),
+                   tv = getTensorType(v);
+  if (tq.getElementType() != tk.getElementType() ||
+      tq.getElementType() != tv.getElementType())
+    return emitOptionalError(loc, "operands have different element types");
+  std::string error;
+  FailureOr<shape::Shape> shape = shape::attention(
+      tq.getShape(), tk.getShape(), tv.getShape(), causal, error);
+  if (failed(shape))
+    return inferError(loc, error);
+  results.push_back(RankedTensorType::get(*shape, tq.getElementType()));
+  results.push_back(
+      RankedTensorType::get(tq.getShape().drop_back(), tq.getElementType()));
+  return success();
+}
+
+LogicalResult AttentionOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &results) {
+  return attentionTypes(loc, adaptor.getQuery(), adaptor.getKey(),
+                        adaptor.getValue(), adaptor.getCausal(), results);
+}
+
+LogicalResult
+AttentionBackwardOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                                      Adaptor adaptor,
+                                      SmallVectorImpl<Type> &results) {
+  for (Value v : {adaptor.getQuery(), adaptor.getKey(), adaptor.getValue()})
+    results.push_back(v.getType());
+  return success();
+}
+
+LogicalResult AttentionBackwardOp::verify() {
+  SmallVector<Type> forward;
+  if (failed(attentionTypes(getLoc(), getQuery(), getKey(), getValue(),
+                            getCausal(), forward)))
+    return failure();
+  if (getOut().getType() != forward[0] || getDout().getType() != forward[0])
+    return emitOpError("needs out and dout of the attention's type ")
+           << forward[0];
+  if (getLse().getType() != forward[1] || getDlse().getType() != forward[1])
+    return emitOpError("needs lse and dlse of type ") << forward[1];
+  return success();
+}
+
 LogicalResult BroadcastToOp::verify() {
   RankedTensorType in = getTensorType(getInput()), out = getType();
   if (in.getElementType() != out.getElementType())

@@ -269,6 +269,59 @@ def Kiln_MatmulOp : Kiln_Op<"matmul", [Pure, InferTypeOpAdaptor, DeclareOpInterf
   }];
 }
 
+def Kiln_AttentionOp : Kiln_Op<"attention", [Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
+  let summary = "fused scaled dot-product attention";
+  let description = [{
+    `out = softmax(q k^T * scale (+ causal mask)) v` over the last two
+    dimensions, for q `[..., Tq, D]`, k `[..., Tk, D]`, v `[..., Tk, Dv]`
+    with equal batch dimensions; with `causal`, query i attends to keys
+    0..i (PyTorch's `is_causal`). The second result is the log-sum-exp of
+    each query's scaled scores, `[..., Tq]`, which the backward pass reads
+    instead of the probabilities.
+
+    The lowering never forms the Tq x Tk matrix: it runs over tiles of
+    queries and keys with an online softmax (FlashAttention), and the
+    gradient is one `kiln.attention_backward` that recomputes each tile's
+    probabilities from the log-sum-exp.
+
+    ```mlir
+    %o, %lse = kiln.attention %q, %k, %v causal scale = 0.125
+        : (tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>)
+        -> (tensor<2x4x16x64xf32>, tensor<2x4x16xf32>)
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$query, Kiln_FloatTensor:$key,
+                       Kiln_FloatTensor:$value, F64Attr:$scale,
+                       UnitAttr:$causal);
+  let results = (outs Kiln_FloatTensor:$out, Kiln_FloatTensor:$lse);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value (`causal` $causal^)? `scale` `=` $scale
+    attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Kiln_AttentionBackwardOp : Kiln_Op<"attention_backward", [Pure, InferTypeOpAdaptor]> {
+  let summary = "gradient of kiln.attention";
+  let description = [{
+    Given an attention's operands and attributes, its results `out` and
+    `lse`, and their gradients `dout` and `dlse`, the gradients of q, k and
+    v (FlashAttention-2's backward pass, tile by tile).
+  }];
+  let arguments = (ins Kiln_FloatTensor:$query, Kiln_FloatTensor:$key,
+                       Kiln_FloatTensor:$value, Kiln_FloatTensor:$out,
+                       Kiln_FloatTensor:$lse, Kiln_FloatTensor:$dout,
+                       Kiln_FloatTensor:$dlse, F64Attr:$scale,
+                       UnitAttr:$causal);
+  let results = (outs Kiln_FloatTensor:$dquery, Kiln_FloatTensor:$dkey,
+                      Kiln_FloatTensor:$dvalue);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $out `,` $lse `,` $dout `,` $dlse
+    (`causal` $causal^)? `scale` `=` $scale attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def Kiln_SoftmaxOp : Kiln_AxisOp<"softmax", "softmax along an axis">;
 def Kiln_LogSoftmaxOp : Kiln_AxisOp<"log_softmax", "log-softmax along an axis">;
 

@@ -66,6 +66,59 @@ RefTensor binary(const RefTensor &a, const RefTensor &b, ArrayRef<int64_t> out,
   return r;
 }
 
+/// Scaled dot-product attention on [N..., T, D] tensors, one query at a
+/// time: its probabilities over the keys (0 where causally masked) and the
+/// log-sum-exp of its scaled scores.
+struct AttentionRef {
+  const RefTensor &query, &key, &value;
+  double scale;
+  bool causal;
+  int64_t batch, tq, tk, d, dv;
+
+  AttentionRef(const RefTensor &q, const RefTensor &k, const RefTensor &v,
+               double scale, bool causal)
+      : query(q), key(k), value(v), scale(scale), causal(causal) {
+    size_t rank = q.shape.size();
+    tq = q.shape[rank - 2];
+    tk = k.shape[rank - 2];
+    d = q.shape.back();
+    dv = v.shape.back();
+    batch = RefTensor::numElements(q.shape) / std::max<int64_t>(tq * d, 1);
+  }
+  double q(int64_t n, int64_t i, int64_t c) const {
+    return query.data[(n * tq + i) * d + c];
+  }
+  double k(int64_t n, int64_t j, int64_t c) const {
+    return key.data[(n * tk + j) * d + c];
+  }
+  double v(int64_t n, int64_t j, int64_t c) const {
+    return value.data[(n * tk + j) * dv + c];
+  }
+
+  template <typename Fn> void forEachQuery(Fn fn) const {
+    std::vector<double> s(tk);
+    for (int64_t n = 0; n < batch; ++n)
+      for (int64_t i = 0; i < tq; ++i) {
+        double mx = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < tk; ++j) {
+          s[j] = -INFINITY;
+          if (causal && j > i)
+            continue;
+          double dot = 0;
+          for (int64_t c = 0; c < d; ++c)
+            dot += q(n, i, c) * k(n, j, c);
+          s[j] = dot * scale;
+          mx = std::max(mx, s[j]);
+        }
+        for (int64_t j = 0; j < tk; ++j)
+          sum += std::exp(s[j] - mx);
+        for (int64_t j = 0; j < tk; ++j)
+          s[j] = std::exp(s[j] - mx) / sum;
+        fn(n, i, ArrayRef<double>(s), mx + std::log(sum));
+      }
+  }
+};
+
 RefTensor unary(const RefTensor &a, llvm::function_ref<double(double)> fn) {
   RefTensor r = a;
   for (double &x : r.data)
@@ -427,6 +480,53 @@ evaluateBlock(Block &block, ArrayRef<RefTensor> args,
               }
           });
           results.push_back(std::move(r));
+        })
+        .Case([&](AttentionOp a) {
+          AttentionRef ref(in(0), in(1), in(2), a.getScale().convertToDouble(),
+                           a.getCausal());
+          RefTensor o(shapeOf(a.getOut())), lse(shapeOf(a.getLse()));
+          ref.forEachQuery([&](int64_t n, int64_t i,
+                               ArrayRef<double> probabilities, double logSum) {
+            lse.data[n * ref.tq + i] = logSum;
+            double *row = &o.data[(n * ref.tq + i) * ref.dv];
+            for (int64_t j = 0; j < ref.tk; ++j)
+              for (int64_t c = 0; c < ref.dv; ++c)
+                row[c] += probabilities[j] * ref.v(n, j, c);
+          });
+          results.push_back(std::move(o));
+          results.push_back(std::move(lse));
+        })
+        .Case([&](AttentionBackwardOp a) {
+          AttentionRef ref(in(0), in(1), in(2), a.getScale().convertToDouble(),
+                           a.getCausal());
+          const RefTensor &o = in(3), &dout = in(5), &dlse = in(6);
+          RefTensor dq(in(0).shape), dk(in(1).shape), dv(in(2).shape);
+          ref.forEachQuery([&](int64_t n, int64_t i,
+                               ArrayRef<double> probabilities, double) {
+            int64_t row = n * ref.tq + i;
+            const double *g = &dout.data[row * ref.dv];
+            // D_i = dout_i . out_i - dlse_i; ds_ij = p_ij (dout_i . v_j - D_i)
+            double delta = -dlse.data[row];
+            for (int64_t c = 0; c < ref.dv; ++c)
+              delta += g[c] * o.data[row * ref.dv + c];
+            for (int64_t j = 0; j < ref.tk; ++j) {
+              double p = probabilities[j], dp = 0;
+              if (p == 0)
+                continue;
+              for (int64_t c = 0; c < ref.dv; ++c) {
+                dp += g[c] * ref.v(n, j, c);
+                dv.data[(n * ref.tk + j) * ref.dv + c] += p * g[c];
+              }
+              double ds = p * (dp - delta) * ref.scale;
+              for (int64_t c = 0; c < ref.d; ++c) {
+                dq.data[row * ref.d + c] += ds * ref.k(n, j, c);
+                dk.data[(n * ref.tk + j) * ref.d + c] += ds * ref.q(n, i, c);
+              }
+            }
+          });
+          results.push_back(std::move(dq));
+          results.push_back(std::move(dk));
+          results.push_back(std::move(dv));
         })
         .Case<SoftmaxOp, LogSoftmaxOp>([&](auto s) {
           bool isLog = isa<LogSoftmaxOp>(s.getOperation());

@@ -111,6 +111,38 @@ FailureOr<Shape> matmul(ArrayRef<int64_t> lhs, ArrayRef<int64_t> rhs,
   return result;
 }
 
+FailureOr<Shape> attention(ArrayRef<int64_t> q, ArrayRef<int64_t> k,
+                           ArrayRef<int64_t> v, bool causal,
+                           std::string &error) {
+  std::string shapes = "q " + str(q) + ", k " + str(k) + " and v " + str(v);
+  if (q.size() < 2 || k.size() != q.size() || v.size() != q.size()) {
+    error = "attention needs q, k and v of one rank >= 2 ([..., T, D]), got " +
+            shapes;
+    return failure();
+  }
+  if (q.drop_back(2) != k.drop_back(2) || q.drop_back(2) != v.drop_back(2)) {
+    error = "attention needs equal batch dimensions, got " + shapes;
+    return failure();
+  }
+  if (q.back() != k.back()) {
+    error = "attention needs queries and keys of one size (the last "
+            "dimension), got " +
+            shapes;
+    return failure();
+  }
+  if (k[k.size() - 2] != v[v.size() - 2]) {
+    error = "attention needs as many values as keys, got " + shapes;
+    return failure();
+  }
+  if (causal && q[q.size() - 2] > k[k.size() - 2]) {
+    error = "causal attention needs no more queries than keys, got " + shapes;
+    return failure();
+  }
+  Shape result(q.drop_back());
+  result.push_back(v.back());
+  return result;
+}
+
 FailureOr<Shape> reduce(ArrayRef<int64_t> input, ArrayRef<int64_t> axes,
                         bool keepDims, std::string &error) {
   llvm::SmallBitVector reduced(input.size());

@@ -54,6 +54,14 @@ bool broadcastsTo(llvm::ArrayRef<int64_t> from, llvm::ArrayRef<int64_t> to);
 llvm::FailureOr<Shape> matmul(llvm::ArrayRef<int64_t> lhs,
                               llvm::ArrayRef<int64_t> rhs, std::string &error);
 
+/// Scaled dot-product attention: q `[..., Tq, D]`, k `[..., Tk, D]`, v
+/// `[..., Tk, Dv]` with equal batch dimensions -> `[..., Tq, Dv]`. With
+/// `causal`, query i attends to keys 0..i, so Tq <= Tk.
+llvm::FailureOr<Shape> attention(llvm::ArrayRef<int64_t> q,
+                                 llvm::ArrayRef<int64_t> k,
+                                 llvm::ArrayRef<int64_t> v, bool causal,
+                                 std::string &error);
+
 /// Reduction over `axes` (already normalized; must be distinct).
 llvm::FailureOr<Shape> reduce(llvm::ArrayRef<int64_t> input,
                               llvm::ArrayRef<int64_t> axes, bool keepDims,

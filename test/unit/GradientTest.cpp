@@ -121,6 +121,10 @@ const Case kCases[] = {
      R"(func.func @f(%a: tensor<2x3x4xf32>, %b: tensor<4x2xf32>) -> tensor<2x3x2xf32> {
       %0 = kiln.matmul %a, %b : (tensor<2x3x4xf32>, tensor<4x2xf32>) -> tensor<2x3x2xf32>
       return %0 : tensor<2x3x2xf32> })"},
+    {"kiln.attention",
+     R"(func.func @f(%q: tensor<2x3x4xf32>, %k: tensor<2x5x4xf32>, %v: tensor<2x5x3xf32>) -> tensor<2x3x3xf32> {
+      %o, %lse = kiln.attention %q, %k, %v causal scale = 0.6 : (tensor<2x3x4xf32>, tensor<2x5x4xf32>, tensor<2x5x3xf32>) -> (tensor<2x3x3xf32>, tensor<2x3xf32>)
+      return %o : tensor<2x3x3xf32> })"},
     {"kiln.softmax", R"(func.func @f(%x: tensor<3x4xf32>) -> tensor<3x4xf32> {
       %0 = kiln.softmax %x axis = 1 : tensor<3x4xf32>
       return %0 : tensor<3x4xf32> })"},

@@ -132,6 +132,24 @@ func.func @batched_matmul_broadcast(%a: tensor<2x3x4xf32>, %b: tensor<4x2xf32>) 
 
 // -----
 
+// Fused attention: its one backward op gives all three gradients; the
+// log-sum-exp's gradient enters too when something reads it.
+// expected-remark @below {{gradient check passed for @attention}}
+func.func @attention(%q: tensor<2x3x4xf32>, %k: tensor<2x5x4xf32>, %v: tensor<2x5x3xf32>) -> (tensor<2x3x3xf32>, tensor<2x3xf32>) {
+  %o, %lse = kiln.attention %q, %k, %v scale = 0.7 : (tensor<2x3x4xf32>, tensor<2x5x4xf32>, tensor<2x5x3xf32>) -> (tensor<2x3x3xf32>, tensor<2x3xf32>)
+  return %o, %lse : tensor<2x3x3xf32>, tensor<2x3xf32>
+}
+
+// -----
+
+// expected-remark @below {{gradient check passed for @attention_causal}}
+func.func @attention_causal(%q: tensor<1x2x4x3xf32>, %k: tensor<1x2x5x3xf32>, %v: tensor<1x2x5x2xf32>) -> tensor<1x2x4x2xf32> {
+  %o, %lse = kiln.attention %q, %k, %v causal scale = 0.5 : (tensor<1x2x4x3xf32>, tensor<1x2x5x3xf32>, tensor<1x2x5x2xf32>) -> (tensor<1x2x4x2xf32>, tensor<1x2x4xf32>)
+  return %o : tensor<1x2x4x2xf32>
+}
+
+// -----
+
 // expected-remark @below {{gradient check passed for @softmaxes}}
 func.func @softmaxes(%x: tensor<3x4xf32>) -> (tensor<3x4xf32>, tensor<3x4xf32>) {
   %0 = kiln.softmax %x axis = 1 : tensor<3x4xf32>
