@@ -77,6 +77,7 @@ struct KilnToLinalgPass : kiln::impl::KilnToLinalgBase<KilnToLinalgPass> {
     lowering::populateConvPatterns(patterns, namedMatmul);
     lowering::populateOptimizerPatterns(patterns);
     lowering::populateScanPatterns(patterns);
+    lowering::populateAttentionPatterns(patterns);
 
     if (failed(applyPartialConversion(module, target, std::move(patterns))))
       return signalPassFailure();

@@ -278,6 +278,9 @@ void populateOptimizerPatterns(mlir::RewritePatternSet &patterns);
 /// kiln.scan as scf.for (LowerScan.cpp).
 void populateScanPatterns(mlir::RewritePatternSet &patterns);
 
+/// kiln.attention and its backward op (LowerAttention.cpp).
+void populateAttentionPatterns(mlir::RewritePatternSet &patterns);
+
 } // namespace kiln::lowering
 
 #endif // KILN_CODEGEN_LOWERINGUTILS_H

@@ -869,6 +869,79 @@ TEST_F(LoweringTest, Matmul) {
 }
 
 //===----------------------------------------------------------------------===//
+// Attention
+//===----------------------------------------------------------------------===//
+
+// The tiled kernels (forward: out and log-sum-exp; backward: dq, dk, dv)
+// against the reference, which forms the whole score matrix: sequence
+// lengths below, at and across the 64-wide tiles (with partial last tiles),
+// causal with as many and with fewer queries than keys, one and several
+// heads, no batch dimension at all.
+TEST_F(LoweringTest, Attention) {
+  struct Case {
+    Shape q, k, v;
+    bool causal;
+  };
+  const std::vector<Case> cases = {
+      {{2, 3, 4}, {2, 5, 4}, {2, 5, 3}, false},
+      {{2, 5, 4}, {2, 5, 4}, {2, 5, 3}, true},
+      {{1, 2, 100, 16}, {1, 2, 130, 16}, {1, 2, 130, 8}, false},
+      {{2, 1, 130, 8}, {2, 1, 130, 8}, {2, 1, 130, 8}, true},
+      {{3, 70, 8}, {3, 150, 8}, {3, 150, 5}, true},
+      {{64, 16}, {128, 16}, {128, 16}, true},
+      {{40, 2, 17, 4}, {40, 2, 17, 4}, {40, 2, 17, 4}, false}};
+  for (const char *dtype : {"f32", "f64"}) {
+    for (const Case &c : cases) {
+      // f64 (tight tolerances, slower to compile) on the tile edges only.
+      if (std::string(dtype) == "f64" && c.q.size() != 4)
+        continue;
+      std::string tq = tensorType(c.q, dtype), tk = tensorType(c.k, dtype),
+                  tv = tensorType(c.v, dtype);
+      std::string error;
+      Shape outShape = ruleShape(
+          kiln::shape::attention(c.q, c.k, c.v, c.causal, error), error);
+      Shape lseShape(c.q.begin(), c.q.end() - 1);
+      std::string to = tensorType(outShape, dtype),
+                  tl = tensorType(lseShape, dtype);
+      SCOPED_TRACE(tq + " " + tk + " " + tv + (c.causal ? " causal" : ""));
+      std::string attrs =
+          std::string(c.causal ? "causal " : "") + "scale = 0.35";
+      std::string ir =
+          "func.func @predict(%q: " + tq + " {kiln.input = \"q\"}, %k: " + tk +
+          " {kiln.input = \"k\"}, %v: " + tv +
+          " {kiln.input = \"v\"}, %g: " + to +
+          " {kiln.input = \"g\"}, %gl: " + tl + " {kiln.input = \"gl\"}) -> (" +
+          to + " {kiln.output = \"o\"}, " + tl + " {kiln.output = \"lse\"}, " +
+          tq + " {kiln.output = \"dq\"}, " + tk + " {kiln.output = \"dk\"}, " +
+          tv + " {kiln.output = \"dv\"}) {\n" +
+          "  %o, %lse = kiln.attention %q, %k, %v " + attrs + " : (" + tq +
+          ", " + tk + ", " + tv + ") -> (" + to + ", " + tl + ")\n" +
+          "  %dq, %dk, %dv = kiln.attention_backward %q, %k, %v, %o, %lse, "
+          "%g, %gl " +
+          attrs + " : (" + tq + ", " + tk + ", " + tv + ", " + to + ", " + tl +
+          ", " + to + ", " + tl + ") -> (" + tq + ", " + tk + ", " + tv +
+          ")\n" + "  return %o, %lse, %dq, %dk, %dv : " + to + ", " + tl +
+          ", " + tq + ", " + tk + ", " + tv + "\n}\n";
+      Tensors inputs = {{"q", random(rng, dtype, c.q, -1.5, 1.5)},
+                        {"k", random(rng, dtype, c.k, -1.5, 1.5)},
+                        {"v", random(rng, dtype, c.v, -1, 1)},
+                        {"g", random(rng, dtype, outShape, -1, 1)},
+                        {"gl", random(rng, dtype, lseShape, -1, 1)}};
+      Tensors expected = reference(ir, "predict", inputs);
+      bool f64 = std::string(dtype) == "f64";
+      forEachConfig(ir, [&](Compiled &compiled) {
+        Tensors outputs = compiled.run("predict", inputs);
+        for (const char *name : {"o", "lse", "dq", "dk", "dv"}) {
+          ASSERT_TRUE(outputs.count(name)) << compiled.manifest();
+          expectNear(outputs[name], expected[name], f64 ? 1e-11 : 1e-4,
+                     f64 ? 1e-11 : 2e-5, name);
+        }
+      });
+    }
+  }
+}
+
+//===----------------------------------------------------------------------===//
 // Normalizations and reductions
 //===----------------------------------------------------------------------===//
 
