@@ -107,6 +107,138 @@ template <typename OpTy> struct SoftmaxLowering : OpConversionPattern<OpTy> {
   }
 };
 
+/// The mean and 1 / sqrt(biased variance + eps) of each row (the last
+/// dimension) of `x`, as two passes: the mean, then the squared deviations
+/// from it (no cancellation, unlike sum(x^2) - sum(x)^2).
+struct RowStats {
+  Value mean, rstd;
+  AffineMap identity, rowMap;
+  int64_t width;
+
+  RowStats(OpBuilder &b, Location loc, Value x, double eps) {
+    RankedTensorType type = tensorType(x);
+    int64_t rank = type.getRank();
+    width = type.getShape().back();
+    SmallVector<bool> reduced = axesMask(rank, {rank - 1});
+    identity = b.getMultiDimIdentityMap(rank);
+    rowMap = reducedMap(b, rank, reduced);
+    Type element = type.getElementType();
+    double inverse = 1.0 / static_cast<double>(width);
+    mean = scaleBy(b, loc,
+                   buildReduction(b, loc, x, reduced, 0.0,
+                                  [](Scalar &s, Value acc, Value v) {
+                                    return s.accumulate(acc, v);
+                                  }),
+                   inverse);
+    Operand squares{filled(b, loc, keptShape(type.getShape(), reduced),
+                           b.getFloatAttr(element, 0.0)),
+                    rowMap};
+    Value sum = buildGeneric(b, loc, {{x, identity}, {mean, rowMap}}, squares,
+                             reductionIterators(reduced),
+                             [](OpBuilder &nb, Location l, ValueRange args) {
+                               Scalar s{nb, l};
+                               Value d = s.sub(args[0], args[1]);
+                               return SmallVector<Value>{
+                                   s.accumulate(args[2], s.mul(d, d))};
+                             })
+                    .front();
+    rstd = buildElementwise(
+        b, loc, tensorType(sum), sum,
+        [&](OpBuilder &nb, Location l, ValueRange args) {
+          Scalar s{nb, l};
+          Value var = s.mul(args[0], s.cst(element, inverse));
+          return s.div(s.cst(element, 1.0),
+                       s.sqrt(s.add(var, s.cst(element, eps))));
+        });
+  }
+};
+
+/// layer_norm: (x - mean) * rstd per row.
+struct LayerNormLowering : OpConversionPattern<kiln::LayerNormOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::LayerNormOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = adaptor.getInput();
+    RankedTensorType type = tensorType(x);
+    RowStats stats(rewriter, loc, x, op.getEps().convertToDouble());
+    Operand out{
+        emptyLike(rewriter, loc, type.getShape(), type.getElementType()),
+        stats.identity};
+    SmallVector<utils::IteratorType> parallel(type.getRank(),
+                                              utils::IteratorType::parallel);
+    rewriter.replaceOp(
+        op, buildGeneric(rewriter, loc,
+                         {{x, stats.identity},
+                          {stats.mean, stats.rowMap},
+                          {stats.rstd, stats.rowMap}},
+                         out, parallel,
+                         [](OpBuilder &nb, Location l, ValueRange args) {
+                           Scalar s{nb, l};
+                           return SmallVector<Value>{
+                               s.mul(s.sub(args[0], args[1]), args[2])};
+                         }));
+    return success();
+  }
+};
+
+/// layer_norm_backward: rstd * (g - mean(g) - y * mean(g * y)), with the
+/// statistics recomputed from x and both sums in one pass.
+struct LayerNormBackwardLowering
+    : OpConversionPattern<kiln::LayerNormBackwardOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::LayerNormBackwardOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = adaptor.getInput(), g = adaptor.getGrad();
+    RankedTensorType type = tensorType(x);
+    Type element = type.getElementType();
+    int64_t rank = type.getRank();
+    RowStats stats(rewriter, loc, x, op.getEps().convertToDouble());
+    SmallVector<bool> reduced = axesMask(rank, {rank - 1});
+    auto zeros = [&] {
+      return Operand{filled(rewriter, loc, keptShape(type.getShape(), reduced),
+                            rewriter.getFloatAttr(element, 0.0)),
+                     stats.rowMap};
+    };
+    SmallVector<Operand> ins = {{x, stats.identity},
+                                {g, stats.identity},
+                                {stats.mean, stats.rowMap},
+                                {stats.rstd, stats.rowMap}};
+    SmallVector<Value> sums = buildGeneric(
+        rewriter, loc, ins, {zeros(), zeros()}, reductionIterators(reduced),
+        [](OpBuilder &nb, Location l, ValueRange args) {
+          Scalar s{nb, l};
+          Value y = s.mul(s.sub(args[0], args[2]), args[3]);
+          return SmallVector<Value>{s.accumulate(args[4], args[1]),
+                                    s.accumulate(args[5], s.mul(args[1], y))};
+        });
+    ins.push_back({sums[0], stats.rowMap});
+    ins.push_back({sums[1], stats.rowMap});
+    double inverse = 1.0 / static_cast<double>(stats.width);
+    Operand out{emptyLike(rewriter, loc, type.getShape(), element),
+                stats.identity};
+    SmallVector<utils::IteratorType> parallel(rank,
+                                              utils::IteratorType::parallel);
+    rewriter.replaceOp(
+        op, buildGeneric(rewriter, loc, ins, out, parallel,
+                         [&](OpBuilder &nb, Location l, ValueRange args) {
+                           Scalar s{nb, l};
+                           Value n = s.cst(element, inverse);
+                           Value y = s.mul(s.sub(args[0], args[2]), args[3]);
+                           Value centered =
+                               s.sub(s.sub(args[1], s.mul(args[4], n)),
+                                     s.mul(y, s.mul(args[5], n)));
+                           return SmallVector<Value>{s.mul(args[3], centered)};
+                         }));
+    return success();
+  }
+};
+
 /// reduce_sum, reduce_mean, reduce_max.
 template <typename OpTy> struct ReduceLowering : OpConversionPattern<OpTy> {
   using OpConversionPattern<OpTy>::OpConversionPattern;
@@ -194,6 +326,7 @@ void kiln::lowering::populateReductionPatterns(RewritePatternSet &patterns,
   patterns.add<
       SoftmaxLowering<kiln::SoftmaxOp>, SoftmaxLowering<kiln::LogSoftmaxOp>,
       ReduceLowering<kiln::ReduceSumOp>, ReduceLowering<kiln::ReduceMeanOp>,
-      ReduceLowering<kiln::ReduceMaxOp>, ArgmaxLowering>(ctx);
+      ReduceLowering<kiln::ReduceMaxOp>, ArgmaxLowering, LayerNormLowering,
+      LayerNormBackwardLowering>(ctx);
   patterns.add<MatmulLowering>(ctx, namedMatmul);
 }

@@ -58,6 +58,21 @@ std::optional<double> BuiltinCall::numberArg(unsigned i, double defaultValue) {
                           builtin.name + "'");
 }
 
+std::optional<bool> BuiltinCall::boolArg(unsigned i, bool defaultValue) {
+  if (!arg(i))
+    return defaultValue;
+  Value r = e.eval(*arg(i), frame);
+  if (r.isPoison())
+    return std::nullopt;
+  if (r.kind != Value::Kind::Bool) {
+    e.error(arg(i)->getLoc(), "'" + builtin.params[i] +
+                                  "' must be true or false, got " +
+                                  e.describe(r));
+    return std::nullopt;
+  }
+  return r.b;
+}
+
 //===----------------------------------------------------------------------===//
 // Builtins with a shape of their own
 //===----------------------------------------------------------------------===//
@@ -316,6 +331,69 @@ Value elaborateDropout(BuiltinCall &c) {
   return Value::tensorOf(c.create<DropoutOp>(
       x, mlir::Value(), mlir::Value(), b.getF64FloatAttr(*rate),
       b.getI64IntegerAttr(++c.e.numSalts)));
+}
+
+/// attention(q, k, v, causal = false, scale = 1 / sqrt(D)): softmax(q k^T *
+/// scale) v over [..., T, D] tensors, as one fused kiln.attention.
+Value elaborateAttention(BuiltinCall &c) {
+  mlir::Value q = c.tensorArg(0), k = c.tensorArg(1), v = c.tensorArg(2);
+  if (!q || !k || !v)
+    return Value::poison();
+  std::optional<bool> causal = c.boolArg(3, false);
+  int64_t width = typeOf(q).getRank() ? typeOf(q).getShape().back() : 1;
+  std::optional<double> scale = c.numberArg(
+      4, 1.0 / std::sqrt(static_cast<double>(std::max<int64_t>(width, 1))));
+  if (!causal || !scale)
+    return Value::poison();
+  if (!(*scale > 0) || !std::isfinite(*scale)) {
+    c.e.error(c.arg(4)->getLoc(),
+              llvm::formatv("the scale of 'attention' must be a positive "
+                            "number, got {0}",
+                            *scale)
+                  .str());
+    return Value::poison();
+  }
+  if (typeOf(q).getElementType() != typeOf(k).getElementType() ||
+      typeOf(q).getElementType() != typeOf(v).getElementType()) {
+    c.error("'attention' needs q, k and v of one element type, got " +
+            typeStr(q.getType()) + ", " + typeStr(k.getType()) + " and " +
+            typeStr(v.getType()));
+    return Value::poison();
+  }
+  std::string error;
+  if (failed(shape::attention(typeOf(q).getShape(), typeOf(k).getShape(),
+                              typeOf(v).getShape(), *causal, error))) {
+    c.error(error);
+    return Value::poison();
+  }
+  mlir::OpBuilder &b = c.e.builder;
+  auto op = c.create<AttentionOp>(q, k, v, b.getF64FloatAttr(*scale),
+                                  *causal ? b.getUnitAttr() : mlir::UnitAttr());
+  return Value::tensorOf(op.getOut());
+}
+
+/// layer_norm(x, eps = 1e-5): the last dimension normalized to mean 0 and
+/// variance 1 (no weight or bias: `nn.layernorm` adds those).
+Value elaborateLayerNorm(BuiltinCall &c) {
+  mlir::Value x = c.tensorArg(0);
+  std::optional<double> eps = c.numberArg(1, 1e-5);
+  if (!x || !eps)
+    return Value::poison();
+  if (typeOf(x).getRank() < 1) {
+    c.error("'layer_norm' needs a tensor of rank >= 1, got " +
+            typeStr(x.getType()));
+    return Value::poison();
+  }
+  if (!(*eps > 0) || !std::isfinite(*eps)) {
+    c.e.error(c.arg(1)->getLoc(),
+              llvm::formatv("the eps of 'layer_norm' must be a positive "
+                            "number, got {0}",
+                            *eps)
+                  .str());
+    return Value::poison();
+  }
+  return Value::tensorOf(
+      c.create<LayerNormOp>(x, c.e.builder.getF64FloatAttr(*eps)));
 }
 
 /// split(x, pieces, axis = -1): a tuple of `pieces` equal parts.
@@ -797,6 +875,8 @@ const std::vector<Builtin> &sema::getBuiltins() {
         op("flatten", "x",
            [](BuiltinCall &c) { return elaborateReshape(c, true); }),
         variadicOp("transpose", "x", elaborateTranspose),
+        op("attention", "q, k, v, causal?, scale?", elaborateAttention),
+        op("layer_norm", "x, eps?", elaborateLayerNorm),
         op("split", "x, pieces, axis?", elaborateSplit),
         op("slice", "x, start, size, axis?", elaborateSlice),
         op("one_hot", "ids, classes", elaborateOneHot),

@@ -42,6 +42,8 @@ struct BuiltinCall {
   mlir::Value tensorArg(unsigned i, bool floatOnly = true);
   /// Evaluates parameter `i` as a number; `defaultValue` when not given.
   std::optional<double> numberArg(unsigned i, double defaultValue);
+  /// Evaluates parameter `i` as true or false; `defaultValue` when not given.
+  std::optional<bool> boolArg(unsigned i, bool defaultValue);
   /// Builds an OpTy at the call's location.
   template <typename OpTy, typename... Args> OpTy create(Args &&...args) {
     return e.create<OpTy>(loc(), frame, std::forward<Args>(args)...);

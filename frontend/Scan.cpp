@@ -79,21 +79,8 @@ Value sema::elaborateScan(BuiltinCall &c) {
       e.evalAxis(c.arg(3), c.loc(), c.frame, xs->front(), 1);
   if (!axis)
     return Value::poison();
-  auto flag = [&](unsigned i, llvm::StringRef name) -> std::optional<bool> {
-    if (!c.arg(i))
-      return false;
-    Value r = e.eval(*c.arg(i), c.frame);
-    if (r.isPoison())
-      return std::nullopt;
-    if (r.kind != Value::Kind::Bool) {
-      e.error(c.arg(i)->getLoc(),
-              "'" + name + "' must be true or false, got " + e.describe(r));
-      return std::nullopt;
-    }
-    return r.b;
-  };
-  std::optional<bool> reverse = flag(4, "reverse"),
-                      stateful = flag(5, "stateful");
+  std::optional<bool> reverse = c.boolArg(4, false),
+                      stateful = c.boolArg(5, false);
   if (!reverse || !stateful)
     return Value::poison();
   // A stateful scan of the model continues from the carries the previous

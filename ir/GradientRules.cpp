@@ -282,6 +282,10 @@ Grads AttentionOp::buildGradients(OpBuilder &builder,
       resultGrads[0], resultGrads[1], getScaleAttr(), getCausalAttr());
   return {backward.getDquery(), backward.getDkey(), backward.getDvalue()};
 }
+KILN_RULE(LayerNormOp)
+return {
+    builder.create<LayerNormBackwardOp>(getLoc(), getInput(), g, getEpsAttr())};
+KILN_END
 KILN_RULE(SoftmaxOp)
 // dx = y * (g - sum(g * y))
 Value y = getResult();

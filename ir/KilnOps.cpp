@@ -533,6 +533,14 @@ LogicalResult AttentionBackwardOp::verify() {
   return success();
 }
 
+LogicalResult LayerNormOp::verify() {
+  if (getInput().getType().getRank() < 1)
+    return emitOpError("needs a tensor of rank >= 1, got a scalar");
+  if (!(getEps().convertToDouble() > 0))
+    return emitOpError("needs eps > 0, got ") << getEps().convertToDouble();
+  return success();
+}
+
 LogicalResult BroadcastToOp::verify() {
   RankedTensorType in = getTensorType(getInput()), out = getType();
   if (in.getElementType() != out.getElementType())

@@ -322,6 +322,37 @@ def Kiln_AttentionBackwardOp : Kiln_Op<"attention_backward", [Pure, InferTypeOpA
   let hasVerifier = 1;
 }
 
+def Kiln_LayerNormOp : Kiln_Op<"layer_norm", [Pure, SameOperandsAndResultType, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
+  let summary = "normalizes the last dimension to mean 0 and variance 1";
+  let description = [{
+    `(x - mean) / sqrt(var + eps)` over the last dimension, with the biased
+    variance (torch.nn.functional.layer_norm without weight and bias; the
+    DSL's `layer_norm` layer multiplies and adds those). Its gradient is one
+    `kiln.layer_norm_backward`, which recomputes the statistics from x.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, F64Attr:$eps);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `eps` `=` $eps attr-dict `:` type($input)
+  }];
+  let hasVerifier = 1;
+}
+
+def Kiln_LayerNormBackwardOp : Kiln_Op<"layer_norm_backward", [Pure, SameOperandsAndResultType]> {
+  let summary = "gradient of kiln.layer_norm";
+  let description = [{
+    Given a layer norm's input x and its result's gradient g:
+    `(g - mean(g) - y * mean(g * y)) / sqrt(var + eps)`, y the normalized x,
+    means over the last dimension.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$grad,
+                       F64Attr:$eps);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $grad `eps` `=` $eps attr-dict `:` type($input)
+  }];
+}
+
 def Kiln_SoftmaxOp : Kiln_AxisOp<"softmax", "softmax along an axis">;
 def Kiln_LogSoftmaxOp : Kiln_AxisOp<"log_softmax", "log-softmax along an axis">;
 

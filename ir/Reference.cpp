@@ -119,6 +119,19 @@ struct AttentionRef {
   }
 };
 
+/// The mean and 1 / sqrt(biased variance + eps) of one lane of `x`.
+std::pair<double, double> laneStats(const RefTensor &x, ArrayRef<int64_t> lane,
+                                    double eps) {
+  double mean = 0, var = 0;
+  for (int64_t o : lane)
+    mean += x.data[o];
+  mean /= lane.size();
+  for (int64_t o : lane)
+    var += (x.data[o] - mean) * (x.data[o] - mean);
+  var /= lane.size();
+  return {mean, 1 / std::sqrt(var + eps)};
+}
+
 RefTensor unary(const RefTensor &a, llvm::function_ref<double(double)> fn) {
   RefTensor r = a;
   for (double &x : r.data)
@@ -527,6 +540,34 @@ evaluateBlock(Block &block, ArrayRef<RefTensor> args,
           results.push_back(std::move(dq));
           results.push_back(std::move(dk));
           results.push_back(std::move(dv));
+        })
+        .Case([&](LayerNormOp op) {
+          RefTensor y = in(0);
+          double eps = op.getEps().convertToDouble();
+          forEachLane(y.shape, y.shape.size() - 1, [&](ArrayRef<int64_t> lane) {
+            auto [mean, rstd] = laneStats(y, lane, eps);
+            for (int64_t o : lane)
+              y.data[o] = (y.data[o] - mean) * rstd;
+          });
+          results.push_back(std::move(y));
+        })
+        .Case([&](LayerNormBackwardOp op) {
+          const RefTensor &x = in(0), &g = in(1);
+          RefTensor dx(x.shape);
+          double eps = op.getEps().convertToDouble();
+          forEachLane(x.shape, x.shape.size() - 1, [&](ArrayRef<int64_t> lane) {
+            auto [mean, rstd] = laneStats(x, lane, eps);
+            double sumG = 0, sumGY = 0, n = lane.size();
+            for (int64_t o : lane) {
+              sumG += g.data[o];
+              sumGY += g.data[o] * (x.data[o] - mean) * rstd;
+            }
+            for (int64_t o : lane) {
+              double y = (x.data[o] - mean) * rstd;
+              dx.data[o] = rstd * (g.data[o] - sumG / n - y * sumGY / n);
+            }
+          });
+          results.push_back(std::move(dx));
         })
         .Case<SoftmaxOp, LogSoftmaxOp>([&](auto s) {
           bool isLog = isa<LogSoftmaxOp>(s.getOperation());

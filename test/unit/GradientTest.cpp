@@ -125,6 +125,10 @@ const Case kCases[] = {
      R"(func.func @f(%q: tensor<2x3x4xf32>, %k: tensor<2x5x4xf32>, %v: tensor<2x5x3xf32>) -> tensor<2x3x3xf32> {
       %o, %lse = kiln.attention %q, %k, %v causal scale = 0.6 : (tensor<2x3x4xf32>, tensor<2x5x4xf32>, tensor<2x5x3xf32>) -> (tensor<2x3x3xf32>, tensor<2x3xf32>)
       return %o : tensor<2x3x3xf32> })"},
+    {"kiln.layer_norm",
+     R"(func.func @f(%x: tensor<2x3x5xf32>) -> tensor<2x3x5xf32> {
+      %0 = kiln.layer_norm %x eps = 1.0e-3 : tensor<2x3x5xf32>
+      return %0 : tensor<2x3x5xf32> })"},
     {"kiln.softmax", R"(func.func @f(%x: tensor<3x4xf32>) -> tensor<3x4xf32> {
       %0 = kiln.softmax %x axis = 1 : tensor<3x4xf32>
       return %0 : tensor<3x4xf32> })"},

@@ -868,6 +868,38 @@ TEST_F(LoweringTest, Matmul) {
   }
 }
 
+// layer_norm and its backward op against the reference; one row is offset
+// by 1000 (the two-pass variance keeps it accurate).
+TEST_F(LoweringTest, LayerNorm) {
+  for (const char *dtype : {"f32", "f64"}) {
+    for (const Shape &shape : std::vector<Shape>{{7}, {3, 10}, {2, 5, 33}}) {
+      std::string t = tensorType(shape, dtype);
+      SCOPED_TRACE(t);
+      std::string ir =
+          "func.func @predict(%x: " + t + " {kiln.input = \"x\"}, %g: " + t +
+          " {kiln.input = \"g\"}) -> (" + t + " {kiln.output = \"y\"}, " + t +
+          " {kiln.output = \"dx\"}) {\n  %y = kiln.layer_norm %x eps = "
+          "1.0e-5 : " +
+          t + "\n  %dx = kiln.layer_norm_backward %x, %g eps = 1.0e-5 : " + t +
+          "\n  return %y, %dx : " + t + ", " + t + "\n}\n";
+      HostTensor x = random(rng, dtype, shape, -2, 2);
+      for (int64_t i = 0; i < shape.back(); ++i)
+        x.values[i] += 1000;
+      Tensors inputs = {{"x", x}, {"g", random(rng, dtype, shape, -1, 1)}};
+      Tensors expected = reference(ir, "predict", inputs);
+      bool f64 = std::string(dtype) == "f64";
+      forEachConfig(ir, [&](Compiled &compiled) {
+        Tensors outputs = compiled.run("predict", inputs);
+        for (const char *name : {"y", "dx"}) {
+          ASSERT_TRUE(outputs.count(name)) << compiled.manifest();
+          expectNear(outputs[name], expected[name], f64 ? 1e-11 : 2e-4,
+                     f64 ? 1e-11 : 2e-4, name);
+        }
+      });
+    }
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // Attention
 //===----------------------------------------------------------------------===//

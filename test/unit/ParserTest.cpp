@@ -425,7 +425,8 @@ struct ErrorCase {
 
 TEST(ParserTest, ErrorMessages) {
   const ErrorCase cases[] = {
-      {"x = 1", "expected 'import', 'fn', 'model' or 'train' at top level, found 'x'", 1,
+      {"x = 1",
+       "expected 'import', 'fn', 'model' or 'train' at top level, found 'x'", 1,
        1},
       {"model { }", "expected a model name after 'model', found '{'", 1, 7},
       {"model mlp\n  x = 1", "expected '{' to start the body of model 'mlp'", 2,

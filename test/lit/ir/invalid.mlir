@@ -383,3 +383,20 @@ func.func @warmup_steps(%h: tensor<4xf32>) {
   %0 = kiln.warmup %h : tensor<4xf32> {steps = 0 : i64} : tensor<f32>
   return
 }
+
+// -----
+
+func.func @attention_values(%q: tensor<2x16x8xf32>, %v: tensor<2x12x4xf32>) {
+  // expected-error @+2 {{'kiln.attention' op failed to infer returned types}}
+  // expected-error @+1 {{attention needs as many values as keys, got q [2, 16, 8], k [2, 16, 8] and v [2, 12, 4]}}
+  %o, %lse = kiln.attention %q, %q, %v scale = 0.5 : (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x12x4xf32>) -> (tensor<2x16x4xf32>, tensor<2x16xf32>)
+  return
+}
+
+// -----
+
+func.func @attention_backward_lse(%q: tensor<2x16x8xf32>, %o: tensor<2x16x8xf32>, %lse: tensor<2x8xf32>) {
+  // expected-error @+1 {{'kiln.attention_backward' op needs lse and dlse of type 'tensor<2x16xf32>'}}
+  %dq, %dk, %dv = kiln.attention_backward %q, %q, %q, %o, %lse, %o, %lse scale = 0.5 : (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x8xf32>, tensor<2x16x8xf32>, tensor<2x8xf32>) -> (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x8xf32>)
+  return
+}

@@ -179,3 +179,13 @@ func.func @random(%h: tensor<4xf32>) -> (tensor<3x5xf32>, tensor<7xf64>) {
   %u = kiln.random_uniform {salt = 3 : i64} : tensor<7xf64>
   return %n, %u : tensor<3x5xf32>, tensor<7xf64>
 }
+
+// CHECK-LABEL: func.func @attention
+// CHECK: %[[O:.+]], %[[LSE:.+]] = kiln.attention %{{.+}}, %{{.+}}, %{{.+}} causal scale = 1.250000e-01 : (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x4xf32>) -> (tensor<2x16x4xf32>, tensor<2x16xf32>)
+// CHECK: kiln.attention_backward %{{.+}}, %{{.+}}, %{{.+}}, %[[O]], %[[LSE]], %{{.+}}, %{{.+}} causal scale = 1.250000e-01
+// GENERIC: "kiln.attention"(%{{.+}}, %{{.+}}, %{{.+}}) <{causal, scale = 1.250000e-01 : f64}>
+func.func @attention(%q: tensor<2x16x8xf32>, %k: tensor<2x16x8xf32>, %v: tensor<2x16x4xf32>, %g: tensor<2x16x4xf32>, %gl: tensor<2x16xf32>) -> (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x4xf32>) {
+  %o, %lse = kiln.attention %q, %k, %v causal scale = 0.125 : (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x4xf32>) -> (tensor<2x16x4xf32>, tensor<2x16xf32>)
+  %dq, %dk, %dv = kiln.attention_backward %q, %k, %v, %o, %lse, %g, %gl causal scale = 0.125 : (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x4xf32>, tensor<2x16x4xf32>, tensor<2x16xf32>, tensor<2x16x4xf32>, tensor<2x16xf32>) -> (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x4xf32>)
+  return %dq, %dk, %dv : tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x4xf32>
+}

@@ -150,6 +150,14 @@ func.func @attention_causal(%q: tensor<1x2x4x3xf32>, %k: tensor<1x2x5x3xf32>, %v
 
 // -----
 
+// expected-remark @below {{gradient check passed for @layer_norm}}
+func.func @layer_norm(%x: tensor<4x6xf32>) -> tensor<4x6xf32> {
+  %0 = kiln.layer_norm %x eps = 1.0e-5 : tensor<4x6xf32>
+  return %0 : tensor<4x6xf32>
+}
+
+// -----
+
 // expected-remark @below {{gradient check passed for @softmaxes}}
 func.func @softmaxes(%x: tensor<3x4xf32>) -> (tensor<3x4xf32>, tensor<3x4xf32>) {
   %0 = kiln.softmax %x axis = 1 : tensor<3x4xf32>
