@@ -326,6 +326,9 @@ Value elaborateDropout(BuiltinCall &c) {
             .str());
     return Value::poison();
   }
+  // Dropout with rate 0 (a layer's default) is the identity.
+  if (*rate == 0)
+    return Value::tensorOf(x);
   mlir::OpBuilder &b = c.e.builder;
   // Each dropout draws its own mask: the salt tells them apart.
   return Value::tensorOf(c.create<DropoutOp>(
