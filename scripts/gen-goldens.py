@@ -117,9 +117,49 @@ def vae(p, x):
     return reconstruction + kl
 
 
+def torch_encoder_layer(p, prefix, x, heads, causal):
+    """PyTorch's own nn.TransformerEncoderLayer (pre-norm, GELU, batch first)
+    with the weights of nn.kiln's encoder_layer (dense weights stored
+    transposed), the causal one through an additive -inf mask."""
+    width = x.shape[-1]
+    hidden = p[prefix + ".ff.inner.w"].shape[1]
+    layer = torch.nn.TransformerEncoderLayer(
+        width, heads, hidden, dropout=0.0, activation="gelu", batch_first=True,
+        norm_first=True)
+    tensors = {
+        (layer.self_attn, "in_proj_weight"): p[prefix + ".attn.w_in"].t(),
+        (layer.self_attn, "in_proj_bias"): p[prefix + ".attn.b_in"],
+        (layer.self_attn.out_proj, "weight"): p[prefix + ".attn.w_out"].t(),
+        (layer.self_attn.out_proj, "bias"): p[prefix + ".attn.b_out"],
+        (layer.linear1, "weight"): p[prefix + ".ff.inner.w"].t(),
+        (layer.linear1, "bias"): p[prefix + ".ff.inner.b"],
+        (layer.linear2, "weight"): p[prefix + ".ff.project.w"].t(),
+        (layer.linear2, "bias"): p[prefix + ".ff.project.b"],
+        (layer.norm1, "weight"): p[prefix + ".norm1.weight"],
+        (layer.norm1, "bias"): p[prefix + ".norm1.bias"],
+        (layer.norm2, "weight"): p[prefix + ".norm2.weight"],
+        (layer.norm2, "bias"): p[prefix + ".norm2.bias"],
+    }
+    # The layer's parameters become functions of Kiln's, so gradients flow back.
+    for (module, name), value in tensors.items():
+        delattr(module, name)
+        setattr(module, name, value)
+    mask = None
+    if causal:
+        t = x.shape[1]
+        mask = torch.triu(torch.full((t, t), float("-inf")), diagonal=1)
+    return layer(x, src_mask=mask)
+
+
+def encoder(p, x):
+    lower = torch_encoder_layer(p, "lower", x, 4, causal=False)
+    upper = torch_encoder_layer(p, "upper", lower, 2, causal=True)
+    return upper.mean(1) @ p["logits.w"] + p["logits.b"]
+
+
 FORWARD = {"mlp": mlp, "lenet": lenet, "convs": convs, "bn": bn,
            "rnn_seq": rnn_seq, "lstm_seq": lstm_seq, "gru_seq": gru_seq,
-           "autoencoder": autoencoder, "vae": vae}
+           "autoencoder": autoencoder, "vae": vae, "encoder": encoder}
 
 
 def summarize(t):
