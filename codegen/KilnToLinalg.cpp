@@ -62,10 +62,11 @@ struct KilnToLinalgPass : kiln::impl::KilnToLinalgBase<KilnToLinalgPass> {
     });
 
     ConversionTarget target(*ctx);
-    target.addLegalDialect<
-        arith::ArithDialect, linalg::LinalgDialect, math::MathDialect,
-        tensor::TensorDialect, bufferization::BufferizationDialect,
-        memref::MemRefDialect, func::FuncDialect, scf::SCFDialect>();
+    target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
+                           math::MathDialect, tensor::TensorDialect,
+                           bufferization::BufferizationDialect,
+                           memref::MemRefDialect, func::FuncDialect,
+                           scf::SCFDialect, vector::VectorDialect>();
     target.addIllegalDialect<kiln::KilnDialect>();
     target.addLegalOp<kiln::ParamOp>();
 

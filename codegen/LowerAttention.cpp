@@ -31,10 +31,12 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/LoweringUtils.h"
+#include "codegen/Passes.h"
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 #include <limits>
@@ -65,6 +67,8 @@ public:
     perChunk = llvm::divideCeil(batch, std::min(batch, kMaxChunks));
     chunks = llvm::divideCeil(batch, perChunk);
     tile = std::min(kTile, std::max(tq, tk));
+    lanes = kiln::hostVectorBits() / element.getIntOrFloatBitWidth();
+    vectorType = VectorType::get({lanes}, element);
   }
 
   /// out [N, Tq, Dv] and lse [N, Tq] from q [N, Tq, D], k [N, Tk, D] and
@@ -73,13 +77,10 @@ public:
     Value kt = transposed(k);
     Value sBuf = alloc({chunks, tile, tile});
     Value accBuf = alloc({chunks, tile, dv});
-    Value mBuf = alloc({chunks, tile}), mNewBuf = alloc({chunks, tile});
-    Value lBuf = alloc({chunks, tile}), alphaBuf = alloc({chunks, tile});
+    Value mBuf = alloc({chunks, tile}), lBuf = alloc({chunks, tile});
     forEachBatch([&](Value c, Value n) {
       forTiles(cst(0), tq, [&](Value i0, int64_t rows) {
-        Value m = scratch(mBuf, c, {rows}), mNew = scratch(mNewBuf, c, {rows});
-        Value l = scratch(lBuf, c, {rows}),
-              alpha = scratch(alphaBuf, c, {rows});
+        Value m = scratch(mBuf, c, {rows}), l = scratch(lBuf, c, {rows});
         Value acc = scratch(accBuf, c, {rows, dv});
         fill(m, lowest());
         fill(l, 0.0);
@@ -89,40 +90,9 @@ public:
           Value s = scratch(sBuf, c, {rows, cols});
           fill(s, 0.0);
           matmul(qi, columnsOf(kt, n, j0, d, cols), s);
-          // mNew = max(m, max over the tile of the scaled scores).
-          b.create<linalg::CopyOp>(loc, ValueRange{m}, ValueRange{mNew});
-          generic({s}, {mNew}, tileMaps(2), reduceColumns(),
-                  [&](Scalar &sc, ValueRange a) -> SmallVector<Value> {
-                    Value x = sc.mul(a[0], sc.cst(element, scale));
-                    if (causal)
-                      x = sc.select(masked(sc, i0, j0), a[1], x);
-                    return {sc.max(a[1], x)};
-                  });
-          // p = exp(s * scale - mNew), in place of the scores.
-          generic(
-              {mNew}, {s}, {rowMap(), identity()}, parallel(2),
-              [&](Scalar &sc, ValueRange a) -> SmallVector<Value> {
-                Value p =
-                    sc.exp(sc.sub(sc.mul(a[1], sc.cst(element, scale)), a[0]));
-                if (causal)
-                  p = sc.select(masked(sc, i0, j0), sc.cst(element, 0.0), p);
-                return {p};
-              });
-          // alpha = exp(m - mNew); l *= alpha; m = mNew.
-          generic({mNew}, {m, l, alpha}, tileMaps(1, 4), parallel(1),
-                  [&](Scalar &sc, ValueRange a) -> SmallVector<Value> {
-                    Value rescale = boundedExp(sc, sc.sub(a[1], a[0]));
-                    return {a[0], sc.mul(a[2], rescale), rescale};
-                  });
-          // l += the row sums of p; acc = acc * alpha + p v.
-          generic({s}, {l}, tileMaps(2), reduceColumns(),
-                  [&](Scalar &sc, ValueRange a) -> SmallVector<Value> {
-                    return {sc.accumulate(a[1], a[0])};
-                  });
-          generic({alpha}, {acc}, {rowMap(), identity()}, parallel(2),
-                  [&](Scalar &sc, ValueRange a) -> SmallVector<Value> {
-                    return {sc.mul(a[1], a[0])};
-                  });
+          forLoop(cst(0), cst(rows), 1, [&](Value r) {
+            onlineSoftmaxRow(s, m, l, acc, r, i0, j0, cols);
+          });
           matmul(s, rowsOf(v, n, j0, cols, dv), acc);
         };
         // Key tiles up to the diagonal (causal) or all of them.
@@ -191,14 +161,8 @@ public:
         Value p = scratch(sBuf, c, {rows, cols});
         fill(p, 0.0);
         matmul(qi, columnsOf(kt, n, j0, d, cols), p);
-        generic({lsei}, {p}, {rowMap(), identity()}, parallel(2),
-                [&](Scalar &sc, ValueRange a) -> SmallVector<Value> {
-                  Value e = sc.exp(
-                      sc.sub(sc.mul(a[1], sc.cst(element, scale)), a[0]));
-                  if (causal)
-                    e = sc.select(masked(sc, i0, j0), sc.cst(element, 0.0), e);
-                  return {e};
-                });
+        forLoop(cst(0), cst(rows), 1,
+                [&](Value r) { probabilityRow(p, lsei, r, i0, j0, cols); });
         // dv_j += p^T dout_i.
         b.create<linalg::MatmulTransposeAOp>(
             loc, ValueRange{p, doi},
@@ -207,12 +171,8 @@ public:
         Value ds = scratch(dpBuf, c, {rows, cols});
         fill(ds, 0.0);
         matmul(doi, columnsOf(vt, n, j0, dv, cols), ds);
-        generic({p, deltai}, {ds}, {identity(), rowMap(), identity()},
-                parallel(2),
-                [&](Scalar &sc, ValueRange a) -> SmallVector<Value> {
-                  Value diff = sc.sub(a[2], a[1]);
-                  return {sc.mul(sc.mul(a[0], diff), sc.cst(element, scale))};
-                });
+        forLoop(cst(0), cst(rows), 1,
+                [&](Value r) { scoreGradientRow(p, ds, deltai, r, cols); });
         // dq_i += ds k_j; dk_j += ds^T q_i.
         matmul(ds, rowsOf(k, n, j0, cols, d), rowsOf(gradQ, n, i0, rows, d));
         b.create<linalg::MatmulTransposeAOp>(
@@ -236,6 +196,158 @@ public:
 
 private:
   using GenericBody = function_ref<SmallVector<Value>(Scalar &, ValueRange)>;
+
+  //===--------------------------------------------------------------------===//
+  // One row of a tile, in vectors of `lanes` elements (the last one masked
+  // when the row is not a multiple of it)
+  //===--------------------------------------------------------------------===//
+
+  Value splat(double v) {
+    return b.create<arith::ConstantOp>(
+        loc, DenseElementsAttr::get(vectorType, b.getFloatAttr(element, v)));
+  }
+  Value scalarConst(double v) {
+    return b.create<arith::ConstantOp>(loc, b.getFloatAttr(element, v));
+  }
+  Value broadcast(Value scalar) {
+    return b.create<vector::BroadcastOp>(loc, vectorType, scalar);
+  }
+  /// Lanes of vector `v` of a row of `width` elements that lie in the row;
+  /// null when all do.
+  Value tailMask(int64_t v, int64_t width) {
+    int64_t valid = std::min(lanes, width - v * lanes);
+    if (valid == lanes)
+      return Value();
+    return b.create<vector::ConstantMaskOp>(
+        loc, VectorType::get({lanes}, b.getI1Type()),
+        b.getI64ArrayAttr({valid}));
+  }
+  Value load(Value row2d, Value r, int64_t v, int64_t width, double pad) {
+    SmallVector<Value, 2> indices = {r, cst(v * lanes)};
+    if (Value mask = tailMask(v, width))
+      return b.create<vector::MaskedLoadOp>(loc, vectorType, row2d, indices,
+                                            mask, splat(pad));
+    return b.create<vector::LoadOp>(loc, vectorType, row2d, indices);
+  }
+  void store(Value value, Value row2d, Value r, int64_t v, int64_t width) {
+    SmallVector<Value, 2> indices = {r, cst(v * lanes)};
+    if (Value mask = tailMask(v, width))
+      b.create<vector::MaskedStoreOp>(loc, row2d, indices, mask, value);
+    else
+      b.create<vector::StoreOp>(loc, value, row2d, indices);
+  }
+  int64_t vectorsOf(int64_t width) const {
+    return llvm::divideCeil(width, lanes);
+  }
+  /// With `causal`, the lanes of vector `v` of row r whose key j0 + v * lanes
+  /// + lane the query i0 + r sees; null when not causal.
+  Value causalMask(Value i0, Value r, Value j0, int64_t v) {
+    if (!causal)
+      return Value();
+    // lane <= (i0 + r) - (j0 + v * lanes)
+    Value limit = b.create<arith::SubIOp>(
+        loc, b.create<arith::AddIOp>(loc, i0, r), add(j0, v * lanes));
+    auto laneType = VectorType::get({lanes}, b.getI64Type());
+    SmallVector<int64_t> iota(lanes);
+    for (int64_t i = 0; i < lanes; ++i)
+      iota[i] = i;
+    Value lanesVec = b.create<arith::ConstantOp>(
+        loc, DenseElementsAttr::get(laneType, ArrayRef<int64_t>(iota)));
+    Value bound = b.create<vector::BroadcastOp>(
+        loc, laneType,
+        b.create<arith::IndexCastOp>(loc, b.getI64Type(), limit));
+    return b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sle, lanesVec,
+                                   bound);
+  }
+  /// Lanes of vector `v` that are real keys the query sees (null: all).
+  Value validMask(Value i0, Value r, Value j0, int64_t v, int64_t width) {
+    Value tail = tailMask(v, width), seen = causalMask(i0, r, j0, v);
+    if (tail && seen)
+      return b.create<arith::AndIOp>(loc, tail, seen);
+    return tail ? tail : seen;
+  }
+  Value select(Value mask, Value x, double otherwise) {
+    return mask ? b.create<arith::SelectOp>(loc, mask, x, splat(otherwise))
+                      .getResult()
+                : x;
+  }
+  Value reduce(vector::CombiningKind kind, ArrayRef<Value> vectors) {
+    Value all = vectors.front();
+    for (Value v : vectors.drop_front())
+      all = kind == vector::CombiningKind::ADD
+                ? b.create<arith::AddFOp>(loc, all, v, fastMath).getResult()
+                : b.create<arith::MaximumFOp>(loc, all, v).getResult();
+    return b.create<vector::ReductionOp>(loc, kind, all, Value(), fastMath);
+  }
+  Value exp(Value x) { return b.create<math::ExpOp>(loc, x, fastMath); }
+
+  /// The forward pass's step for row r of a tile of scores s (replaced by
+  /// its probabilities relative to the new maximum): the running maximum
+  /// m[r] and sum l[r] move to the new maximum, and row r of the output
+  /// accumulator is rescaled to it.
+  void onlineSoftmaxRow(Value s, Value m, Value l, Value acc, Value r, Value i0,
+                        Value j0, int64_t cols) {
+    double low = lowest();
+    SmallVector<Value> x, valid;
+    for (int64_t v = 0; v < vectorsOf(cols); ++v) {
+      valid.push_back(validMask(i0, r, j0, v, cols));
+      Value scaled = b.create<arith::MulFOp>(loc, load(s, r, v, cols, 0.0),
+                                             splat(scale), fastMath);
+      x.push_back(select(valid.back(), scaled, low));
+    }
+    Value mOld = b.create<memref::LoadOp>(loc, m, r);
+    Value mNew = b.create<arith::MaximumFOp>(
+        loc, mOld, reduce(vector::CombiningKind::MAXIMUMF, x));
+    Value mNewVec = broadcast(mNew);
+    SmallVector<Value> p;
+    for (int64_t v = 0; v < vectorsOf(cols); ++v) {
+      Value e = exp(b.create<arith::SubFOp>(loc, x[v], mNewVec, fastMath));
+      p.push_back(select(valid[v], e, 0.0));
+      store(p.back(), s, r, v, cols);
+    }
+    Value sum = reduce(vector::CombiningKind::ADD, p);
+    Value shift = b.create<arith::MaximumFOp>(
+        loc, b.create<arith::SubFOp>(loc, mOld, mNew, fastMath),
+        scalarConst(kMinExponent));
+    Value alpha = exp(shift);
+    Value lOld = b.create<memref::LoadOp>(loc, l, r);
+    b.create<memref::StoreOp>(
+        loc, b.create<math::FmaOp>(loc, lOld, alpha, sum, fastMath), l, r);
+    b.create<memref::StoreOp>(loc, mNew, m, r);
+    Value alphaVec = broadcast(alpha);
+    for (int64_t v = 0; v < vectorsOf(dv); ++v)
+      store(b.create<arith::MulFOp>(loc, load(acc, r, v, dv, 0.0), alphaVec,
+                                    fastMath),
+            acc, r, v, dv);
+  }
+
+  /// The backward pass's probabilities, in place of row r of the scores:
+  /// exp(s * scale - lse[r]), 0 where masked.
+  void probabilityRow(Value s, Value lse, Value r, Value i0, Value j0,
+                      int64_t cols) {
+    Value lseVec = broadcast(b.create<memref::LoadOp>(loc, lse, r));
+    for (int64_t v = 0; v < vectorsOf(cols); ++v) {
+      Value scaled =
+          b.create<math::FmaOp>(loc, load(s, r, v, cols, 0.0), splat(scale),
+                                b.create<arith::NegFOp>(loc, lseVec), fastMath);
+      store(select(validMask(i0, r, j0, v, cols), exp(scaled), 0.0), s, r, v,
+            cols);
+    }
+  }
+
+  /// The scores' gradient in place of row r of dp: p * (dp - delta[r]) *
+  /// scale.
+  void scoreGradientRow(Value p, Value dp, Value delta, Value r, int64_t cols) {
+    Value deltaVec = broadcast(b.create<memref::LoadOp>(loc, delta, r));
+    for (int64_t v = 0; v < vectorsOf(cols); ++v) {
+      Value diff = b.create<arith::SubFOp>(loc, load(dp, r, v, cols, 0.0),
+                                           deltaVec, fastMath);
+      Value scaled = b.create<arith::MulFOp>(loc, load(p, r, v, cols, 0.0),
+                                             splat(scale), fastMath);
+      store(b.create<arith::MulFOp>(loc, scaled, diff, fastMath), dp, r, v,
+            cols);
+    }
+  }
 
   Value cst(int64_t v) { return b.create<arith::ConstantIndexOp>(loc, v); }
   Value add(Value x, int64_t v) {
@@ -410,6 +522,11 @@ private:
   double scale;
   bool causal;
   int64_t tile, chunks, perChunk;
+  /// Elements per vector (the host's widest), and that vector type.
+  int64_t lanes;
+  VectorType vectorType;
+  static constexpr arith::FastMathFlags fastMath =
+      arith::FastMathFlags::contract | arith::FastMathFlags::reassoc;
 };
 
 /// How [B..., X...] (`lead` batch dimensions) and [N, X...] correspond:

@@ -34,7 +34,8 @@ def KilnToLinalg : Pass<"kiln-to-linalg", "mlir::ModuleOp"> {
   let dependentDialects = [
     "mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",
     "mlir::math::MathDialect", "mlir::scf::SCFDialect",
-    "mlir::tensor::TensorDialect"
+    "mlir::tensor::TensorDialect", "mlir::bufferization::BufferizationDialect",
+    "mlir::memref::MemRefDialect", "mlir::vector::VectorDialect"
   ];
   let options = [
     Option<"namedMatmul", "named-matmul", "bool", /*default=*/"true",
