@@ -64,11 +64,13 @@ public:
 
   /// Emits the kernel; with `parallel`, the independent column tiles (or row
   /// tiles, when there are more of those) become an scf.parallel loop whose
-  /// iterations each run their own k blocks. Every element of C still sums
+  /// iterations each run their own k blocks. `mayPack` false never packs B
+  /// (for a matmul inside a loop: each iteration would take more stack, which
+  /// a loop never gives back). Every element of C still sums
   /// its k blocks, and k within each, in the same order as the serial nest,
   /// so results are bitwise identical for any number of threads. Returns
   /// whether it emitted a parallel loop.
-  bool emit(OpBuilder &builder, bool parallel) {
+  bool emit(OpBuilder &builder, bool parallel, bool mayPack = true) {
     ArrayRef<int64_t> shapeA = cast<MemRefType>(a.getType()).getShape();
     ArrayRef<int64_t> shapeC = cast<MemRefType>(c.getType()).getShape();
     int64_t m = shapeC[0], n = shapeC[1], k = shapeA[transposeA ? 0 : 1];
@@ -77,8 +79,9 @@ public:
     int64_t mFull = m - m % rows, mRest = m - mFull;
     int64_t columnTiles = nFull / width, rowTiles = mFull / rows;
     // A column tile's block of B is packed when enough row tiles read it.
-    packRows =
-        (m + rows - 1) / rows >= kMinRowTilesToPack ? std::min(k, kBlock) : 0;
+    packRows = mayPack && (m + rows - 1) / rows >= kMinRowTilesToPack
+                   ? std::min(k, kBlock)
+                   : 0;
     if (!parallel || std::max(columnTiles, rowTiles) < 2) {
       Value packed = allocatePacked(builder);
       emitKBlocks(builder, k, [&](OpBuilder &nb, Value kLo, Value kHi) {
@@ -425,11 +428,16 @@ struct KilnVectorizeMatmulPass
         fill.erase();
       OpBuilder builder(op);
       bool split = false;
+      // Inside a loop (a scan's step, an attention's tile) the packing
+      // buffer would be a stack allocation per iteration; inside a parallel
+      // loop (an attention's chunks) the threads are taken.
+      bool inLoop = op->getParentOfType<LoopLikeOpInterface>() != nullptr;
+      bool inParallel = op->getParentOfType<scf::ParallelOp>() != nullptr;
       if (batched) {
         // One kernel per matrix of the batch, on rank-reduced views; the
         // matrices are independent, so a large batch splits over threads
         // by matrix (each kernel then runs serially).
-        bool overBatch = parallel && large && count >= 2;
+        bool overBatch = parallel && large && count >= 2 && !inParallel;
         kiln::buildConstantLoop(
             builder, op.getLoc(), 0, count, 1, overBatch,
             [&](OpBuilder &nb, Value i) {
@@ -437,13 +445,14 @@ struct KilnVectorizeMatmulPass
                             matrixOf(nb, op.getLoc(), b, i),
                             matrixOf(nb, op.getLoc(), c, i), lanes, tileRows,
                             vectors, kBlock, zeroInit, /*transposeA=*/false)
-                  .emit(nb, parallel && large && !overBatch);
+                  .emit(nb, parallel && large && !overBatch && !inParallel,
+                        /*mayPack=*/false);
             });
         split = overBatch;
       } else {
         split = MatmulEmitter(op.getLoc(), a, b, c, lanes, tileRows, vectors,
                               kBlock, zeroInit, transposeA)
-                    .emit(builder, parallel && large);
+                    .emit(builder, parallel && large && !inParallel, !inLoop);
       }
       if (split) {
         ++numParallel;

@@ -157,6 +157,25 @@ func.func @packed(%a: memref<64x8xf32>, %b: memref<8x1020xf32>, %c: memref<64x10
 
 // -----
 
+// The same matmul inside a loop (a scan's step) is not packed: the stack
+// buffer would be allocated again at every iteration and never given back.
+// SERIAL-LABEL: func.func @packed_in_loop
+// SERIAL-NOT: memref.alloca
+// SERIAL: vector.fma
+// SERIAL-NOT: memref.alloca
+// SERIAL: return
+func.func @packed_in_loop(%a: memref<64x8xf32>, %b: memref<8x1020xf32>, %c: memref<64x1020xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c100 = arith.constant 100 : index
+  scf.for %i = %c0 to %c100 step %c1 {
+    linalg.matmul ins(%a, %b : memref<64x8xf32>, memref<8x1020xf32>) outs(%c : memref<64x1020xf32>)
+  }
+  return
+}
+
+// -----
+
 // matmul_transpose_a: A is stored [k, m]; the kernel broadcasts A[k, i + r].
 // CHECK-LABEL: func.func @transpose_a
 // CHECK-NOT: linalg.matmul_transpose_a
