@@ -130,6 +130,33 @@ MODELS = {
     },
 }
 
+# Transformers (bench/models/): an embedding, learned positions, pre-norm
+# torch.nn.TransformerEncoderLayer(GELU, no dropout, batch first) layers, a
+# final LayerNorm and a dense layer per token; "causal" predicts each next
+# character of [batch, seq + 1] windows through a causal mask.
+TRANSFORMERS = {
+    "token_classifier": {"vocab": 1000, "seq": 64, "width": 128, "heads": 4,
+                         "ff": 512, "layers": 2, "classes": 16, "batch": 16,
+                         "causal": False, "lr": 1e-3},
+    "transformer_charlm": {"vocab": 96, "seq": 64, "width": 128, "heads": 4,
+                           "ff": 512, "layers": 2, "classes": 96, "batch": 16,
+                           "causal": True, "lr": 1e-3},
+}
+# Attention alone: q, k, v [batch, heads, seq, width] as parameters, the loss
+# mean(softmax(q k^T / sqrt(width)) v * x), SGD.
+ATTENTION = {"attention": {"shape": (16, 4, 256, 32), "lr": 0.1}}
+for _name, _spec in list(TRANSFORMERS.items()) + list(ATTENTION.items()):
+    MODELS[_name] = dict(_spec, custom=True)
+
+
+def transformer_flops(spec):
+    """Forward FLOPs of the projections, attention products and head."""
+    b, t, d = spec["batch"], spec["seq"], spec["width"]
+    rows = b * t
+    layer = 2 * rows * (3 * d * d + d * d + 2 * d * spec["ff"])
+    layer += 2 * 2 * b * t * t * d  # q k^T and p v, all heads
+    return spec["layers"] * layer + 2 * rows * d * spec["classes"]
+
 
 def layer_shapes(name):
     """[(spec, input shape, output shape)] through the model's layers."""
@@ -182,6 +209,14 @@ def flops(name):
     which neither Kiln nor PyTorch computes (the input needs no gradient).
     Elementwise ops, pooling, the loss and the optimizer are not counted.
     """
+    if name in TRANSFORMERS:
+        f = transformer_flops(TRANSFORMERS[name])
+        # The embedding is a gather: every product has its gradients.
+        return f, 3 * f, 3 * f
+    if name in ATTENTION:
+        b, h, t, d = ATTENTION[name]["shape"]
+        f = 2 * 2 * b * h * t * t * d
+        return f, 3 * f, 3 * f
     forward = 0
     first = None
     for spec, shape_in, shape_out in layer_shapes(name):
@@ -211,6 +246,15 @@ def flops(name):
 
 
 def param_count(name):
+    if name in TRANSFORMERS:
+        t = TRANSFORMERS[name]
+        d, ff = t["width"], t["ff"]
+        layer = 4 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * ff + ff) + (ff * d + d)
+        return (t["vocab"] * d + t["seq"] * d + t["layers"] * layer + 2 * d
+                + d * t["classes"] + t["classes"])
+    if name in ATTENTION:
+        b, h, t, d = ATTENTION[name]["shape"]
+        return 3 * b * h * t * d
     total = 0
     for spec, _, _ in layer_shapes(name):
         if spec[0] == "linear":
@@ -300,6 +344,68 @@ def build(name):
     return nn.Sequential(*layers)
 
 
+def build_custom(name):
+    """(module, example batch, loss function) of a transformer or attention
+    model."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    if name in ATTENTION:
+        shape = ATTENTION[name]["shape"]
+
+        class Attention(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.q, self.k, self.v = (nn.Parameter(torch.randn(shape))
+                                          for _ in range(3))
+
+            def forward(self, x):
+                scores = self.q @ self.k.transpose(-2, -1) / shape[-1] ** 0.5
+                return (torch.softmax(scores, -1) @ self.v * x).mean()
+
+        return Attention(), (torch.rand(shape),), lambda out, *_: out
+
+    t = TRANSFORMERS[name]
+
+    class Transformer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            d = t["width"]
+            self.embed = nn.Embedding(t["vocab"], d)
+            self.position = nn.Parameter(torch.randn(t["seq"], d) * 0.02)
+            self.layers = nn.ModuleList(
+                nn.TransformerEncoderLayer(d, t["heads"], t["ff"], dropout=0.0,
+                                           activation="gelu", batch_first=True,
+                                           norm_first=True)
+                for _ in range(t["layers"]))
+            self.norm = nn.LayerNorm(d)
+            self.head = nn.Linear(d, t["classes"])
+            self.mask = None
+            if t["causal"]:
+                self.mask = torch.triu(
+                    torch.full((t["seq"], t["seq"]), float("-inf")), diagonal=1)
+
+        def forward(self, ids):
+            h = self.embed(ids) + self.position
+            for layer in self.layers:
+                h = layer(h, src_mask=self.mask)
+            return self.head(self.norm(h))
+
+    b, n = t["batch"], t["seq"]
+    if t["causal"]:
+        text = torch.randint(0, t["vocab"], (b, n + 1))
+        batch = (text[:, :-1], text[:, 1:])
+    else:
+        batch = (torch.randint(0, t["vocab"], (b, n)),
+                 torch.randint(0, t["classes"], (b, n)))
+
+    def loss_of(out, _, target):
+        return F.cross_entropy(out.reshape(-1, t["classes"]), target.reshape(-1))
+
+    return Transformer(), batch, loss_of
+
+
 def bench(name, steps, warmup, threads, seed=42):
     import resource
     import time
@@ -310,14 +416,25 @@ def bench(name, steps, warmup, threads, seed=42):
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     spec = MODELS[name]
-    model = build(name)
+    if spec.get("custom"):
+        model, batch, custom_loss = build_custom(name)
+    else:
+        model = build(name)
     model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
+    if name in ATTENTION:
+        opt = torch.optim.SGD(model.parameters(), lr=spec["lr"])
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
     # One resident synthetic batch, as `model bench` uses.
-    x = torch.rand(*spec["input"])
-    y = torch.randint(0, spec["classes"], (spec["input"][0],))
+    if spec.get("custom"):
+        x = batch[0]
+    else:
+        x = torch.rand(*spec["input"])
+        y = torch.randint(0, spec["classes"], (spec["input"][0],))
 
     def loss_of(out):
+        if spec.get("custom"):
+            return custom_loss(out, *batch)
         kind = spec.get("loss", "cross_entropy")
         if kind == "mse":
             return F.mse_loss(out, x)
@@ -348,7 +465,7 @@ def bench(name, steps, warmup, threads, seed=42):
     med = s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
     return {
         "model": name,
-        "batch": spec["input"][0],
+        "batch": x.shape[0],
         "warmup": warmup,
         "steps": steps,
         "threads": torch.get_num_threads(),
