@@ -10,6 +10,11 @@ void kiln::buildKilnPipeline(mlir::OpPassManager &pm,
   // Before autodiff: the gradient of work moved out of a scan's loop is out of
   // the backward loop too.
   pm.addPass(createKilnScanPrecompute());
+  // Before autodiff: the gradient of a fused attention is one fused backward
+  // op; after it, the unfused graph's gradient would already be built.
+  if (options.fuse)
+    pm.addPass(createKilnFuseAttention(KilnFuseAttentionOptions{
+        options.reportMissedFusions, options.reportStats}));
   pm.addPass(createKilnAutodiff());
   pm.addPass(createKilnEntryPoints());
   pm.addPass(mlir::createCanonicalizerPass());

@@ -19,7 +19,8 @@ namespace kiln {
 
 /// Knobs of Kiln's graph-level pipeline.
 struct KilnPipelineOptions {
-  /// Run kiln-fuse-conv (conv2d/matmul epilogue fusion).
+  /// Run kiln-fuse-attention and kiln-fuse-conv (attention; conv2d/matmul
+  /// epilogues).
   bool fuse = true;
   /// Remarks for fusion candidates that were refused.
   bool reportMissedFusions = false;

@@ -107,4 +107,33 @@ def KilnFuseConv : Pass<"kiln-fuse-conv", "mlir::ModuleOp"> {
   let dependentDialects = ["kiln::KilnDialect"];
 }
 
+def KilnFuseAttention : Pass<"kiln-fuse-attention", "mlir::ModuleOp"> {
+  let summary = "Fuses softmax(q k^T * scale) v into kiln.attention";
+  let description = [{
+    Finds attention written out as ops, `matmul(q, k^T)`, an optional scale
+    (`mul` or `div` by a positive scalar constant), an optional causal mask
+    (`add` of a constant that is 0 on and below the diagonal and -inf, or
+    below -1e9, above it), `softmax` over the last axis and `matmul` with v,
+    and replaces the chain with one `kiln.attention`, whose lowering never
+    forms the scores. k^T may be a `transpose` of the last two dimensions
+    (its input becomes k) or any tensor (then k is its transpose). Runs
+    before kiln-autodiff, so the gradient is the fused backward op. A chain
+    is fused only when nothing else reads its scores or probabilities. With
+    `report-missed`, every softmax that is not fused gets a remark saying
+    why; with `report-stats`, one remark gives the counts.
+  }];
+  let options = [
+    Option<"reportMissed", "report-missed", "bool", "false",
+           "Emit a remark for every fusion candidate that was refused">,
+    Option<"reportStats", "report-stats", "bool", "false",
+           "Emit one remark with the fusion counts">,
+  ];
+  let statistics = [
+    Statistic<"numFused", "fused-attention", "attention chains fused">,
+    Statistic<"numCausal", "fused-causal", "of them causal">,
+    Statistic<"numRefused", "refused", "softmaxes not fused">,
+  ];
+  let dependentDialects = ["kiln::KilnDialect"];
+}
+
 #endif // KILN_PASSES_TD
