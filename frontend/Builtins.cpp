@@ -594,6 +594,41 @@ Value elaborateFull(BuiltinCall &c) {
       type, b.getF32FloatAttr(static_cast<float>(*value)))));
 }
 
+/// sinusoidal(positions, width): the Transformer's fixed position encodings,
+/// f32[positions, width]: sin(p / 10000^(2i / width)) in column 2i and cos in
+/// column 2i + 1 (as PyTorch's tutorial builds them).
+Value elaborateSinusoidal(BuiltinCall &c) {
+  std::optional<int64_t> positions =
+      c.e.evalInt(*c.arg(0), c.frame, "the number of positions");
+  std::optional<int64_t> width =
+      positions ? c.e.evalInt(*c.arg(1), c.frame, "the width") : std::nullopt;
+  if (!width)
+    return Value::poison();
+  // The table is a constant in the IR and the executable: keep it modest.
+  constexpr int64_t kMaxElements = int64_t(1) << 24;
+  if (*positions < 1 || *width < 1 || *positions > kMaxElements / *width) {
+    c.error(llvm::formatv("'sinusoidal' needs 1 <= positions x width <= {0}, "
+                          "got {1} x {2}",
+                          kMaxElements, *positions, *width)
+                .str());
+    return Value::poison();
+  }
+  std::vector<float> table(*positions * *width);
+  for (int64_t p = 0; p < *positions; ++p)
+    for (int64_t i = 0; i < *width; ++i) {
+      double rate =
+          std::exp(-std::log(10000.0) * static_cast<double>(i - i % 2) /
+                   static_cast<double>(*width));
+      double angle = static_cast<double>(p) * rate;
+      table[p * *width + i] =
+          static_cast<float>(i % 2 ? std::cos(angle) : std::sin(angle));
+    }
+  mlir::OpBuilder &b = c.e.builder;
+  auto type = mlir::RankedTensorType::get({*positions, *width}, b.getF32Type());
+  return Value::tensorOf(c.create<ConstantOp>(
+      mlir::DenseElementsAttr::get(type, llvm::ArrayRef<float>(table))));
+}
+
 /// `random_normal(64, 20)`, `random_uniform(...)`: a tensor of random numbers
 /// (ir/Random.h), new ones at every training step and evaluation batch.
 template <typename OpTy> Value elaborateRandom(BuiltinCall &c) {
@@ -886,6 +921,7 @@ const std::vector<Builtin> &sema::getBuiltins() {
         op("take", "table, ids", elaborateTake),
         variadicOp("concat", "x, axis?", elaborateConcat),
         variadicOp("full", "value?", elaborateFull),
+        op("sinusoidal", "positions, width", elaborateSinusoidal),
         variadicOp("random_normal", "", elaborateRandom<RandomNormalOp>),
         variadicOp("random_uniform", "", elaborateRandom<RandomUniformOp>),
         op("scan", "cell, xs, init, axis?, reverse?, stateful?", elaborateScan),
