@@ -73,7 +73,8 @@ public:
 
   /// out [N, Tq, Dv] and lse [N, Tq] from q [N, Tq, D], k [N, Tk, D] and
   /// v [N, Tk, Dv].
-  void forward(Value q, Value k, Value v, Value out, Value lse) {
+  void forward(Value q, Value k, Value v, Value mask, Value out, Value lse) {
+    keyMask = mask;
     Value kt = transposed(k);
     Value sBuf = alloc({chunks, tile, tile});
     Value accBuf = alloc({chunks, tile, dv});
@@ -90,8 +91,9 @@ public:
           Value s = scratch(sBuf, c, {rows, cols});
           fill(s, 0.0);
           matmul(qi, columnsOf(kt, n, j0, d, cols), s);
+          SmallVector<Value> keys = keysShown(n, j0, cols);
           forLoop(cst(0), cst(rows), 1, [&](Value r) {
-            onlineSoftmaxRow(s, m, l, acc, r, i0, j0, cols);
+            onlineSoftmaxRow(s, m, l, acc, r, i0, j0, cols, keys);
           });
           matmul(s, rowsOf(v, n, j0, cols, dv), acc);
         };
@@ -108,17 +110,22 @@ public:
           else
             keyTile(cst(tkFull), tk - tkFull);
         }
-        // out = acc / l; lse = m + log(l).
+        // out = acc / l; lse = m + log(l). A query that saw no key (all
+        // masked: l = 0) gets 0 and +inf.
         generic({l}, {acc}, {rowMap(), identity()}, parallel(2),
                 [&](Scalar &sc, ValueRange a) -> SmallVector<Value> {
-                  return {sc.div(a[1], a[0])};
+                  Value seen = sc.gt(a[0], sc.cst(element, 0.0));
+                  return {sc.select(seen, sc.div(a[1], a[0]),
+                                    sc.cst(element, 0.0))};
                 });
         b.create<linalg::CopyOp>(loc, ValueRange{acc},
                                  ValueRange{rowsOf(out, n, i0, rows, dv)});
         generic({m, l}, {entriesOf(lse, n, i0, rows)}, tileMaps(1, 3),
                 parallel(1),
                 [&](Scalar &sc, ValueRange a) -> SmallVector<Value> {
-                  return {sc.add(a[0], sc.log(a[1]))};
+                  Value seen = sc.gt(a[1], sc.cst(element, 0.0));
+                  return {sc.select(seen, sc.add(a[0], sc.log(a[1])),
+                                    sc.cst(element, INFINITY))};
                 });
       });
     });
@@ -126,8 +133,9 @@ public:
 
   /// dq, dk, dv (zero-filled here) from the forward operands and results and
   /// the results' gradients.
-  void backward(Value q, Value k, Value v, Value out, Value lse, Value dout,
-                Value dlse, Value gradQ, Value gradK, Value gradV) {
+  void backward(Value q, Value k, Value v, Value mask, Value out, Value lse,
+                Value dout, Value dlse, Value gradQ, Value gradK, Value gradV) {
+    keyMask = mask;
     Value kt = transposed(k), vt = transposed(v);
     // delta = rowsum(dout * out) - dlse: what the softmax's gradient
     // subtracts from each query's dp.
@@ -161,8 +169,10 @@ public:
         Value p = scratch(sBuf, c, {rows, cols});
         fill(p, 0.0);
         matmul(qi, columnsOf(kt, n, j0, d, cols), p);
-        forLoop(cst(0), cst(rows), 1,
-                [&](Value r) { probabilityRow(p, lsei, r, i0, j0, cols); });
+        SmallVector<Value> keys = keysShown(n, j0, cols);
+        forLoop(cst(0), cst(rows), 1, [&](Value r) {
+          probabilityRow(p, lsei, r, i0, j0, cols, keys);
+        });
         // dv_j += p^T dout_i.
         b.create<linalg::MatmulTransposeAOp>(
             loc, ValueRange{p, doi},
@@ -259,12 +269,28 @@ private:
     return b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sle, lanesVec,
                                    bound);
   }
-  /// Lanes of vector `v` that are real keys the query sees (null: all).
-  Value validMask(Value i0, Value r, Value j0, int64_t v, int64_t width) {
-    Value tail = tailMask(v, width), seen = causalMask(i0, r, j0, v);
-    if (tail && seen)
-      return b.create<arith::AndIOp>(loc, tail, seen);
-    return tail ? tail : seen;
+  /// Per vector of a key tile [j0, j0 + cols) of batch element n, the keys
+  /// the key mask shows (null: no mask).
+  SmallVector<Value> keysShown(Value n, Value j0, int64_t cols) {
+    SmallVector<Value> shown(vectorsOf(cols));
+    if (!keyMask)
+      return shown;
+    Value row = view(keyMask, {n, j0}, {1, cols}, {1, cols});
+    for (int64_t v = 0; v < vectorsOf(cols); ++v)
+      shown[v] =
+          b.create<arith::CmpFOp>(loc, arith::CmpFPredicate::UNE,
+                                  load(row, cst(0), v, cols, 0.0), splat(0.0));
+    return shown;
+  }
+  /// Lanes of vector `v` that are real keys the query sees (null: all):
+  /// within the tile, not after the query (causal), shown by the key mask.
+  Value validMask(Value i0, Value r, Value j0, int64_t v, int64_t width,
+                  ArrayRef<Value> keys) {
+    Value valid;
+    for (Value m : {tailMask(v, width), causalMask(i0, r, j0, v), keys[v]})
+      if (m)
+        valid = valid ? b.create<arith::AndIOp>(loc, valid, m).getResult() : m;
+    return valid;
   }
   Value select(Value mask, Value x, double otherwise) {
     return mask ? b.create<arith::SelectOp>(loc, mask, x, splat(otherwise))
@@ -286,11 +312,11 @@ private:
   /// m[r] and sum l[r] move to the new maximum, and row r of the output
   /// accumulator is rescaled to it.
   void onlineSoftmaxRow(Value s, Value m, Value l, Value acc, Value r, Value i0,
-                        Value j0, int64_t cols) {
+                        Value j0, int64_t cols, ArrayRef<Value> keys) {
     double low = lowest();
     SmallVector<Value> x, valid;
     for (int64_t v = 0; v < vectorsOf(cols); ++v) {
-      valid.push_back(validMask(i0, r, j0, v, cols));
+      valid.push_back(validMask(i0, r, j0, v, cols, keys));
       Value scaled = b.create<arith::MulFOp>(loc, load(s, r, v, cols, 0.0),
                                              splat(scale), fastMath);
       x.push_back(select(valid.back(), scaled, low));
@@ -324,14 +350,14 @@ private:
   /// The backward pass's probabilities, in place of row r of the scores:
   /// exp(s * scale - lse[r]), 0 where masked.
   void probabilityRow(Value s, Value lse, Value r, Value i0, Value j0,
-                      int64_t cols) {
+                      int64_t cols, ArrayRef<Value> keys) {
     Value lseVec = broadcast(b.create<memref::LoadOp>(loc, lse, r));
     for (int64_t v = 0; v < vectorsOf(cols); ++v) {
       Value scaled =
           b.create<math::FmaOp>(loc, load(s, r, v, cols, 0.0), splat(scale),
                                 b.create<arith::NegFOp>(loc, lseVec), fastMath);
-      store(select(validMask(i0, r, j0, v, cols), exp(scaled), 0.0), s, r, v,
-            cols);
+      store(select(validMask(i0, r, j0, v, cols, keys), exp(scaled), 0.0), s, r,
+            v, cols);
     }
   }
 
@@ -522,6 +548,8 @@ private:
   double scale;
   bool causal;
   int64_t tile, chunks, perChunk;
+  /// The key mask [N, Tk] (0 hides a key), or null.
+  Value keyMask;
   /// Elements per vector (the host's widest), and that vector type.
   int64_t lanes;
   VectorType vectorType;
@@ -609,6 +637,20 @@ Sizes sizesOf(Value q3, Value k3, Value v3) {
   return {q[0], q[1], tensorType(k3).getShape()[1], q[2], v[2]};
 }
 
+/// The key mask [..., Tk], broadcast to the query's batch dimensions and
+/// Tk and flattened to [N, Tk], as a buffer; null without a mask.
+Value keyMaskBuffer(OpBuilder &b, Location loc, Value mask,
+                    RankedTensorType query, const Sizes &s) {
+  if (!mask)
+    return Value();
+  SmallVector<int64_t> shape(query.getShape().drop_back(2));
+  shape.push_back(s.tk);
+  Value full = buildElementwise(
+      b, loc, RankedTensorType::get(shape, query.getElementType()), mask,
+      [](OpBuilder &, Location, ValueRange args) { return args[0]; });
+  return readBuffer(b, loc, toBatched(b, loc, full, 1));
+}
+
 struct AttentionLowering : OpConversionPattern<kiln::AttentionOp> {
   using OpConversionPattern::OpConversionPattern;
 
@@ -623,10 +665,12 @@ struct AttentionLowering : OpConversionPattern<kiln::AttentionOp> {
     Sizes s = sizesOf(q, k, v);
     Value out = freshBuffer(rewriter, loc, {s.batch, s.tq, s.dv}, element);
     Value lse = freshBuffer(rewriter, loc, {s.batch, s.tq}, element);
+    Value mask = keyMaskBuffer(rewriter, loc, adaptor.getKeyMask(),
+                               op.getQuery().getType(), s);
     AttentionKernel(rewriter, loc, element, s.batch, s.tq, s.tk, s.d, s.dv,
                     op.getScale().convertToDouble(), op.getCausal())
         .forward(readBuffer(rewriter, loc, q), readBuffer(rewriter, loc, k),
-                 readBuffer(rewriter, loc, v), out, lse);
+                 readBuffer(rewriter, loc, v), mask, out, lse);
     rewriter.replaceOp(op,
                        {fromBatched(rewriter, loc, asTensor(rewriter, loc, out),
                                     op.getOut().getType()),
@@ -656,9 +700,11 @@ struct AttentionBackwardLowering
     Value dq = freshBuffer(rewriter, loc, {s.batch, s.tq, s.d}, element);
     Value dk = freshBuffer(rewriter, loc, {s.batch, s.tk, s.d}, element);
     Value dv = freshBuffer(rewriter, loc, {s.batch, s.tk, s.dv}, element);
+    Value mask = keyMaskBuffer(rewriter, loc, adaptor.getKeyMask(),
+                               op.getQuery().getType(), s);
     AttentionKernel(rewriter, loc, element, s.batch, s.tq, s.tk, s.d, s.dv,
                     op.getScale().convertToDouble(), op.getCausal())
-        .backward(read(q), read(k), read(v), read(out),
+        .backward(read(q), read(k), read(v), mask, read(out),
                   read(rows(adaptor.getLse())), read(dout),
                   read(rows(adaptor.getDlse())), dq, dk, dv);
     rewriter.replaceOp(op,

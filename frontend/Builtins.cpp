@@ -336,8 +336,9 @@ Value elaborateDropout(BuiltinCall &c) {
       b.getI64IntegerAttr(++c.e.numSalts)));
 }
 
-/// attention(q, k, v, causal = false, scale = 1 / sqrt(D)): softmax(q k^T *
-/// scale) v over [..., T, D] tensors, as one fused kiln.attention.
+/// attention(q, k, v, causal = false, scale = 1 / sqrt(D), mask = none):
+/// softmax(q k^T * scale) v over [..., T, D] tensors, as one fused
+/// kiln.attention; `mask` [..., Tk] hides the keys where it is 0.
 Value elaborateAttention(BuiltinCall &c) {
   mlir::Value q = c.tensorArg(0), k = c.tensorArg(1), v = c.tensorArg(2);
   if (!q || !k || !v)
@@ -369,8 +370,24 @@ Value elaborateAttention(BuiltinCall &c) {
     c.error(error);
     return Value::poison();
   }
+  mlir::Value mask;
+  if (c.arg(5)) {
+    mask = c.tensorArg(5);
+    if (!mask)
+      return Value::poison();
+    if (typeOf(mask).getElementType() != typeOf(q).getElementType() ||
+        failed(shape::attentionMask(typeOf(q).getShape(), typeOf(k).getShape(),
+                                    typeOf(mask).getShape(), error))) {
+      c.e.error(c.arg(5)->getLoc(),
+                error.empty() ? "the key mask of attention must have q's "
+                                "element type, got " +
+                                    typeStr(mask.getType())
+                              : error);
+      return Value::poison();
+    }
+  }
   mlir::OpBuilder &b = c.e.builder;
-  auto op = c.create<AttentionOp>(q, k, v, b.getF64FloatAttr(*scale),
+  auto op = c.create<AttentionOp>(q, k, v, mask, b.getF64FloatAttr(*scale),
                                   *causal ? b.getUnitAttr() : mlir::UnitAttr());
   return Value::tensorOf(op.getOut());
 }
@@ -913,7 +930,7 @@ const std::vector<Builtin> &sema::getBuiltins() {
         op("flatten", "x",
            [](BuiltinCall &c) { return elaborateReshape(c, true); }),
         variadicOp("transpose", "x", elaborateTranspose),
-        op("attention", "q, k, v, causal?, scale?", elaborateAttention),
+        op("attention", "q, k, v, causal?, scale?, mask?", elaborateAttention),
         op("layer_norm", "x, eps?", elaborateLayerNorm),
         op("split", "x, pieces, axis?", elaborateSplit),
         op("slice", "x, start, size, axis?", elaborateSlice),

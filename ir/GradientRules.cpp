@@ -277,10 +277,16 @@ Grads AttentionOp::buildGradients(OpBuilder &builder,
                                   ArrayRef<Value> resultGrads) {
   // One fused op for all three gradients; the log-sum-exp's gradient (zeros
   // unless something else reads it) enters the same formula.
+  // The key mask gets no gradient (it selects, it is not differentiable).
   auto backward = builder.create<AttentionBackwardOp>(
       getLoc(), getQuery(), getKey(), getValue(), getOut(), getLse(),
-      resultGrads[0], resultGrads[1], getScaleAttr(), getCausalAttr());
-  return {backward.getDquery(), backward.getDkey(), backward.getDvalue()};
+      resultGrads[0], resultGrads[1], getKeyMask(), getScaleAttr(),
+      getCausalAttr());
+  Grads grads = {backward.getDquery(), backward.getDkey(),
+                 backward.getDvalue()};
+  if (getKeyMask())
+    grads.push_back(Value());
+  return grads;
 }
 KILN_RULE(LayerNormOp)
 return {

@@ -485,17 +485,22 @@ LogicalResult ConcatOp::inferReturnTypes(MLIRContext *,
 /// The result types of an attention: `[..., Tq, Dv]` and the log-sum-exp
 /// `[..., Tq]`.
 static LogicalResult attentionTypes(std::optional<Location> loc, Value q,
-                                    Value k, Value v, bool causal,
+                                    Value k, Value v, Value mask, bool causal,
                                     SmallVectorImpl<Type> &results) {
   RankedTensorType tq = getTensorType(q), tk = getTensorType(k),
                    tv = getTensorType(v);
   if (tq.getElementType() != tk.getElementType() ||
-      tq.getElementType() != tv.getElementType())
+      tq.getElementType() != tv.getElementType() ||
+      (mask && getTensorType(mask).getElementType() != tq.getElementType()))
     return emitOptionalError(loc, "operands have different element types");
   std::string error;
   FailureOr<shape::Shape> shape = shape::attention(
       tq.getShape(), tk.getShape(), tv.getShape(), causal, error);
   if (failed(shape))
+    return inferError(loc, error);
+  if (mask &&
+      failed(shape::attentionMask(tq.getShape(), tk.getShape(),
+                                  getTensorType(mask).getShape(), error)))
     return inferError(loc, error);
   results.push_back(RankedTensorType::get(*shape, tq.getElementType()));
   results.push_back(
@@ -508,7 +513,8 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *,
                                             Adaptor adaptor,
                                             SmallVectorImpl<Type> &results) {
   return attentionTypes(loc, adaptor.getQuery(), adaptor.getKey(),
-                        adaptor.getValue(), adaptor.getCausal(), results);
+                        adaptor.getValue(), adaptor.getKeyMask(),
+                        adaptor.getCausal(), results);
 }
 
 LogicalResult
@@ -523,7 +529,7 @@ AttentionBackwardOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
 LogicalResult AttentionBackwardOp::verify() {
   SmallVector<Type> forward;
   if (failed(attentionTypes(getLoc(), getQuery(), getKey(), getValue(),
-                            getCausal(), forward)))
+                            getKeyMask(), getCausal(), forward)))
     return failure();
   if (getOut().getType() != forward[0] || getDout().getType() != forward[0])
     return emitOpError("needs out and dout of the attention's type ")

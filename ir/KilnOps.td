@@ -275,9 +275,12 @@ def Kiln_AttentionOp : Kiln_Op<"attention", [Pure, InferTypeOpAdaptor, DeclareOp
     `out = softmax(q k^T * scale (+ causal mask)) v` over the last two
     dimensions, for q `[..., Tq, D]`, k `[..., Tk, D]`, v `[..., Tk, Dv]`
     with equal batch dimensions; with `causal`, query i attends to keys
-    0..i (PyTorch's `is_causal`). The second result is the log-sum-exp of
-    each query's scaled scores, `[..., Tq]`, which the backward pass reads
-    instead of the probabilities.
+    0..i (PyTorch's `is_causal`). An optional key mask `[..., Tk]`, which
+    broadcasts to the batch dimensions and Tk, hides the keys where it is 0
+    (padding: PyTorch's `key_padding_mask`, inverted). A query that sees no
+    key gets output 0. The second result is the log-sum-exp of each query's
+    scaled scores, `[..., Tq]` (+inf for a query that sees no key), which
+    the backward pass reads instead of the probabilities.
 
     The lowering never forms the Tq x Tk matrix: it runs over tiles of
     queries and keys with an online softmax (FlashAttention), and the
@@ -291,12 +294,13 @@ def Kiln_AttentionOp : Kiln_Op<"attention", [Pure, InferTypeOpAdaptor, DeclareOp
     ```
   }];
   let arguments = (ins Kiln_FloatTensor:$query, Kiln_FloatTensor:$key,
-                       Kiln_FloatTensor:$value, F64Attr:$scale,
+                       Kiln_FloatTensor:$value,
+                       Optional<Kiln_FloatTensor>:$key_mask, F64Attr:$scale,
                        UnitAttr:$causal);
   let results = (outs Kiln_FloatTensor:$out, Kiln_FloatTensor:$lse);
   let assemblyFormat = [{
-    $query `,` $key `,` $value (`causal` $causal^)? `scale` `=` $scale
-    attr-dict `:` functional-type(operands, results)
+    $query `,` $key `,` $value (`mask` $key_mask^)? (`causal` $causal^)?
+    `scale` `=` $scale attr-dict `:` functional-type(operands, results)
   }];
 }
 
@@ -310,14 +314,15 @@ def Kiln_AttentionBackwardOp : Kiln_Op<"attention_backward", [Pure, InferTypeOpA
   let arguments = (ins Kiln_FloatTensor:$query, Kiln_FloatTensor:$key,
                        Kiln_FloatTensor:$value, Kiln_FloatTensor:$out,
                        Kiln_FloatTensor:$lse, Kiln_FloatTensor:$dout,
-                       Kiln_FloatTensor:$dlse, F64Attr:$scale,
+                       Kiln_FloatTensor:$dlse,
+                       Optional<Kiln_FloatTensor>:$key_mask, F64Attr:$scale,
                        UnitAttr:$causal);
   let results = (outs Kiln_FloatTensor:$dquery, Kiln_FloatTensor:$dkey,
                       Kiln_FloatTensor:$dvalue);
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $out `,` $lse `,` $dout `,` $dlse
-    (`causal` $causal^)? `scale` `=` $scale attr-dict `:`
-    functional-type(operands, results)
+    (`mask` $key_mask^)? (`causal` $causal^)? `scale` `=` $scale attr-dict
+    `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }

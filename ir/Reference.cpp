@@ -71,19 +71,37 @@ RefTensor binary(const RefTensor &a, const RefTensor &b, ArrayRef<int64_t> out,
 /// log-sum-exp of its scaled scores.
 struct AttentionRef {
   const RefTensor &query, &key, &value;
+  /// The key mask (0 hides a key), or null.
+  const RefTensor *mask;
   double scale;
   bool causal;
   int64_t batch, tq, tk, d, dv;
+  Shape batchShape;
 
   AttentionRef(const RefTensor &q, const RefTensor &k, const RefTensor &v,
-               double scale, bool causal)
-      : query(q), key(k), value(v), scale(scale), causal(causal) {
+               const RefTensor *mask, double scale, bool causal)
+      : query(q), key(k), value(v), mask(mask), scale(scale), causal(causal) {
     size_t rank = q.shape.size();
     tq = q.shape[rank - 2];
     tk = k.shape[rank - 2];
     d = q.shape.back();
     dv = v.shape.back();
     batch = RefTensor::numElements(q.shape) / std::max<int64_t>(tq * d, 1);
+    batchShape.assign(q.shape.begin(), q.shape.end() - 2);
+  }
+  /// Whether query i of batch element n sees key j.
+  bool sees(int64_t n, int64_t i, int64_t j) const {
+    if (causal && j > i)
+      return false;
+    if (!mask)
+      return true;
+    Shape index(batchShape.size() + 1);
+    for (int64_t a = batchShape.size() - 1, rest = n; a >= 0; --a) {
+      index[a] = rest % batchShape[a];
+      rest /= batchShape[a];
+    }
+    index.back() = j;
+    return mask->data[broadcastOffset(index, mask->shape)] != 0;
   }
   double q(int64_t n, int64_t i, int64_t c) const {
     return query.data[(n * tq + i) * d + c];
@@ -102,13 +120,19 @@ struct AttentionRef {
         double mx = -INFINITY, sum = 0;
         for (int64_t j = 0; j < tk; ++j) {
           s[j] = -INFINITY;
-          if (causal && j > i)
+          if (!sees(n, i, j))
             continue;
           double dot = 0;
           for (int64_t c = 0; c < d; ++c)
             dot += q(n, i, c) * k(n, j, c);
           s[j] = dot * scale;
           mx = std::max(mx, s[j]);
+        }
+        if (mx == -INFINITY) {
+          // No key to see: output 0, log-sum-exp +inf.
+          std::fill(s.begin(), s.end(), 0.0);
+          fn(n, i, ArrayRef<double>(s), INFINITY);
+          continue;
         }
         for (int64_t j = 0; j < tk; ++j)
           sum += std::exp(s[j] - mx);
@@ -495,8 +519,9 @@ evaluateBlock(Block &block, ArrayRef<RefTensor> args,
           results.push_back(std::move(r));
         })
         .Case([&](AttentionOp a) {
-          AttentionRef ref(in(0), in(1), in(2), a.getScale().convertToDouble(),
-                           a.getCausal());
+          AttentionRef ref(in(0), in(1), in(2),
+                           a.getKeyMask() ? &in(3) : nullptr,
+                           a.getScale().convertToDouble(), a.getCausal());
           RefTensor o(shapeOf(a.getOut())), lse(shapeOf(a.getLse()));
           ref.forEachQuery([&](int64_t n, int64_t i,
                                ArrayRef<double> probabilities, double logSum) {
@@ -510,8 +535,9 @@ evaluateBlock(Block &block, ArrayRef<RefTensor> args,
           results.push_back(std::move(lse));
         })
         .Case([&](AttentionBackwardOp a) {
-          AttentionRef ref(in(0), in(1), in(2), a.getScale().convertToDouble(),
-                           a.getCausal());
+          AttentionRef ref(in(0), in(1), in(2),
+                           a.getKeyMask() ? &in(7) : nullptr,
+                           a.getScale().convertToDouble(), a.getCausal());
           const RefTensor &o = in(3), &dout = in(5), &dlse = in(6);
           RefTensor dq(in(0).shape), dk(in(1).shape), dv(in(2).shape);
           ref.forEachQuery([&](int64_t n, int64_t i,

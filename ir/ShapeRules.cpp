@@ -143,6 +143,18 @@ FailureOr<Shape> attention(ArrayRef<int64_t> q, ArrayRef<int64_t> k,
   return result;
 }
 
+LogicalResult attentionMask(ArrayRef<int64_t> q, ArrayRef<int64_t> k,
+                            ArrayRef<int64_t> mask, std::string &error) {
+  Shape keys(q.drop_back(2));
+  keys.push_back(k[k.size() - 2]);
+  if (mask.empty() || !broadcastsTo(mask, keys)) {
+    error = "the key mask of attention must broadcast to " + str(keys) +
+            " (the batch dimensions, then one entry per key), got " + str(mask);
+    return failure();
+  }
+  return success();
+}
+
 FailureOr<Shape> reduce(ArrayRef<int64_t> input, ArrayRef<int64_t> axes,
                         bool keepDims, std::string &error) {
   llvm::SmallBitVector reduced(input.size());

@@ -62,6 +62,13 @@ llvm::FailureOr<Shape> attention(llvm::ArrayRef<int64_t> q,
                                  llvm::ArrayRef<int64_t> v, bool causal,
                                  std::string &error);
 
+/// An attention's key mask: `[..., Tk]` that broadcasts (NumPy rules) to the
+/// batch dimensions of `q` followed by Tk.
+llvm::LogicalResult attentionMask(llvm::ArrayRef<int64_t> q,
+                                  llvm::ArrayRef<int64_t> k,
+                                  llvm::ArrayRef<int64_t> mask,
+                                  std::string &error);
+
 /// Reduction over `axes` (already normalized; must be distinct).
 llvm::FailureOr<Shape> reduce(llvm::ArrayRef<int64_t> input,
                               llvm::ArrayRef<int64_t> axes, bool keepDims,

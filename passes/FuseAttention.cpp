@@ -112,7 +112,8 @@ struct KilnFuseAttentionPass
 
   void fuse(SoftmaxOp softmax) {
     RankedTensorType type = softmax.getType();
-    if (type.getRank() < 2 || softmax.getAxis() != type.getRank() - 1)
+    if (type.getRank() < 2 ||
+        static_cast<int64_t>(softmax.getAxis()) != type.getRank() - 1)
       return missed(softmax, "the softmax is not over the last axis of "
                              "[..., queries, keys] scores");
     // softmax -> matmul with the values, its only reader.
@@ -205,8 +206,8 @@ struct KilnFuseAttentionPass
       return missed(softmax, error);
     }
     auto attention = b.create<AttentionOp>(
-        output.getLoc(), q, k, v, b.getF64FloatAttr(scale),
-        isCausal ? b.getUnitAttr() : UnitAttr());
+        output.getLoc(), q, k, v, /*key_mask=*/Value(),
+        b.getF64FloatAttr(scale), isCausal ? b.getUnitAttr() : UnitAttr());
     output.getResult().replaceAllUsesWith(attention.getOut());
     output.erase();
     for (Operation *op : chain)

@@ -112,6 +112,10 @@ void expectNear(const HostTensor &got, const HostTensor &want, double rtol,
       EXPECT_TRUE(std::isnan(g)) << what << " element " << i;
       continue;
     }
+    if (std::isinf(w)) {
+      EXPECT_EQ(g, w) << what << " element " << i;
+      continue;
+    }
     ASSERT_LE(std::abs(g - w), atol + rtol * std::abs(w))
         << what << ": element " << i << " is " << g << ", expected " << w;
   }
@@ -913,6 +917,8 @@ TEST_F(LoweringTest, Attention) {
   struct Case {
     Shape q, k, v;
     bool causal;
+    /// The key mask's shape (none when empty): 0 hides a key.
+    Shape mask = {};
   };
   const std::vector<Case> cases = {
       {{2, 3, 4}, {2, 5, 4}, {2, 5, 3}, false},
@@ -921,11 +927,16 @@ TEST_F(LoweringTest, Attention) {
       {{2, 1, 130, 8}, {2, 1, 130, 8}, {2, 1, 130, 8}, true},
       {{3, 70, 8}, {3, 150, 8}, {3, 150, 5}, true},
       {{64, 16}, {128, 16}, {128, 16}, true},
-      {{40, 2, 17, 4}, {40, 2, 17, 4}, {40, 2, 17, 4}, false}};
+      {{40, 2, 17, 4}, {40, 2, 17, 4}, {40, 2, 17, 4}, false},
+      // Key masks broadcast over heads (and over batch), one batch element
+      // hiding every key (its queries give 0), causal with padding.
+      {{3, 2, 70, 8}, {3, 2, 90, 8}, {3, 2, 90, 8}, false, {3, 1, 90}},
+      {{2, 2, 100, 8}, {2, 2, 100, 8}, {2, 2, 100, 4}, true, {2, 1, 100}},
+      {{2, 5, 8}, {2, 5, 8}, {2, 5, 8}, false, {5}}};
   for (const char *dtype : {"f32", "f64"}) {
     for (const Case &c : cases) {
       // f64 (tight tolerances, slower to compile) on the tile edges only.
-      if (std::string(dtype) == "f64" && c.q.size() != 4)
+      if (std::string(dtype) == "f64" && (c.q.size() != 4 || !c.mask.empty()))
         continue;
       std::string tq = tensorType(c.q, dtype), tk = tensorType(c.k, dtype),
                   tv = tensorType(c.v, dtype);
@@ -935,30 +946,47 @@ TEST_F(LoweringTest, Attention) {
       Shape lseShape(c.q.begin(), c.q.end() - 1);
       std::string to = tensorType(outShape, dtype),
                   tl = tensorType(lseShape, dtype);
-      SCOPED_TRACE(tq + " " + tk + " " + tv + (c.causal ? " causal" : ""));
-      std::string attrs =
-          std::string(c.causal ? "causal " : "") + "scale = 0.35";
+      SCOPED_TRACE(
+          tq + " " + tk + " " + tv + (c.causal ? " causal" : "") +
+          (c.mask.empty() ? "" : " mask " + tensorType(c.mask, dtype)));
+      std::string tm = c.mask.empty() ? "" : tensorType(c.mask, dtype);
+      std::string maskArg =
+          c.mask.empty() ? "" : ", %m: " + tm + " {kiln.input = \"m\"}";
+      std::string attrs = std::string(c.mask.empty() ? "" : "mask %m ") +
+                          (c.causal ? "causal " : "") + "scale = 0.35";
+      std::string maskType = c.mask.empty() ? "" : ", " + tm;
       std::string ir =
           "func.func @predict(%q: " + tq + " {kiln.input = \"q\"}, %k: " + tk +
           " {kiln.input = \"k\"}, %v: " + tv +
           " {kiln.input = \"v\"}, %g: " + to +
-          " {kiln.input = \"g\"}, %gl: " + tl + " {kiln.input = \"gl\"}) -> (" +
-          to + " {kiln.output = \"o\"}, " + tl + " {kiln.output = \"lse\"}, " +
-          tq + " {kiln.output = \"dq\"}, " + tk + " {kiln.output = \"dk\"}, " +
-          tv + " {kiln.output = \"dv\"}) {\n" +
+          " {kiln.input = \"g\"}, %gl: " + tl + " {kiln.input = \"gl\"}" +
+          maskArg + ") -> (" + to + " {kiln.output = \"o\"}, " + tl +
+          " {kiln.output = \"lse\"}, " + tq + " {kiln.output = \"dq\"}, " + tk +
+          " {kiln.output = \"dk\"}, " + tv + " {kiln.output = \"dv\"}) {\n" +
           "  %o, %lse = kiln.attention %q, %k, %v " + attrs + " : (" + tq +
-          ", " + tk + ", " + tv + ") -> (" + to + ", " + tl + ")\n" +
+          ", " + tk + ", " + tv + maskType + ") -> (" + to + ", " + tl + ")\n" +
           "  %dq, %dk, %dv = kiln.attention_backward %q, %k, %v, %o, %lse, "
           "%g, %gl " +
           attrs + " : (" + tq + ", " + tk + ", " + tv + ", " + to + ", " + tl +
-          ", " + to + ", " + tl + ") -> (" + tq + ", " + tk + ", " + tv +
-          ")\n" + "  return %o, %lse, %dq, %dk, %dv : " + to + ", " + tl +
+          ", " + to + ", " + tl + maskType + ") -> (" + tq + ", " + tk + ", " +
+          tv + ")\n" + "  return %o, %lse, %dq, %dk, %dv : " + to + ", " + tl +
           ", " + tq + ", " + tk + ", " + tv + "\n}\n";
       Tensors inputs = {{"q", random(rng, dtype, c.q, -1.5, 1.5)},
                         {"k", random(rng, dtype, c.k, -1.5, 1.5)},
                         {"v", random(rng, dtype, c.v, -1, 1)},
                         {"g", random(rng, dtype, outShape, -1, 1)},
                         {"gl", random(rng, dtype, lseShape, -1, 1)}};
+      if (!c.mask.empty()) {
+        // About a third of the keys hidden; all of them for batch element 0
+        // when the mask has a batch dimension.
+        HostTensor m = random(rng, dtype, c.mask, 0, 1);
+        for (double &x : m.values)
+          x = x < 0.35 ? 0.0 : 1.0;
+        if (c.mask.size() > 1)
+          for (int64_t j = 0; j < c.mask.back(); ++j)
+            m.values[j] = 0.0;
+        inputs["m"] = m;
+      }
       Tensors expected = reference(ir, "predict", inputs);
       bool f64 = std::string(dtype) == "f64";
       forEachConfig(ir, [&](Compiled &compiled) {

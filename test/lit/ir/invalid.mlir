@@ -400,3 +400,12 @@ func.func @attention_backward_lse(%q: tensor<2x16x8xf32>, %o: tensor<2x16x8xf32>
   %dq, %dk, %dv = kiln.attention_backward %q, %q, %q, %o, %lse, %o, %lse scale = 0.5 : (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x8xf32>, tensor<2x16x8xf32>, tensor<2x8xf32>) -> (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x8xf32>)
   return
 }
+
+// -----
+
+func.func @attention_mask_shape(%q: tensor<2x16x8xf32>, %m: tensor<3x16xf32>) {
+  // expected-error @+2 {{'kiln.attention' op failed to infer returned types}}
+  // expected-error @+1 {{the key mask of attention must broadcast to [2, 16] (the batch dimensions, then one entry per key), got [3, 16]}}
+  %o, %lse = kiln.attention %q, %q, %q mask %m scale = 0.5 : (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<3x16xf32>) -> (tensor<2x16x8xf32>, tensor<2x16xf32>)
+  return
+}

@@ -189,3 +189,11 @@ func.func @attention(%q: tensor<2x16x8xf32>, %k: tensor<2x16x8xf32>, %v: tensor<
   %dq, %dk, %dv = kiln.attention_backward %q, %k, %v, %o, %lse, %g, %gl causal scale = 0.125 : (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x4xf32>, tensor<2x16x4xf32>, tensor<2x16xf32>, tensor<2x16x4xf32>, tensor<2x16xf32>) -> (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x4xf32>)
   return %dq, %dk, %dv : tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x4xf32>
 }
+
+// CHECK-LABEL: func.func @attention_mask
+// CHECK: kiln.attention %{{.+}}, %{{.+}}, %{{.+}} mask %{{.+}} scale = 5.000000e-01 : (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x4xf32>, tensor<2x16xf32>)
+// GENERIC: "kiln.attention"(%{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}) <{scale = 5.000000e-01 : f64}>
+func.func @attention_mask(%q: tensor<2x16x8xf32>, %v: tensor<2x16x4xf32>, %m: tensor<2x16xf32>) -> tensor<2x16x4xf32> {
+  %o, %lse = kiln.attention %q, %q, %v mask %m scale = 0.5 : (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x4xf32>, tensor<2x16xf32>) -> (tensor<2x16x4xf32>, tensor<2x16xf32>)
+  return %o : tensor<2x16x4xf32>
+}

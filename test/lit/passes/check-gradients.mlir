@@ -150,6 +150,18 @@ func.func @attention_causal(%q: tensor<1x2x4x3xf32>, %k: tensor<1x2x5x3xf32>, %v
 
 // -----
 
+// With a key mask (batch element 1 hides keys 0 and 3) broadcast over the
+// heads, and causal: the hidden keys get no gradient, and query 0 of batch
+// element 1, which sees no key, gives 0.
+// expected-remark @below {{gradient check passed for @attention_masked}}
+func.func @attention_masked(%q: tensor<2x2x3x2xf32>, %k: tensor<2x2x4x2xf32>, %v: tensor<2x2x4x3xf32>) -> tensor<2x2x3x3xf32> {
+  %m = kiln.constant dense<[[[1.0, 1.0, 1.0, 1.0]], [[0.0, 1.0, 1.0, 0.0]]]> : tensor<2x1x4xf32>
+  %o, %lse = kiln.attention %q, %k, %v mask %m causal scale = 0.8 : (tensor<2x2x3x2xf32>, tensor<2x2x4x2xf32>, tensor<2x2x4x3xf32>, tensor<2x1x4xf32>) -> (tensor<2x2x3x3xf32>, tensor<2x2x3xf32>)
+  return %o : tensor<2x2x3x3xf32>
+}
+
+// -----
+
 // expected-remark @below {{gradient check passed for @layer_norm}}
 func.func @layer_norm(%x: tensor<4x6xf32>) -> tensor<4x6xf32> {
   %0 = kiln.layer_norm %x eps = 1.0e-5 : tensor<4x6xf32>
