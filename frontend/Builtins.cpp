@@ -58,6 +58,20 @@ std::optional<double> BuiltinCall::numberArg(unsigned i, double defaultValue) {
                           builtin.name + "'");
 }
 
+std::optional<double> BuiltinCall::positiveArg(unsigned i,
+                                               double defaultValue) {
+  std::optional<double> value = numberArg(i, defaultValue);
+  if (value && !(*value > 0 && std::isfinite(*value))) {
+    e.error(arg(i)->getLoc(),
+            llvm::formatv("the {0} of '{1}' must be a positive number, got "
+                          "{2}",
+                          builtin.params[i], builtin.name, *value)
+                .str());
+    return std::nullopt;
+  }
+  return value;
+}
+
 std::optional<bool> BuiltinCall::boolArg(unsigned i, bool defaultValue) {
   if (!arg(i))
     return defaultValue;
@@ -345,18 +359,10 @@ Value elaborateAttention(BuiltinCall &c) {
     return Value::poison();
   std::optional<bool> causal = c.boolArg(3, false);
   int64_t width = typeOf(q).getRank() ? typeOf(q).getShape().back() : 1;
-  std::optional<double> scale = c.numberArg(
+  std::optional<double> scale = c.positiveArg(
       4, 1.0 / std::sqrt(static_cast<double>(std::max<int64_t>(width, 1))));
   if (!causal || !scale)
     return Value::poison();
-  if (!(*scale > 0) || !std::isfinite(*scale)) {
-    c.e.error(c.arg(4)->getLoc(),
-              llvm::formatv("the scale of 'attention' must be a positive "
-                            "number, got {0}",
-                            *scale)
-                  .str());
-    return Value::poison();
-  }
   if (typeOf(q).getElementType() != typeOf(k).getElementType() ||
       typeOf(q).getElementType() != typeOf(v).getElementType()) {
     c.error("'attention' needs q, k and v of one element type, got " +
@@ -396,20 +402,12 @@ Value elaborateAttention(BuiltinCall &c) {
 /// variance 1 (no weight or bias: `nn.layernorm` adds those).
 Value elaborateLayerNorm(BuiltinCall &c) {
   mlir::Value x = c.tensorArg(0);
-  std::optional<double> eps = c.numberArg(1, 1e-5);
+  std::optional<double> eps = c.positiveArg(1, 1e-5);
   if (!x || !eps)
     return Value::poison();
   if (typeOf(x).getRank() < 1) {
     c.error("'layer_norm' needs a tensor of rank >= 1, got " +
             typeStr(x.getType()));
-    return Value::poison();
-  }
-  if (!(*eps > 0) || !std::isfinite(*eps)) {
-    c.e.error(c.arg(1)->getLoc(),
-              llvm::formatv("the eps of 'layer_norm' must be a positive "
-                            "number, got {0}",
-                            *eps)
-                  .str());
     return Value::poison();
   }
   return Value::tensorOf(

@@ -42,6 +42,9 @@ struct BuiltinCall {
   mlir::Value tensorArg(unsigned i, bool floatOnly = true);
   /// Evaluates parameter `i` as a number; `defaultValue` when not given.
   std::optional<double> numberArg(unsigned i, double defaultValue);
+  /// Evaluates parameter `i` as a finite number > 0 ("the NAME of 'BUILTIN'
+  /// must be a positive number"); `defaultValue` when not given.
+  std::optional<double> positiveArg(unsigned i, double defaultValue);
   /// Evaluates parameter `i` as true or false; `defaultValue` when not given.
   std::optional<bool> boolArg(unsigned i, bool defaultValue);
   /// Builds an OpTy at the call's location.
