@@ -17,16 +17,21 @@
 // product of two tiles is a linalg.matmul (or matmul_transpose_a) on views,
 // which kiln-vectorize-matmul turns into its register-tiled kernel; k and v
 // are transposed once ([D, Tk]) so that q k^T and dout v^T read their
-// right-hand sides by rows. The softmax steps are linalg.generic ops on the
-// tiles. The batch (batch dimensions times heads) is split into chunks run
-// in parallel (scf.parallel, OpenMP later); each chunk has its own scratch
-// tiles, a few hundred KiB in all whatever the sequence length, so the
-// memory grows linearly in T (the operands and results), never as T^2.
+// right-hand sides by rows. The softmax steps run on each row of a tile in
+// vectors of the host's width (masked loads and stores for a partial last
+// vector): LLVM would not vectorize them as loops over strided views. The
+// batch (batch dimensions times heads) is split into chunks run in parallel
+// (scf.parallel, OpenMP later); each chunk has its own scratch tiles, a few
+// hundred KiB in all whatever the sequence length, so the memory grows
+// linearly in T (the operands and results), never as T^2.
 //
 // With `causal`, tiles of keys past a tile of queries are skipped (the
 // tiles are aligned: both are kTile wide), and within the diagonal tiles a
-// masked score gets probability 0. The first tile of keys always holds key
-// 0, which every query sees, so each query's maximum is finite after it.
+// masked score gets probability 0; a key mask hides keys the same way. The
+// running maximum starts at the lowest finite number, and its rescaling
+// factor exp(m_old - m_new) is taken at no less than exp(kMinExponent), so a
+// query whose first tiles hide every key never computes inf - inf; a query
+// that sees no key at all ends with l = 0, output 0 and log-sum-exp +inf.
 //
 //===----------------------------------------------------------------------===//
 
