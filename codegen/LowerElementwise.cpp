@@ -139,9 +139,35 @@ template <typename OpTy> struct UnaryLowering : OpConversionPattern<OpTy> {
   }
 };
 
+/// cast: sitofp from i32, extf / truncf between floats.
+struct CastLowering : OpConversionPattern<kiln::CastOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(kiln::CastOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Type to = op.getType().getElementType();
+    Value result = buildElementwise(
+        rewriter, op.getLoc(), op.getType(), adaptor.getInput(),
+        [to](OpBuilder &b, Location loc, ValueRange args) -> Value {
+          Type from = args[0].getType();
+          if (isa<IntegerType>(from))
+            return b.create<arith::SIToFPOp>(loc, to, args[0]);
+          if (from.getIntOrFloatBitWidth() < to.getIntOrFloatBitWidth())
+            return b.create<arith::ExtFOp>(loc, to, args[0]);
+          if (from.getIntOrFloatBitWidth() > to.getIntOrFloatBitWidth())
+            return b.create<arith::TruncFOp>(loc, to, args[0]);
+          return args[0];
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 } // namespace
 
 void kiln::lowering::populateElementwisePatterns(RewritePatternSet &patterns) {
+  patterns.add<CastLowering>(patterns.getContext());
   patterns.add<BinaryLowering<kiln::AddOp>, BinaryLowering<kiln::SubOp>,
                BinaryLowering<kiln::MulOp>, BinaryLowering<kiln::DivOp>,
                BinaryLowering<kiln::MaximumOp>, BinaryLowering<kiln::MinimumOp>,

@@ -398,6 +398,19 @@ Value elaborateAttention(BuiltinCall &c) {
   return Value::tensorOf(op.getOut());
 }
 
+/// float(x): the elements of an i32 (or f64) tensor as f32.
+Value elaborateFloat(BuiltinCall &c) {
+  mlir::Value x = c.tensorArg(0, /*floatOnly=*/false);
+  if (!x)
+    return Value::poison();
+  mlir::RankedTensorType type = typeOf(x);
+  auto f32 =
+      mlir::RankedTensorType::get(type.getShape(), c.e.builder.getF32Type());
+  if (type == f32)
+    return Value::tensorOf(x);
+  return Value::tensorOf(c.create<CastOp>(f32, x));
+}
+
 /// layer_norm(x, eps = 1e-5): the last dimension normalized to mean 0 and
 /// variance 1 (no weight or bias: `nn.layernorm` adds those).
 Value elaborateLayerNorm(BuiltinCall &c) {
@@ -930,6 +943,7 @@ const std::vector<Builtin> &sema::getBuiltins() {
         variadicOp("transpose", "x", elaborateTranspose),
         op("attention", "q, k, v, causal?, scale?, mask?", elaborateAttention),
         op("layer_norm", "x, eps?", elaborateLayerNorm),
+        op("float", "x", elaborateFloat),
         op("split", "x, pieces, axis?", elaborateSplit),
         op("slice", "x, start, size, axis?", elaborateSlice),
         op("one_hot", "ids, classes", elaborateOneHot),

@@ -244,6 +244,13 @@ KILN_END
 KILN_RULE(SqrtOp)
 return {r.div(g, r.mul(r.scalar(2, g), getResult()))};
 KILN_END
+KILN_RULE(CastOp)
+// Back to the input's type (an i32 input is never active: no gradient).
+auto inputType = cast<RankedTensorType>(getInput().getType());
+if (!isa<FloatType>(inputType.getElementType()))
+  return {Value()};
+return {builder.create<CastOp>(getLoc(), inputType, g)};
+KILN_END
 KILN_RULE(GeluOp)
 return {r.mul(g, builder.create<GeluDerivativeOp>(getLoc(), getInput()))};
 KILN_END

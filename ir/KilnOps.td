@@ -241,6 +241,17 @@ def Kiln_LeakyReluOp : Kiln_Op<"leaky_relu",
 }
 def Kiln_SoftplusOp : Kiln_UnaryOp<"softplus",
     "log(1 + exp(x)), computed as max(x, 0) + log(1 + exp(-|x|))">;
+def Kiln_CastOp : Kiln_Op<"cast", [Pure, SameOperandsAndResultShape, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
+  let summary = "converts the elements to another type";
+  let description = [{
+    i32 to f32 or f64 (class ids to numbers: a padding mask from token ids),
+    or between f32 and f64. Its gradient converts back; an i32 input has none.
+  }];
+  let arguments = (ins Kiln_AnyTensor:$input);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
 def Kiln_GeluOp : Kiln_UnaryOp<"gelu",
     "Gaussian error linear unit, x * Phi(x) (exact, with erf)">;
 

@@ -486,6 +486,14 @@ evaluateBlock(Block &block, ArrayRef<RefTensor> args,
           results.push_back(
               unary(in(0), [](double x) { return std::fabs(x); }));
         })
+        .Case([&](CastOp c) {
+          // Values are doubles here: only a narrowing to f32 changes them.
+          RefTensor r = in(0);
+          if (c.getType().getElementType().isF32())
+            for (double &x : r.data)
+              x = static_cast<float>(x);
+          results.push_back(std::move(r));
+        })
         .Case([&](GeluOp) {
           results.push_back(unary(in(0), [](double x) {
             return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));

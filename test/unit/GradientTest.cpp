@@ -113,6 +113,11 @@ const Case kCases[] = {
     {"kiln.abs", R"(func.func @f(%x: tensor<2x5xf32>) -> tensor<2x5xf32> {
       %0 = kiln.abs %x : tensor<2x5xf32>
       return %0 : tensor<2x5xf32> })"},
+    {"kiln.cast",
+     R"(func.func @f(%x: tensor<2x5xf32>) -> tensor<2x5xf64> {
+      %0 = kiln.cast %x : tensor<2x5xf32> -> tensor<2x5xf64>
+      %1 = kiln.mul %0, %0 : (tensor<2x5xf64>, tensor<2x5xf64>) -> tensor<2x5xf64>
+      return %1 : tensor<2x5xf64> })"},
     {"kiln.gelu",
      R"(func.func @f(%x: tensor<2x5xf32> {kiln.check_range = [-3.0, 3.0]}) -> tensor<2x5xf32> {
       %0 = kiln.gelu %x : tensor<2x5xf32>

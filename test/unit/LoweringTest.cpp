@@ -872,6 +872,28 @@ TEST_F(LoweringTest, Matmul) {
   }
 }
 
+// cast: ids to numbers, and between f32 and f64 (both ways).
+TEST_F(LoweringTest, Cast) {
+  HostTensor ids("i32", {3, 4});
+  for (size_t i = 0; i < ids.values.size(); ++i)
+    ids.values[i] = static_cast<double>(i * 37 % 11) - 5;
+  HostTensor x = random(rng, "f64", {3, 4}, -3, 3);
+  std::string ir =
+      R"(func.func @predict(%ids: tensor<3x4xi32> {kiln.input = "ids"}, %x: tensor<3x4xf64> {kiln.input = "x"}) -> (tensor<3x4xf32> {kiln.output = "a"}, tensor<3x4xf32> {kiln.output = "b"}, tensor<3x4xf64> {kiln.output = "c"}) {
+  %a = kiln.cast %ids : tensor<3x4xi32> -> tensor<3x4xf32>
+  %b = kiln.cast %x : tensor<3x4xf64> -> tensor<3x4xf32>
+  %c = kiln.cast %b : tensor<3x4xf32> -> tensor<3x4xf64>
+  return %a, %b, %c : tensor<3x4xf32>, tensor<3x4xf32>, tensor<3x4xf64>
+})";
+  Tensors inputs = {{"ids", ids}, {"x", x}};
+  Tensors expected = reference(ir, "predict", inputs);
+  forEachConfig(ir, [&](Compiled &compiled) {
+    Tensors outputs = compiled.run("predict", inputs);
+    for (const char *name : {"a", "b", "c"})
+      expectNear(outputs[name], expected[name], 0, 0, name);
+  });
+}
+
 // layer_norm and its backward op against the reference; one row is offset
 // by 1000 (the two-pass variance keeps it accurate).
 TEST_F(LoweringTest, LayerNorm) {
