@@ -117,6 +117,45 @@ def vae(p, x):
     return reconstruction + kl
 
 
+def attention_weights(p, prefix, module, name):
+    """nn.MultiheadAttention `module`'s weights from nn.kiln's attention
+    parameters PREFIX.NAME.{w_in, b_in, w_out, b_out} (stored transposed)."""
+    q = prefix + "." + name + "."
+    return {
+        (module, "in_proj_weight"): p[q + "w_in"].t(),
+        (module, "in_proj_bias"): p[q + "b_in"],
+        (module.out_proj, "weight"): p[q + "w_out"].t(),
+        (module.out_proj, "bias"): p[q + "b_out"],
+    }
+
+
+def block_weights(p, prefix, layer, norms):
+    """A Transformer layer's feed-forward and layer norm weights."""
+    tensors = {
+        (layer.linear1, "weight"): p[prefix + ".ff.inner.w"].t(),
+        (layer.linear1, "bias"): p[prefix + ".ff.inner.b"],
+        (layer.linear2, "weight"): p[prefix + ".ff.project.w"].t(),
+        (layer.linear2, "bias"): p[prefix + ".ff.project.b"],
+    }
+    for i in range(1, norms + 1):
+        norm = getattr(layer, "norm%d" % i)
+        tensors[(norm, "weight")] = p[prefix + ".norm%d.weight" % i]
+        tensors[(norm, "bias")] = p[prefix + ".norm%d.bias" % i]
+    return tensors
+
+
+def assign(tensors):
+    """The layers' parameters become functions of Kiln's, so gradients flow
+    back."""
+    for (module, name), value in tensors.items():
+        delattr(module, name)
+        setattr(module, name, value)
+
+
+def causal_mask(t):
+    return torch.triu(torch.full((t, t), float("-inf")), diagonal=1)
+
+
 def torch_encoder_layer(p, prefix, x, heads, causal):
     """PyTorch's own nn.TransformerEncoderLayer (pre-norm, GELU, batch first)
     with the weights of nn.kiln's encoder_layer (dense weights stored
@@ -126,29 +165,25 @@ def torch_encoder_layer(p, prefix, x, heads, causal):
     layer = torch.nn.TransformerEncoderLayer(
         width, heads, hidden, dropout=0.0, activation="gelu", batch_first=True,
         norm_first=True)
-    tensors = {
-        (layer.self_attn, "in_proj_weight"): p[prefix + ".attn.w_in"].t(),
-        (layer.self_attn, "in_proj_bias"): p[prefix + ".attn.b_in"],
-        (layer.self_attn.out_proj, "weight"): p[prefix + ".attn.w_out"].t(),
-        (layer.self_attn.out_proj, "bias"): p[prefix + ".attn.b_out"],
-        (layer.linear1, "weight"): p[prefix + ".ff.inner.w"].t(),
-        (layer.linear1, "bias"): p[prefix + ".ff.inner.b"],
-        (layer.linear2, "weight"): p[prefix + ".ff.project.w"].t(),
-        (layer.linear2, "bias"): p[prefix + ".ff.project.b"],
-        (layer.norm1, "weight"): p[prefix + ".norm1.weight"],
-        (layer.norm1, "bias"): p[prefix + ".norm1.bias"],
-        (layer.norm2, "weight"): p[prefix + ".norm2.weight"],
-        (layer.norm2, "bias"): p[prefix + ".norm2.bias"],
-    }
-    # The layer's parameters become functions of Kiln's, so gradients flow back.
-    for (module, name), value in tensors.items():
-        delattr(module, name)
-        setattr(module, name, value)
-    mask = None
-    if causal:
-        t = x.shape[1]
-        mask = torch.triu(torch.full((t, t), float("-inf")), diagonal=1)
-    return layer(x, src_mask=mask)
+    assign({**attention_weights(p, prefix, layer.self_attn, "attn"),
+            **block_weights(p, prefix, layer, 2)})
+    return layer(x, src_mask=causal_mask(x.shape[1]) if causal else None)
+
+
+def torch_decoder_layer(p, prefix, x, memory, keep, heads):
+    """PyTorch's own nn.TransformerDecoderLayer (pre-norm, GELU, batch first)
+    with the weights of nn.kiln's decoder_layer: causal self-attention, and
+    the memory positions where `keep` is 0 hidden (memory_key_padding_mask)."""
+    width = x.shape[-1]
+    hidden = p[prefix + ".ff.inner.w"].shape[1]
+    layer = torch.nn.TransformerDecoderLayer(
+        width, heads, hidden, dropout=0.0, activation="gelu", batch_first=True,
+        norm_first=True)
+    assign({**attention_weights(p, prefix, layer.self_attn, "attn"),
+            **attention_weights(p, prefix, layer.multihead_attn, "cross"),
+            **block_weights(p, prefix, layer, 3)})
+    return layer(x, memory, tgt_mask=causal_mask(x.shape[1]),
+                 memory_key_padding_mask=keep == 0)
 
 
 def encoder(p, x):
@@ -157,9 +192,20 @@ def encoder(p, x):
     return upper.mean(1) @ p["logits.w"] + p["logits.b"]
 
 
+def decoder(p, x):
+    memory = torch_encoder_layer(p, "memory", x, 2, causal=False)
+    keep = (x[:, :, 0] > 0.3).float()
+    # A position that sees no memory is NaN in PyTorch, 0 in Kiln: none here.
+    assert bool((keep.sum(1) > 0).all())
+    target = x @ p["target.w"] + p["target.b"]
+    layer = torch_decoder_layer(p, "layer", target, memory, keep, 4)
+    return layer.mean(1) @ p["logits.w"] + p["logits.b"]
+
+
 FORWARD = {"mlp": mlp, "lenet": lenet, "convs": convs, "bn": bn,
            "rnn_seq": rnn_seq, "lstm_seq": lstm_seq, "gru_seq": gru_seq,
-           "autoencoder": autoencoder, "vae": vae, "encoder": encoder}
+           "autoencoder": autoencoder, "vae": vae, "encoder": encoder,
+           "decoder": decoder}
 
 
 def summarize(t):

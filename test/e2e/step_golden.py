@@ -140,6 +140,21 @@ MODELS["encoder"] = {
     "image": (4, 6, 16), "classes": 3, "scale": 0.8,
 }
 
+# test/e2e/models/decoder.kiln: an encoder layer makes the memory, a dense
+# layer the target, then a pre-norm decoder layer (causal self-attention,
+# attention to the memory with padding hidden, feed-forward), mean, dense.
+MODELS["decoder"] = {
+    "params": _encoder_layer("memory", 16, 24)
+    + [("target.w", (16, 16)), ("target.b", (16,))]
+    + _encoder_layer("layer", 16, 32)[:8]
+    + [("layer.cross.w_in", (16, 48)), ("layer.cross.b_in", (48,)),
+       ("layer.cross.w_out", (16, 16)), ("layer.cross.b_out", (16,)),
+       ("layer.norm3.weight", (16,)), ("layer.norm3.bias", (16,))]
+    + _encoder_layer("layer", 16, 32)[8:]
+    + [("logits.w", (16, 3)), ("logits.b", (3,))],
+    "image": (4, 6, 16), "classes": 3, "scale": 0.8,
+}
+
 
 _M64 = (1 << 64) - 1
 
