@@ -283,8 +283,8 @@ KILN_END
 Grads AttentionOp::buildGradients(OpBuilder &builder,
                                   ArrayRef<Value> resultGrads) {
   // One fused op for all three gradients; the log-sum-exp's gradient (zeros
-  // unless something else reads it) enters the same formula.
-  // The key mask gets no gradient (it selects, it is not differentiable).
+  // unless something else reads it) enters the same formula. The key mask
+  // only selects keys: it gets no gradient.
   auto backward = builder.create<AttentionBackwardOp>(
       getLoc(), getQuery(), getKey(), getValue(), getOut(), getLse(),
       resultGrads[0], resultGrads[1], getKeyMask(), getScaleAttr(),
