@@ -426,6 +426,10 @@ std::string renderManifest(ModuleOp module, const AbiLayout &layout) {
     }
   }
 
+  if (auto context =
+          module->getAttrOfType<IntegerAttr>(contract::kGenerateContextAttr))
+    os << record::kContext << " " << context.getValue().getSExtValue() << "\n";
+
   auto ignoredLabels =
       module->getAttrOfType<DictionaryAttr>(contract::kIgnoredLabelAttr);
   if (auto labels =

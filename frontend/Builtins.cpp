@@ -657,6 +657,57 @@ Value elaborateSinusoidal(BuiltinCall &c) {
       mlir::DenseElementsAttr::get(type, llvm::ArrayRef<float>(table))));
 }
 
+/// context(n) in a generate block: the step reads at most n positions (a
+/// Transformer's, whose caches and position table hold n): `generate`
+/// refuses a prompt and length that need more. Returns n.
+Value elaborateContext(BuiltinCall &c) {
+  std::optional<int64_t> n =
+      c.e.evalInt(*c.arg(0), c.frame, "the number of positions");
+  if (!n)
+    return Value::poison();
+  if (!c.e.inGenerate()) {
+    c.error("'context' is only allowed in a generate block");
+    return Value::poison();
+  }
+  if (*n < 1) {
+    c.error("the context of a generate block must be at least 1 position, "
+            "got " +
+            std::to_string(*n));
+    return Value::poison();
+  }
+  mlir::ModuleOp module = *c.e.moduleOp;
+  if (module->hasAttr(contract::kGenerateContextAttr)) {
+    c.error("the generate block declares its context twice");
+    return Value::poison();
+  }
+  module->setAttr(contract::kGenerateContextAttr,
+                  c.e.builder.getI64IntegerAttr(*n));
+  return Value::integer(*n);
+}
+
+/// range(n): the constant f32[n] 0, 1, ..., n - 1 (torch.arange): positions
+/// to compare with, e.g. a one-hot row of a position `p` [B, 1] is
+/// greater(p + 0.5, range(n)) * greater(range(n), p - 0.5).
+Value elaborateRange(BuiltinCall &c) {
+  std::optional<int64_t> n =
+      c.e.evalInt(*c.arg(0), c.frame, "the number of values");
+  if (!n)
+    return Value::poison();
+  constexpr int64_t kMaxElements = int64_t(1) << 24;
+  if (*n < 1 || *n > kMaxElements) {
+    c.error(
+        llvm::formatv("'range' needs 1 <= n <= {0}, got {1}", kMaxElements, *n)
+            .str());
+    return Value::poison();
+  }
+  std::vector<float> values(*n);
+  for (int64_t i = 0; i < *n; ++i)
+    values[i] = static_cast<float>(i);
+  auto type = mlir::RankedTensorType::get({*n}, c.e.builder.getF32Type());
+  return Value::tensorOf(c.create<ConstantOp>(
+      mlir::DenseElementsAttr::get(type, llvm::ArrayRef<float>(values))));
+}
+
 /// `random_normal(64, 20)`, `random_uniform(...)`: a tensor of random numbers
 /// (ir/Random.h), new ones at every training step and evaluation batch.
 template <typename OpTy> Value elaborateRandom(BuiltinCall &c) {
@@ -951,6 +1002,8 @@ const std::vector<Builtin> &sema::getBuiltins() {
         variadicOp("concat", "x, axis?", elaborateConcat),
         variadicOp("full", "value?", elaborateFull),
         op("sinusoidal", "positions, width", elaborateSinusoidal),
+        op("range", "n", elaborateRange),
+        op("context", "n", elaborateContext),
         variadicOp("random_normal", "", elaborateRandom<RandomNormalOp>),
         variadicOp("random_uniform", "", elaborateRandom<RandomUniformOp>),
         op("scan", "cell, xs, init, axis?, reverse?, stateful?", elaborateScan),

@@ -469,6 +469,9 @@ inline constexpr char kLabelsAttr[] = "kiln.labels";
 /// {input = value, ...}: the label value cross_entropy ignores in an input
 /// (its ignore_index), which data may hold beside [0, classes).
 inline constexpr char kIgnoredLabelAttr[] = "kiln.ignored_label";
+/// The most positions a generate block's step reads (its `context(N)`): the
+/// runtime's generate refuses a prompt and length that need more.
+inline constexpr char kGenerateContextAttr[] = "kiln.generate_context";
 /// The manifest text, set by kiln-entry-abi.
 inline constexpr char kManifestAttr[] = "kiln.manifest";
 /// On @train_step: the resolved optimizer ({name, hyper...}, every default
@@ -493,6 +496,7 @@ inline constexpr const char *kSchedule = "schedule";
 inline constexpr const char *kData = "data";
 inline constexpr const char *kEntry = "entry";
 inline constexpr const char *kArg = "arg";
+inline constexpr const char *kContext = "context";
 } // namespace record
 
 //===----------------------------------------------------------------------===//

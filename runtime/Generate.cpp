@@ -115,6 +115,17 @@ Error runGenerate(Model &model, const GenerateOptions &options,
       encodeText(*prompt, *vocab, "the prompt");
   if (!ids)
     return ids.takeError();
+  // Each character but the last generated one is a step at the next
+  // position; a step past the block's context would read positions it
+  // never learned.
+  int64_t context = model.manifest().generateContext;
+  int64_t positions = int64_t(ids->size()) + options.length - 1;
+  if (context > 0 && positions > context)
+    return Error::usage(fmt::format(
+        "model '{}' generates within a context of {} characters: the prompt "
+        "({} characters) and --length {} need {}; shorten them",
+        model.manifest().model, context, ids->size(), options.length,
+        positions));
 
   auto *input = static_cast<int32_t *>(stepper->input->data());
   const auto *scores = static_cast<const float *>(stepper->scores->data());
@@ -136,6 +147,9 @@ Error runGenerate(Model &model, const GenerateOptions &options,
     std::string text = encodeUtf8(std::u32string(1, vocab->chars[id]));
     std::fputs(text.c_str(), console.out);
     std::fflush(console.out);
+    // The last character needs no step: nothing reads its scores.
+    if (i + 1 == options.length)
+      break;
     *input = id;
     model.setNoise(++calls, options.seed);
     model.run(entry);

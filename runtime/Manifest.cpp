@@ -226,6 +226,15 @@ Error Parser::parseRecord(const std::vector<std::string_view> &f) {
     metricLines.push_back(line);
     return Error::success();
   }
+  if (kind == contract::record::kContext) {
+    std::optional<int64_t> n = f.size() == 2 ? parseInt(f[1]) : std::nullopt;
+    if (!n || *n <= 0)
+      return error("expected 'context POSITIONS' (a positive integer)");
+    if (m.generateContext)
+      return error("a second 'context' record");
+    m.generateContext = *n;
+    return Error::success();
+  }
   if (kind == contract::record::kLabels) {
     if (f.size() != 3 && f.size() != 4)
       return error("expected 'labels INPUT CLASSES [ignore=VALUE]'");

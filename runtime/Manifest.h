@@ -128,6 +128,8 @@ struct Manifest {
   std::vector<TensorSpec> terms;
   std::vector<MetricSpec> metrics;
   std::vector<LabelSpec> labels;
+  /// The most positions the generate step reads (`context` record), or 0.
+  int64_t generateContext = 0;
   std::optional<OptimizerSpec> optimizer;
   /// The `train` record's batch: the batch of the train entry (else of the
   /// eval entry, else of the first entry that takes inputs).
