@@ -44,6 +44,8 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Transforms/DialectConversion.h"
 
+#include <algorithm>
+#include <cmath>
 #include <limits>
 
 using namespace mlir;
@@ -76,6 +78,12 @@ public:
     vectorType = VectorType::get({lanes}, element);
   }
 
+  /// Drops probabilities with `rate` under the i32 key `key` (ir/Random.h).
+  void setDropout(Value key, double rate) {
+    dropKey = key;
+    dropRate = rate;
+  }
+
   /// out [N, Tq, Dv] and lse [N, Tq] from q [N, Tq, D], k [N, Tk, D] and
   /// v [N, Tk, Dv].
   void forward(Value q, Value k, Value v, Value mask, Value out, Value lse) {
@@ -98,7 +106,7 @@ public:
           matmul(qi, columnsOf(kt, n, j0, d, cols), s);
           SmallVector<Value> keys = keysShown(n, j0, cols);
           forLoop(cst(0), cst(rows), 1, [&](Value r) {
-            onlineSoftmaxRow(s, m, l, acc, r, i0, j0, cols, keys);
+            onlineSoftmaxRow(s, m, l, acc, n, r, i0, j0, cols, keys);
           });
           matmul(s, rowsOf(v, n, j0, cols, dv), acc);
         };
@@ -164,6 +172,8 @@ public:
       fill(g, 0.0);
     Value sBuf = alloc({chunks, tile, tile});
     Value dpBuf = alloc({chunks, tile, tile});
+    // With dropout: the dropped probabilities beside the probabilities.
+    Value pdBuf = dropKey ? alloc({chunks, tile, tile}) : Value();
     forEachBatch([&](Value c, Value n) {
       auto tilePair = [&](Value i0, int64_t rows, Value j0, int64_t cols) {
         Value qi = rowsOf(q, n, i0, rows, d);
@@ -175,19 +185,20 @@ public:
         fill(p, 0.0);
         matmul(qi, columnsOf(kt, n, j0, d, cols), p);
         SmallVector<Value> keys = keysShown(n, j0, cols);
+        Value pd = pdBuf ? scratch(pdBuf, c, {rows, cols}) : p;
         forLoop(cst(0), cst(rows), 1, [&](Value r) {
-          probabilityRow(p, lsei, r, i0, j0, cols, keys);
+          probabilityRow(p, pd, lsei, n, r, i0, j0, cols, keys);
         });
-        // dv_j += p^T dout_i.
+        // dv_j += pd^T dout_i (pd: p as dropout left it).
         b.create<linalg::MatmulTransposeAOp>(
-            loc, ValueRange{p, doi},
+            loc, ValueRange{pd, doi},
             ValueRange{rowsOf(gradV, n, j0, cols, dv)});
         // ds = p * (dout_i v_j^T - delta) * scale, in dp's tile.
         Value ds = scratch(dpBuf, c, {rows, cols});
         fill(ds, 0.0);
         matmul(doi, columnsOf(vt, n, j0, dv, cols), ds);
         forLoop(cst(0), cst(rows), 1,
-                [&](Value r) { scoreGradientRow(p, ds, deltai, r, cols); });
+                [&](Value r) { scoreGradientRow(p, pd, ds, deltai, r, cols); });
         // dq_i += ds k_j; dk_j += ds^T q_i.
         matmul(ds, rowsOf(k, n, j0, cols, d), rowsOf(gradQ, n, i0, rows, d));
         b.create<linalg::MatmulTransposeAOp>(
@@ -312,12 +323,46 @@ private:
   }
   Value exp(Value x) { return b.create<math::ExpOp>(loc, x, fastMath); }
 
+  /// With dropout, the factors of vector `v` of row r of the tile at
+  /// (n, i0, j0): 0 for a dropped probability, 1 / (1 - rate) for a kept
+  /// one, by the hash of its index in [N, Tq, Tk]; null without dropout.
+  Value dropFactor(Value n, Value i0, Value r, Value j0, int64_t v) {
+    if (!dropKey)
+      return Value();
+    auto mul = [&](Value x, int64_t c) {
+      return b.create<arith::MulIOp>(loc, x, cst(c)).getResult();
+    };
+    Value query = b.create<arith::AddIOp>(
+        loc, b.create<arith::AddIOp>(loc, mul(n, tq), i0), r);
+    Value first =
+        b.create<arith::AddIOp>(loc, mul(query, tk), add(j0, v * lanes));
+    auto laneType = VectorType::get({lanes}, b.getI32Type());
+    SmallVector<int32_t> iota(lanes);
+    for (int64_t i = 0; i < lanes; ++i)
+      iota[i] = static_cast<int32_t>(i);
+    Value counter = b.create<arith::AddIOp>(
+        loc,
+        b.create<vector::BroadcastOp>(
+            loc, laneType,
+            b.create<arith::IndexCastOp>(loc, b.getI32Type(), first)),
+        b.create<arith::ConstantOp>(
+            loc, DenseElementsAttr::get(laneType, ArrayRef<int32_t>(iota))));
+    Value bits = randomBits24(b, loc, dropKey, counter);
+    double scaled = std::ceil(std::clamp(dropRate, 0.0, 1.0) * 16777216.0);
+    Value kept = b.create<arith::CmpIOp>(
+        loc, arith::CmpIPredicate::uge, bits,
+        constU32(b, loc, static_cast<uint32_t>(scaled), bits));
+    return b.create<arith::SelectOp>(loc, kept, splat(1.0 / (1.0 - dropRate)),
+                                     splat(0.0));
+  }
+
   /// The forward pass's step for row r of a tile of scores s (replaced by
   /// its probabilities relative to the new maximum): the running maximum
   /// m[r] and sum l[r] move to the new maximum, and row r of the output
   /// accumulator is rescaled to it.
-  void onlineSoftmaxRow(Value s, Value m, Value l, Value acc, Value r, Value i0,
-                        Value j0, int64_t cols, ArrayRef<Value> keys) {
+  void onlineSoftmaxRow(Value s, Value m, Value l, Value acc, Value n, Value r,
+                        Value i0, Value j0, int64_t cols,
+                        ArrayRef<Value> keys) {
     double low = lowest();
     SmallVector<Value> x, valid;
     for (int64_t v = 0; v < vectorsOf(cols); ++v) {
@@ -334,7 +379,13 @@ private:
     for (int64_t v = 0; v < vectorsOf(cols); ++v) {
       Value e = exp(b.create<arith::SubFOp>(loc, x[v], mNewVec, fastMath));
       p.push_back(select(valid[v], e, 0.0));
-      store(p.back(), s, r, v, cols);
+      // The sum normalizes the undropped probabilities; the values are
+      // weighed by the dropped ones.
+      Value factor = dropFactor(n, i0, r, j0, v);
+      store(factor ? b.create<arith::MulFOp>(loc, p.back(), factor, fastMath)
+                         .getResult()
+                   : p.back(),
+            s, r, v, cols);
     }
     Value sum = reduce(vector::CombiningKind::ADD, p);
     Value shift = b.create<arith::MaximumFOp>(
@@ -353,30 +404,45 @@ private:
   }
 
   /// The backward pass's probabilities, in place of row r of the scores:
-  /// exp(s * scale - lse[r]), 0 where masked.
-  void probabilityRow(Value s, Value lse, Value r, Value i0, Value j0,
-                      int64_t cols, ArrayRef<Value> keys) {
+  /// exp(s * scale - lse[r]), 0 where masked; with dropout, row r of `pd`
+  /// gets them as dropout leaves them.
+  void probabilityRow(Value s, Value pd, Value lse, Value n, Value r, Value i0,
+                      Value j0, int64_t cols, ArrayRef<Value> keys) {
     Value lseVec = broadcast(b.create<memref::LoadOp>(loc, lse, r));
     for (int64_t v = 0; v < vectorsOf(cols); ++v) {
       Value scaled =
           b.create<math::FmaOp>(loc, load(s, r, v, cols, 0.0), splat(scale),
                                 b.create<arith::NegFOp>(loc, lseVec), fastMath);
-      store(select(validMask(i0, r, j0, v, cols, keys), exp(scaled), 0.0), s, r,
-            v, cols);
+      Value p = select(validMask(i0, r, j0, v, cols, keys), exp(scaled), 0.0);
+      store(p, s, r, v, cols);
+      if (Value factor = dropFactor(n, i0, r, j0, v))
+        store(b.create<arith::MulFOp>(loc, p, factor, fastMath), pd, r, v,
+              cols);
     }
   }
 
   /// The scores' gradient in place of row r of dp: p * (dp - delta[r]) *
-  /// scale.
-  void scoreGradientRow(Value p, Value dp, Value delta, Value r, int64_t cols) {
+  /// scale; with dropout (pd the dropped p, p times its factor) the
+  /// probabilities' gradient is factor * dp, so it is (pd * dp - p *
+  /// delta[r]) * scale.
+  void scoreGradientRow(Value p, Value pd, Value dp, Value delta, Value r,
+                        int64_t cols) {
     Value deltaVec = broadcast(b.create<memref::LoadOp>(loc, delta, r));
     for (int64_t v = 0; v < vectorsOf(cols); ++v) {
-      Value diff = b.create<arith::SubFOp>(loc, load(dp, r, v, cols, 0.0),
-                                           deltaVec, fastMath);
-      Value scaled = b.create<arith::MulFOp>(loc, load(p, r, v, cols, 0.0),
-                                             splat(scale), fastMath);
-      store(b.create<arith::MulFOp>(loc, scaled, diff, fastMath), dp, r, v,
-            cols);
+      Value dpv = load(dp, r, v, cols, 0.0), pv = load(p, r, v, cols, 0.0);
+      Value grad;
+      if (dropKey)
+        grad = b.create<arith::SubFOp>(
+            loc,
+            b.create<arith::MulFOp>(loc, load(pd, r, v, cols, 0.0), dpv,
+                                    fastMath),
+            b.create<arith::MulFOp>(loc, pv, deltaVec, fastMath), fastMath);
+      else
+        grad = b.create<arith::MulFOp>(
+            loc, pv, b.create<arith::SubFOp>(loc, dpv, deltaVec, fastMath),
+            fastMath);
+      store(b.create<arith::MulFOp>(loc, grad, splat(scale), fastMath), dp, r,
+            v, cols);
     }
   }
 
@@ -555,6 +621,9 @@ private:
   int64_t tile, chunks, perChunk;
   /// The key mask [N, Tk] (0 hides a key), or null.
   Value keyMask;
+  /// Dropout's key (an i32) and rate; no dropout without a key.
+  Value dropKey;
+  double dropRate = 0;
   /// Elements per vector (the host's widest), and that vector type.
   int64_t lanes;
   VectorType vectorType;
@@ -656,6 +725,15 @@ Value keyMaskBuffer(OpBuilder &b, Location loc, Value mask,
   return readBuffer(b, loc, toBatched(b, loc, full, 1));
 }
 
+/// With a hyper vector and a rate > 0, the kernel drops probabilities under
+/// the op's key (ir/Random.h's randomKey of the step, seed and salt).
+void setDropout(AttentionKernel &kernel, OpBuilder &b, Location loc,
+                Value hyper, APFloat rate, int64_t salt) {
+  if (hyper && rate.convertToDouble() > 0)
+    kernel.setDropout(buildRandomKey(b, loc, hyper, salt, Value()),
+                      rate.convertToDouble());
+}
+
 struct AttentionLowering : OpConversionPattern<kiln::AttentionOp> {
   using OpConversionPattern::OpConversionPattern;
 
@@ -672,10 +750,13 @@ struct AttentionLowering : OpConversionPattern<kiln::AttentionOp> {
     Value lse = freshBuffer(rewriter, loc, {s.batch, s.tq}, element);
     Value mask = keyMaskBuffer(rewriter, loc, adaptor.getKeyMask(),
                                op.getQuery().getType(), s);
-    AttentionKernel(rewriter, loc, element, s.batch, s.tq, s.tk, s.d, s.dv,
-                    op.getScale().convertToDouble(), op.getCausal())
-        .forward(readBuffer(rewriter, loc, q), readBuffer(rewriter, loc, k),
-                 readBuffer(rewriter, loc, v), mask, out, lse);
+    AttentionKernel kernel(rewriter, loc, element, s.batch, s.tq, s.tk, s.d,
+                           s.dv, op.getScale().convertToDouble(),
+                           op.getCausal());
+    setDropout(kernel, rewriter, loc, adaptor.getHyper(), op.getDropout(),
+               op.getSalt());
+    kernel.forward(readBuffer(rewriter, loc, q), readBuffer(rewriter, loc, k),
+                   readBuffer(rewriter, loc, v), mask, out, lse);
     rewriter.replaceOp(op,
                        {fromBatched(rewriter, loc, asTensor(rewriter, loc, out),
                                     op.getOut().getType()),
@@ -707,11 +788,14 @@ struct AttentionBackwardLowering
     Value dv = freshBuffer(rewriter, loc, {s.batch, s.tk, s.dv}, element);
     Value mask = keyMaskBuffer(rewriter, loc, adaptor.getKeyMask(),
                                op.getQuery().getType(), s);
-    AttentionKernel(rewriter, loc, element, s.batch, s.tq, s.tk, s.d, s.dv,
-                    op.getScale().convertToDouble(), op.getCausal())
-        .backward(read(q), read(k), read(v), mask, read(out),
-                  read(rows(adaptor.getLse())), read(dout),
-                  read(rows(adaptor.getDlse())), dq, dk, dv);
+    AttentionKernel kernel(rewriter, loc, element, s.batch, s.tq, s.tk, s.d,
+                           s.dv, op.getScale().convertToDouble(),
+                           op.getCausal());
+    setDropout(kernel, rewriter, loc, adaptor.getHyper(), op.getDropout(),
+               op.getSalt());
+    kernel.backward(read(q), read(k), read(v), mask, read(out),
+                    read(rows(adaptor.getLse())), read(dout),
+                    read(rows(adaptor.getDlse())), dq, dk, dv);
     rewriter.replaceOp(op,
                        {fromBatched(rewriter, loc, asTensor(rewriter, loc, dq),
                                     op.getDquery().getType()),

@@ -26,62 +26,6 @@ namespace {
 // Dropout
 //===----------------------------------------------------------------------===//
 
-/// MurmurHash3's 32-bit finalizer on i32 values (ir/Random.h).
-Value mix32(OpBuilder &b, Location loc, Value h) {
-  auto c = [&](uint32_t v) -> Value {
-    return b.create<arith::ConstantOp>(
-        loc, b.getI32IntegerAttr(static_cast<int32_t>(v)));
-  };
-  auto xorShift = [&](Value x, uint32_t shift) -> Value {
-    return b.create<arith::XOrIOp>(loc, x,
-                                   b.create<arith::ShRUIOp>(loc, x, c(shift)));
-  };
-  h = xorShift(h, 16);
-  h = b.create<arith::MulIOp>(loc, h, c(0x85ebca6bu));
-  h = xorShift(h, 13);
-  h = b.create<arith::MulIOp>(loc, h, c(0xc2b2ae35u));
-  return xorShift(h, 16);
-}
-
-/// An i32 constant holding the bits of `v`.
-Value constU32(OpBuilder &b, Location loc, uint32_t v) {
-  return b.create<arith::ConstantOp>(
-      loc, b.getI32IntegerAttr(static_cast<int32_t>(v)));
-}
-
-/// The key of a random op (ir/Random.h's randomKey): the step and seed of
-/// `hyper`, the op's `salt`, and inside a scan the time step of `stepTensor`
-/// (randomStepKey).
-Value buildRandomKey(OpBuilder &b, Location loc, Value hyper, int64_t salt,
-                     Value stepTensor) {
-  auto readU32 = [&](int64_t index) -> Value {
-    Value i = b.create<arith::ConstantIndexOp>(loc, index);
-    Value f = b.create<tensor::ExtractOp>(loc, hyper, i);
-    return b.create<arith::FPToUIOp>(loc, b.getI32Type(), f);
-  };
-  Value step = readU32(KILN_HYPER_STEP), seed = readU32(KILN_HYPER_SEED);
-  Value key = b.create<arith::XOrIOp>(
-      loc,
-      b.create<arith::XOrIOp>(
-          loc,
-          b.create<arith::MulIOp>(loc, step, constU32(b, loc, 0x9e3779b1u)),
-          b.create<arith::MulIOp>(loc, seed, constU32(b, loc, 0x85ebca77u))),
-      constU32(b, loc, static_cast<uint32_t>(salt) * 0xc2b2ae3du));
-  key = mix32(b, loc, key);
-  if (!stepTensor)
-    return key;
-  auto stepType = cast<RankedTensorType>(stepTensor.getType());
-  SmallVector<Value> zeros(stepType.getRank(),
-                           b.create<arith::ConstantIndexOp>(loc, 0));
-  Value t = b.create<tensor::ExtractOp>(loc, stepTensor, zeros);
-  Value t1 = b.create<arith::AddIOp>(loc, t, constU32(b, loc, 1));
-  return mix32(
-      b, loc,
-      b.create<arith::XOrIOp>(
-          loc, key,
-          b.create<arith::MulIOp>(loc, t1, constU32(b, loc, 0x165667b1u))));
-}
-
 /// The row-major index of the current element of a generic over `shape`, as
 /// an i32 counter (ir/Random.h numbers elements modulo 2^32).
 Value flatCounter(OpBuilder &b, Location loc, ArrayRef<int64_t> shape) {
@@ -93,14 +37,6 @@ Value flatCounter(OpBuilder &b, Location loc, ArrayRef<int64_t> shape) {
     stride *= shape[d];
   }
   return b.create<arith::IndexCastOp>(loc, b.getI32Type(), flat);
-}
-
-/// randomBits24(key, counter) of ir/Random.h.
-Value randomBits24(OpBuilder &b, Location loc, Value key, Value counter) {
-  Value h = b.create<arith::XOrIOp>(
-      loc, key,
-      b.create<arith::MulIOp>(loc, counter, constU32(b, loc, 0x27d4eb2fu)));
-  return b.create<arith::ShRUIOp>(loc, mix32(b, loc, h), constU32(b, loc, 8));
 }
 
 /// Inverted dropout with the counter-based mask of ir/Random.h: element

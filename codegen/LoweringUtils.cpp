@@ -6,6 +6,9 @@
 
 #include "codegen/LoweringUtils.h"
 
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "runtime/KilnABI.h"
+
 using namespace mlir;
 
 namespace kiln::lowering {
@@ -315,6 +318,68 @@ Value buildMatmul(OpBuilder &b, Location loc, Value lhs, Value rhs,
                             s.add(args[2], s.mul(args[0], args[1]))};
                       })
       .front();
+}
+
+Value constU32(OpBuilder &b, Location loc, uint32_t v, Value like) {
+  IntegerAttr bits = b.getI32IntegerAttr(static_cast<int32_t>(v));
+  if (auto vector = like ? dyn_cast<VectorType>(like.getType()) : VectorType())
+    return b.create<arith::ConstantOp>(
+        loc, DenseElementsAttr::get(vector, ArrayRef<Attribute>(bits)));
+  return b.create<arith::ConstantOp>(loc, bits);
+}
+
+Value mix32(OpBuilder &b, Location loc, Value h) {
+  auto c = [&](uint32_t v) { return constU32(b, loc, v, h); };
+  auto xorShift = [&](Value x, uint32_t shift) -> Value {
+    return b.create<arith::XOrIOp>(loc, x,
+                                   b.create<arith::ShRUIOp>(loc, x, c(shift)));
+  };
+  h = xorShift(h, 16);
+  h = b.create<arith::MulIOp>(loc, h, c(0x85ebca6bu));
+  h = xorShift(h, 13);
+  h = b.create<arith::MulIOp>(loc, h, c(0xc2b2ae35u));
+  return xorShift(h, 16);
+}
+
+Value buildRandomKey(OpBuilder &b, Location loc, Value hyper, int64_t salt,
+                     Value stepTensor) {
+  auto readU32 = [&](int64_t index) -> Value {
+    Value i = b.create<arith::ConstantIndexOp>(loc, index);
+    Value f = b.create<tensor::ExtractOp>(loc, hyper, i);
+    return b.create<arith::FPToUIOp>(loc, b.getI32Type(), f);
+  };
+  Value step = readU32(KILN_HYPER_STEP), seed = readU32(KILN_HYPER_SEED);
+  Value key = b.create<arith::XOrIOp>(
+      loc,
+      b.create<arith::XOrIOp>(
+          loc,
+          b.create<arith::MulIOp>(loc, step, constU32(b, loc, 0x9e3779b1u)),
+          b.create<arith::MulIOp>(loc, seed, constU32(b, loc, 0x85ebca77u))),
+      constU32(b, loc, static_cast<uint32_t>(salt) * 0xc2b2ae3du));
+  key = mix32(b, loc, key);
+  if (!stepTensor)
+    return key;
+  auto stepType = cast<RankedTensorType>(stepTensor.getType());
+  SmallVector<Value> zeros(stepType.getRank(),
+                           b.create<arith::ConstantIndexOp>(loc, 0));
+  Value t = b.create<tensor::ExtractOp>(loc, stepTensor, zeros);
+  Value t1 = b.create<arith::AddIOp>(loc, t, constU32(b, loc, 1));
+  return mix32(
+      b, loc,
+      b.create<arith::XOrIOp>(
+          loc, key,
+          b.create<arith::MulIOp>(loc, t1, constU32(b, loc, 0x165667b1u))));
+}
+
+Value randomBits24(OpBuilder &b, Location loc, Value key, Value counter) {
+  if (isa<VectorType>(counter.getType()) && !isa<VectorType>(key.getType()))
+    key = b.create<vector::BroadcastOp>(loc, counter.getType(), key);
+  Value h = b.create<arith::XOrIOp>(
+      loc, key,
+      b.create<arith::MulIOp>(loc, counter,
+                              constU32(b, loc, 0x27d4eb2fu, counter)));
+  return b.create<arith::ShRUIOp>(loc, mix32(b, loc, h),
+                                  constU32(b, loc, 8, counter));
 }
 
 } // namespace kiln::lowering

@@ -257,6 +257,30 @@ mlir::Value buildMatmul(mlir::OpBuilder &b, mlir::Location loc, mlir::Value lhs,
                         bool named);
 
 //===----------------------------------------------------------------------===//
+// Random numbers (ir/Random.h), on i32 scalars or vectors of i32
+//===----------------------------------------------------------------------===//
+
+/// An i32 constant holding the bits of `v`, shaped like `like` (a scalar, or
+/// a splat vector).
+mlir::Value constU32(mlir::OpBuilder &b, mlir::Location loc, uint32_t v,
+                     mlir::Value like = mlir::Value());
+
+/// MurmurHash3's 32-bit finalizer (randomMix).
+mlir::Value mix32(mlir::OpBuilder &b, mlir::Location loc, mlir::Value h);
+
+/// The key of a random op (randomKey): the step and seed of the tensor
+/// `hyper`, the op's `salt`, and inside a scan the time step of `stepTensor`
+/// (randomStepKey); an i32 scalar.
+mlir::Value buildRandomKey(mlir::OpBuilder &b, mlir::Location loc,
+                           mlir::Value hyper, int64_t salt,
+                           mlir::Value stepTensor);
+
+/// randomBits24(key, counter); `counter` an i32 scalar or vector (`key` is
+/// broadcast to it).
+mlir::Value randomBits24(mlir::OpBuilder &b, mlir::Location loc,
+                         mlir::Value key, mlir::Value counter);
+
+//===----------------------------------------------------------------------===//
 // The patterns, by op family
 //===----------------------------------------------------------------------===//
 

@@ -350,9 +350,10 @@ Value elaborateDropout(BuiltinCall &c) {
       b.getI64IntegerAttr(++c.e.numSalts)));
 }
 
-/// attention(q, k, v, causal = false, scale = 1 / sqrt(D), mask = none):
-/// softmax(q k^T * scale) v over [..., T, D] tensors, as one fused
-/// kiln.attention; `mask` [..., Tk] hides the keys where it is 0.
+/// attention(q, k, v, causal = false, scale = 1 / sqrt(D), mask = none,
+/// dropout = 0): softmax(q k^T * scale) v over [..., T, D] tensors, as one
+/// fused kiln.attention; `mask` [..., Tk] hides the keys where it is 0;
+/// `dropout` drops probabilities in training.
 Value elaborateAttention(BuiltinCall &c) {
   mlir::Value q = c.tensorArg(0), k = c.tensorArg(1), v = c.tensorArg(2);
   if (!q || !k || !v)
@@ -392,9 +393,23 @@ Value elaborateAttention(BuiltinCall &c) {
       return Value::poison();
     }
   }
+  std::optional<double> rate = c.numberArg(6, 0.0);
+  if (!rate)
+    return Value::poison();
+  if (!(*rate >= 0 && *rate < 1)) {
+    c.e.error(c.arg(6)->getLoc(),
+              llvm::formatv("the dropout rate of 'attention' must be in [0, "
+                            "1), got {0}",
+                            *rate)
+                  .str());
+    return Value::poison();
+  }
   mlir::OpBuilder &b = c.e.builder;
-  auto op = c.create<AttentionOp>(q, k, v, mask, b.getF64FloatAttr(*scale),
-                                  *causal ? b.getUnitAttr() : mlir::UnitAttr());
+  // A dropout draws its own mask: the salt tells it apart from the others.
+  auto op = c.create<AttentionOp>(
+      q, k, v, mask, /*hyper=*/mlir::Value(), b.getF64FloatAttr(*scale),
+      *causal ? b.getUnitAttr() : mlir::UnitAttr(), b.getF64FloatAttr(*rate),
+      b.getI64IntegerAttr(*rate > 0 ? ++c.e.numSalts : 0));
   return Value::tensorOf(op.getOut());
 }
 
@@ -992,7 +1007,8 @@ const std::vector<Builtin> &sema::getBuiltins() {
         op("flatten", "x",
            [](BuiltinCall &c) { return elaborateReshape(c, true); }),
         variadicOp("transpose", "x", elaborateTranspose),
-        op("attention", "q, k, v, causal?, scale?, mask?", elaborateAttention),
+        op("attention", "q, k, v, causal?, scale?, mask?, dropout?",
+           elaborateAttention),
         op("layer_norm", "x, eps?", elaborateLayerNorm),
         op("float", "x", elaborateFloat),
         op("split", "x, pieces, axis?", elaborateSplit),

@@ -205,10 +205,15 @@ Value sema::elaborateScan(BuiltinCall &c) {
     e.builder.create<YieldOp>(loc, next);
   }
 
-  // Random numbers and warm-up ramps read the hyper vector, which reaches a
-  // loop body only for dropout (below).
+  // Random numbers, warm-up ramps and attention dropout read the hyper
+  // vector, which reaches a loop body only for dropout (below).
+  auto readsHyper = [](mlir::Operation &op) {
+    if (auto a = llvm::dyn_cast<AttentionOp>(op))
+      return a.getDropout().convertToDouble() > 0;
+    return llvm::isa<RandomUniformOp, RandomNormalOp, WarmupOp>(op);
+  };
   for (mlir::Operation &op : *body)
-    if (llvm::isa<RandomUniformOp, RandomNormalOp, WarmupOp>(op)) {
+    if (readsHyper(op)) {
       e.error(c.loc(), "the cell '" + fn.name.name + "' uses '" +
                            op.getName().stripDialect().str() +
                            "', which a recurrence cannot hold yet; compute it "

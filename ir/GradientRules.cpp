@@ -285,13 +285,16 @@ Grads AttentionOp::buildGradients(OpBuilder &builder,
   // One fused op for all three gradients; the log-sum-exp's gradient (zeros
   // unless something else reads it) enters the same formula. The key mask
   // only selects keys: it gets no gradient.
+  // The same dropout mask (the same hyper, rate and salt).
   auto backward = builder.create<AttentionBackwardOp>(
       getLoc(), getQuery(), getKey(), getValue(), getOut(), getLse(),
-      resultGrads[0], resultGrads[1], getKeyMask(), getScaleAttr(),
-      getCausalAttr());
+      resultGrads[0], resultGrads[1], getKeyMask(), getHyper(), getScaleAttr(),
+      getCausalAttr(), getDropoutAttr(), getSaltAttr());
   Grads grads = {backward.getDquery(), backward.getDkey(),
                  backward.getDvalue()};
   if (getKeyMask())
+    grads.push_back(Value());
+  if (getHyper())
     grads.push_back(Value());
   return grads;
 }

@@ -526,7 +526,20 @@ AttentionBackwardOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
   return success();
 }
 
+/// An attention's dropout rate is in [0, 1).
+static LogicalResult verifyDropout(Operation *op, double rate) {
+  if (!(rate >= 0 && rate < 1))
+    return op->emitOpError("needs a dropout rate in [0, 1), got ") << rate;
+  return success();
+}
+
+LogicalResult AttentionOp::verify() {
+  return verifyDropout(*this, getDropout().convertToDouble());
+}
+
 LogicalResult AttentionBackwardOp::verify() {
+  if (failed(verifyDropout(*this, getDropout().convertToDouble())))
+    return failure();
   SmallVector<Type> forward;
   if (failed(attentionTypes(getLoc(), getQuery(), getKey(), getValue(),
                             getKeyMask(), getCausal(), forward)))

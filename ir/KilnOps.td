@@ -280,7 +280,7 @@ def Kiln_MatmulOp : Kiln_Op<"matmul", [Pure, InferTypeOpAdaptor, DeclareOpInterf
   }];
 }
 
-def Kiln_AttentionOp : Kiln_Op<"attention", [Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
+def Kiln_AttentionOp : Kiln_Op<"attention", [Pure, AttrSizedOperandSegments, InferTypeOpAdaptor, DeclareOpInterfaceMethods<Kiln_DifferentiableOpInterface>]> {
   let summary = "fused scaled dot-product attention";
   let description = [{
     `out = softmax(q k^T * scale (+ causal mask)) v` over the last two
@@ -292,6 +292,13 @@ def Kiln_AttentionOp : Kiln_Op<"attention", [Pure, InferTypeOpAdaptor, DeclareOp
     key gets output 0. The second result is the log-sum-exp of each query's
     scaled scores, `[..., Tq]` (+inf for a query that sees no key), which
     the backward pass reads instead of the probabilities.
+
+    With a `hyper` vector (in @train_step) and `dropout` > 0, each
+    probability is dropped with that rate and the rest scaled by
+    1 / (1 - dropout) before they weigh the values (PyTorch's attention
+    dropout); the mask is ir/Random.h's hash of (hyper's step and seed,
+    `salt`, the probability's index in [batch, Tq, Tk]), so the backward
+    pass recomputes it. Without `hyper` (evaluation) nothing is dropped.
 
     The lowering never forms the Tq x Tk matrix: it runs over tiles of
     queries and keys with an online softmax (FlashAttention), and the
@@ -306,16 +313,21 @@ def Kiln_AttentionOp : Kiln_Op<"attention", [Pure, InferTypeOpAdaptor, DeclareOp
   }];
   let arguments = (ins Kiln_FloatTensor:$query, Kiln_FloatTensor:$key,
                        Kiln_FloatTensor:$value,
-                       Optional<Kiln_FloatTensor>:$key_mask, F64Attr:$scale,
-                       UnitAttr:$causal);
+                       Optional<Kiln_FloatTensor>:$key_mask,
+                       Optional<Kiln_HyperTensor>:$hyper, F64Attr:$scale,
+                       UnitAttr:$causal,
+                       DefaultValuedAttr<F64Attr, "0.0">:$dropout,
+                       DefaultValuedAttr<I64Attr, "0">:$salt);
   let results = (outs Kiln_FloatTensor:$out, Kiln_FloatTensor:$lse);
   let assemblyFormat = [{
-    $query `,` $key `,` $value (`mask` $key_mask^)? (`causal` $causal^)?
-    `scale` `=` $scale attr-dict `:` functional-type(operands, results)
+    $query `,` $key `,` $value (`mask` $key_mask^)? (`hyper` $hyper^)?
+    (`causal` $causal^)? `scale` `=` $scale attr-dict `:`
+    functional-type(operands, results)
   }];
+  let hasVerifier = 1;
 }
 
-def Kiln_AttentionBackwardOp : Kiln_Op<"attention_backward", [Pure, InferTypeOpAdaptor]> {
+def Kiln_AttentionBackwardOp : Kiln_Op<"attention_backward", [Pure, AttrSizedOperandSegments, InferTypeOpAdaptor]> {
   let summary = "gradient of kiln.attention";
   let description = [{
     Given an attention's operands and attributes, its results `out` and
@@ -326,14 +338,17 @@ def Kiln_AttentionBackwardOp : Kiln_Op<"attention_backward", [Pure, InferTypeOpA
                        Kiln_FloatTensor:$value, Kiln_FloatTensor:$out,
                        Kiln_FloatTensor:$lse, Kiln_FloatTensor:$dout,
                        Kiln_FloatTensor:$dlse,
-                       Optional<Kiln_FloatTensor>:$key_mask, F64Attr:$scale,
-                       UnitAttr:$causal);
+                       Optional<Kiln_FloatTensor>:$key_mask,
+                       Optional<Kiln_HyperTensor>:$hyper, F64Attr:$scale,
+                       UnitAttr:$causal,
+                       DefaultValuedAttr<F64Attr, "0.0">:$dropout,
+                       DefaultValuedAttr<I64Attr, "0">:$salt);
   let results = (outs Kiln_FloatTensor:$dquery, Kiln_FloatTensor:$dkey,
                       Kiln_FloatTensor:$dvalue);
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $out `,` $lse `,` $dout `,` $dlse
-    (`mask` $key_mask^)? (`causal` $causal^)? `scale` `=` $scale attr-dict
-    `:` functional-type(operands, results)
+    (`mask` $key_mask^)? (`hyper` $hyper^)? (`causal` $causal^)? `scale` `=`
+    $scale attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }

@@ -89,6 +89,26 @@ struct AttentionRef {
     batch = RefTensor::numElements(q.shape) / std::max<int64_t>(tq * d, 1);
     batchShape.assign(q.shape.begin(), q.shape.end() - 2);
   }
+  /// With dropout: the key of the mask and the rate (ir/Random.h).
+  bool dropping = false;
+  uint32_t dropKey = 0;
+  double rate = 0;
+
+  void setDropout(const RefTensor *hyper, double dropout, int64_t salt) {
+    if (!hyper || dropout <= 0)
+      return;
+    dropping = true;
+    rate = dropout;
+    dropKey = randomKey(uint32_t(hyper->data[KILN_HYPER_STEP]),
+                        uint32_t(hyper->data[KILN_HYPER_SEED]), uint32_t(salt));
+  }
+  /// The factor dropout puts on probability (n, i, j): 0 or 1 / (1 - rate).
+  double keep(int64_t n, int64_t i, int64_t j) const {
+    if (!dropping)
+      return 1.0;
+    uint32_t index = uint32_t(((n * tq + i) * tk + j) & 0xffffffffu);
+    return randomUniform(dropKey, index) < rate ? 0.0 : 1.0 / (1.0 - rate);
+  }
   /// Whether query i of batch element n sees key j.
   bool sees(int64_t n, int64_t i, int64_t j) const {
     if (causal && j > i)
@@ -530,14 +550,18 @@ evaluateBlock(Block &block, ArrayRef<RefTensor> args,
           AttentionRef ref(in(0), in(1), in(2),
                            a.getKeyMask() ? &in(3) : nullptr,
                            a.getScale().convertToDouble(), a.getCausal());
+          ref.setDropout(a.getHyper() ? &in(a.getKeyMask() ? 4 : 3) : nullptr,
+                         a.getDropout().convertToDouble(), a.getSalt());
           RefTensor o(shapeOf(a.getOut())), lse(shapeOf(a.getLse()));
           ref.forEachQuery([&](int64_t n, int64_t i,
                                ArrayRef<double> probabilities, double logSum) {
             lse.data[n * ref.tq + i] = logSum;
             double *row = &o.data[(n * ref.tq + i) * ref.dv];
-            for (int64_t j = 0; j < ref.tk; ++j)
+            for (int64_t j = 0; j < ref.tk; ++j) {
+              double p = probabilities[j] * ref.keep(n, i, j);
               for (int64_t c = 0; c < ref.dv; ++c)
-                row[c] += probabilities[j] * ref.v(n, j, c);
+                row[c] += p * ref.v(n, j, c);
+            }
           });
           results.push_back(std::move(o));
           results.push_back(std::move(lse));
@@ -546,6 +570,8 @@ evaluateBlock(Block &block, ArrayRef<RefTensor> args,
           AttentionRef ref(in(0), in(1), in(2),
                            a.getKeyMask() ? &in(7) : nullptr,
                            a.getScale().convertToDouble(), a.getCausal());
+          ref.setDropout(a.getHyper() ? &in(a.getKeyMask() ? 8 : 7) : nullptr,
+                         a.getDropout().convertToDouble(), a.getSalt());
           const RefTensor &o = in(3), &dout = in(5), &dlse = in(6);
           RefTensor dq(in(0).shape), dk(in(1).shape), dv(in(2).shape);
           ref.forEachQuery([&](int64_t n, int64_t i,
@@ -560,11 +586,13 @@ evaluateBlock(Block &block, ArrayRef<RefTensor> args,
               double p = probabilities[j], dp = 0;
               if (p == 0)
                 continue;
+              // dropout: out reads p * keep; the gradient of p is keep * dp.
+              double keep = ref.keep(n, i, j);
               for (int64_t c = 0; c < ref.dv; ++c) {
                 dp += g[c] * ref.v(n, j, c);
-                dv.data[(n * ref.tk + j) * ref.dv + c] += p * g[c];
+                dv.data[(n * ref.tk + j) * ref.dv + c] += p * keep * g[c];
               }
-              double ds = p * (dp - delta) * ref.scale;
+              double ds = p * (keep * dp - delta) * ref.scale;
               for (int64_t c = 0; c < ref.d; ++c) {
                 dq.data[row * ref.d + c] += ds * ref.k(n, j, c);
                 dk.data[(n * ref.tk + j) * ref.d + c] += ds * ref.q(n, i, c);

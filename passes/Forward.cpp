@@ -100,6 +100,15 @@ kiln::cloneForward(OpBuilder &b, func::FuncOp forward, ArrayRef<ParamOp> params,
                    : input);
       continue;
     }
+    if (auto attention = dyn_cast<AttentionOp>(op);
+        attention && attention.getDropout().convertToDouble() > 0) {
+      // Training: the probabilities' dropout keyed by the step; evaluation:
+      // none.
+      auto clone = cast<AttentionOp>(b.clone(op, mapping));
+      if (training)
+        clone.getHyperMutable().assign(hyper);
+      continue;
+    }
     if (auto warmup = dyn_cast<WarmupOp>(op)) {
       // Training: the step's ramp; evaluation: 1.
       mapping.map(warmup.getResult(),

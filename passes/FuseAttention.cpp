@@ -206,8 +206,9 @@ struct KilnFuseAttentionPass
       return missed(softmax, error);
     }
     auto attention = b.create<AttentionOp>(
-        output.getLoc(), q, k, v, /*key_mask=*/Value(),
-        b.getF64FloatAttr(scale), isCausal ? b.getUnitAttr() : UnitAttr());
+        output.getLoc(), q, k, v, /*key_mask=*/Value(), /*hyper=*/Value(),
+        b.getF64FloatAttr(scale), isCausal ? b.getUnitAttr() : UnitAttr(),
+        b.getF64FloatAttr(0.0), b.getI64IntegerAttr(0));
     output.getResult().replaceAllUsesWith(attention.getOut());
     output.erase();
     for (Operation *op : chain)

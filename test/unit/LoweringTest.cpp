@@ -941,6 +941,8 @@ TEST_F(LoweringTest, Attention) {
     bool causal;
     /// The key mask's shape (none when empty): 0 hides a key.
     Shape mask = {};
+    /// Dropout on the probabilities (with a hyper vector) when > 0.
+    double dropout = 0;
   };
   const std::vector<Case> cases = {
       {{2, 3, 4}, {2, 5, 4}, {2, 5, 3}, false},
@@ -954,11 +956,15 @@ TEST_F(LoweringTest, Attention) {
       // hiding every key (its queries give 0), causal with padding.
       {{3, 2, 70, 8}, {3, 2, 90, 8}, {3, 2, 90, 8}, false, {3, 1, 90}},
       {{2, 2, 100, 8}, {2, 2, 100, 8}, {2, 2, 100, 4}, true, {2, 1, 100}},
-      {{2, 5, 8}, {2, 5, 8}, {2, 5, 8}, false, {5}}};
+      {{2, 5, 8}, {2, 5, 8}, {2, 5, 8}, false, {5}},
+      // Dropout on the probabilities, across tiles, causal and masked.
+      {{2, 2, 100, 8}, {2, 2, 90, 8}, {2, 2, 90, 8}, false, {}, 0.3},
+      {{2, 2, 70, 8}, {2, 2, 70, 8}, {2, 2, 70, 4}, true, {2, 1, 70}, 0.5}};
   for (const char *dtype : {"f32", "f64"}) {
     for (const Case &c : cases) {
       // f64 (tight tolerances, slower to compile) on the tile edges only.
-      if (std::string(dtype) == "f64" && (c.q.size() != 4 || !c.mask.empty()))
+      if (std::string(dtype) == "f64" &&
+          (c.q.size() != 4 || !c.mask.empty() || c.dropout > 0))
         continue;
       std::string tq = tensorType(c.q, dtype), tk = tensorType(c.k, dtype),
                   tv = tensorType(c.v, dtype);
@@ -970,13 +976,22 @@ TEST_F(LoweringTest, Attention) {
                   tl = tensorType(lseShape, dtype);
       SCOPED_TRACE(
           tq + " " + tk + " " + tv + (c.causal ? " causal" : "") +
-          (c.mask.empty() ? "" : " mask " + tensorType(c.mask, dtype)));
+          (c.mask.empty() ? "" : " mask " + tensorType(c.mask, dtype)) +
+          (c.dropout > 0 ? " dropout" : ""));
       std::string tm = c.mask.empty() ? "" : tensorType(c.mask, dtype);
       std::string maskArg =
           c.mask.empty() ? "" : ", %m: " + tm + " {kiln.input = \"m\"}";
-      std::string attrs = std::string(c.mask.empty() ? "" : "mask %m ") +
-                          (c.causal ? "causal " : "") + "scale = 0.35";
-      std::string maskType = c.mask.empty() ? "" : ", " + tm;
+      std::string dropout = c.dropout > 0 ? "hyper %h " : "";
+      std::string attrs =
+          std::string(c.mask.empty() ? "" : "mask %m ") + dropout +
+          (c.causal ? "causal " : "") + "scale = 0.35" +
+          (c.dropout > 0 ? " {dropout = " + std::to_string(c.dropout) +
+                               " : f64, salt = 9 : i64}"
+                         : "");
+      std::string maskType = (c.mask.empty() ? "" : ", " + tm) +
+                             (c.dropout > 0 ? ", tensor<4xf32>" : "");
+      if (c.dropout > 0)
+        maskArg += ", %h: tensor<4xf32> {kiln.input = \"h\"}";
       std::string ir =
           "func.func @predict(%q: " + tq + " {kiln.input = \"q\"}, %k: " + tk +
           " {kiln.input = \"k\"}, %v: " + tv +
@@ -998,6 +1013,11 @@ TEST_F(LoweringTest, Attention) {
                         {"v", random(rng, dtype, c.v, -1, 1)},
                         {"g", random(rng, dtype, outShape, -1, 1)},
                         {"gl", random(rng, dtype, lseShape, -1, 1)}};
+      if (c.dropout > 0) {
+        HostTensor h("f32", {4});
+        h.values = {0.01, 12, 345, 0}; // step 12, seed 345
+        inputs["h"] = h;
+      }
       if (!c.mask.empty()) {
         // About a third of the keys hidden; all of them for batch element 0
         // when the mask has a batch dimension.

@@ -409,3 +409,11 @@ func.func @attention_mask_shape(%q: tensor<2x16x8xf32>, %m: tensor<3x16xf32>) {
   %o, %lse = kiln.attention %q, %q, %q mask %m scale = 0.5 : (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<3x16xf32>) -> (tensor<2x16x8xf32>, tensor<2x16xf32>)
   return
 }
+
+// -----
+
+func.func @attention_dropout_rate(%q: tensor<2x16x8xf32>) {
+  // expected-error @+1 {{'kiln.attention' op needs a dropout rate in [0, 1), got 1.5}}
+  %o, %lse = kiln.attention %q, %q, %q scale = 0.5 {dropout = 1.5 : f64} : (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x8xf32>) -> (tensor<2x16x8xf32>, tensor<2x16xf32>)
+  return
+}

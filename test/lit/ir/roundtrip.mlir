@@ -183,7 +183,7 @@ func.func @random(%h: tensor<4xf32>) -> (tensor<3x5xf32>, tensor<7xf64>) {
 // CHECK-LABEL: func.func @attention
 // CHECK: %[[O:.+]], %[[LSE:.+]] = kiln.attention %{{.+}}, %{{.+}}, %{{.+}} causal scale = 1.250000e-01 : (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x4xf32>) -> (tensor<2x16x4xf32>, tensor<2x16xf32>)
 // CHECK: kiln.attention_backward %{{.+}}, %{{.+}}, %{{.+}}, %[[O]], %[[LSE]], %{{.+}}, %{{.+}} causal scale = 1.250000e-01
-// GENERIC: "kiln.attention"(%{{.+}}, %{{.+}}, %{{.+}}) <{causal, scale = 1.250000e-01 : f64}>
+// GENERIC: "kiln.attention"(%{{.+}}, %{{.+}}, %{{.+}}) <{causal, dropout = 0.000000e+00 : f64, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>, salt = 0 : i64, scale = 1.250000e-01 : f64}>
 func.func @attention(%q: tensor<2x16x8xf32>, %k: tensor<2x16x8xf32>, %v: tensor<2x16x4xf32>, %g: tensor<2x16x4xf32>, %gl: tensor<2x16xf32>) -> (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x4xf32>) {
   %o, %lse = kiln.attention %q, %k, %v causal scale = 0.125 : (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x4xf32>) -> (tensor<2x16x4xf32>, tensor<2x16xf32>)
   %dq, %dk, %dv = kiln.attention_backward %q, %k, %v, %o, %lse, %g, %gl causal scale = 0.125 : (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x4xf32>, tensor<2x16x4xf32>, tensor<2x16xf32>, tensor<2x16x4xf32>, tensor<2x16xf32>) -> (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x4xf32>)
@@ -192,8 +192,16 @@ func.func @attention(%q: tensor<2x16x8xf32>, %k: tensor<2x16x8xf32>, %v: tensor<
 
 // CHECK-LABEL: func.func @attention_mask
 // CHECK: kiln.attention %{{.+}}, %{{.+}}, %{{.+}} mask %{{.+}} scale = 5.000000e-01 : (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x4xf32>, tensor<2x16xf32>)
-// GENERIC: "kiln.attention"(%{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}) <{scale = 5.000000e-01 : f64}>
+// GENERIC: "kiln.attention"(%{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}) <{dropout = 0.000000e+00 : f64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 0>, salt = 0 : i64, scale = 5.000000e-01 : f64}>
 func.func @attention_mask(%q: tensor<2x16x8xf32>, %v: tensor<2x16x4xf32>, %m: tensor<2x16xf32>) -> tensor<2x16x4xf32> {
   %o, %lse = kiln.attention %q, %q, %v mask %m scale = 0.5 : (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x4xf32>, tensor<2x16xf32>) -> (tensor<2x16x4xf32>, tensor<2x16xf32>)
   return %o : tensor<2x16x4xf32>
+}
+
+// CHECK-LABEL: func.func @attention_dropout
+// CHECK: kiln.attention %{{.+}}, %{{.+}}, %{{.+}} hyper %{{.+}} causal scale = 5.000000e-01 {dropout = 1.000000e-01 : f64, salt = 3 : i64}
+// GENERIC: "kiln.attention"(%{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}) <{causal, dropout = 1.000000e-01 : f64, operandSegmentSizes = array<i32: 1, 1, 1, 0, 1>, salt = 3 : i64, scale = 5.000000e-01 : f64}>
+func.func @attention_dropout(%q: tensor<2x16x8xf32>, %h: tensor<4xf32>) -> tensor<2x16x8xf32> {
+  %o, %lse = kiln.attention %q, %q, %q hyper %h causal scale = 0.5 {dropout = 0.1 : f64, salt = 3 : i64} : (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<4xf32>) -> (tensor<2x16x8xf32>, tensor<2x16xf32>)
+  return %o : tensor<2x16x8xf32>
 }

@@ -162,6 +162,17 @@ func.func @attention_masked(%q: tensor<2x2x3x2xf32>, %k: tensor<2x2x4x2xf32>, %v
 
 // -----
 
+// Dropout on the probabilities (a fixed hyper vector: step 3, seed 7): the
+// backward op drops the same ones.
+// expected-remark @below {{gradient check passed for @attention_dropout}}
+func.func @attention_dropout(%q: tensor<2x5x3xf32>, %k: tensor<2x6x3xf32>, %v: tensor<2x6x2xf32>) -> tensor<2x5x2xf32> {
+  %h = kiln.constant dense<[0.1, 3.0, 7.0, 0.0]> : tensor<4xf32>
+  %o, %lse = kiln.attention %q, %k, %v hyper %h scale = 0.6 {dropout = 0.3 : f64, salt = 5 : i64} : (tensor<2x5x3xf32>, tensor<2x6x3xf32>, tensor<2x6x2xf32>, tensor<4xf32>) -> (tensor<2x5x2xf32>, tensor<2x5xf32>)
+  return %o : tensor<2x5x2xf32>
+}
+
+// -----
+
 // expected-remark @below {{gradient check passed for @layer_norm}}
 func.func @layer_norm(%x: tensor<4x6xf32>) -> tensor<4x6xf32> {
   %0 = kiln.layer_norm %x eps = 1.0e-5 : tensor<4x6xf32>
