@@ -725,13 +725,24 @@ Value keyMaskBuffer(OpBuilder &b, Location loc, Value mask,
   return readBuffer(b, loc, toBatched(b, loc, full, 1));
 }
 
-/// With a hyper vector and a rate > 0, the kernel drops probabilities under
-/// the op's key (ir/Random.h's randomKey of the step, seed and salt).
-void setDropout(AttentionKernel &kernel, OpBuilder &b, Location loc,
-                Value hyper, APFloat rate, int64_t salt) {
-  if (hyper && rate.convertToDouble() > 0)
-    kernel.setDropout(buildRandomKey(b, loc, hyper, salt, Value()),
-                      rate.convertToDouble());
+/// The kernel of an attention or of its backward op (the same attributes
+/// and optional operands): with a hyper vector and a rate > 0 it drops
+/// probabilities under the op's key (ir/Random.h's randomKey of the step,
+/// seed and salt). Also the op's key mask as a buffer (or null).
+template <typename OpTy>
+std::pair<AttentionKernel, Value>
+kernelFor(OpTy op, typename OpTy::Adaptor adaptor, OpBuilder &b, Location loc,
+          Type element, const Sizes &s) {
+  AttentionKernel kernel(b, loc, element, s.batch, s.tq, s.tk, s.d, s.dv,
+                         op.getScale().convertToDouble(), op.getCausal());
+  double rate = op.getDropout().convertToDouble();
+  if (adaptor.getHyper() && rate > 0)
+    kernel.setDropout(
+        buildRandomKey(b, loc, adaptor.getHyper(), op.getSalt(), Value()),
+        rate);
+  Value mask =
+      keyMaskBuffer(b, loc, adaptor.getKeyMask(), op.getQuery().getType(), s);
+  return {kernel, mask};
 }
 
 struct AttentionLowering : OpConversionPattern<kiln::AttentionOp> {
@@ -748,13 +759,7 @@ struct AttentionLowering : OpConversionPattern<kiln::AttentionOp> {
     Sizes s = sizesOf(q, k, v);
     Value out = freshBuffer(rewriter, loc, {s.batch, s.tq, s.dv}, element);
     Value lse = freshBuffer(rewriter, loc, {s.batch, s.tq}, element);
-    Value mask = keyMaskBuffer(rewriter, loc, adaptor.getKeyMask(),
-                               op.getQuery().getType(), s);
-    AttentionKernel kernel(rewriter, loc, element, s.batch, s.tq, s.tk, s.d,
-                           s.dv, op.getScale().convertToDouble(),
-                           op.getCausal());
-    setDropout(kernel, rewriter, loc, adaptor.getHyper(), op.getDropout(),
-               op.getSalt());
+    auto [kernel, mask] = kernelFor(op, adaptor, rewriter, loc, element, s);
     kernel.forward(readBuffer(rewriter, loc, q), readBuffer(rewriter, loc, k),
                    readBuffer(rewriter, loc, v), mask, out, lse);
     rewriter.replaceOp(op,
@@ -786,13 +791,7 @@ struct AttentionBackwardLowering
     Value dq = freshBuffer(rewriter, loc, {s.batch, s.tq, s.d}, element);
     Value dk = freshBuffer(rewriter, loc, {s.batch, s.tk, s.d}, element);
     Value dv = freshBuffer(rewriter, loc, {s.batch, s.tk, s.dv}, element);
-    Value mask = keyMaskBuffer(rewriter, loc, adaptor.getKeyMask(),
-                               op.getQuery().getType(), s);
-    AttentionKernel kernel(rewriter, loc, element, s.batch, s.tq, s.tk, s.d,
-                           s.dv, op.getScale().convertToDouble(),
-                           op.getCausal());
-    setDropout(kernel, rewriter, loc, adaptor.getHyper(), op.getDropout(),
-               op.getSalt());
+    auto [kernel, mask] = kernelFor(op, adaptor, rewriter, loc, element, s);
     kernel.backward(read(q), read(k), read(v), mask, read(out),
                     read(rows(adaptor.getLse())), read(dout),
                     read(rows(adaptor.getDlse())), dq, dk, dv);

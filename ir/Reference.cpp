@@ -374,6 +374,17 @@ evaluateBlock(Block &block, ArrayRef<RefTensor> args,
     auto in = [&](unsigned i) -> const RefTensor & {
       return env[op.getOperand(i)];
     };
+    // An attention (or its backward op) on q, k, v (operands 0-2), whose
+    // optional key mask and hyper vector follow from operand `optional`.
+    auto attentionRef = [&](auto a, unsigned optional) {
+      unsigned hyper = optional + (a.getKeyMask() ? 1 : 0);
+      AttentionRef ref(in(0), in(1), in(2),
+                       a.getKeyMask() ? &in(optional) : nullptr,
+                       a.getScale().convertToDouble(), a.getCausal());
+      ref.setDropout(a.getHyper() ? &in(hyper) : nullptr,
+                     a.getDropout().convertToDouble(), a.getSalt());
+      return ref;
+    };
     Shape out = op.getNumResults() ? shapeOf(op.getResult(0)) : Shape();
     LogicalResult ok = success();
     SmallVector<RefTensor> results;
@@ -547,11 +558,7 @@ evaluateBlock(Block &block, ArrayRef<RefTensor> args,
           results.push_back(std::move(r));
         })
         .Case([&](AttentionOp a) {
-          AttentionRef ref(in(0), in(1), in(2),
-                           a.getKeyMask() ? &in(3) : nullptr,
-                           a.getScale().convertToDouble(), a.getCausal());
-          ref.setDropout(a.getHyper() ? &in(a.getKeyMask() ? 4 : 3) : nullptr,
-                         a.getDropout().convertToDouble(), a.getSalt());
+          AttentionRef ref = attentionRef(a, 3);
           RefTensor o(shapeOf(a.getOut())), lse(shapeOf(a.getLse()));
           ref.forEachQuery([&](int64_t n, int64_t i,
                                ArrayRef<double> probabilities, double logSum) {
@@ -567,11 +574,7 @@ evaluateBlock(Block &block, ArrayRef<RefTensor> args,
           results.push_back(std::move(lse));
         })
         .Case([&](AttentionBackwardOp a) {
-          AttentionRef ref(in(0), in(1), in(2),
-                           a.getKeyMask() ? &in(7) : nullptr,
-                           a.getScale().convertToDouble(), a.getCausal());
-          ref.setDropout(a.getHyper() ? &in(a.getKeyMask() ? 8 : 7) : nullptr,
-                         a.getDropout().convertToDouble(), a.getSalt());
+          AttentionRef ref = attentionRef(a, 7);
           const RefTensor &o = in(3), &dout = in(5), &dlse = in(6);
           RefTensor dq(in(0).shape), dk(in(1).shape), dv(in(2).shape);
           ref.forEachQuery([&](int64_t n, int64_t i,
