@@ -133,7 +133,8 @@ public:
                 });
         b.create<linalg::CopyOp>(loc, ValueRange{acc},
                                  ValueRange{rowsOf(out, n, i0, rows, dv)});
-        generic({m, l}, {entriesOf(lse, n, i0, rows)}, tileMaps(1, 3),
+        generic({m, l}, {entriesOf(lse, n, i0, rows)},
+                SmallVector<AffineMap>(3, b.getMultiDimIdentityMap(1)),
                 parallel(1),
                 [&](Scalar &sc, ValueRange a) -> SmallVector<Value> {
                   Value seen = sc.gt(a[1], sc.cst(element, 0.0));
@@ -270,20 +271,26 @@ private:
   Value causalMask(Value i0, Value r, Value j0, int64_t v) {
     if (!causal)
       return Value();
-    // lane <= (i0 + r) - (j0 + v * lanes)
-    Value limit = b.create<arith::SubIOp>(
-        loc, b.create<arith::AddIOp>(loc, i0, r), add(j0, v * lanes));
-    auto laneType = VectorType::get({lanes}, b.getI64Type());
-    SmallVector<int64_t> iota(lanes);
+    Value keys = laneIndices(add(j0, v * lanes), b.getI64Type());
+    Value query = b.create<vector::BroadcastOp>(
+        loc, keys.getType(),
+        b.create<arith::IndexCastOp>(loc, b.getI64Type(),
+                                     b.create<arith::AddIOp>(loc, i0, r)));
+    return b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sle, keys, query);
+  }
+  /// The vector first, first + 1, ..., first + lanes - 1 of integers of
+  /// `type` (i32 wraps around, as ir/Random.h's counters do).
+  Value laneIndices(Value first, IntegerType type) {
+    auto laneType = VectorType::get({lanes}, type);
+    SmallVector<APInt> iota;
     for (int64_t i = 0; i < lanes; ++i)
-      iota[i] = i;
-    Value lanesVec = b.create<arith::ConstantOp>(
-        loc, DenseElementsAttr::get(laneType, ArrayRef<int64_t>(iota)));
-    Value bound = b.create<vector::BroadcastOp>(
-        loc, laneType,
-        b.create<arith::IndexCastOp>(loc, b.getI64Type(), limit));
-    return b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sle, lanesVec,
-                                   bound);
+      iota.push_back(APInt(type.getWidth(), i));
+    return b.create<arith::AddIOp>(
+        loc,
+        b.create<vector::BroadcastOp>(
+            loc, laneType, b.create<arith::IndexCastOp>(loc, type, first)),
+        b.create<arith::ConstantOp>(loc,
+                                    DenseElementsAttr::get(laneType, iota)));
   }
   /// Per vector of a key tile [j0, j0 + cols) of batch element n, the keys
   /// the key mask shows (null: no mask).
@@ -336,22 +343,11 @@ private:
         loc, b.create<arith::AddIOp>(loc, mul(n, tq), i0), r);
     Value first =
         b.create<arith::AddIOp>(loc, mul(query, tk), add(j0, v * lanes));
-    auto laneType = VectorType::get({lanes}, b.getI32Type());
-    SmallVector<int32_t> iota(lanes);
-    for (int64_t i = 0; i < lanes; ++i)
-      iota[i] = static_cast<int32_t>(i);
-    Value counter = b.create<arith::AddIOp>(
-        loc,
-        b.create<vector::BroadcastOp>(
-            loc, laneType,
-            b.create<arith::IndexCastOp>(loc, b.getI32Type(), first)),
-        b.create<arith::ConstantOp>(
-            loc, DenseElementsAttr::get(laneType, ArrayRef<int32_t>(iota))));
+    Value counter = laneIndices(first, b.getI32Type());
     Value bits = randomBits24(b, loc, dropKey, counter);
-    double scaled = std::ceil(std::clamp(dropRate, 0.0, 1.0) * 16777216.0);
     Value kept = b.create<arith::CmpIOp>(
         loc, arith::CmpIPredicate::uge, bits,
-        constU32(b, loc, static_cast<uint32_t>(scaled), bits));
+        constU32(b, loc, dropThreshold(dropRate), bits));
     return b.create<arith::SelectOp>(loc, kept, splat(1.0 / (1.0 - dropRate)),
                                      splat(0.0));
   }
@@ -527,19 +523,9 @@ private:
   AffineMap rowMap() {
     return AffineMap::get(2, 0, {b.getAffineDimExpr(0)}, b.getContext());
   }
-  /// Identity maps for `count` operands of rank 1, or, for rank 2, the
-  /// tile, then its rows (a reduction over columns).
-  SmallVector<AffineMap> tileMaps(int64_t rank, int64_t count = 2) {
-    if (rank == 1)
-      return SmallVector<AffineMap>(count, b.getMultiDimIdentityMap(1));
-    return {identity(), rowMap()};
-  }
   SmallVector<utils::IteratorType> parallel(int64_t rank) {
     return SmallVector<utils::IteratorType>(rank,
                                             utils::IteratorType::parallel);
-  }
-  SmallVector<utils::IteratorType> reduceColumns() {
-    return {utils::IteratorType::parallel, utils::IteratorType::reduction};
   }
 
   void generic(ArrayRef<Value> ins, ArrayRef<Value> outs,
@@ -551,20 +537,6 @@ private:
           Scalar sc{nb, nl};
           nb.create<linalg::YieldOp>(nl, body(sc, args));
         });
-  }
-
-  /// Inside a tile's generic: key j0 + c lies after query i0 + r.
-  Value masked(Scalar &sc, Value i0, Value j0) {
-    Value r = sc.b.create<linalg::IndexOp>(sc.loc, 0);
-    Value c = sc.b.create<linalg::IndexOp>(sc.loc, 1);
-    Value query = sc.b.create<arith::AddIOp>(sc.loc, i0, r);
-    Value key = sc.b.create<arith::AddIOp>(sc.loc, j0, c);
-    return sc.b.create<arith::CmpIOp>(sc.loc, arith::CmpIPredicate::sgt, key,
-                                      query);
-  }
-
-  Value boundedExp(Scalar &sc, Value x) {
-    return sc.exp(sc.max(x, sc.cst(element, kMinExponent)));
   }
 
   /// body(chunk, n) for every n of the batch: chunks in parallel, the n of a

@@ -57,8 +57,7 @@ struct DropoutLowering : OpConversionPattern<kiln::DropoutOp> {
     Value key = buildRandomKey(rewriter, loc, adaptor.getHyper(), op.getSalt(),
                                adaptor.getStep());
     double rate = op.getRate().convertToDouble();
-    double scaled = std::ceil(std::clamp(rate, 0.0, 1.0) * 16777216.0);
-    uint32_t threshold = static_cast<uint32_t>(scaled);
+    uint32_t threshold = dropThreshold(rate);
     RankedTensorType type = op.getType();
     Type element = type.getElementType();
     Value result = buildElementwise(

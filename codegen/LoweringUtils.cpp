@@ -9,6 +9,9 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "runtime/KilnABI.h"
 
+#include <algorithm>
+#include <cmath>
+
 using namespace mlir;
 
 namespace kiln::lowering {
@@ -369,6 +372,11 @@ Value buildRandomKey(OpBuilder &b, Location loc, Value hyper, int64_t salt,
       b.create<arith::XOrIOp>(
           loc, key,
           b.create<arith::MulIOp>(loc, t1, constU32(b, loc, 0x165667b1u))));
+}
+
+uint32_t dropThreshold(double rate) {
+  return static_cast<uint32_t>(
+      std::ceil(std::clamp(rate, 0.0, 1.0) * 16777216.0));
 }
 
 Value randomBits24(OpBuilder &b, Location loc, Value key, Value counter) {

@@ -275,6 +275,11 @@ mlir::Value buildRandomKey(mlir::OpBuilder &b, mlir::Location loc,
                            mlir::Value hyper, int64_t salt,
                            mlir::Value stepTensor);
 
+/// The bound under which randomBits24 drops an element with probability
+/// `rate` (dropped when bits / 2^24 < rate, compared exactly in integers):
+/// ceil(rate * 2^24).
+uint32_t dropThreshold(double rate);
+
 /// randomBits24(key, counter); `counter` an i32 scalar or vector (`key` is
 /// broadcast to it).
 mlir::Value randomBits24(mlir::OpBuilder &b, mlir::Location loc,
