@@ -432,12 +432,13 @@ struct KilnVectorizeMatmulPass
       // buffer would be a stack allocation per iteration; inside a parallel
       // loop (an attention's chunks) the threads are taken.
       bool inLoop = op->getParentOfType<LoopLikeOpInterface>() != nullptr;
-      bool inParallel = op->getParentOfType<scf::ParallelOp>() != nullptr;
+      bool splittable =
+          parallel && large && !op->getParentOfType<scf::ParallelOp>();
       if (batched) {
         // One kernel per matrix of the batch, on rank-reduced views; the
         // matrices are independent, so a large batch splits over threads
         // by matrix (each kernel then runs serially).
-        bool overBatch = parallel && large && count >= 2 && !inParallel;
+        bool overBatch = splittable && count >= 2;
         kiln::buildConstantLoop(
             builder, op.getLoc(), 0, count, 1, overBatch,
             [&](OpBuilder &nb, Value i) {
@@ -445,14 +446,13 @@ struct KilnVectorizeMatmulPass
                             matrixOf(nb, op.getLoc(), b, i),
                             matrixOf(nb, op.getLoc(), c, i), lanes, tileRows,
                             vectors, kBlock, zeroInit, /*transposeA=*/false)
-                  .emit(nb, parallel && large && !overBatch && !inParallel,
-                        /*mayPack=*/false);
+                  .emit(nb, splittable && !overBatch, /*mayPack=*/false);
             });
         split = overBatch;
       } else {
         split = MatmulEmitter(op.getLoc(), a, b, c, lanes, tileRows, vectors,
                               kBlock, zeroInit, transposeA)
-                    .emit(builder, parallel && large && !inParallel, !inLoop);
+                    .emit(builder, splittable, !inLoop);
       }
       if (split) {
         ++numParallel;
