@@ -339,3 +339,23 @@ TEST(ManifestTest, ParsesLossTermsAndPsnrMetrics) {
   EXPECT_NE(manifestError("entry i infer\narg term kl\n").find("takes no term"),
             std::string::npos);
 }
+
+TEST(ManifestTest, ParsesAGenerateContext) {
+  Expected<Manifest> m = parseManifest(
+      std::string(header) + "input x f32 4x2\ncontext 128\n" + entry);
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_EQ(m->generateContext, 128);
+  Expected<Manifest> none =
+      parseManifest(std::string(header) + "input x f32 4x2\n" + entry);
+  ASSERT_TRUE(none) << none.error().message();
+  EXPECT_EQ(none->generateContext, 0);
+  for (const char *bad :
+       {"context 0\n", "context -3\n", "context\n", "context 8 9\n"})
+    EXPECT_NE(manifestError(bad).find(
+                  "expected 'context POSITIONS' (a positive integer)"),
+              std::string::npos)
+        << bad;
+  EXPECT_NE(
+      manifestError("context 8\ncontext 8\n").find("a second 'context' record"),
+      std::string::npos);
+}
