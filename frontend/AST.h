@@ -292,6 +292,9 @@ enum class EntryBlockKind : uint8_t {
   Sample,
   /// `reconstruct rvae { input ... }`: what the model makes of its inputs.
   Reconstruct,
+  /// `translate translate { input source ... input target ... }`: the scores
+  /// of each next target token given a source and a target so far.
+  Translate,
 };
 
 /// The keyword that opens a block of `kind`, and the kind a keyword opens.
@@ -303,13 +306,16 @@ inline const char *keyword(EntryBlockKind kind) {
     return "sample";
   case EntryBlockKind::Reconstruct:
     return "reconstruct";
+  case EntryBlockKind::Translate:
+    return "translate";
   }
   return "";
 }
 inline std::optional<EntryBlockKind>
 parseEntryBlockKeyword(llvm::StringRef word) {
-  for (EntryBlockKind k : {EntryBlockKind::Generate, EntryBlockKind::Sample,
-                           EntryBlockKind::Reconstruct})
+  for (EntryBlockKind k :
+       {EntryBlockKind::Generate, EntryBlockKind::Sample,
+        EntryBlockKind::Reconstruct, EntryBlockKind::Translate})
     if (word == keyword(k))
       return k;
   return std::nullopt;

@@ -1051,6 +1051,7 @@ const std::vector<Builtin> &sema::getBuiltins() {
     b.push_back(dataFormat("csv", "path, scale?, header?"));
     b.push_back(dataFormat("text", "path, held_out?"));
     b.push_back(dataFormat("lines", "path, held_out?"));
+    b.push_back(dataFormat("pairs", "path, column?"));
     return b;
   }();
   return builtins;

@@ -19,6 +19,11 @@
 //   @reconstruct, an `infer` entry that the runtime's `reconstruct` command
 //   runs instead of predict: a recurrent VAE's lines decoded from their
 //   latents, printed beside the lines.
+// - `translate translate { input source: ... input target: ... output scores
+//   = ... }` builds @translate, an `infer` entry from a source sentence and
+//   the target so far to the scores of each next target token, which the
+//   runtime's `translate` command decodes (greedy or beam search) one token
+//   a call.
 //
 //===----------------------------------------------------------------------===//
 
@@ -47,6 +52,8 @@ EntryBlockInfo info(ast::EntryBlockKind kind) {
     return {contract::kSampleEntry, contract::EntryKind::Infer};
   case ast::EntryBlockKind::Reconstruct:
     return {contract::kReconstructEntry, contract::EntryKind::Infer};
+  case ast::EntryBlockKind::Translate:
+    return {contract::kTranslateEntry, contract::EntryKind::Infer};
   }
   llvm_unreachable("unknown entry block");
 }
@@ -114,6 +121,15 @@ void Elaborator::elaborateEntryBlock(const ast::EntryDecl &decl) {
     reporter.emitError(stepInputs.front().loc,
                        "a sample block takes no input: it draws its own "
                        "random numbers, e.g. 'z = random_normal(64, 20)'");
+    return;
+  }
+  if (decl.kind == ast::EntryBlockKind::Translate &&
+      (stepInputs.size() != 2 || llvm::any_of(stepInputs, [](const Input &in) {
+         auto type = typeOf(in.value);
+         return !type.getElementType().isInteger(32) || type.getRank() != 2;
+       }))) {
+    error(decl.loc, "a translate block takes two inputs, the source and the "
+                    "target so far, each i32[batch, length] of token ids");
     return;
   }
   for (const Input &in : stepInputs) {

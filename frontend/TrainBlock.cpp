@@ -12,6 +12,7 @@
 
 #include "llvm/Support/FormatVariadic.h"
 
+#include <cmath>
 #include <map>
 
 using namespace kiln;
@@ -183,8 +184,9 @@ void Elaborator::elaborateTrain(const TrainDecl &decl) {
                         isData ? "unknown data format" : "unknown optimizer");
       if (name)
         diag << " '" << name->name << "'";
-      diag << (isData ? "; expected idx(\"path\"), npy(\"path\") or "
-                        "csv(\"path\")"
+      diag << (isData ? "; expected idx(\"path\"), npy(\"path\"), "
+                        "csv(\"path\"), text(\"path\"), lines(\"path\") or "
+                        "pairs(\"path\")"
                       : "; expected " + optimizerNames());
       continue;
     }
@@ -263,6 +265,14 @@ void Elaborator::elaborateTrain(const TrainDecl &decl) {
       if (values.count("scale") && !number("scale")) {
         error(argLoc("scale"), "'scale' must be a number");
         continue;
+      }
+      if (values.count("column")) {
+        std::optional<double> c = number("column");
+        if (!c || *c < 0 || *c != std::floor(*c) || *c > 1e6) {
+          error(argLoc("column"), "'column' must be a column number (0, 1, "
+                                  "...)");
+          continue;
+        }
       }
       // {format, path, options...}
       llvm::SmallVector<mlir::NamedAttribute> fields{

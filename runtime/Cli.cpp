@@ -7,6 +7,7 @@
 #include "runtime/Manifest.h"
 #include "runtime/Sample.h"
 #include "runtime/Train.h"
+#include "runtime/Translate.h"
 
 #include <cmath>
 #include <cstdlib>
@@ -29,6 +30,8 @@ struct CommandDef {
   const char *name;
   const char *summary;
   std::vector<FlagDef> flags;
+  /// What arguments that are not flags are (`SENTENCE...`); nullptr: none.
+  const char *positional = nullptr;
 };
 
 const std::vector<CommandDef> &commands() {
@@ -135,6 +138,31 @@ const std::vector<CommandDef> &commands() {
             "threads for large matmuls (default: OMP_NUM_THREADS, else all "
             "cores)"},
        }},
+      {"translate",
+       "translate sentences greedily or by beam search, or a file of "
+       "sentence pairs, scored by BLEU and chrF (models with a translate "
+       "block)",
+       {
+           {"--checkpoint", "FILE",
+            "trained parameters and vocabulary (required)"},
+           {"--beam", "K",
+            "keep the K likeliest translations at each step (default: 1, "
+            "greedy)"},
+           {"--input", "FILE.tsv",
+            "translate the first column of a tab-separated file; a second "
+            "column holds the references to score against"},
+           {"--output", "FILE",
+            "write the translations of --input, one a line"},
+           {"--limit", "N", "translate only the first N lines of --input"},
+           {"--json", nullptr,
+            "print the scores as one JSON object: {\"pairs\":..,"
+            "\"bleu\":..,\"chrf\":..,\"copy_bleu\":..,\"copy_chrf\":..}"},
+           {"--quiet", nullptr, "print only errors and results"},
+           {"--threads", "N",
+            "threads for large matmuls (default: OMP_NUM_THREADS, else all "
+            "cores)"},
+       },
+       "SENTENCE..."},
       {"info",
        "describe the model: parameters, inputs, outputs, optimizer",
        {}},
@@ -204,8 +232,9 @@ void printUsage(FILE *out, const std::string &prog, const Manifest *m) {
 
 void printCommandUsage(FILE *out, const std::string &prog,
                        const CommandDef &c) {
-  fmt::print(out, "usage: {} {}{}\n\n{}.\n", prog, c.name,
-             c.flags.empty() ? "" : " [flags]", c.summary);
+  fmt::print(out, "usage: {} {}{}{}\n\n{}.\n", prog, c.name,
+             c.flags.empty() ? "" : " [flags]",
+             c.positional ? fmt::format(" [{}]", c.positional) : "", c.summary);
   if (c.flags.empty())
     return;
   fmt::print(out, "\nflags:\n");
@@ -223,6 +252,8 @@ void printCommandUsage(FILE *out, const std::string &prog,
 /// Flag values by name, in command-line order.
 struct ParsedFlags {
   std::vector<std::pair<std::string, std::string>> values;
+  /// The arguments that are not flags (commands that take them).
+  std::vector<std::string> positional;
 
   const std::string *last(const std::string &name) const {
     const std::string *v = nullptr;
@@ -481,7 +512,7 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
         console,
         Error::usage(fmt::format(
             "unknown {} '{}' (commands: train, eval, predict, generate, "
-            "sample, reconstruct, info, bench; "
+            "sample, reconstruct, translate, info, bench; "
             "see '{} --help')",
             name.rfind("-", 0) == 0 ? "flag" : "command", name, progName)));
 
@@ -491,6 +522,10 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
     if (arg == "--help" || arg == "-h") {
       printCommandUsage(out, prog, *command);
       return ExitSuccess;
+    }
+    if (arg.rfind("--", 0) != 0 && command->positional) {
+      flags.positional.push_back(arg);
+      continue;
     }
     if (arg.rfind("--", 0) != 0)
       return fail(console,
@@ -674,6 +709,27 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
       options.inputs = std::move(*inputs);
       result = runReconstruct(*model, options, console);
     }
+  } else if (name == "translate") {
+    TranslateOptions options;
+    const std::string *checkpoint = flags.last("--checkpoint");
+    if (!checkpoint)
+      return fail(console, Error::usage("translate needs --checkpoint FILE"));
+    options.checkpoint = *checkpoint;
+    options.sentences = flags.positional;
+    for (auto [flag, field] : {std::pair{"--beam", &options.beam},
+                               std::pair{"--limit", &options.limit}})
+      if (const std::string *v = flags.last(flag)) {
+        Expected<int64_t> n = positiveInt(flag, *v);
+        if (!n)
+          return fail(console, n.error());
+        *field = *n;
+      }
+    if (const std::string *v = flags.last("--input"))
+      options.input = *v;
+    if (const std::string *v = flags.last("--output"))
+      options.output = *v;
+    options.json = flags.has("--json");
+    result = runTranslate(*model, options, console);
   } else if (name == "bench") {
     Expected<BenchOptions> options = benchOptions(flags);
     if (!options)

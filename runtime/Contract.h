@@ -181,6 +181,12 @@ inline constexpr const char *kSampleEntry = "sample";
 /// inputs (a recurrent VAE's lines decoded from their latents); without one,
 /// the `reconstruct` command runs predict.
 inline constexpr const char *kReconstructEntry = "reconstruct";
+/// The entry of a model's `translate` block: given a batch of source
+/// sentences and the target sentences so far (both i32 [batch, length] of
+/// token ids), the scores of every next target token (f32 [batch, length,
+/// vocabulary]), which the runtime's `translate` command decodes greedily or
+/// by beam search.
+inline constexpr const char *kTranslateEntry = "translate";
 
 struct StandardEntry {
   const char *name;

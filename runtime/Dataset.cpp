@@ -4,6 +4,7 @@
 
 #include "runtime/Files.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -21,6 +22,8 @@ std::string formatFromPath(const std::string &path) {
     return "csv";
   if (endsWith(p, ".txt"))
     return "text";
+  if (endsWith(p, ".tsv"))
+    return "pairs";
   return "idx";
 }
 
@@ -252,18 +255,15 @@ Expected<InputData> loadLines(const Manifest &manifest,
   std::vector<int32_t> row(static_cast<size_t>(length));
   size_t kept = 0;
   for (size_t i = 0; i < part.size(); ++i) {
-    if (int64_t(part[i].size()) > length - 2)
-      continue;
-    Expected<std::vector<int32_t>> ids =
-        encodeText(part[i], lines->vocab,
+    Expected<bool> fits =
+        encodeLine(part[i], lines->vocab,
                    fmt::format("'{}' ({} line {})", path,
-                               test ? "held-out" : "training", i + 1));
-    if (!ids)
-      return makeError("{}: {}", what, ids.error().message());
-    std::fill(row.begin(), row.end(), kPaddingId);
-    row[0] = kBoundaryId;
-    std::copy(ids->begin(), ids->end(), row.begin() + 1);
-    row[ids->size() + 1] = kBoundaryId;
+                               test ? "held-out" : "training", i + 1),
+                   row.data(), length);
+    if (!fits)
+      return makeError("{}: {}", what, fits.error().message());
+    if (!*fits)
+      continue;
     d.bytes.append(reinterpret_cast<const char *>(row.data()), d.exampleBytes);
     ++kept;
   }
@@ -279,6 +279,99 @@ Expected<InputData> loadLines(const Manifest &manifest,
         what, kept, part.size(), test ? "held-out" : "training", length - 2,
         input.name, input.describe()));
   ds.vocab = std::move(lines->vocab);
+  return d;
+}
+
+/// A pairs source's column option (default 0).
+Expected<size_t> columnOption(const DataSource &source,
+                              const std::string &what) {
+  size_t column = 0;
+  for (const auto &[key, value] : source.options) {
+    if (key != "column")
+      continue;
+    std::optional<double> c = parseDouble(value);
+    if (!c || *c < 0 || *c != std::floor(*c) || *c > 1e6)
+      return makeError("{}: column={} is not a column number (0, 1, ...)", what,
+                       value);
+    column = size_t(*c);
+  }
+  return column;
+}
+
+/// A `pairs` source for an i32 input [B, L]: one column of a tab-separated
+/// file, a row an example (runtime/Text.h). A row is left out when any column
+/// that SOURCES read from the same file does not fit its input, so that the
+/// inputs stay aligned row for row.
+Expected<InputData> loadPairs(const Manifest &manifest,
+                              const DataSource &source, const TensorSpec &input,
+                              const std::vector<DataSource> &sources,
+                              const std::string &path, const std::string &split,
+                              const std::string &what, const Vocabulary *known,
+                              Dataset &ds) {
+  if (input.type != DType::I32 || input.shape.size() != 2 || input.shape[1] < 3)
+    return makeError("{}: pairs feed an i32 input [batch, length >= 3] of "
+                     "character ids, but '{}' is {}",
+                     what, input.name, input.describe());
+  Expected<size_t> column = columnOption(source, what);
+  if (!column)
+    return column.takeError();
+  Expected<PairsFile> file = readPairs(path);
+  if (!file)
+    return makeError("{}: {}", what, file.error().message());
+  // The columns read from this file and the characters each input holds.
+  std::vector<std::pair<size_t, int64_t>> read;
+  for (const DataSource &other : sources) {
+    const TensorSpec *in = manifest.findInput(other.input);
+    if (other.format != "pairs" || other.path != source.path || !in ||
+        in->shape.size() != 2)
+      continue;
+    Expected<size_t> c = columnOption(other, what);
+    if (!c)
+      return c.takeError();
+    if (*c >= file->columns)
+      return makeError("{} data for input '{}': '{}' has {} columns; there "
+                       "is no column {} (they count from 0)",
+                       split, other.input, path, file->columns, *c);
+    read.emplace_back(*c, in->shape[1] - 2);
+  }
+  Vocabulary vocab = known ? *known : file->vocab();
+  if (Error e = checkClasses(manifest, input, vocab, what,
+                             known ? "checkpoint's vocabulary" : "pairs file",
+                             " (with padding and the sentence boundary)"))
+    return e;
+  int64_t length = input.shape[1];
+  InputData d;
+  d.spec = &input;
+  d.file = path;
+  d.exampleElements = length;
+  d.exampleBytes = size_t(length) * sizeof(int32_t);
+  std::vector<int32_t> row(static_cast<size_t>(length));
+  size_t kept = 0;
+  for (size_t i = 0; i < file->rows.size(); ++i) {
+    const std::vector<std::u32string> &cells = file->rows[i];
+    bool fits = std::all_of(read.begin(), read.end(), [&](const auto &r) {
+      return int64_t(cells[r.first].size()) <= r.second;
+    });
+    if (!fits)
+      continue;
+    Expected<bool> encoded = encodeLine(
+        cells[*column], vocab, fmt::format("'{}' line {}", path, i + 1),
+        row.data(), length);
+    if (!encoded)
+      return makeError("{}: {}", what, encoded.error().message());
+    d.bytes.append(reinterpret_cast<const char *>(row.data()), d.exampleBytes);
+    ++kept;
+  }
+  if (kept == 0)
+    return makeError("{}: no row of '{}' fits the inputs it feeds (input "
+                     "'{}' is {})",
+                     what, path, input.name, input.describe());
+  if (kept < file->rows.size() && read.front().first == *column)
+    ds.notes.push_back(fmt::format(
+        "{} data: {} of the {} pairs of '{}' fit the inputs they feed; the "
+        "longer ones are left out",
+        split, kept, file->rows.size(), path));
+  ds.vocab = std::move(vocab);
   return d;
 }
 
@@ -344,6 +437,9 @@ Expected<Dataset> loadDataset(const Manifest &manifest,
                                            split, what, vocab, ds.vocab)
         : source.format == "lines"
             ? loadLines(manifest, source, *input, *path, split, what, vocab, ds)
+        : source.format == "pairs"
+            ? loadPairs(manifest, source, *input, sources, *path, split, what,
+                        vocab, ds)
             : loadArray(source, *input, *path, what);
     if (!data)
       return data.takeError();

@@ -342,9 +342,10 @@ Error Parser::parseRecord(const std::vector<std::string_view> &f) {
                                "test)",
                                d.split));
     if (d.format != "idx" && d.format != "npy" && d.format != "npz" &&
-        d.format != "csv" && d.format != "text" && d.format != "lines")
+        d.format != "csv" && d.format != "text" && d.format != "lines" &&
+        d.format != "pairs")
       return error(fmt::format("unknown data format '{}' (expected idx, npy, "
-                               "npz, csv, text or lines)",
+                               "npz, csv, text, lines or pairs)",
                                d.format));
     std::optional<std::string> path = percentDecode(f[4]);
     if (!path || path->empty())

@@ -114,18 +114,6 @@ entrySources(const Manifest &m, const EntrySpec &entry,
   return chosen;
 }
 
-/// Loads the checkpoint's parameters; NaN or infinite ones are an error.
-Expected<CheckpointInfo> loadParameters(Model &model,
-                                        const std::string &checkpoint) {
-  Expected<CheckpointInfo> info = loadCheckpoint(
-      checkpoint, model.manifest(), model.params, model.state, false);
-  if (!info)
-    return info.takeError();
-  if (Error e = checkFinite(model, checkpoint))
-    return e;
-  return info;
-}
-
 /// Runs `entry` on the first `n` examples of `data`, batch by batch (keyed
 /// as predict is), calling `collect(rows)` after each call.
 void runOnExamples(Model &model, const std::string &entry, const Dataset &data,
@@ -146,7 +134,19 @@ void runOnExamples(Model &model, const std::string &entry, const Dataset &data,
   }
 }
 
-/// The vocabulary a checkpoint's character ids mean.
+} // namespace
+
+Expected<CheckpointInfo> loadParameters(Model &model,
+                                        const std::string &checkpoint) {
+  Expected<CheckpointInfo> info = loadCheckpoint(
+      checkpoint, model.manifest(), model.params, model.state, false);
+  if (!info)
+    return info.takeError();
+  if (Error e = checkFinite(model, checkpoint))
+    return e;
+  return info;
+}
+
 Expected<Vocabulary> checkpointVocabulary(const std::string &checkpoint,
                                           const CheckpointInfo &info) {
   Expected<Vocabulary> saved = Vocabulary::fromUtf8(info.vocab);
@@ -159,8 +159,6 @@ Expected<Vocabulary> checkpointVocabulary(const std::string &checkpoint,
                      checkpoint);
   return saved;
 }
-
-} // namespace
 
 Error runSample(Model &model, const SampleOptions &options,
                 const Console &console) {

@@ -11,6 +11,7 @@
 #ifndef KILN_RUNTIME_SAMPLE_H
 #define KILN_RUNTIME_SAMPLE_H
 
+#include "runtime/Checkpoint.h"
 #include "runtime/Console.h"
 #include "runtime/Dataset.h"
 #include "runtime/Error.h"
@@ -26,6 +27,15 @@ namespace kiln::rt {
 inline constexpr int64_t kMaxSampleCount = 10000;
 /// The largest --scale of a PNG.
 inline constexpr int64_t kMaxImageScale = 16;
+
+/// Loads a checkpoint's parameters for an inference command; NaN or infinite
+/// ones are an error.
+Expected<CheckpointInfo> loadParameters(Model &model,
+                                        const std::string &checkpoint);
+/// The vocabulary a checkpoint's character ids mean (an error if it holds
+/// none: it was not trained on text).
+Expected<Vocabulary> checkpointVocabulary(const std::string &checkpoint,
+                                          const CheckpointInfo &info);
 
 struct SampleOptions {
   std::string checkpoint;

@@ -177,6 +177,76 @@ Expected<LineSplit> readLineSplit(const std::string &path, double heldOut) {
   return split;
 }
 
+Vocabulary PairsFile::vocab() const {
+  std::u32string all{kPaddingChar, kBoundaryChar};
+  for (const std::vector<std::u32string> &row : rows)
+    for (const std::u32string &cell : row)
+      all += cell;
+  return Vocabulary::of(all);
+}
+
+Expected<PairsFile> readPairs(const std::string &path) {
+  Expected<std::string> bytes = readFileMaybeGzip(path);
+  if (!bytes)
+    return bytes.takeError();
+  Expected<std::u32string> text = decodeUtf8(*bytes, path);
+  if (!text)
+    return text.takeError();
+  PairsFile file;
+  size_t start = 0, lineNo = 0;
+  while (start < text->size()) {
+    size_t end = text->find(U'\n', start);
+    if (end == std::u32string::npos)
+      end = text->size();
+    std::u32string_view line(text->data() + start, end - start);
+    start = end + 1;
+    ++lineNo;
+    if (!line.empty() && line.back() == U'\r')
+      line.remove_suffix(1);
+    if (line.empty())
+      continue;
+    std::vector<std::u32string> row;
+    for (size_t from = 0;;) {
+      size_t tab = line.find(U'\t', from);
+      row.emplace_back(line.substr(from, tab - from));
+      if (tab == std::u32string_view::npos)
+        break;
+      from = tab + 1;
+    }
+    for (const std::u32string &cell : row)
+      for (char32_t c : cell)
+        if (c == kPaddingChar || c == kBoundaryChar)
+          return makeError("'{}' line {}: character {} is reserved (padding "
+                           "and sentence boundaries)",
+                           path, lineNo, describeChar(c));
+    if (file.rows.empty())
+      file.columns = row.size();
+    else if (row.size() != file.columns)
+      return makeError("'{}' line {}: {} tab-separated columns, but the first "
+                       "line has {}",
+                       path, lineNo, row.size(), file.columns);
+    file.rows.push_back(std::move(row));
+  }
+  if (file.rows.empty())
+    return makeError("'{}' holds no pairs (one a line, separated by a tab)",
+                     path);
+  return file;
+}
+
+Expected<bool> encodeLine(std::u32string_view text, const Vocabulary &vocab,
+                          std::string_view what, int32_t *row, int64_t length) {
+  if (int64_t(text.size()) > length - 2)
+    return false;
+  Expected<std::vector<int32_t>> ids = encodeText(text, vocab, what);
+  if (!ids)
+    return ids.takeError();
+  std::fill(row, row + length, kPaddingId);
+  row[0] = kBoundaryId;
+  std::copy(ids->begin(), ids->end(), row + 1);
+  row[ids->size() + 1] = kBoundaryId;
+  return true;
+}
+
 Expected<std::vector<int32_t>> encodeText(std::u32string_view text,
                                           const Vocabulary &vocab,
                                           std::string_view what) {

@@ -71,6 +71,26 @@ struct LineSplit {
 };
 Expected<LineSplit> readLineSplit(const std::string &path, double heldOut);
 
+/// A `pairs(...)` data source: a UTF-8 file of tab-separated columns, one
+/// example a line (sentence pairs: `English<TAB>German`). Each input reads one
+/// column, written like a line of `lines` (boundary, characters, boundary,
+/// padding). Rows: the file's non-empty lines (a trailing carriage return
+/// dropped), each with the same number of columns.
+struct PairsFile {
+  std::vector<std::vector<std::u32string>> rows;
+  size_t columns = 0;
+  /// The characters of every column with the reserved padding and boundary:
+  /// one vocabulary for both languages.
+  Vocabulary vocab() const;
+};
+Expected<PairsFile> readPairs(const std::string &path);
+
+/// `text` written for an input of `length` ids: boundary, its ids, boundary,
+/// padding; false (and `row` untouched) if it holds more than length - 2
+/// characters. Errors name a character outside `vocab` (`what`: which text).
+Expected<bool> encodeLine(std::u32string_view text, const Vocabulary &vocab,
+                          std::string_view what, int32_t *row, int64_t length);
+
 /// The ids of `text` in `vocab`; an error names the first character outside
 /// it (`what` says which text).
 Expected<std::vector<int32_t>> encodeText(std::u32string_view text,

@@ -448,19 +448,6 @@ Error Trainer::prepare() {
                      "batch of {} (the batch size is fixed when the model is "
                      "compiled)",
                      train.examples, batch);
-  if (!testSources->empty()) {
-    Expected<Dataset> testData = loadDataset(m, *testSources, "test");
-    if (!testData)
-      return testData.takeError();
-    test = std::move(*testData);
-    for (const std::string &note : test.notes)
-      console.note("{}", note);
-    hasTest = true;
-    if (test.examples == 0)
-      return makeError("the test data holds no examples");
-    if (Error e = model.requireEntry(contract::kEvalStepEntry))
-      return e;
-  }
   stepsPerEpoch = train.examples / batch;
   stateful = isStateful(m, contract::kTrainStepEntry);
   if (!checkedMul(epochs, stepsPerEpoch, totalSteps))
@@ -485,6 +472,24 @@ Error Trainer::prepare() {
     startStep = int64_t(info->step);
   } else {
     model.initialize(seed);
+  }
+  if (!testSources->empty()) {
+    // The test data is encoded in the training data's vocabulary (checked
+    // against a resumed checkpoint's above): a model's character ids mean
+    // what they meant in training.
+    Expected<Dataset> testData =
+        loadDataset(m, *testSources, "test",
+                    train.vocab.chars.empty() ? nullptr : &train.vocab);
+    if (!testData)
+      return testData.takeError();
+    test = std::move(*testData);
+    for (const std::string &note : test.notes)
+      console.note("{}", note);
+    hasTest = true;
+    if (test.examples == 0)
+      return makeError("the test data holds no examples");
+    if (Error e = model.requireEntry(contract::kEvalStepEntry))
+      return e;
   }
   step = startStep;
   lastStep = totalSteps;

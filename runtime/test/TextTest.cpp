@@ -178,3 +178,100 @@ TEST(TextTest, BadLinesGetOneLineErrors) {
   EXPECT_TRUE(contains(error("long.txt", 2, 10),
                        "lines feed an i32 input [batch, length >= 3]"));
 }
+
+namespace {
+
+/// A translation model's manifest: `source i32 2xS` and `target i32 2xT`,
+/// both class indices of CLASSES.
+Manifest pairsManifest(int sourceLength, int targetLength, int classes) {
+  std::string text = fmt::format(
+      "kiln-manifest 2\nmodel mt\ninput source i32 2x{}\ninput target i32 "
+      "2x{}\nlabels target {}\nentry e infer\narg input source\narg input "
+      "target\n",
+      sourceLength, targetLength, classes);
+  Expected<Manifest> m = parseManifest(text);
+  EXPECT_TRUE(m) << m.error().message();
+  return *m;
+}
+
+DataSource pairsSource(const std::string &input, const std::string &path,
+                       int column) {
+  DataSource s = sourceFromPath(input, path);
+  s.options = {{"column", std::to_string(column)}};
+  return s;
+}
+
+} // namespace
+
+TEST(TextTest, PairsFeedAlignedRowsInOneVocabulary) {
+  TempDir dir;
+  // Four pairs (a blank line and a carriage return too); "abcd -> x" does not
+  // fit a source of 5 (3 characters), so the row is left out of both inputs.
+  writeBytes(dir.file("p.tsv"), "ab\tba\n\nabcd\tx\r\nc\tcxy\nb\ty\n");
+  EXPECT_EQ(formatFromPath(dir.file("p.tsv")), "pairs");
+  Manifest m = pairsManifest(5, 6, 10);
+  std::vector<DataSource> sources{pairsSource("source", dir.file("p.tsv"), 0),
+                                  pairsSource("target", dir.file("p.tsv"), 1)};
+  Expected<Dataset> ds = loadDataset(m, sources, "train");
+  ASSERT_TRUE(ds) << ds.error().message();
+  // Both columns' characters, after padding (0) and the boundary (1).
+  EXPECT_EQ(ds->vocab.chars, (std::u32string{kPaddingChar, kBoundaryChar, U'a',
+                                             U'b', U'c', U'd', U'x', U'y'}));
+  EXPECT_EQ(ds->examples, 3);
+  ASSERT_EQ(ds->notes.size(), 1u);
+  EXPECT_TRUE(contains(ds->notes[0], "3 of the 4 pairs")) << ds->notes[0];
+  const auto *src =
+      reinterpret_cast<const int32_t *>(ds->inputs[0].bytes.data());
+  const auto *tgt =
+      reinterpret_cast<const int32_t *>(ds->inputs[1].bytes.data());
+  EXPECT_EQ(std::vector<int32_t>(src, src + 15),
+            (std::vector<int32_t>{1, 2, 3, 1, 0,    // "ab"
+                                  1, 4, 1, 0, 0,    // "c"
+                                  1, 3, 1, 0, 0})); // "b"
+  EXPECT_EQ(std::vector<int32_t>(tgt, tgt + 18),
+            (std::vector<int32_t>{1, 3, 2, 1, 0, 0,    // "ba"
+                                  1, 4, 6, 7, 1, 0,    // "cxy"
+                                  1, 7, 1, 0, 0, 0})); // "y"
+
+  // Held-out pairs are read in the training vocabulary; a character outside
+  // it is an error naming the file's line.
+  writeBytes(dir.file("t.tsv"), "ba\tab\nz\tx\n");
+  std::vector<DataSource> test{pairsSource("source", dir.file("t.tsv"), 0),
+                               pairsSource("target", dir.file("t.tsv"), 1)};
+  Expected<Dataset> bad = loadDataset(m, test, "test", &ds->vocab);
+  ASSERT_FALSE(bad);
+  EXPECT_TRUE(contains(bad.error().message(), "line 2: character U+007A 'z'"))
+      << bad.error().message();
+}
+
+TEST(TextTest, BadPairsGetOneLineErrors) {
+  TempDir dir;
+  writeBytes(dir.file("ragged.tsv"), "a\tb\nc\n");
+  writeBytes(dir.file("reserved.tsv"), "a\tb\x03\n");
+  writeBytes(dir.file("empty.tsv"), "\n\n");
+  writeBytes(dir.file("ok.tsv"), "a\tb\n");
+  writeBytes(dir.file("long.tsv"), "abcdefgh\tb\n");
+  auto error = [&](const std::string &file, int column = 1,
+                   int sourceLength = 5) {
+    Manifest m = pairsManifest(sourceLength, 6, 10);
+    Expected<Dataset> ds =
+        loadDataset(m,
+                    {pairsSource("source", dir.file(file), 0),
+                     pairsSource("target", dir.file(file), column)},
+                    "train");
+    EXPECT_FALSE(ds) << file;
+    return ds ? std::string() : ds.error().message();
+  };
+  EXPECT_TRUE(contains(error("ragged.tsv"),
+                       "line 2: 1 tab-separated columns, but the first line "
+                       "has 2"));
+  EXPECT_TRUE(contains(error("reserved.tsv"),
+                       "line 1: character U+0003 (a control character) is "
+                       "reserved"));
+  EXPECT_TRUE(contains(error("empty.tsv"), "holds no pairs"));
+  EXPECT_TRUE(
+      contains(error("ok.tsv", 2), "has 2 columns; there is no column 2"));
+  EXPECT_TRUE(contains(error("long.tsv"), "no row of"));
+  EXPECT_TRUE(contains(error("ok.tsv", 1, 2),
+                       "pairs feed an i32 input [batch, length >= 3]"));
+}
