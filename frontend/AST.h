@@ -293,8 +293,13 @@ enum class EntryBlockKind : uint8_t {
   /// `reconstruct rvae { input ... }`: what the model makes of its inputs.
   Reconstruct,
   /// `translate translate { input source ... input target ... }`: the scores
-  /// of each next target token given a source and a target so far.
+  /// of each next target token given a source and a target so far (or, with
+  /// cached layers, of the next token given the last one and the encoder's
+  /// outputs).
   Translate,
+  /// `encode translate { input sentence ... }`: a translation model's
+  /// encoder, whose outputs feed the cached form of the translate block.
+  Encode,
 };
 
 /// The keyword that opens a block of `kind`, and the kind a keyword opens.
@@ -308,14 +313,16 @@ inline const char *keyword(EntryBlockKind kind) {
     return "reconstruct";
   case EntryBlockKind::Translate:
     return "translate";
+  case EntryBlockKind::Encode:
+    return "encode";
   }
   return "";
 }
 inline std::optional<EntryBlockKind>
 parseEntryBlockKeyword(llvm::StringRef word) {
-  for (EntryBlockKind k :
-       {EntryBlockKind::Generate, EntryBlockKind::Sample,
-        EntryBlockKind::Reconstruct, EntryBlockKind::Translate})
+  for (EntryBlockKind k : {EntryBlockKind::Generate, EntryBlockKind::Sample,
+                           EntryBlockKind::Reconstruct,
+                           EntryBlockKind::Translate, EntryBlockKind::Encode})
     if (word == keyword(k))
       return k;
   return std::nullopt;

@@ -672,27 +672,30 @@ Value elaborateSinusoidal(BuiltinCall &c) {
       mlir::DenseElementsAttr::get(type, llvm::ArrayRef<float>(table))));
 }
 
-/// context(n) in a generate block: the step reads at most n positions (a
-/// Transformer's, whose caches and position table hold n): `generate`
-/// refuses a prompt and length that need more. Returns n.
+/// context(n) in a generate or translate block: the step reads at most n
+/// positions (a Transformer's, whose caches and position table hold n):
+/// `generate` refuses a prompt and length that need more, `translate` stops
+/// a translation there. Returns n.
 Value elaborateContext(BuiltinCall &c) {
   std::optional<int64_t> n =
       c.e.evalInt(*c.arg(0), c.frame, "the number of positions");
   if (!n)
     return Value::poison();
-  if (!c.e.inGenerate()) {
-    c.error("'context' is only allowed in a generate block");
+  if (!c.e.inStepBlock()) {
+    c.error("'context' is only allowed in a generate or translate block");
     return Value::poison();
   }
+  std::string block = keyword(c.e.entryBlock->kind);
   if (*n < 1) {
-    c.error("the context of a generate block must be at least 1 position, "
-            "got " +
-            std::to_string(*n));
+    c.error("the context of a " + block +
+            " block must be at least 1 position, got " + std::to_string(*n));
     return Value::poison();
   }
   mlir::ModuleOp module = *c.e.moduleOp;
   if (module->hasAttr(contract::kGenerateContextAttr)) {
-    c.error("the generate block declares its context twice");
+    c.error("the " + block +
+            " block declares its context twice (or the model's generate and "
+            "translate blocks both do)");
     return Value::poison();
   }
   module->setAttr(contract::kGenerateContextAttr,

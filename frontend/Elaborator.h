@@ -333,12 +333,18 @@ public:
   mlir::func::FuncOp current;
 
   /// Inside an entry block (generate, sample): params are the model's (looked
-  /// up, not declared), and there is no loss. In a generate block each scan
-  /// continues from a carry argument and returns its final carries
-  /// (Scan.cpp).
+  /// up, not declared), and there is no loss. In a generate or translate
+  /// block each scan continues from a carry argument and returns its final
+  /// carries (Scan.cpp).
   const ast::EntryDecl *entryBlock = nullptr;
   bool inGenerate() const {
     return entryBlock && entryBlock->kind == ast::EntryBlockKind::Generate;
+  }
+  /// Whether every scan continues from the last call: in a generate block,
+  /// and in a translate block (whose cached layers make it one step).
+  bool inStepBlock() const {
+    return inGenerate() ||
+           (entryBlock && entryBlock->kind == ast::EntryBlockKind::Translate);
   }
   struct Carry {
     std::string name;

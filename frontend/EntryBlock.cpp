@@ -23,7 +23,10 @@
 //   = ... }` builds @translate, an `infer` entry from a source sentence and
 //   the target so far to the scores of each next target token, which the
 //   runtime's `translate` command decodes (greedy or beam search) one token
-//   a call.
+//   a call. With cached layers (nn.kiln's cached_decoder_layer) the block is
+//   a `step` entry from the last token and the outputs of an `encode` block
+//   (@encode, an `infer` entry run once per batch of sentences) to the next
+//   token's scores.
 //
 //===----------------------------------------------------------------------===//
 
@@ -54,6 +57,8 @@ EntryBlockInfo info(ast::EntryBlockKind kind) {
     return {contract::kReconstructEntry, contract::EntryKind::Infer};
   case ast::EntryBlockKind::Translate:
     return {contract::kTranslateEntry, contract::EntryKind::Infer};
+  case ast::EntryBlockKind::Encode:
+    return {contract::kEncodeEntry, contract::EntryKind::Infer};
   }
   llvm_unreachable("unknown entry block");
 }
@@ -123,14 +128,41 @@ void Elaborator::elaborateEntryBlock(const ast::EntryDecl &decl) {
                        "random numbers, e.g. 'z = random_normal(64, 20)'");
     return;
   }
-  if (decl.kind == ast::EntryBlockKind::Translate &&
-      (stepInputs.size() != 2 || llvm::any_of(stepInputs, [](const Input &in) {
-         auto type = typeOf(in.value);
-         return !type.getElementType().isInteger(32) || type.getRank() != 2;
-       }))) {
+  auto isIds = [](const Input &in) {
+    auto type = typeOf(in.value);
+    return type.getElementType().isInteger(32) && type.getRank() == 2;
+  };
+  if (decl.kind == ast::EntryBlockKind::Translate && carries.empty() &&
+      (stepInputs.size() != 2 || !llvm::all_of(stepInputs, isIds))) {
     error(decl.loc, "a translate block takes two inputs, the source and the "
-                    "target so far, each i32[batch, length] of token ids");
+                    "target so far, each i32[batch, length] of token ids (or, "
+                    "with cached layers, the last token and the encode "
+                    "block's outputs)");
     return;
+  }
+  if (decl.kind == ast::EntryBlockKind::Translate && !carries.empty() &&
+      llvm::count_if(stepInputs, [&](const Input &in) {
+        return isIds(in) && typeOf(in.value).getShape()[1] == 1;
+      }) != 1) {
+    error(decl.loc, "a cached translate block takes one i32[batch, 1] input, "
+                    "the last token, beside the encode block's outputs");
+    return;
+  }
+  if (decl.kind == ast::EntryBlockKind::Encode &&
+      (stepInputs.size() != 1 || !isIds(stepInputs.front()))) {
+    error(decl.loc, "an encode block takes one input, the source sentences, "
+                    "i32[batch, length] of token ids");
+    return;
+  }
+  // A translate block with cached layers is one step of a recurrence, over
+  // as many target positions as its caches hold.
+  if (decl.kind == ast::EntryBlockKind::Translate && !carries.empty()) {
+    if (!(*moduleOp)->hasAttr(contract::kGenerateContextAttr)) {
+      error(decl.loc, "a cached translate block declares the target positions "
+                      "its caches hold, e.g. 'T = context(63)'");
+      return;
+    }
+    entry.kind = contract::EntryKind::Step;
   }
   for (const Input &in : stepInputs) {
     auto it = modelBuffers.find(in.name);

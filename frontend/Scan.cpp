@@ -86,8 +86,8 @@ Value sema::elaborateScan(BuiltinCall &c) {
   // A stateful scan of the model continues from the carries the previous
   // batch left (Keras' `stateful = True`): they are carry arguments of
   // @forward, and its final carries are returned into them. In a generate
-  // block every scan is stateful.
-  bool carried = e.inGenerate() || *stateful;
+  // or translate block every scan is stateful.
+  bool carried = e.inStepBlock() || *stateful;
   if (carried && e.builder.getInsertionBlock()->getParentOp() != e.current) {
     e.error(c.loc(), "a stateful scan cannot be inside another scan's cell");
     return Value::poison();
@@ -158,7 +158,7 @@ Value sema::elaborateScan(BuiltinCall &c) {
     for (auto [i, h] : llvm::enumerate(*init)) {
       mlir::BlockArgument arg = e.current.getBody().addArgument(
           h.getType(), e.locOf(c.arg(2)->getLoc(), c.frame));
-      e.carries.push_back({(e.inGenerate() ? "" : "batch:") + c.frame.prefix +
+      e.carries.push_back({(e.inStepBlock() ? "" : "batch:") + c.frame.prefix +
                                scope + "." + std::to_string(i),
                            arg,
                            {}});

@@ -181,12 +181,21 @@ inline constexpr const char *kSampleEntry = "sample";
 /// inputs (a recurrent VAE's lines decoded from their latents); without one,
 /// the `reconstruct` command runs predict.
 inline constexpr const char *kReconstructEntry = "reconstruct";
-/// The entry of a model's `translate` block: given a batch of source
-/// sentences and the target sentences so far (both i32 [batch, length] of
-/// token ids), the scores of every next target token (f32 [batch, length,
-/// vocabulary]), which the runtime's `translate` command decodes greedily or
-/// by beam search.
+/// The entry of a model's `translate` block, which the runtime's `translate`
+/// command decodes greedily or by beam search, in one of two forms:
+/// - an infer entry: given a batch of source sentences and the target
+///   sentences so far (both i32 [batch, length] of token ids), the scores of
+///   every next target token (f32 [batch, length, vocabulary]); each call
+///   recomputes the whole sentence pair;
+/// - a step entry (its layers keep key/value caches as carries): given one
+///   target token per row (i32 [batch, 1]) and the outputs of the `encode`
+///   entry (inputs of the same names), the scores of the next token (f32
+///   [batch, vocabulary]); each call computes one position.
 inline constexpr const char *kTranslateEntry = "translate";
+/// The entry of a model's `encode` block: a translation model's encoder, run
+/// once per batch of source sentences (i32 [batch, length]); its outputs
+/// feed the step form of the translate entry.
+inline constexpr const char *kEncodeEntry = "encode";
 
 struct StandardEntry {
   const char *name;
@@ -475,8 +484,9 @@ inline constexpr char kLabelsAttr[] = "kiln.labels";
 /// {input = value, ...}: the label value cross_entropy ignores in an input
 /// (its ignore_index), which data may hold beside [0, classes).
 inline constexpr char kIgnoredLabelAttr[] = "kiln.ignored_label";
-/// The most positions a generate block's step reads (its `context(N)`): the
-/// runtime's generate refuses a prompt and length that need more.
+/// The most positions a generate or translate block's step reads (its
+/// `context(N)`): the runtime's generate refuses a prompt and length that
+/// need more; translate ends a translation there.
 inline constexpr char kGenerateContextAttr[] = "kiln.generate_context";
 /// The manifest text, set by kiln-entry-abi.
 inline constexpr char kManifestAttr[] = "kiln.manifest";

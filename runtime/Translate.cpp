@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 
@@ -16,26 +17,39 @@ namespace kiln::rt {
 
 namespace {
 
-/// The translate entry and the buffers decoding drives.
+/// The translate entry and the buffers decoding drives, in either form
+/// (runtime/Contract.h): recomputing the whole target at each call, or one
+/// position a call on the layers' caches after the encode entry.
 struct Translator {
   Model *model = nullptr;
   const Vocabulary *vocab = nullptr;
-  Tensor *source = nullptr, *target = nullptr;
+  /// The source sentences: the translate entry's first input, or (cached)
+  /// the encode entry's.
+  Tensor *source = nullptr;
+  /// Recomputing: the targets so far [batch, length]. Cached: the last
+  /// token of each row [batch, 1].
+  Tensor *target = nullptr;
   const Tensor *scores = nullptr;
-  int64_t batch = 0, sourceLength = 0, targetLength = 0, classes = 0;
+  bool cached = false;
+  /// Cached: each encode output and the translate input of its name.
+  std::vector<std::pair<const Tensor *, Tensor *>> feeds;
+  int64_t batch = 0, sourceLength = 0, classes = 0;
+  /// The most target positions a translation may use (its tokens and the
+  /// end boundary).
+  int64_t targetLength = 0;
   uint64_t calls = 0;
 
-  /// Fills the target rows and runs the entry.
-  void run() {
+  void run(const char *entry) {
     model->setNoise(++calls, 0);
-    model->run(contract::kTranslateEntry);
+    model->run(entry);
   }
   int32_t *targetRow(int64_t r) {
-    return static_cast<int32_t *>(target->data()) + r * targetLength;
+    return static_cast<int32_t *>(target->data()) + r * target->shape[1];
   }
+  /// The scores of the token after position t of row r.
   const float *scoresAt(int64_t r, int64_t t) const {
     return static_cast<const float *>(scores->data()) +
-           (r * targetLength + t) * classes;
+           (cached ? r : r * targetLength + t) * classes;
   }
 };
 
@@ -49,6 +63,7 @@ Expected<Translator> makeTranslator(Model &model, const Vocabulary &vocab) {
   Translator t;
   t.model = &model;
   t.vocab = &vocab;
+  t.cached = entry->kind == contract::EntryKind::Step;
   std::vector<Tensor *> inputs;
   for (const EntryArg &arg : entry->args) {
     if (arg.role == contract::Role::Input)
@@ -59,25 +74,62 @@ Expected<Translator> makeTranslator(Model &model, const Vocabulary &vocab) {
   auto ids = [](const Tensor *x) {
     return x->type == DType::I32 && x->shape.size() == 2;
   };
-  if (inputs.size() != 2 || !ids(inputs[0]) || !ids(inputs[1]) ||
-      inputs[0]->shape[0] != inputs[1]->shape[0] || inputs[1]->shape[1] < 2)
-    return makeError("the translate entry of model '{}' must take two "
-                     "inputs, the source and the target so far, each i32 "
-                     "[batch, length] of token ids",
-                     m.model);
-  t.source = inputs[0];
-  t.target = inputs[1];
+  if (!t.cached) {
+    if (inputs.size() != 2 || !ids(inputs[0]) || !ids(inputs[1]) ||
+        inputs[0]->shape[0] != inputs[1]->shape[0] || inputs[1]->shape[1] < 2)
+      return makeError("the translate entry of model '{}' must take two "
+                       "inputs, the source and the target so far, each i32 "
+                       "[batch, length] of token ids",
+                       m.model);
+    t.source = inputs[0];
+    t.target = inputs[1];
+    t.targetLength = t.target->shape[1];
+  } else {
+    // The step form: the last token, and the encode entry's outputs by name.
+    const EntrySpec *encode = m.findEntry(contract::kEncodeEntry);
+    if (!encode)
+      return makeError("the translate block of model '{}' has cached layers "
+                       "but the model has no encode entry: add an 'encode {} "
+                       "{{ ... }}' block whose outputs feed it",
+                       m.model, m.model);
+    for (Tensor *in : inputs)
+      if (ids(in) && in->shape[1] == 1 && !t.target)
+        t.target = in;
+    std::vector<std::string> encodeInputs = encode->inputNames();
+    if (encodeInputs.size() == 1)
+      t.source = model.findInput(encodeInputs[0]);
+    if (!t.target || !t.source || !ids(t.source))
+      return makeError("model '{}': the cached translate entry must take the "
+                       "last token (i32 [batch, 1]) and the encode entry the "
+                       "source sentences (i32 [batch, length])",
+                       m.model);
+    for (Tensor *in : inputs) {
+      if (in == t.target)
+        continue;
+      const Tensor *out = encode->takes(contract::Role::Output, in->name)
+                              ? model.findOutput(in->name)
+                              : nullptr;
+      if (!out || out->type != in->type || out->shape != in->shape)
+        return makeError("input '{}' ({}) of the translate entry of model "
+                         "'{}' must be an output of its encode entry of the "
+                         "same name and shape",
+                         in->name, formatShape(in->shape), m.model);
+      t.feeds.emplace_back(out, in);
+    }
+    t.targetLength = m.generateContext;
+  }
   t.batch = t.source->shape[0];
   t.sourceLength = t.source->shape[1];
-  t.targetLength = t.target->shape[1];
-  if (!t.scores || t.scores->type != DType::F32 ||
-      t.scores->shape.size() != 3 || t.scores->shape[0] != t.batch ||
-      t.scores->shape[1] != t.targetLength)
+  int64_t scored = t.cached ? 1 : t.targetLength;
+  if (!t.scores || t.scores->type != DType::F32 || t.scores->shape.empty() ||
+      t.scores->shape[0] != t.batch || t.target->shape[0] != t.batch ||
+      t.scores->numElements() % (t.batch * scored) != 0 || t.targetLength < 1)
     return makeError("the translate entry of model '{}' must return the "
-                     "scores of each next target token, f32 [{}, {}, "
+                     "scores of the next target token{}, f32 [{}, {}"
                      "vocabulary]",
-                     m.model, t.batch, t.targetLength);
-  t.classes = t.scores->shape[2];
+                     m.model, t.cached ? "" : " at each position", t.batch,
+                     t.cached ? "" : fmt::format("{}, ", t.targetLength));
+  t.classes = t.scores->numElements() / (t.batch * scored);
   if (int64_t(vocab.size()) > t.classes)
     return makeError("the checkpoint's vocabulary has {} tokens but the "
                      "translate entry scores {}",
@@ -89,6 +141,8 @@ Expected<Translator> makeTranslator(Model &model, const Vocabulary &vocab) {
 struct Hypothesis {
   std::vector<int32_t> tokens; ///< after the start boundary
   double logProb = 0;
+  /// The row of the hypothesis it extends (cached: whose caches it takes).
+  int64_t parent = 0;
 };
 
 /// A finished hypothesis, ranked by its log-probability per token (the end
@@ -112,6 +166,21 @@ void logSoftmax(const float *scores, int64_t n, std::vector<double> &out) {
     out[size_t(i)] = double(scores[i]) - shift;
 }
 
+/// Row r of every carry takes row from[r]'s values (the caches of the
+/// hypothesis a beam row now extends).
+void reorderCarries(Model &model, const std::vector<int64_t> &from) {
+  std::string copy;
+  for (Tensor &carry : model.carries) {
+    size_t rowBytes = carry.numBytes() / from.size();
+    const char *data = static_cast<const char *>(carry.data());
+    copy.assign(data, carry.numBytes());
+    for (size_t r = 0; r < from.size(); ++r)
+      if (from[r] != int64_t(r))
+        std::memcpy(static_cast<char *>(carry.data()) + r * rowBytes,
+                    copy.data() + size_t(from[r]) * rowBytes, rowBytes);
+  }
+}
+
 /// Beam search over `beam` rows per sentence for SOURCES (encoded source
 /// rows), as many sentences a call as the batch holds; beam 1 is greedy
 /// decoding. Padding is never chosen; the boundary ends a sentence.
@@ -126,24 +195,41 @@ decode(Translator &tr, const std::vector<std::vector<int32_t>> &sources,
   for (size_t first = 0; first < sources.size(); first += size_t(groups)) {
     int64_t n = std::min<int64_t>(groups, int64_t(sources.size() - first));
     std::fill_n(sourceRows, tr.batch * tr.sourceLength, kPaddingId);
-    std::fill_n(tr.targetRow(0), tr.batch * tr.targetLength, kPaddingId);
     for (int64_t g = 0; g < n; ++g)
       for (int64_t k = 0; k < beam; ++k)
         std::copy(sources[first + size_t(g)].begin(),
                   sources[first + size_t(g)].end(),
                   sourceRows + (g * beam + k) * tr.sourceLength);
+    if (tr.cached) {
+      tr.run(contract::kEncodeEntry);
+      for (auto [out, in] : tr.feeds)
+        std::memcpy(in->data(), out->data(), in->numBytes());
+      tr.model->resetCarries();
+    }
     std::vector<std::vector<Hypothesis>> live(size_t(n),
                                               std::vector<Hypothesis>(1));
     std::vector<std::vector<Finished>> finished(static_cast<size_t>(n));
+    // The rows the next call reads: each hypothesis's target so far, or
+    // (cached) its last token over the caches of the row it extends.
     auto writeRows = [&] {
+      std::vector<int64_t> from(size_t(tr.batch));
+      std::iota(from.begin(), from.end(), 0);
+      std::fill_n(tr.targetRow(0), tr.target->numElements(), kPaddingId);
       for (int64_t g = 0; g < n; ++g)
         for (size_t h = 0; h < live[size_t(g)].size(); ++h) {
-          int32_t *row = tr.targetRow(g * beam + int64_t(h));
-          std::fill_n(row, tr.targetLength, kPaddingId);
+          const Hypothesis &hyp = live[size_t(g)][h];
+          int64_t r = g * beam + int64_t(h);
+          int32_t *row = tr.targetRow(r);
+          if (tr.cached) {
+            row[0] = hyp.tokens.empty() ? kBoundaryId : hyp.tokens.back();
+            from[size_t(r)] = g * beam + hyp.parent;
+            continue;
+          }
           row[0] = kBoundaryId;
-          const std::vector<int32_t> &tokens = live[size_t(g)][h].tokens;
-          std::copy(tokens.begin(), tokens.end(), row + 1);
+          std::copy(hyp.tokens.begin(), hyp.tokens.end(), row + 1);
         }
+      if (tr.cached)
+        reorderCarries(*tr.model, from);
     };
     writeRows();
     // Step t reads the scores at position t: those of token t + 1.
@@ -153,7 +239,7 @@ decode(Translator &tr, const std::vector<std::vector<int32_t>> &sources,
         anyLive |= !live[size_t(g)].empty();
       if (!anyLive)
         break;
-      tr.run();
+      tr.run(contract::kTranslateEntry);
       bool last = t + 1 == tr.targetLength;
       for (int64_t g = 0; g < n; ++g) {
         std::vector<Hypothesis> &hyps = live[size_t(g)];
@@ -187,7 +273,7 @@ decode(Translator &tr, const std::vector<std::vector<int32_t>> &sources,
                    logProb / double(hyps[h].tokens.size() + 1)});
             continue;
           }
-          Hypothesis grown{hyps[h].tokens, logProb};
+          Hypothesis grown{hyps[h].tokens, logProb, int64_t(h)};
           grown.tokens.push_back(v);
           next.push_back(std::move(grown));
         }

@@ -7,7 +7,9 @@ sentences and their translations as the model's source and target rows
 (boundary, character ids in the checkpoint's vocabulary, boundary, padding).
 `compare CKPT TRANSLATIONS.txt PREDICTION.npy`: counts the translated
 characters (and each final boundary) that the teacher-forced pass ranks
-first at the position before them."""
+first at the position before them.
+`same A.txt B.txt`: counts the lines two files have in common, place by
+place."""
 import json
 import struct
 import sys
@@ -41,6 +43,13 @@ if sys.argv[1] == "pick":
     picked = [s for s in picked if len(s) <= length][:n]
     with open(sys.argv[5], "w", encoding="utf-8") as f:
         f.write("".join(s + "\n" for s in picked))
+    sys.exit(0)
+
+if sys.argv[1] == "same":
+    a, b = lines(sys.argv[2]), lines(sys.argv[3])
+    assert len(a) == len(b)
+    print(f"{sum(x == y for x, y in zip(a, b))} of {len(a)} translations are "
+          f"the same")
     sys.exit(0)
 
 vocab = vocabulary(sys.argv[2])
