@@ -955,7 +955,9 @@ Builtin optimizer(const contract::OptimizerInfo &info) {
   return b;
 }
 
+/// A data source of the contract's table (the runtime reads it by name).
 Builtin dataFormat(StringRef name, StringRef signature) {
+  assert(contract::parseDataFormat(name) && "a data format the runtime lacks");
   return makeBuiltin(name, BuiltinKind::DataFormat, signature);
 }
 

@@ -457,8 +457,8 @@ void printInfoImpl(const Manifest &m, FILE *out) {
       std::string opts;
       for (const auto &[k, v] : d.options)
         opts += fmt::format(" {}={}", k, v);
-      fmt::print(out, "  {:<5} {}: {} {}{}\n", d.split, d.input, d.format,
-                 d.path, opts);
+      fmt::print(out, "  {:<5} {}: {} {}{}\n", d.split, d.input,
+                 contract::info(d.format).name, d.path, opts);
     }
   }
 }

@@ -516,6 +516,43 @@ inline constexpr const char *kContext = "context";
 } // namespace record
 
 //===----------------------------------------------------------------------===//
+// Data formats
+//===----------------------------------------------------------------------===//
+
+/// What a data source reads (`data INPUT = FORMAT(...)` in a train block, the
+/// `data` records of the manifest, a command line path's extension).
+enum class DataFormat : uint8_t {
+  Idx,   ///< IDX arrays (MNIST's), gzip'd or not
+  Npy,   ///< a NumPy .npy array
+  Npz,   ///< one array of a NumPy .npz archive
+  Csv,   ///< comma-separated numbers, one example a line
+  Text,  ///< UTF-8 text cut into windows of character ids
+  Lines, ///< UTF-8 text, one example a line
+  Pairs, ///< tab-separated columns (sentence pairs), one example a line
+};
+
+struct DataFormatInfo {
+  DataFormat format;
+  const char *name;
+};
+
+inline constexpr DataFormatInfo kDataFormats[] = {
+    {DataFormat::Idx, "idx"},     {DataFormat::Npy, "npy"},
+    {DataFormat::Npz, "npz"},     {DataFormat::Csv, "csv"},
+    {DataFormat::Text, "text"},   {DataFormat::Lines, "lines"},
+    {DataFormat::Pairs, "pairs"},
+};
+
+constexpr const DataFormatInfo &info(DataFormat format) {
+  return kDataFormats[static_cast<size_t>(format)];
+}
+inline std::optional<DataFormat> parseDataFormat(std::string_view name) {
+  if (const DataFormatInfo *f = findByName(kDataFormats, name))
+    return f->format;
+  return std::nullopt;
+}
+
+//===----------------------------------------------------------------------===//
 // Metrics
 //===----------------------------------------------------------------------===//
 

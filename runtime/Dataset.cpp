@@ -10,21 +10,22 @@
 
 namespace kiln::rt {
 
-std::string formatFromPath(const std::string &path) {
+contract::DataFormat formatFromPath(const std::string &path) {
+  using contract::DataFormat;
   std::string p = path;
   if (endsWith(p, ".gz"))
     p.resize(p.size() - 3);
   if (endsWith(p, ".npy"))
-    return "npy";
+    return DataFormat::Npy;
   if (endsWith(path, ".npz"))
-    return "npz";
+    return DataFormat::Npz;
   if (endsWith(p, ".csv"))
-    return "csv";
+    return DataFormat::Csv;
   if (endsWith(p, ".txt"))
-    return "text";
+    return DataFormat::Text;
   if (endsWith(p, ".tsv"))
-    return "pairs";
-  return "idx";
+    return DataFormat::Pairs;
+  return DataFormat::Idx;
 }
 
 namespace {
@@ -57,8 +58,8 @@ DataSource sourceFromSpec(const DataSpec &spec) {
   s.format = spec.format;
   s.options = spec.options;
   splitNpzKey(s.path, s.key);
-  if (s.format == "npy" && endsWith(s.path, ".npz"))
-    s.format = "npz";
+  if (s.format == contract::DataFormat::Npy && endsWith(s.path, ".npz"))
+    s.format = contract::DataFormat::Npz;
   return s;
 }
 
@@ -322,8 +323,8 @@ Expected<InputData> loadPairs(const Manifest &manifest,
   std::vector<std::pair<size_t, int64_t>> read;
   for (const DataSource &other : sources) {
     const TensorSpec *in = manifest.findInput(other.input);
-    if (other.format != "pairs" || other.path != source.path || !in ||
-        in->shape.size() != 2)
+    if (other.format != contract::DataFormat::Pairs ||
+        other.path != source.path || !in || in->shape.size() != 2)
       continue;
     Expected<size_t> c = columnOption(other, what);
     if (!c)
@@ -397,16 +398,17 @@ Expected<InputData> loadArray(const DataSource &source, const TensorSpec &input,
     // Other options are for other formats or later runtimes.
   }
   Expected<Array> array = Error::failure("unreachable");
-  if (source.format == "idx")
+  if (source.format == contract::DataFormat::Idx)
     array = readIdx(path);
-  else if (source.format == "npy")
+  else if (source.format == contract::DataFormat::Npy)
     array = readNpy(path);
-  else if (source.format == "npz")
+  else if (source.format == contract::DataFormat::Npz)
     array = readNpz(path, source.key);
-  else if (source.format == "csv")
+  else if (source.format == contract::DataFormat::Csv)
     array = readCsv(path, header);
   else
-    return makeError("{}: unknown format '{}'", what, source.format);
+    return makeError("{}: {} is not an array format", what,
+                     contract::info(source.format).name);
   if (!array)
     return array.takeError();
   return convertArray(*array, input, path, scale);
@@ -427,17 +429,18 @@ Expected<Dataset> loadDataset(const Manifest &manifest,
                        source.input);
     std::string what =
         fmt::format("{} data for input '{}'", split, source.input);
-    Expected<std::string> path =
-        resolveDataPath(source.path, source.format != "npz", what);
+    Expected<std::string> path = resolveDataPath(
+        source.path, source.format != contract::DataFormat::Npz, what);
     if (!path)
       return path.takeError();
 
     Expected<InputData> data =
-        source.format == "text" ? loadText(manifest, source, *input, *path,
-                                           split, what, vocab, ds.vocab)
-        : source.format == "lines"
+        source.format == contract::DataFormat::Text
+            ? loadText(manifest, source, *input, *path, split, what, vocab,
+                       ds.vocab)
+        : source.format == contract::DataFormat::Lines
             ? loadLines(manifest, source, *input, *path, split, what, vocab, ds)
-        : source.format == "pairs"
+        : source.format == contract::DataFormat::Pairs
             ? loadPairs(manifest, source, *input, sources, *path, split, what,
                         vocab, ds)
             : loadArray(source, *input, *path, what);

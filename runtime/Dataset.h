@@ -22,15 +22,15 @@ namespace kiln::rt {
 /// Where one input's data comes from.
 struct DataSource {
   std::string input;
-  std::string format; ///< idx, npy, npz, csv, text, lines or pairs
-  std::string path;   ///< as written; resolved when loading
-  std::string key;    ///< the array of an .npz file (empty: the first)
-  Options options;    ///< scale=X, header=true|false
+  contract::DataFormat format = contract::DataFormat::Idx;
+  std::string path; ///< as written; resolved when loading
+  std::string key;  ///< the array of an .npz file (empty: the first)
+  Options options;  ///< scale=X, header=true|false
 };
 
 /// The format a path's extension implies: .npy, .npz, .csv, .txt (text), .tsv
 /// (pairs; each optionally .gz), otherwise idx.
-std::string formatFromPath(const std::string &path);
+contract::DataFormat formatFromPath(const std::string &path);
 /// A source from a command line `INPUT=PATH` (`PATH.npz:KEY` selects an array).
 DataSource sourceFromPath(const std::string &input, const std::string &path);
 /// A source from a manifest `data` record.

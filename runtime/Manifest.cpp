@@ -336,17 +336,20 @@ Error Parser::parseRecord(const std::vector<std::string_view> &f) {
     DataSpec d;
     d.split = std::string(f[1]);
     d.input = std::string(f[2]);
-    d.format = std::string(f[3]);
     if (d.split != "train" && d.split != "test")
       return error(fmt::format("unknown data split '{}' (expected train or "
                                "test)",
                                d.split));
-    if (d.format != "idx" && d.format != "npy" && d.format != "npz" &&
-        d.format != "csv" && d.format != "text" && d.format != "lines" &&
-        d.format != "pairs")
-      return error(fmt::format("unknown data format '{}' (expected idx, npy, "
-                               "npz, csv, text, lines or pairs)",
-                               d.format));
+    std::optional<contract::DataFormat> format =
+        contract::parseDataFormat(f[3]);
+    if (!format) {
+      std::string names;
+      for (const contract::DataFormatInfo &k : contract::kDataFormats)
+        names += fmt::format("{}{}", names.empty() ? "" : ", ", k.name);
+      return error(fmt::format("unknown data format '{}' (expected one of {})",
+                               f[3], names));
+    }
+    d.format = *format;
     std::optional<std::string> path = percentDecode(f[4]);
     if (!path || path->empty())
       return error(fmt::format("bad data path '{}'", f[4]));

@@ -84,7 +84,7 @@ struct OptimizerSpec {
 struct DataSpec {
   std::string split;
   std::string input;
-  std::string format;
+  contract::DataFormat format = contract::DataFormat::Idx;
   std::string path;
   Options options;
 };

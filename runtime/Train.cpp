@@ -129,8 +129,9 @@ selectSources(const Manifest &manifest, const std::string &split,
                : (split == "test" ? manifest.findData("train", input.name)
                                   : nullptr);
       // A .txt file for a model that reads lines is read as lines.
-      if (optionsFrom && optionsFrom->format == "lines" && s.format == "text")
-        s.format = "lines";
+      if (optionsFrom && optionsFrom->format == contract::DataFormat::Lines &&
+          s.format == contract::DataFormat::Text)
+        s.format = contract::DataFormat::Lines;
       if (optionsFrom && sourceFromSpec(*optionsFrom).format == s.format)
         s.options = optionsFrom->options;
       sources.push_back(std::move(s));

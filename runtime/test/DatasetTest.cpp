@@ -31,14 +31,15 @@ DataSource source(const std::string &input, const std::string &path,
 } // namespace
 
 TEST(DatasetTest, FormatFromExtension) {
-  EXPECT_EQ(formatFromPath("a/b.npy"), "npy");
-  EXPECT_EQ(formatFromPath("a/b.npy.gz"), "npy");
-  EXPECT_EQ(formatFromPath("b.npz"), "npz");
-  EXPECT_EQ(formatFromPath("b.csv"), "csv");
-  EXPECT_EQ(formatFromPath("bible/kjv.txt"), "text");
-  EXPECT_EQ(formatFromPath("train-images-idx3-ubyte.gz"), "idx");
+  EXPECT_EQ(formatFromPath("a/b.npy"), kiln::contract::DataFormat::Npy);
+  EXPECT_EQ(formatFromPath("a/b.npy.gz"), kiln::contract::DataFormat::Npy);
+  EXPECT_EQ(formatFromPath("b.npz"), kiln::contract::DataFormat::Npz);
+  EXPECT_EQ(formatFromPath("b.csv"), kiln::contract::DataFormat::Csv);
+  EXPECT_EQ(formatFromPath("bible/kjv.txt"), kiln::contract::DataFormat::Text);
+  EXPECT_EQ(formatFromPath("train-images-idx3-ubyte.gz"),
+            kiln::contract::DataFormat::Idx);
   DataSource s = sourceFromPath("x", "data/d.npz:images");
-  EXPECT_EQ(s.format, "npz");
+  EXPECT_EQ(s.format, kiln::contract::DataFormat::Npz);
   EXPECT_EQ(s.path, "data/d.npz");
   EXPECT_EQ(s.key, "images");
 }

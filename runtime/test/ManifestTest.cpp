@@ -76,7 +76,7 @@ TEST(ManifestTest, ParsesSoftmaxManifest) {
   ASSERT_EQ(m->data.size(), 4u);
   const DataSpec *d = m->findData("test", "label");
   ASSERT_NE(d, nullptr);
-  EXPECT_EQ(d->format, "npy");
+  EXPECT_EQ(d->format, kiln::contract::DataFormat::Npy);
   EXPECT_EQ(d->path, "tiny/test-y.npy");
   EXPECT_EQ(m->numParamElements(), 12);
 }
@@ -165,7 +165,9 @@ TEST(ManifestTest, RejectsBadRecords) {
             std::string::npos);
   EXPECT_NE(manifestError("data train y idx p\n").find("unknown input 'y'"),
             std::string::npos);
-  EXPECT_NE(manifestError("data train x hdf5 p\n").find("format 'hdf5'"),
+  EXPECT_NE(manifestError("data train x hdf5 p\n")
+                .find("unknown data format 'hdf5' (expected one of idx, npy, "
+                      "npz, csv, text, lines, pairs)"),
             std::string::npos);
   EXPECT_NE(manifestError("optimizer adam lr=-1\n").find("lr=-1"),
             std::string::npos);

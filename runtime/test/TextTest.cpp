@@ -37,7 +37,7 @@ DataSource textSource(const std::string &path, double heldOut) {
   DataSource s;
   s.input = "text";
   s.path = path;
-  s.format = "text";
+  s.format = kiln::contract::DataFormat::Text;
   s.options = {{"held_out", std::to_string(heldOut)}};
   return s;
 }
@@ -126,7 +126,7 @@ TEST(TextTest, LinesAreBoundedPaddedExamples) {
              "ab\nbanana\n\ncab\r\nb\nabba\naa\nbb\nba\nc\nca\n");
   Manifest m = lmManifest(6, 10);
   DataSource s = textSource(dir.file("l.txt"), 0.1);
-  s.format = "lines";
+  s.format = kiln::contract::DataFormat::Lines;
   Expected<Dataset> ds = loadDataset(m, {s}, "train");
   ASSERT_TRUE(ds) << ds.error().message();
   // The vocabulary: padding (id 0), the boundary (id 1), then a b c n.
@@ -162,7 +162,7 @@ TEST(TextTest, BadLinesGetOneLineErrors) {
                    const char *split = "train") {
     Manifest m = lmManifest(length, classes);
     DataSource s = textSource(dir.file(file), 0.4);
-    s.format = "lines";
+    s.format = kiln::contract::DataFormat::Lines;
     Expected<Dataset> ds = loadDataset(m, {s}, split);
     EXPECT_FALSE(ds) << file;
     return ds ? std::string() : ds.error().message();
@@ -208,7 +208,8 @@ TEST(TextTest, PairsFeedAlignedRowsInOneVocabulary) {
   // Four pairs (a blank line and a carriage return too); "abcd -> x" does not
   // fit a source of 5 (3 characters), so the row is left out of both inputs.
   writeBytes(dir.file("p.tsv"), "ab\tba\n\nabcd\tx\r\nc\tcxy\nb\ty\n");
-  EXPECT_EQ(formatFromPath(dir.file("p.tsv")), "pairs");
+  EXPECT_EQ(formatFromPath(dir.file("p.tsv")),
+            kiln::contract::DataFormat::Pairs);
   Manifest m = pairsManifest(5, 6, 10);
   std::vector<DataSource> sources{pairsSource("source", dir.file("p.tsv"), 0),
                                   pairsSource("target", dir.file("p.tsv"), 1)};
