@@ -678,6 +678,29 @@ Value Elaborator::callFunction(const FnDecl &fn, const CallExpr &call,
   if (!bound)
     return Value::poison();
 
+  // In an entry block, a layer called inside an expression is named by its
+  // order among such calls (`embedding`, `embedding_1`), which matches the
+  // model's only if the block makes the same calls in the same order. Where
+  // the model makes several, refuse rather than give a layer another's
+  // parameters.
+  if (entryBlock && nameHint.empty()) {
+    std::string hint = frame.prefix + fn.name.name;
+    for (int64_t i : frame.loopIndices)
+      hint += "." + std::to_string(i);
+    std::string second = hint + "_1.";
+    for (const auto &entry : params)
+      if (entry.getKey().starts_with(second)) {
+        error(
+            call.getLoc(),
+            "'" + fn.name.name + "' is called inside an expression, so its " +
+                "parameters are found by the order of such calls, but " +
+                "model '" + modelName + "' calls it so more than once; " +
+                "bind each call to a name, in the model and here (e.g. 'h = " +
+                fn.name.name + "(...)')");
+        return Value::poison();
+      }
+  }
+
   // The callee's scope is named before its arguments are evaluated, so that
   // calls in the arguments are numbered after it.
   std::string scope =
