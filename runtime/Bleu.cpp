@@ -9,6 +9,8 @@
 
 #include "runtime/Bleu.h"
 
+#include "runtime/Text.h"
+
 #include <algorithm>
 #include <cassert>
 #include <cmath>
@@ -21,73 +23,6 @@ namespace {
 //===----------------------------------------------------------------------===//
 // Python's view of a string: code points and str.isspace()
 //===----------------------------------------------------------------------===//
-
-/// Decodes UTF-8 to code points; a byte that does not start a valid sequence
-/// becomes U+DC80..U+DCFF (Python's surrogateescape), so nothing is lost.
-std::u32string decodeLenient(std::string_view bytes) {
-  std::u32string out;
-  out.reserve(bytes.size());
-  size_t i = 0;
-  while (i < bytes.size()) {
-    auto b0 = static_cast<unsigned char>(bytes[i]);
-    if (b0 < 0x80) {
-      out.push_back(b0);
-      ++i;
-      continue;
-    }
-    int extra = b0 >= 0xC2 && b0 <= 0xDF   ? 1
-                : b0 >= 0xE0 && b0 <= 0xEF ? 2
-                : b0 >= 0xF0 && b0 <= 0xF4 ? 3
-                                           : 0;
-    // The second byte's range excludes overlong forms, surrogates and code
-    // points past U+10FFFF.
-    unsigned char lo = b0 == 0xE0 ? 0xA0 : b0 == 0xF0 ? 0x90 : 0x80;
-    unsigned char hi = b0 == 0xED ? 0x9F : b0 == 0xF4 ? 0x8F : 0xBF;
-    bool valid = extra > 0 && i + extra < bytes.size();
-    char32_t c = b0 & (0x3F >> extra);
-    for (int k = 1; valid && k <= extra; ++k) {
-      auto b = static_cast<unsigned char>(bytes[i + k]);
-      if (k == 1 ? (b < lo || b > hi) : (b & 0xC0) != 0x80)
-        valid = false;
-      c = (c << 6) | (b & 0x3F);
-    }
-    if (!valid) {
-      out.push_back(0xDC00 + b0);
-      ++i;
-      continue;
-    }
-    out.push_back(c);
-    i += extra + 1;
-  }
-  return out;
-}
-
-/// Encodes code points as UTF-8, U+DC80..U+DCFF back as the bytes they stand
-/// for.
-std::string encodeLenient(std::u32string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char32_t c : text) {
-    if (c < 0x80) {
-      out.push_back(char(c));
-    } else if (c >= 0xDC80 && c <= 0xDCFF) {
-      out.push_back(char(c - 0xDC00));
-    } else if (c < 0x800) {
-      out.push_back(char(0xC0 | (c >> 6)));
-      out.push_back(char(0x80 | (c & 0x3F)));
-    } else if (c < 0x10000) {
-      out.push_back(char(0xE0 | (c >> 12)));
-      out.push_back(char(0x80 | ((c >> 6) & 0x3F)));
-      out.push_back(char(0x80 | (c & 0x3F)));
-    } else {
-      out.push_back(char(0xF0 | (c >> 18)));
-      out.push_back(char(0x80 | ((c >> 12) & 0x3F)));
-      out.push_back(char(0x80 | ((c >> 6) & 0x3F)));
-      out.push_back(char(0x80 | (c & 0x3F)));
-    }
-  }
-  return out;
-}
 
 /// Python's str.isspace(), which str.split() and str.rstrip() use.
 bool isSpace(char32_t c) {
@@ -288,7 +223,7 @@ double flooredLog(double x) { return x == 0.0 ? -9999999999.0 : std::log(x); }
 } // namespace
 
 std::string tokenize13a(std::string_view sentence) {
-  return encodeLenient(tokenize13aChars(decodeLenient(sentence)));
+  return encodeUtf8Lenient(tokenize13aChars(decodeUtf8Lenient(sentence)));
 }
 
 BleuScore corpusBleu(const std::vector<std::string> &hypotheses,
@@ -301,10 +236,10 @@ BleuScore corpusBleu(const std::vector<std::string> &hypotheses,
   size_t count = std::min(hypotheses.size(), references.size());
   for (size_t s = 0; s < count; ++s) {
     // BLEU._preprocess_segment: rstrip, then tokenize.
-    std::u32string hyp =
-        tokenize13aChars(std::u32string(rstrip(decodeLenient(hypotheses[s]))));
-    std::u32string ref =
-        tokenize13aChars(std::u32string(rstrip(decodeLenient(references[s]))));
+    std::u32string hyp = tokenize13aChars(
+        std::u32string(rstrip(decodeUtf8Lenient(hypotheses[s]))));
+    std::u32string ref = tokenize13aChars(
+        std::u32string(rstrip(decodeUtf8Lenient(references[s]))));
     std::vector<std::u32string_view> hypTokens = splitWords(hyp);
     std::vector<std::u32string_view> refTokens = splitWords(ref);
     hypLength += int64_t(hypTokens.size());
@@ -358,8 +293,8 @@ double corpusChrf(const std::vector<std::string> &hypotheses,
   size_t count = std::min(hypotheses.size(), references.size());
   for (size_t s = 0; s < count; ++s) {
     // extract_all_char_ngrams: ''.join(line.split()).
-    std::u32string hyp = decodeLenient(hypotheses[s]);
-    std::u32string ref = decodeLenient(references[s]);
+    std::u32string hyp = decodeUtf8Lenient(hypotheses[s]);
+    std::u32string ref = decodeUtf8Lenient(references[s]);
     hyp.erase(std::remove_if(hyp.begin(), hyp.end(), isSpace), hyp.end());
     ref.erase(std::remove_if(ref.begin(), ref.end(), isSpace), ref.end());
     for (int n = 1; n <= kOrder; ++n) {

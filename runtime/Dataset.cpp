@@ -173,6 +173,16 @@ Error checkClasses(const Manifest &manifest, const TensorSpec &input,
   return Error::success();
 }
 
+/// An empty InputData for an i32 input [B, L] of token ids read from `path`.
+InputData idRows(const TensorSpec &input, const std::string &path) {
+  InputData d;
+  d.spec = &input;
+  d.file = path;
+  d.exampleElements = input.shape[1];
+  d.exampleBytes = size_t(input.shape[1]) * sizeof(int32_t);
+  return d;
+}
+
 /// A text source for an i32 input [B, L]: windows of L character ids.
 Expected<InputData> loadText(const Manifest &manifest, const DataSource &source,
                              const TensorSpec &input, const std::string &path,
@@ -207,11 +217,7 @@ Expected<InputData> loadText(const Manifest &manifest, const DataSource &source,
                      "one window of {} (input '{}' is {})",
                      what, test ? "held-out" : "training", path, ids->size(),
                      length, input.name, input.describe());
-  InputData d;
-  d.spec = &input;
-  d.file = path;
-  d.exampleElements = length;
-  d.exampleBytes = size_t(length) * sizeof(int32_t);
+  InputData d = idRows(input, path);
   d.bytes.resize(size_t(windows) * d.exampleBytes);
   auto *out = reinterpret_cast<int32_t *>(d.bytes.data());
   for (int64_t w = 0; w < windows; ++w)
@@ -248,11 +254,7 @@ Expected<InputData> loadLines(const Manifest &manifest,
   bool test = split == "test";
   const std::vector<std::u32string> &part = test ? lines->test : lines->train;
   int64_t length = input.shape[1];
-  InputData d;
-  d.spec = &input;
-  d.file = path;
-  d.exampleElements = length;
-  d.exampleBytes = size_t(length) * sizeof(int32_t);
+  InputData d = idRows(input, path);
   std::vector<int32_t> row(static_cast<size_t>(length));
   size_t kept = 0;
   for (size_t i = 0; i < part.size(); ++i) {
@@ -341,11 +343,7 @@ Expected<InputData> loadPairs(const Manifest &manifest,
                              " (with padding and the sentence boundary)"))
     return e;
   int64_t length = input.shape[1];
-  InputData d;
-  d.spec = &input;
-  d.file = path;
-  d.exampleElements = length;
-  d.exampleBytes = size_t(length) * sizeof(int32_t);
+  InputData d = idRows(input, path);
   std::vector<int32_t> row(static_cast<size_t>(length));
   size_t kept = 0;
   for (size_t i = 0; i < file->rows.size(); ++i) {

@@ -9,40 +9,88 @@
 
 namespace kiln::rt {
 
+namespace {
+
+/// The code point that starts at bytes[i] and its length in bytes, or a
+/// length of 0 and why the bytes there are not UTF-8.
+struct Utf8Char {
+  char32_t c = 0;
+  int length = 0;
+  const char *error = nullptr;
+};
+
+Utf8Char decodeOne(std::string_view bytes, size_t i) {
+  auto b0 = static_cast<unsigned char>(bytes[i]);
+  if (b0 < 0x80)
+    return {b0, 1};
+  int extra = b0 >= 0xF0 ? 3 : b0 >= 0xE0 ? 2 : b0 >= 0xC0 ? 1 : -1;
+  if (extra < 0 || b0 > 0xF4)
+    return {0, 0, "an invalid leading byte"};
+  if (i + extra >= bytes.size())
+    return {0, 0, "a truncated sequence"};
+  char32_t c = b0 & (0x3F >> extra);
+  for (int k = 1; k <= extra; ++k) {
+    auto b = static_cast<unsigned char>(bytes[i + k]);
+    if ((b & 0xC0) != 0x80)
+      return {0, 0, "a truncated sequence"};
+    c = (c << 6) | (b & 0x3F);
+  }
+  static const char32_t minimum[] = {0, 0x80, 0x800, 0x10000};
+  if (c < minimum[extra])
+    return {0, 0, "an overlong encoding"};
+  if ((c >= 0xD800 && c <= 0xDFFF) || c > 0x10FFFF)
+    return {0, 0, "a code point that is not a character"};
+  return {c, extra + 1};
+}
+
+/// Appends the UTF-8 bytes of `c`.
+void appendUtf8(std::string &out, char32_t c) {
+  if (c < 0x80) {
+    out.push_back(char(c));
+  } else if (c < 0x800) {
+    out.push_back(char(0xC0 | (c >> 6)));
+    out.push_back(char(0x80 | (c & 0x3F)));
+  } else if (c < 0x10000) {
+    out.push_back(char(0xE0 | (c >> 12)));
+    out.push_back(char(0x80 | ((c >> 6) & 0x3F)));
+    out.push_back(char(0x80 | (c & 0x3F)));
+  } else {
+    out.push_back(char(0xF0 | (c >> 18)));
+    out.push_back(char(0x80 | ((c >> 12) & 0x3F)));
+    out.push_back(char(0x80 | ((c >> 6) & 0x3F)));
+    out.push_back(char(0x80 | (c & 0x3F)));
+  }
+}
+
+} // namespace
+
 Expected<std::u32string> decodeUtf8(std::string_view bytes,
                                     std::string_view name) {
   std::u32string out;
   out.reserve(bytes.size());
-  size_t i = 0;
-  auto bad = [&](const char *why) {
-    return makeError("'{}' is not UTF-8 text: {} at byte {}", name, why, i);
-  };
-  while (i < bytes.size()) {
-    auto b0 = static_cast<unsigned char>(bytes[i]);
-    if (b0 < 0x80) {
-      out.push_back(b0);
+  for (size_t i = 0; i < bytes.size();) {
+    Utf8Char next = decodeOne(bytes, i);
+    if (next.error)
+      return makeError("'{}' is not UTF-8 text: {} at byte {}", name,
+                       next.error, i);
+    out.push_back(next.c);
+    i += size_t(next.length);
+  }
+  return out;
+}
+
+std::u32string decodeUtf8Lenient(std::string_view bytes) {
+  std::u32string out;
+  out.reserve(bytes.size());
+  for (size_t i = 0; i < bytes.size();) {
+    Utf8Char next = decodeOne(bytes, i);
+    if (next.error) {
+      out.push_back(0xDC00 + static_cast<unsigned char>(bytes[i]));
       ++i;
       continue;
     }
-    int extra = b0 >= 0xF0 ? 3 : b0 >= 0xE0 ? 2 : b0 >= 0xC0 ? 1 : -1;
-    if (extra < 0 || b0 > 0xF4)
-      return bad("an invalid leading byte");
-    if (i + extra >= bytes.size())
-      return bad("a truncated sequence");
-    char32_t c = b0 & (0x3F >> extra);
-    for (int k = 1; k <= extra; ++k) {
-      auto b = static_cast<unsigned char>(bytes[i + k]);
-      if ((b & 0xC0) != 0x80)
-        return bad("a truncated sequence");
-      c = (c << 6) | (b & 0x3F);
-    }
-    static const char32_t minimum[] = {0, 0x80, 0x800, 0x10000};
-    if (c < minimum[extra])
-      return bad("an overlong encoding");
-    if ((c >= 0xD800 && c <= 0xDFFF) || c > 0x10FFFF)
-      return bad("a code point that is not a character");
-    out.push_back(c);
-    i += extra + 1;
+    out.push_back(next.c);
+    i += size_t(next.length);
   }
   return out;
 }
@@ -50,22 +98,19 @@ Expected<std::u32string> decodeUtf8(std::string_view bytes,
 std::string encodeUtf8(std::u32string_view text) {
   std::string out;
   out.reserve(text.size());
+  for (char32_t c : text)
+    appendUtf8(out, c);
+  return out;
+}
+
+std::string encodeUtf8Lenient(std::u32string_view text) {
+  std::string out;
+  out.reserve(text.size());
   for (char32_t c : text) {
-    if (c < 0x80) {
-      out.push_back(char(c));
-    } else if (c < 0x800) {
-      out.push_back(char(0xC0 | (c >> 6)));
-      out.push_back(char(0x80 | (c & 0x3F)));
-    } else if (c < 0x10000) {
-      out.push_back(char(0xE0 | (c >> 12)));
-      out.push_back(char(0x80 | ((c >> 6) & 0x3F)));
-      out.push_back(char(0x80 | (c & 0x3F)));
-    } else {
-      out.push_back(char(0xF0 | (c >> 18)));
-      out.push_back(char(0x80 | ((c >> 12) & 0x3F)));
-      out.push_back(char(0x80 | ((c >> 6) & 0x3F)));
-      out.push_back(char(0x80 | (c & 0x3F)));
-    }
+    if (c >= 0xDC80 && c <= 0xDCFF)
+      out.push_back(char(c - 0xDC00));
+    else
+      appendUtf8(out, c);
   }
   return out;
 }

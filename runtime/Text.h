@@ -26,6 +26,12 @@ namespace kiln::rt {
 Expected<std::u32string> decodeUtf8(std::string_view bytes,
                                     std::string_view name);
 std::string encodeUtf8(std::u32string_view text);
+/// Decodes UTF-8 as Python's surrogateescape does: a byte that does not start
+/// a valid sequence becomes U+DC80..U+DCFF, so nothing is lost and nothing
+/// fails (what sacreBLEU sees of arbitrary bytes); encodeUtf8Lenient gives
+/// those bytes back.
+std::u32string decodeUtf8Lenient(std::string_view bytes);
+std::string encodeUtf8Lenient(std::u32string_view text);
 /// `U+00E9 'é'`, or `U+000A (a newline)`, for messages.
 std::string describeChar(char32_t c);
 
