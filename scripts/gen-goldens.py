@@ -156,10 +156,12 @@ def causal_mask(t):
     return torch.triu(torch.full((t, t), float("-inf")), diagonal=1)
 
 
-def torch_encoder_layer(p, prefix, x, heads, causal):
+def torch_encoder_layer(p, prefix, x, heads, causal, keep=None):
     """PyTorch's own nn.TransformerEncoderLayer (pre-norm, GELU, batch first)
     with the weights of nn.kiln's encoder_layer (dense weights stored
-    transposed), the causal one through an additive -inf mask."""
+    transposed), the causal one through an additive -inf mask; with `keep`,
+    padded_encoder_layer's: the positions where it is 0 hidden
+    (src_key_padding_mask)."""
     width = x.shape[-1]
     hidden = p[prefix + ".ff.inner.w"].shape[1]
     layer = torch.nn.TransformerEncoderLayer(
@@ -167,7 +169,8 @@ def torch_encoder_layer(p, prefix, x, heads, causal):
         norm_first=True)
     assign({**attention_weights(p, prefix, layer.self_attn, "attn"),
             **block_weights(p, prefix, layer, 2)})
-    return layer(x, src_mask=causal_mask(x.shape[1]) if causal else None)
+    return layer(x, src_mask=causal_mask(x.shape[1]) if causal else None,
+                 src_key_padding_mask=None if keep is None else keep == 0)
 
 
 def torch_decoder_layer(p, prefix, x, memory, keep, heads):
@@ -193,8 +196,8 @@ def encoder(p, x):
 
 
 def decoder(p, x):
-    memory = torch_encoder_layer(p, "memory", x, 2, causal=False)
     keep = (x[:, :, 0] > 0.3).float()
+    memory = torch_encoder_layer(p, "memory", x, 2, causal=False, keep=keep)
     # A position that sees no memory is NaN in PyTorch, 0 in Kiln: none here.
     assert bool((keep.sum(1) > 0).all())
     target = x @ p["target.w"] + p["target.b"]
