@@ -53,7 +53,9 @@ struct Translator {
   }
 };
 
-Expected<Translator> makeTranslator(Model &model, const Vocabulary &vocab) {
+/// The translate entry's buffers, checked; `vocab` is set once the
+/// checkpoint is loaded.
+Expected<Translator> makeTranslator(Model &model) {
   const Manifest &m = model.manifest();
   const EntrySpec *entry = m.findEntry(contract::kTranslateEntry);
   if (!entry)
@@ -62,7 +64,6 @@ Expected<Translator> makeTranslator(Model &model, const Vocabulary &vocab) {
                      m.model, m.model);
   Translator t;
   t.model = &model;
-  t.vocab = &vocab;
   t.cached = entry->kind == contract::EntryKind::Step;
   std::vector<Tensor *> inputs;
   for (const EntryArg &arg : entry->args) {
@@ -130,10 +131,6 @@ Expected<Translator> makeTranslator(Model &model, const Vocabulary &vocab) {
                      m.model, t.cached ? "" : " at each position", t.batch,
                      t.cached ? "" : fmt::format("{}, ", t.targetLength));
   t.classes = t.scores->numElements() / (t.batch * scored);
-  if (int64_t(vocab.size()) > t.classes)
-    return makeError("the checkpoint's vocabulary has {} tokens but the "
-                     "translate entry scores {}",
-                     vocab.size(), t.classes);
   return t;
 }
 
@@ -335,21 +332,24 @@ Error runTranslate(Model &model, const TranslateOptions &options,
   if (options.beam < 1 || options.beam > kMaxBeam)
     return Error::usage(fmt::format("--beam must be in [1, {}], got {}",
                                     kMaxBeam, options.beam));
-  if (!model.manifest().findEntry(contract::kTranslateEntry))
-    return makeTranslator(model, Vocabulary()).takeError();
-  Expected<CheckpointInfo> info = loadParameters(model, options.checkpoint);
-  if (!info)
-    return info.takeError();
-  Expected<Vocabulary> vocab = checkpointVocabulary(options.checkpoint, *info);
-  if (!vocab)
-    return vocab.takeError();
-  Expected<Translator> tr = makeTranslator(model, *vocab);
+  Expected<Translator> tr = makeTranslator(model);
   if (!tr)
     return tr.takeError();
   if (options.beam > tr->batch)
     return Error::usage(fmt::format("--beam {} needs more rows than the "
                                     "translate block's batch of {}",
                                     options.beam, tr->batch));
+  Expected<CheckpointInfo> info = loadParameters(model, options.checkpoint);
+  if (!info)
+    return info.takeError();
+  Expected<Vocabulary> vocab = checkpointVocabulary(options.checkpoint, *info);
+  if (!vocab)
+    return vocab.takeError();
+  if (int64_t(vocab->size()) > tr->classes)
+    return makeError("the checkpoint's vocabulary has {} tokens but the "
+                     "translate entry scores {}",
+                     vocab->size(), tr->classes);
+  tr->vocab = &*vocab;
 
   if (!options.sentences.empty()) {
     std::vector<std::vector<int32_t>> sources;
