@@ -278,11 +278,22 @@ def write_safetensors(path, tensors, metadata):
             f.write(b)
 
 
-def read_safetensors(path):
+def _safetensors_header(path):
+    """A safetensors file's JSON header, its length and the whole file."""
     with open(path, "rb") as f:
         raw = f.read()
     (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
+    return json.loads(raw[8:8 + n]), n, raw
+
+
+def checkpoint_vocabulary(path):
+    """The characters a checkpoint's ids stand for (its kiln.vocab), in id
+    order."""
+    return _safetensors_header(path)[0]["__metadata__"]["kiln.vocab"]
+
+
+def read_safetensors(path):
+    header, n, raw = _safetensors_header(path)
     out = {}
     for name, e in header.items():
         if name == "__metadata__":

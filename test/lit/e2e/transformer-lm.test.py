@@ -3,18 +3,13 @@
 checkpoint's vocabulary; `compare CKPT TEXT PREDICTION.npy PROMPT` counts the
 generated characters that are the forward pass's argmax at the position
 before them."""
-import json
-import struct
+import os
 import sys
 
 import numpy as np
 
-
-def vocabulary(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    return json.loads(raw[8:8 + n])["__metadata__"]["kiln.vocab"]
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "e2e"))
+from step_golden import checkpoint_vocabulary as vocabulary  # noqa: E402
 
 
 def text(path):

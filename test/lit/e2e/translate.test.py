@@ -10,18 +10,13 @@ characters (and each final boundary) that the teacher-forced pass ranks
 first at the position before them.
 `same A.txt B.txt`: counts the lines two files have in common, place by
 place."""
-import json
-import struct
+import os
 import sys
 
 import numpy as np
 
-
-def vocabulary(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    return json.loads(raw[8:8 + n])["__metadata__"]["kiln.vocab"]
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "e2e"))
+from step_golden import checkpoint_vocabulary as vocabulary  # noqa: E402
 
 
 def lines(path):
