@@ -4,6 +4,7 @@
 
 #include "runtime/Bleu.h"
 #include "runtime/Files.h"
+#include "runtime/Json.h"
 #include "runtime/Sample.h"
 #include "runtime/Text.h"
 
@@ -446,10 +447,11 @@ Error runTranslate(Model &model, const TranslateOptions &options,
   double copyChrf = corpusChrf(sourceTexts, references);
   if (options.json) {
     fmt::print(console.out,
-               "{{\"pairs\":{},\"beam\":{},\"bleu\":{:.4f},\"chrf\":{:.4f},"
-               "\"copy_bleu\":{:.4f},\"copy_chrf\":{:.4f}}}\n",
-               translations.size(), options.beam, bleu.score, chrf,
-               copyBleu.score, copyChrf);
+               "{{\"pairs\":{},\"beam\":{},\"bleu\":{},\"chrf\":{},"
+               "\"copy_bleu\":{},\"copy_chrf\":{}}}\n",
+               translations.size(), options.beam, jsonNumber(bleu.score),
+               jsonNumber(chrf), jsonNumber(copyBleu.score),
+               jsonNumber(copyChrf));
   } else {
     fmt::print(console.out,
                "{} pairs, {}: BLEU {:.2f} ({:.1f}/{:.1f}/{:.1f}/{:.1f}, "
