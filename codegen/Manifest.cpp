@@ -442,6 +442,10 @@ std::string renderManifest(ModuleOp module, const AbiLayout &layout) {
                                               l.getName().getValue())
                                         : IntegerAttr())
           os << " ignore=" << ignore.getValue().getSExtValue();
+        if (auto targets =
+                module->getAttrOfType<ArrayAttr>(contract::kTargetLabelsAttr))
+          if (llvm::is_contained(targets, l.getName()))
+            os << " target";
         os << "\n";
       }
 

@@ -165,10 +165,13 @@ void KilnEntryPointsPass::runOnOperation() {
   // ids, also
   // through reshapes and slices) record their number of classes, the smallest
   // over their uses, for data validation.
-  // A cross_entropy's ignore_index is a value its labels may hold too.
+  // A cross_entropy's ignore_index is a value its labels may hold too; its
+  // labels are targets, which the runtime tells from table indices.
   llvm::MapVector<StringRef, int64_t> classes, ignored;
+  llvm::SetVector<StringRef> targets;
   auto recordIndices = [&](Value v, int64_t count,
-                           std::optional<int64_t> ignore = std::nullopt) {
+                           std::optional<int64_t> ignore = std::nullopt,
+                           bool target = false) {
     while (Operation *def = v.getDefiningOp()) {
       if (!isa<ReshapeOp, SplitOp, TransposeOp>(def))
         return;
@@ -185,11 +188,13 @@ void KilnEntryPointsPass::runOnOperation() {
       it->second = std::min(it->second, count);
     if (ignore)
       ignored.try_emplace(name.getValue(), *ignore);
+    if (target)
+      targets.insert(name.getValue());
   };
   forward.walk([&](Operation *op) {
     if (auto ce = dyn_cast<CrossEntropyOp>(op))
       recordIndices(ce.getRhs(), ce.getLhs().getType().getDimSize(1),
-                    ce.getIgnoreIndex());
+                    ce.getIgnoreIndex(), /*target=*/true);
     else if (auto oneHot = dyn_cast<OneHotOp>(op))
       recordIndices(oneHot.getLabels(), oneHot.getType().getDimSize(1));
     else if (auto gather = dyn_cast<GatherOp>(op))
@@ -236,5 +241,8 @@ void KilnEntryPointsPass::runOnOperation() {
   if (!ignoredLabels.empty())
     module->setAttr(contract::kIgnoredLabelAttr,
                     b.getDictionaryAttr(ignoredLabels));
+  if (!targets.empty())
+    module->setAttr(contract::kTargetLabelsAttr,
+                    b.getStrArrayAttr(targets.getArrayRef()));
   forward.erase();
 }

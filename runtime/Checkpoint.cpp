@@ -215,7 +215,7 @@ Error writeSafetensors(
 Error writeCheckpoint(const std::string &path, const Manifest &manifest,
                       const std::vector<Tensor> &params,
                       const std::vector<Tensor> &state, uint64_t step,
-                      const std::string &vocab) {
+                      const std::string &vocab, const std::string &classes) {
   std::vector<const Tensor *> tensors;
   for (const Tensor &t : params)
     tensors.push_back(&t);
@@ -227,6 +227,8 @@ Error writeCheckpoint(const std::string &path, const Manifest &manifest,
       {"kiln.step", fmt::format("{}", step)}};
   if (!vocab.empty())
     metadata.push_back({"kiln.vocab", vocab});
+  if (!classes.empty())
+    metadata.push_back({"kiln.classes", classes});
   return writeSafetensors(path, tensors, metadata);
 }
 
@@ -248,6 +250,8 @@ Expected<CheckpointInfo> loadCheckpoint(const std::string &path,
     info.model = *model;
   if (const std::string *vocab = file->findMetadata("kiln.vocab"))
     info.vocab = *vocab;
+  if (const std::string *classes = file->findMetadata("kiln.classes"))
+    info.classes = *classes;
   if (const std::string *step = file->findMetadata("kiln.step")) {
     std::optional<uint64_t> s = parseUInt(*step);
     if (!s || *s > uint64_t(INT64_MAX))
@@ -315,6 +319,27 @@ Expected<CheckpointInfo> loadCheckpoint(const std::string &path,
   for (const auto &[entry, tensor] : copies)
     std::memcpy(tensor->data(), file->data(*entry), tensor->numBytes());
   return info;
+}
+
+Expected<Vocabulary> checkpointVocabulary(const std::string &checkpoint,
+                                          const CheckpointInfo &info) {
+  Expected<Vocabulary> saved = Vocabulary::fromUtf8(info.vocab);
+  if (!saved)
+    return makeError("'{}': {}", checkpoint, saved.error().message());
+  if (saved->chars.empty())
+    return makeError("'{}' holds no vocabulary (kiln.vocab): it was not "
+                     "written by training on text, so its ids mean no "
+                     "characters",
+                     checkpoint);
+  return saved;
+}
+
+Expected<ClassNames> checkpointClasses(const std::string &checkpoint,
+                                       const CheckpointInfo &info) {
+  Expected<ClassNames> saved = ClassNames::fromUtf8(info.classes);
+  if (!saved)
+    return makeError("'{}': {}", checkpoint, saved.error().message());
+  return saved;
 }
 
 } // namespace kiln::rt

@@ -14,6 +14,7 @@
 #include "runtime/Error.h"
 #include "runtime/Manifest.h"
 #include "runtime/Tensor.h"
+#include "runtime/Text.h"
 
 #include <cstdint>
 #include <string>
@@ -54,17 +55,21 @@ Error writeSafetensors(
     const std::vector<std::pair<std::string, std::string>> &metadata);
 
 /// Writes a training checkpoint: params, then state, and kiln.* metadata;
-/// VOCAB (the characters of a text source, UTF-8) as kiln.vocab if not empty.
+/// VOCAB (the characters of a text source, UTF-8) as kiln.vocab and CLASSES
+/// (the class names of labels read from text, UTF-8 lines) as kiln.classes
+/// if not empty.
 Error writeCheckpoint(const std::string &path, const Manifest &manifest,
                       const std::vector<Tensor> &params,
                       const std::vector<Tensor> &state, uint64_t step,
-                      const std::string &vocab = {});
+                      const std::string &vocab = {},
+                      const std::string &classes = {});
 
 struct CheckpointInfo {
   std::string model; ///< kiln.model, or empty
   uint64_t step = 0; ///< kiln.step, or 0
   bool hasState = false;
-  std::string vocab; ///< kiln.vocab, or empty
+  std::string vocab;   ///< kiln.vocab, or empty
+  std::string classes; ///< kiln.classes, or empty
 };
 
 /// Loads PATH into PARAMS (and STATE, which is required when REQUIRESTATE,
@@ -75,6 +80,15 @@ Expected<CheckpointInfo> loadCheckpoint(const std::string &path,
                                         std::vector<Tensor> &params,
                                         std::vector<Tensor> &state,
                                         bool requireState);
+
+/// The vocabulary a checkpoint's character ids mean (an error if it holds
+/// none: it was not trained on text).
+Expected<Vocabulary> checkpointVocabulary(const std::string &checkpoint,
+                                          const CheckpointInfo &info);
+/// The class names of a checkpoint's labels read from text (none if it was
+/// trained on other labels).
+Expected<ClassNames> checkpointClasses(const std::string &checkpoint,
+                                       const CheckpointInfo &info);
 
 } // namespace kiln::rt
 

@@ -484,6 +484,9 @@ inline constexpr char kLabelsAttr[] = "kiln.labels";
 /// {input = value, ...}: the label value cross_entropy ignores in an input
 /// (its ignore_index), which data may hold beside [0, classes).
 inline constexpr char kIgnoredLabelAttr[] = "kiln.ignored_label";
+/// [input, ...]: the label inputs a loss predicts (cross_entropy's labels),
+/// beside those that only index a table (embedding ids).
+inline constexpr char kTargetLabelsAttr[] = "kiln.target_labels";
 /// The most positions a generate or translate block's step reads (its
 /// `context(N)`): the runtime's generate refuses a prompt and length that
 /// need more; translate ends a translation there.

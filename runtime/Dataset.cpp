@@ -180,6 +180,7 @@ InputData idRows(const TensorSpec &input, const std::string &path) {
   d.file = path;
   d.exampleElements = input.shape[1];
   d.exampleBytes = size_t(input.shape[1]) * sizeof(int32_t);
+  d.characterIds = true;
   return d;
 }
 
@@ -301,19 +302,24 @@ Expected<size_t> columnOption(const DataSource &source,
   return column;
 }
 
-/// A `pairs` source for an i32 input [B, L]: one column of a tab-separated
-/// file, a row an example (runtime/Text.h). A row is left out when any column
-/// that SOURCES read from the same file does not fit its input, so that the
-/// inputs stay aligned row for row.
+/// A `pairs` source: one column of a tab-separated file, a row an example
+/// (runtime/Text.h), for an i32 input [B, L] (the column's text) or an i32
+/// input [B] (its class names, numbered as `classes` or the file's classes
+/// when not given). A row is left out when any text column that SOURCES read
+/// from the same file does not fit its input, so that the inputs stay aligned
+/// row for row.
 Expected<InputData> loadPairs(const Manifest &manifest,
                               const DataSource &source, const TensorSpec &input,
                               const std::vector<DataSource> &sources,
                               const std::string &path, const std::string &split,
                               const std::string &what, const Vocabulary *known,
-                              Dataset &ds) {
-  if (input.type != DType::I32 || input.shape.size() != 2 || input.shape[1] < 3)
+                              const ClassNames *knownClasses, Dataset &ds) {
+  bool labels = input.shape.size() == 1;
+  if (input.type != DType::I32 ||
+      (!labels && (input.shape.size() != 2 || input.shape[1] < 3)))
     return makeError("{}: pairs feed an i32 input [batch, length >= 3] of "
-                     "character ids, but '{}' is {}",
+                     "character ids or an i32 input [batch] of class labels, "
+                     "but '{}' is {}",
                      what, input.name, input.describe());
   Expected<size_t> column = columnOption(source, what);
   if (!column)
@@ -321,12 +327,13 @@ Expected<InputData> loadPairs(const Manifest &manifest,
   Expected<PairsFile> file = readPairs(path);
   if (!file)
     return makeError("{}: {}", what, file.error().message());
-  // The columns read from this file and the characters each input holds.
+  // The text columns read from this file and the characters each input holds.
   std::vector<std::pair<size_t, int64_t>> read;
   for (const DataSource &other : sources) {
     const TensorSpec *in = manifest.findInput(other.input);
     if (other.format != contract::DataFormat::Pairs ||
-        other.path != source.path || !in || in->shape.size() != 2)
+        other.path != source.path || !in || in->shape.empty() ||
+        in->shape.size() > 2)
       continue;
     Expected<size_t> c = columnOption(other, what);
     if (!c)
@@ -335,42 +342,84 @@ Expected<InputData> loadPairs(const Manifest &manifest,
       return makeError("{} data for input '{}': '{}' has {} columns; there "
                        "is no column {} (they count from 0)",
                        split, other.input, path, file->columns, *c);
-    read.emplace_back(*c, in->shape[1] - 2);
+    if (in->shape.size() == 2)
+      read.emplace_back(*c, in->shape[1] - 2);
   }
-  Vocabulary vocab = known ? *known : file->vocab();
-  if (Error e = checkClasses(manifest, input, vocab, what,
-                             known ? "checkpoint's vocabulary" : "pairs file",
-                             " (with padding and the sentence boundary)"))
-    return e;
-  int64_t length = input.shape[1];
-  InputData d = idRows(input, path);
-  std::vector<int32_t> row(static_cast<size_t>(length));
-  size_t kept = 0;
-  for (size_t i = 0; i < file->rows.size(); ++i) {
-    const std::vector<std::u32string> &cells = file->rows[i];
-    bool fits = std::all_of(read.begin(), read.end(), [&](const auto &r) {
+  auto fits = [&](const std::vector<std::u32string> &cells) {
+    return std::all_of(read.begin(), read.end(), [&](const auto &r) {
       return int64_t(cells[r.first].size()) <= r.second;
     });
-    if (!fits)
-      continue;
-    Expected<bool> encoded = encodeLine(
-        cells[*column], vocab, fmt::format("'{}' line {}", path, i + 1),
-        row.data(), length);
-    if (!encoded)
-      return makeError("{}: {}", what, encoded.error().message());
-    d.bytes.append(reinterpret_cast<const char *>(row.data()), d.exampleBytes);
-    ++kept;
+  };
+  auto where = [&](size_t i) {
+    return fmt::format("'{}' line {}", path, i + 1);
+  };
+
+  InputData d;
+  size_t kept = 0;
+  if (labels) {
+    ClassNames classes =
+        knownClasses ? *knownClasses : ClassNames::of(*file, *column);
+    for (const LabelSpec &label : manifest.labels)
+      if (label.input == input.name && int64_t(classes.size()) > label.classes)
+        return makeError("{}: column {} of the {} names {} classes, more "
+                         "than the {} of input '{}'",
+                         what, *column,
+                         knownClasses ? "checkpoint's data" : "pairs file",
+                         classes.size(), label.classes, input.name);
+    d.spec = &input;
+    d.file = path;
+    d.exampleElements = 1;
+    d.exampleBytes = sizeof(int32_t);
+    for (size_t i = 0; i < file->rows.size(); ++i) {
+      const std::vector<std::u32string> &cells = file->rows[i];
+      if (!fits(cells))
+        continue;
+      int32_t id = classes.id(cells[*column]);
+      if (id < 0)
+        return makeError("{}: {}: class '{}' is not one of the {} classes "
+                         "the model was trained on ({})",
+                         what, where(i), encodeUtf8(cells[*column]),
+                         classes.size(), classes.list());
+      d.bytes.append(reinterpret_cast<const char *>(&id), sizeof id);
+      ++kept;
+    }
+    ds.classes = std::move(classes);
+  } else {
+    std::vector<size_t> textColumns;
+    for (const auto &r : read)
+      textColumns.push_back(r.first);
+    Vocabulary vocab = known ? *known : file->vocab(textColumns);
+    if (Error e = checkClasses(manifest, input, vocab, what,
+                               known ? "checkpoint's vocabulary" : "pairs file",
+                               " (with padding and the sentence boundary)"))
+      return e;
+    int64_t length = input.shape[1];
+    d = idRows(input, path);
+    std::vector<int32_t> row(static_cast<size_t>(length));
+    for (size_t i = 0; i < file->rows.size(); ++i) {
+      const std::vector<std::u32string> &cells = file->rows[i];
+      if (!fits(cells))
+        continue;
+      Expected<bool> encoded =
+          encodeLine(cells[*column], vocab, where(i), row.data(), length);
+      if (!encoded)
+        return makeError("{}: {}", what, encoded.error().message());
+      d.bytes.append(reinterpret_cast<const char *>(row.data()),
+                     d.exampleBytes);
+      ++kept;
+    }
+    ds.vocab = std::move(vocab);
   }
   if (kept == 0)
     return makeError("{}: no row of '{}' fits the inputs it feeds (input "
                      "'{}' is {})",
                      what, path, input.name, input.describe());
-  if (kept < file->rows.size() && read.front().first == *column)
+  // One note for the file, given with its first text column.
+  if (kept < file->rows.size() && !labels && read.front().first == *column)
     ds.notes.push_back(fmt::format(
-        "{} data: {} of the {} pairs of '{}' fit the inputs they feed; the "
+        "{} data: {} of the {} rows of '{}' fit the inputs they feed; the "
         "longer ones are left out",
         split, kept, file->rows.size(), path));
-  ds.vocab = std::move(vocab);
   return d;
 }
 
@@ -416,8 +465,8 @@ Expected<InputData> loadArray(const DataSource &source, const TensorSpec &input,
 
 Expected<Dataset> loadDataset(const Manifest &manifest,
                               const std::vector<DataSource> &sources,
-                              const std::string &split,
-                              const Vocabulary *vocab) {
+                              const std::string &split, const Vocabulary *vocab,
+                              const ClassNames *classes) {
   Dataset ds;
   const InputData *first = nullptr;
   for (const DataSource &source : sources) {
@@ -440,7 +489,7 @@ Expected<Dataset> loadDataset(const Manifest &manifest,
             ? loadLines(manifest, source, *input, *path, split, what, vocab, ds)
         : source.format == contract::DataFormat::Pairs
             ? loadPairs(manifest, source, *input, sources, *path, split, what,
-                        vocab, ds)
+                        vocab, classes, ds)
             : loadArray(source, *input, *path, what);
     if (!data)
       return data.takeError();
@@ -475,6 +524,14 @@ Expected<Dataset> loadDataset(const Manifest &manifest,
     }
   }
   return ds;
+}
+
+bool Dataset::predictsCharacters(const Manifest &manifest) const {
+  for (const LabelSpec &label : manifest.labels)
+    for (const InputData &d : inputs)
+      if (label.target && d.spec->name == label.input && d.characterIds)
+        return true;
+  return false;
 }
 
 void Dataset::gather(const int64_t *indices, int64_t n,

@@ -43,6 +43,9 @@ struct InputData {
   int64_t exampleElements = 0; ///< the input's size without the batch dimension
   size_t exampleBytes = 0;
   std::string bytes;
+  /// Whether the values are ids of the dataset's characters (text, lines and
+  /// pairs columns read as text), not class labels or numbers.
+  bool characterIds = false;
 };
 
 struct Dataset {
@@ -50,6 +53,8 @@ struct Dataset {
   std::vector<InputData> inputs;
   /// The characters of a text source's ids (empty for other sources).
   Vocabulary vocab;
+  /// The classes of labels read from text (empty for other sources).
+  ClassNames classes;
   /// What loading left out, for the console (`lines` longer than fit).
   std::vector<std::string> notes;
 
@@ -57,17 +62,22 @@ struct Dataset {
   /// of the input's full shape); rows past n are zero-filled.
   void gather(const int64_t *indices, int64_t n,
               const std::vector<void *> &dest) const;
+  /// Whether the model's loss predicts characters (a cross-entropy's labels
+  /// are character ids): its loss per character converts to bits/char.
+  bool predictsCharacters(const Manifest &manifest) const;
 };
 
 /// Loads the inputs SOURCES name (one source per input), checking each
 /// against its input's spec and all for the same number of examples. SPLIT
-/// names the data in messages (`train`, `test`, `predict`). Text and lines
-/// are encoded in `vocab` when given (a checkpoint's: its ids mean what the
-/// model learned), else in the vocabulary of the file's training part.
+/// names the data in messages (`train`, `test`, `predict`). Text is encoded
+/// in `vocab` when given (a checkpoint's: its ids mean what the model
+/// learned), else in the vocabulary of the file's training part; class names
+/// read from text likewise take the ids of `classes` when given.
 Expected<Dataset> loadDataset(const Manifest &manifest,
                               const std::vector<DataSource> &sources,
                               const std::string &split,
-                              const Vocabulary *vocab = nullptr);
+                              const Vocabulary *vocab = nullptr,
+                              const ClassNames *classes = nullptr);
 
 /// Converts an array (read from FILE) for INPUT: per-example shape, element
 /// type, finiteness; SCALE multiplies values of float inputs.

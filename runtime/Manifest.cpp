@@ -236,19 +236,23 @@ Error Parser::parseRecord(const std::vector<std::string_view> &f) {
     return Error::success();
   }
   if (kind == contract::record::kLabels) {
-    if (f.size() != 3 && f.size() != 4)
-      return error("expected 'labels INPUT CLASSES [ignore=VALUE]'");
+    if (f.size() < 3 || f.size() > 5)
+      return error("expected 'labels INPUT CLASSES [ignore=VALUE] [target]'");
     std::optional<int64_t> classes = parseInt(f[2]);
     if (!classes || *classes <= 0)
       return error("the number of classes must be a positive integer");
     LabelSpec label{std::string(f[1]), *classes, std::nullopt};
-    if (f.size() == 4) {
+    for (size_t i = 3; i < f.size(); ++i) {
+      if (f[i] == "target" && !label.target) {
+        label.target = true;
+        continue;
+      }
       std::optional<int64_t> ignore;
-      if (f[3].substr(0, 7) == "ignore=")
-        ignore = parseInt(f[3].substr(7));
+      if (f[i].substr(0, 7) == "ignore=" && !label.ignore)
+        ignore = parseInt(f[i].substr(7));
       if (!ignore || *ignore < INT32_MIN || *ignore > INT32_MAX)
-        return error(
-            fmt::format("expected ignore=VALUE (an i32), got '{}'", f[3]));
+        return error(fmt::format(
+            "expected ignore=VALUE (an i32) or target, got '{}'", f[i]));
       label.ignore = int32_t(*ignore);
     }
     m.labels.push_back(std::move(label));

@@ -61,13 +61,17 @@ struct MetricSpec {
   std::string input;
 };
 
-/// `labels INPUT CLASSES`: INPUT holds class indices in [0, CLASSES).
+/// `labels INPUT CLASSES [ignore=V] [target]`: INPUT holds class indices in
+/// [0, CLASSES).
 struct LabelSpec {
   std::string input;
   int64_t classes = 0;
   /// A value the input may hold beside [0, classes): the label
   /// cross_entropy ignores (`labels INPUT CLASSES ignore=V`).
   std::optional<int32_t> ignore;
+  /// Whether a loss predicts the input (cross_entropy's labels), not only a
+  /// table lookup reads it (`target`).
+  bool target = false;
 
   bool accepts(int32_t label) const {
     return (label >= 0 && label < classes) || (ignore && label == *ignore);

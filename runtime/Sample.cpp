@@ -147,19 +147,6 @@ Expected<CheckpointInfo> loadParameters(Model &model,
   return info;
 }
 
-Expected<Vocabulary> checkpointVocabulary(const std::string &checkpoint,
-                                          const CheckpointInfo &info) {
-  Expected<Vocabulary> saved = Vocabulary::fromUtf8(info.vocab);
-  if (!saved)
-    return makeError("'{}': {}", checkpoint, saved.error().message());
-  if (saved->chars.empty())
-    return makeError("'{}' holds no vocabulary (kiln.vocab): it was not "
-                     "written by training on text, so its ids mean no "
-                     "characters",
-                     checkpoint);
-  return saved;
-}
-
 Error runSample(Model &model, const SampleOptions &options,
                 const Console &console) {
   const Manifest &m = model.manifest();

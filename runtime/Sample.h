@@ -32,11 +32,6 @@ inline constexpr int64_t kMaxImageScale = 16;
 /// ones are an error.
 Expected<CheckpointInfo> loadParameters(Model &model,
                                         const std::string &checkpoint);
-/// The vocabulary a checkpoint's character ids mean (an error if it holds
-/// none: it was not trained on text).
-Expected<Vocabulary> checkpointVocabulary(const std::string &checkpoint,
-                                          const CheckpointInfo &info);
-
 struct SampleOptions {
   std::string checkpoint;
   /// FILE.png (an image grid), FILE.npy (the examples as an array),

@@ -222,11 +222,11 @@ Expected<LineSplit> readLineSplit(const std::string &path, double heldOut) {
   return split;
 }
 
-Vocabulary PairsFile::vocab() const {
+Vocabulary PairsFile::vocab(const std::vector<size_t> &columns) const {
   std::u32string all{kPaddingChar, kBoundaryChar};
   for (const std::vector<std::u32string> &row : rows)
-    for (const std::u32string &cell : row)
-      all += cell;
+    for (size_t column : columns)
+      all += row[column];
   return Vocabulary::of(all);
 }
 
@@ -276,6 +276,54 @@ Expected<PairsFile> readPairs(const std::string &path) {
     return makeError("'{}' holds no pairs (one a line, separated by a tab)",
                      path);
   return file;
+}
+
+int32_t ClassNames::id(std::u32string_view name) const {
+  auto it = std::lower_bound(names.begin(), names.end(), name);
+  return it != names.end() && *it == name ? int32_t(it - names.begin()) : -1;
+}
+
+ClassNames ClassNames::of(const PairsFile &file, size_t column) {
+  ClassNames classes;
+  for (const std::vector<std::u32string> &row : file.rows)
+    classes.names.push_back(row[column]);
+  std::sort(classes.names.begin(), classes.names.end());
+  classes.names.erase(std::unique(classes.names.begin(), classes.names.end()),
+                      classes.names.end());
+  return classes;
+}
+
+std::string ClassNames::list() const {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i)
+    out += (i ? ", " : "") + name(i);
+  return out;
+}
+
+std::string ClassNames::utf8() const {
+  std::string out;
+  for (const std::u32string &name : names)
+    out += encodeUtf8(name) + "\n";
+  return out;
+}
+
+Expected<ClassNames> ClassNames::fromUtf8(std::string_view bytes) {
+  Expected<std::u32string> text = decodeUtf8(bytes, "the class names");
+  if (!text)
+    return text.takeError();
+  ClassNames classes;
+  for (size_t start = 0; start < text->size();) {
+    size_t end = text->find(U'\n', start);
+    if (end == std::u32string::npos)
+      return makeError("the class names do not end with a newline");
+    classes.names.push_back(text->substr(start, end - start));
+    start = end + 1;
+  }
+  if (!std::is_sorted(classes.names.begin(), classes.names.end()) ||
+      std::adjacent_find(classes.names.begin(), classes.names.end()) !=
+          classes.names.end())
+    return makeError("the class names are not a sorted set");
+  return classes;
 }
 
 Expected<bool> encodeLine(std::u32string_view text, const Vocabulary &vocab,

@@ -78,18 +78,41 @@ struct LineSplit {
 Expected<LineSplit> readLineSplit(const std::string &path, double heldOut);
 
 /// A `pairs(...)` data source: a UTF-8 file of tab-separated columns, one
-/// example a line (sentence pairs: `English<TAB>German`). Each input reads one
-/// column, written like a line of `lines` (boundary, characters, boundary,
-/// padding). Rows: the file's non-empty lines (a trailing carriage return
-/// dropped), each with the same number of columns.
+/// example a line (sentence pairs: `English<TAB>German`; labelled text:
+/// `de<TAB>Datei nicht gefunden`). An input [B, L] reads a column as text,
+/// written like a line of `lines` (boundary, characters, boundary, padding);
+/// an input [B] reads a column as class names (ClassNames). Rows: the file's
+/// non-empty lines (a trailing carriage return dropped), each with the same
+/// number of columns.
 struct PairsFile {
   std::vector<std::vector<std::u32string>> rows;
   size_t columns = 0;
-  /// The characters of every column with the reserved padding and boundary:
-  /// one vocabulary for both languages.
-  Vocabulary vocab() const;
+  /// The characters of COLUMNS with the reserved padding and boundary: one
+  /// vocabulary for both languages of sentence pairs.
+  Vocabulary vocab(const std::vector<size_t> &columns) const;
 };
 Expected<PairsFile> readPairs(const std::string &path);
+
+/// The classes of labels read from text (a `pairs` column feeding an i32
+/// input [B]): the sorted distinct names the training file's column holds; a
+/// class's id is its index.
+struct ClassNames {
+  std::vector<std::u32string> names;
+
+  size_t size() const { return names.size(); }
+  bool empty() const { return names.empty(); }
+  /// The id of `name`, or -1.
+  int32_t id(std::u32string_view name) const;
+  /// The name of class `id` as UTF-8.
+  std::string name(size_t id) const { return encodeUtf8(names[id]); }
+  /// `cs, da, de, ...`, for messages.
+  std::string list() const;
+  /// The classes of column `column` of `file`.
+  static ClassNames of(const PairsFile &file, size_t column);
+  /// Stored as UTF-8 lines (in checkpoints: names hold no newline).
+  std::string utf8() const;
+  static Expected<ClassNames> fromUtf8(std::string_view bytes);
+};
 
 /// `text` written for an input of `length` ids: boundary, its ids, boundary,
 /// padding; false (and `row` untouched) if it holds more than length - 2

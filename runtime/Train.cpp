@@ -307,28 +307,39 @@ void notePartialBatch(const Console &console, int64_t examples, int64_t batch,
 double bitsPerChar(double loss) { return loss / std::log(2.0); }
 
 /// `  test 1.62 bits/char` for a model trained on text, else nothing.
-std::string describeBits(const Dataset &data, const EvalResult &r,
-                         const char *prefix) {
-  if (data.vocab.chars.empty())
+std::string describeBits(const Manifest &m, const Dataset &data,
+                         const EvalResult &r, const char *prefix) {
+  if (!data.predictsCharacters(m))
     return {};
   return fmt::format("  {}{:.3f} bits/char", prefix, bitsPerChar(r.loss));
 }
 
-/// Character ids mean what the checkpoint's vocabulary says: data whose
-/// vocabulary differs would be read as other characters.
-Error checkVocabulary(const std::string &checkpoint, const CheckpointInfo &info,
-                      const Dataset &data) {
-  if (info.vocab.empty() || data.vocab.chars.empty())
-    return Error::success();
-  Expected<Vocabulary> saved = Vocabulary::fromUtf8(info.vocab);
-  if (!saved)
-    return makeError("'{}': {}", checkpoint, saved.error().message());
-  if (saved->chars == data.vocab.chars)
-    return Error::success();
-  return makeError("'{}' was trained on a text of another vocabulary ({} "
-                   "characters; this text's training part has {}): its "
-                   "character ids would mean other characters",
-                   checkpoint, saved->size(), data.vocab.size());
+/// Character ids mean what the checkpoint's vocabulary says, class ids what
+/// its class names say: data whose vocabulary or classes differ would be read
+/// as other characters or classes.
+Error checkEncoding(const std::string &checkpoint, const CheckpointInfo &info,
+                    const Dataset &data) {
+  if (!info.vocab.empty() && !data.vocab.chars.empty()) {
+    Expected<Vocabulary> saved = Vocabulary::fromUtf8(info.vocab);
+    if (!saved)
+      return makeError("'{}': {}", checkpoint, saved.error().message());
+    if (saved->chars != data.vocab.chars)
+      return makeError("'{}' was trained on a text of another vocabulary ({} "
+                       "characters; this text's training part has {}): its "
+                       "character ids would mean other characters",
+                       checkpoint, saved->size(), data.vocab.size());
+  }
+  if (!info.classes.empty() && !data.classes.empty()) {
+    Expected<ClassNames> saved = checkpointClasses(checkpoint, info);
+    if (!saved)
+      return saved.takeError();
+    if (saved->names != data.classes.names)
+      return makeError("'{}' was trained on other classes ({}; the training "
+                       "data's are {}): its class ids would mean other "
+                       "classes",
+                       checkpoint, saved->list(), data.classes.list());
+  }
+  return Error::success();
 }
 
 /// `  test accuracy 98.10%`, `  test psnr(repaired) 21.43 dB`: each metric
@@ -466,7 +477,7 @@ Error Trainer::prepare() {
       console.warning("'{}' was written by model '{}'; this is model '{}' "
                       "(the tensors match)",
                       options.resume, info->model, m.model);
-    if (Error e = checkVocabulary(options.resume, *info, train))
+    if (Error e = checkEncoding(options.resume, *info, train))
       return e;
     if (Error e = checkFinite(model, options.resume))
       return e;
@@ -475,12 +486,13 @@ Error Trainer::prepare() {
     model.initialize(seed);
   }
   if (!testSources->empty()) {
-    // The test data is encoded in the training data's vocabulary (checked
-    // against a resumed checkpoint's above): a model's character ids mean
-    // what they meant in training.
+    // The test data is encoded in the training data's vocabulary and
+    // classes (checked against a resumed checkpoint's above): a model's
+    // character and class ids mean what they meant in training.
     Expected<Dataset> testData =
         loadDataset(m, *testSources, "test",
-                    train.vocab.chars.empty() ? nullptr : &train.vocab);
+                    train.vocab.chars.empty() ? nullptr : &train.vocab,
+                    train.classes.empty() ? nullptr : &train.classes);
     if (!testData)
       return testData.takeError();
     test = std::move(*testData);
@@ -602,7 +614,7 @@ Error Trainer::endEpoch(int64_t epoch, int64_t stepsDone, double lossSum,
     lastTest = evaluate(model, test);
     line += fmt::format("  test loss {}{}", formatLoss(lastTest->loss),
                         describeTerms(m, lastTest->terms, 1));
-    line += describeBits(test, *lastTest, "test ");
+    line += describeBits(m, test, *lastTest, "test ");
     line += describeMetrics(m, *lastTest, "test ");
   }
   line += fmt::format("  {}", formatDuration(secondsSince(epochStart)));
@@ -629,9 +641,9 @@ Error Trainer::endEpoch(int64_t epoch, int64_t stepsDone, double lossSum,
       return e;
   }
   if (!options.checkpoint.empty())
-    if (Error e =
-            writeCheckpoint(options.checkpoint, m, model.params, model.state,
-                            uint64_t(step), train.vocab.utf8()))
+    if (Error e = writeCheckpoint(options.checkpoint, m, model.params,
+                                  model.state, uint64_t(step),
+                                  train.vocab.utf8(), train.classes.utf8()))
       return e;
   return Error::success();
 }
@@ -706,7 +718,7 @@ Error Trainer::run() {
   else if (lastTest)
     summary += fmt::format(
         "; final test loss {}{}", formatLoss(lastTest->loss),
-        test.vocab.chars.empty()
+        !test.predictsCharacters(m)
             ? std::string()
             : fmt::format(" ({:.3f} bits/char)", bitsPerChar(lastTest->loss)));
   else
@@ -746,8 +758,8 @@ Error runEval(Model &model, const EvalOptions &options,
     return info.takeError();
   if (Error e = checkFinite(model, options.checkpoint))
     return e;
-  // Text is encoded in the checkpoint's vocabulary: its ids mean what the
-  // model learned, whatever file is evaluated.
+  // Text is encoded in the checkpoint's vocabulary, class names in its
+  // classes: its ids mean what the model learned, whatever file is evaluated.
   std::optional<Vocabulary> vocab;
   if (!info->vocab.empty()) {
     Expected<Vocabulary> saved = Vocabulary::fromUtf8(info->vocab);
@@ -755,8 +767,12 @@ Error runEval(Model &model, const EvalOptions &options,
       return makeError("'{}': {}", options.checkpoint, saved.error().message());
     vocab = std::move(*saved);
   }
+  Expected<ClassNames> classes = checkpointClasses(options.checkpoint, *info);
+  if (!classes)
+    return classes.takeError();
   Expected<Dataset> data =
-      loadDataset(m, *sources, "test", vocab ? &*vocab : nullptr);
+      loadDataset(m, *sources, "test", vocab ? &*vocab : nullptr,
+                  classes->empty() ? nullptr : &*classes);
   if (!data)
     return data.takeError();
   for (const std::string &note : data->notes)
@@ -776,7 +792,7 @@ Error runEval(Model &model, const EvalOptions &options,
     for (size_t i = 0; i < r.terms.size(); ++i)
       json += fmt::format(",{}:{}", jsonQuote("term_" + m.terms[i].name),
                           jsonNumber(r.terms[i]));
-    if (!data->vocab.chars.empty())
+    if (data->predictsCharacters(m))
       json +=
           fmt::format(",\"bits_per_char\":{}", jsonNumber(bitsPerChar(r.loss)));
     json +=
@@ -786,7 +802,7 @@ Error runEval(Model &model, const EvalOptions &options,
     fmt::print(console.out,
                "test loss {}{}{}{}  ({} examples, checkpoint step {})\n",
                formatLoss(r.loss), describeTerms(m, r.terms, 1),
-               describeBits(*data, r, ""), describeMetrics(m, r, ""),
+               describeBits(m, *data, r, ""), describeMetrics(m, r, ""),
                r.examples, info->step);
   }
   std::fflush(console.out);

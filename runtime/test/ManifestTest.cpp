@@ -317,8 +317,26 @@ TEST(ManifestTest, ParsesAnIgnoredLabel) {
                 .find("expected ignore=VALUE (an i32)"),
             std::string::npos);
   EXPECT_NE(manifestError("labels x 5 ignore=1 extra\n")
-                .find("expected 'labels INPUT CLASSES [ignore=VALUE]'"),
+                .find("expected ignore=VALUE (an i32) or target, got 'extra'"),
             std::string::npos);
+  EXPECT_NE(manifestError("labels x 5 target target\n").find("got 'target'"),
+            std::string::npos);
+  EXPECT_NE(
+      manifestError("labels x 5 ignore=1 target x\n")
+          .find("expected 'labels INPUT CLASSES [ignore=VALUE] [target]'"),
+      std::string::npos);
+}
+
+TEST(ManifestTest, ParsesATargetLabel) {
+  Expected<Manifest> m = parseManifest(
+      std::string(header) +
+      "input x f32 4x2\ninput y f32 4x2\nlabels x 5 target\nlabels y 9\n" +
+      entry);
+  ASSERT_TRUE(m) << m.error().message();
+  ASSERT_EQ(m->labels.size(), 2u);
+  EXPECT_TRUE(m->labels[0].target);
+  EXPECT_FALSE(m->labels[0].ignore);
+  EXPECT_FALSE(m->labels[1].target);
 }
 
 TEST(ManifestTest, ParsesLossTermsAndPsnrMetrics) {

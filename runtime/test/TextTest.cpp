@@ -220,7 +220,7 @@ TEST(TextTest, PairsFeedAlignedRowsInOneVocabulary) {
                                              U'b', U'c', U'd', U'x', U'y'}));
   EXPECT_EQ(ds->examples, 3);
   ASSERT_EQ(ds->notes.size(), 1u);
-  EXPECT_TRUE(contains(ds->notes[0], "3 of the 4 pairs")) << ds->notes[0];
+  EXPECT_TRUE(contains(ds->notes[0], "3 of the 4 rows")) << ds->notes[0];
   const auto *src =
       reinterpret_cast<const int32_t *>(ds->inputs[0].bytes.data());
   const auto *tgt =
@@ -275,4 +275,86 @@ TEST(TextTest, BadPairsGetOneLineErrors) {
   EXPECT_TRUE(contains(error("long.tsv"), "no row of"));
   EXPECT_TRUE(contains(error("ok.tsv", 1, 2),
                        "pairs feed an i32 input [batch, length >= 3]"));
+}
+
+TEST(TextTest, PairsColumnFeedsClassLabels) {
+  TempDir dir;
+  // Labelled text: an input [B] reads column 0 as class names, an input
+  // [B, 6] column 1 as text; "fr\tcbacbac" does not fit, so the row is left
+  // out of both.
+  writeBytes(dir.file("l.tsv"), "sv\tab\nfr\tcbacbac\nde\tba\nsv\tc\n");
+  Expected<Manifest> m = parseManifest(
+      "kiln-manifest 2\nmodel lid\ninput text i32 2x6\ninput lang i32 2\n"
+      "labels text 10\nlabels lang 3 target\nentry e infer\narg input text\n"
+      "arg input lang\n");
+  ASSERT_TRUE(m) << m.error().message();
+  std::vector<DataSource> sources{pairsSource("text", dir.file("l.tsv"), 1),
+                                  pairsSource("lang", dir.file("l.tsv"), 0)};
+  Expected<Dataset> ds = loadDataset(*m, sources, "train");
+  ASSERT_TRUE(ds) << ds.error().message();
+  EXPECT_EQ(ds->examples, 3);
+  // Every class of the column, sorted, even one whose rows are left out.
+  EXPECT_EQ(ds->classes.list(), "de, fr, sv");
+  // The text column's characters only.
+  EXPECT_EQ(ds->vocab.chars,
+            (std::u32string{kPaddingChar, kBoundaryChar, U'a', U'b', U'c'}));
+  const auto *lang =
+      reinterpret_cast<const int32_t *>(ds->inputs[1].bytes.data());
+  EXPECT_EQ(std::vector<int32_t>(lang, lang + 3),
+            (std::vector<int32_t>{2, 0, 2}));
+  EXPECT_FALSE(ds->inputs[1].characterIds);
+  EXPECT_TRUE(ds->inputs[0].characterIds);
+  // The loss predicts classes, not characters: no bits per character.
+  EXPECT_FALSE(ds->predictsCharacters(*m));
+
+  // Held-out rows take the training classes' ids; a class training never
+  // saw is an error naming the line.
+  writeBytes(dir.file("t.tsv"), "sv\tba\nde\tab\n");
+  std::vector<DataSource> test{pairsSource("text", dir.file("t.tsv"), 1),
+                               pairsSource("lang", dir.file("t.tsv"), 0)};
+  Expected<Dataset> held =
+      loadDataset(*m, test, "test", &ds->vocab, &ds->classes);
+  ASSERT_TRUE(held) << held.error().message();
+  const auto *heldLang =
+      reinterpret_cast<const int32_t *>(held->inputs[1].bytes.data());
+  EXPECT_EQ(std::vector<int32_t>(heldLang, heldLang + 2),
+            (std::vector<int32_t>{2, 0}));
+  writeBytes(dir.file("u.tsv"), "sv\tba\nnl\tab\n");
+  Expected<Dataset> unknown =
+      loadDataset(*m,
+                  {pairsSource("text", dir.file("u.tsv"), 1),
+                   pairsSource("lang", dir.file("u.tsv"), 0)},
+                  "test", &ds->vocab, &ds->classes);
+  ASSERT_FALSE(unknown);
+  EXPECT_TRUE(contains(unknown.error().message(),
+                       "line 2: class 'nl' is not one of the 3 classes the "
+                       "model was trained on (de, fr, sv)"))
+      << unknown.error().message();
+
+  // More classes than the model's logits is an error before training.
+  writeBytes(dir.file("many.tsv"), "a\tab\nb\tab\nc\tab\nd\tab\n");
+  Expected<Dataset> many =
+      loadDataset(*m,
+                  {pairsSource("text", dir.file("many.tsv"), 1),
+                   pairsSource("lang", dir.file("many.tsv"), 0)},
+                  "train");
+  ASSERT_FALSE(many);
+  EXPECT_TRUE(contains(many.error().message(),
+                       "column 0 of the pairs file names 4 classes, more "
+                       "than the 3 of input 'lang'"))
+      << many.error().message();
+}
+
+TEST(TextTest, ClassNamesRoundTripAsLines) {
+  ClassNames classes{{U"de", U"fr", U"sv"}};
+  EXPECT_EQ(classes.utf8(), "de\nfr\nsv\n");
+  Expected<ClassNames> back = ClassNames::fromUtf8(classes.utf8());
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(back->names, classes.names);
+  EXPECT_EQ(back->id(U"fr"), 1);
+  EXPECT_EQ(back->id(U"nl"), -1);
+  EXPECT_FALSE(ClassNames::fromUtf8("fr\nde\n"));
+  EXPECT_FALSE(ClassNames::fromUtf8("de\nde\n"));
+  EXPECT_FALSE(ClassNames::fromUtf8("de\nfr"));
+  EXPECT_FALSE(ClassNames::fromUtf8("d\xff\n"));
 }
