@@ -77,13 +77,17 @@ const std::vector<CommandDef> &commands() {
             "cores)"},
        }},
       {"predict",
-       "run the model on inputs and write each output as DIR/NAME.npy",
+       "run the model on inputs and write each output as DIR/NAME.npy, or "
+       "on texts and print its outputs",
        {
            {"--checkpoint", "FILE", "the parameters to use (required)"},
            {"--input", "NAME=FILE.npy",
             "data for a predict input (one for each; .npz, .csv and IDX "
             "work too)"},
-           {"--output", "DIR", "where to write the outputs (required)"},
+           {"--output", "DIR", "where to write the outputs (with --input)"},
+           {"--text", "TEXT",
+            "run a model that reads text on TEXT (repeatable) and print "
+            "its class labels and top scores"},
            {"--quiet", nullptr, "print only errors"},
            {"--threads", "N",
             "threads for large matmuls (default: OMP_NUM_THREADS, else all "
@@ -611,16 +615,25 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
     const std::string *checkpoint = flags.last("--checkpoint");
     if (!checkpoint)
       return fail(console, Error::usage("predict needs --checkpoint FILE"));
-    const std::string *output = flags.last("--output");
-    if (!output)
-      return fail(console, Error::usage("predict needs --output DIR"));
     options.checkpoint = *checkpoint;
-    options.outputDir = *output;
+    options.texts = flags.all("--text");
+    const std::string *output = flags.last("--output");
     Expected<std::vector<DataSource>> inputs = dataSources(flags, "--input");
     if (!inputs)
       return fail(console, inputs.error());
     options.inputs = std::move(*inputs);
-    result = runPredict(*model, options, console);
+    if (!options.texts.empty()) {
+      if (output || !options.inputs.empty())
+        return fail(console, Error::usage("predict takes --text or --input "
+                                          "and --output, not both"));
+      result = runPredictText(*model, options, console);
+    } else {
+      if (!output)
+        return fail(console,
+                    Error::usage("predict needs --output DIR (or --text)"));
+      options.outputDir = *output;
+      result = runPredict(*model, options, console);
+    }
   } else if (name == "generate") {
     GenerateOptions options;
     const std::string *checkpoint = flags.last("--checkpoint");

@@ -45,6 +45,8 @@ struct PredictOptions {
   /// names for the input gets the manifest's options (scale=...).
   std::vector<DataSource> inputs;
   std::string outputDir;
+  /// Texts to run the model on instead (--text): printed with the outputs.
+  std::vector<std::string> texts;
 };
 
 /// The result of evaluating a data set.
@@ -79,6 +81,9 @@ Error runTrain(Model &model, const TrainOptions &options,
 Error runEval(Model &model, const EvalOptions &options, const Console &console);
 Error runPredict(Model &model, const PredictOptions &options,
                  const Console &console);
+/// predict --text (runtime/PredictText.cpp).
+Error runPredictText(Model &model, const PredictOptions &options,
+                     const Console &console);
 
 } // namespace kiln::rt
 
