@@ -672,6 +672,122 @@ Value elaborateSinusoidal(BuiltinCall &c) {
       mlir::DenseElementsAttr::get(type, llvm::ArrayRef<float>(table))));
 }
 
+/// A constant f32 table of `dims` (computed at compile time) with at most
+/// 2^24 elements, or an error naming `what` and the sizes.
+std::optional<std::vector<float>> constantTable(BuiltinCall &c,
+                                                llvm::StringRef what,
+                                                llvm::ArrayRef<int64_t> dims) {
+  constexpr int64_t kMaxElements = int64_t(1) << 24;
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    if (d < 1 || d > kMaxElements / n) {
+      c.error(llvm::formatv("'{0}' needs sizes of at least 1 and a table of "
+                            "at most {1} values",
+                            what, kMaxElements)
+                  .str());
+      return std::nullopt;
+    }
+    n *= d;
+  }
+  return std::vector<float>(size_t(n));
+}
+
+Value constantOf(BuiltinCall &c, llvm::ArrayRef<int64_t> dims,
+                 const std::vector<float> &table) {
+  mlir::OpBuilder &b = c.e.builder;
+  auto type = mlir::RankedTensorType::get(dims, b.getF32Type());
+  return Value::tensorOf(c.create<ConstantOp>(
+      mlir::DenseElementsAttr::get(type, llvm::ArrayRef<float>(table))));
+}
+
+/// hann(n): the periodic Hann window, f32[n]: 0.5 - 0.5 cos(2 pi t / n)
+/// (torch.hann_window(n)), for framing audio.
+Value elaborateHann(BuiltinCall &c) {
+  std::optional<int64_t> n = c.e.evalInt(*c.arg(0), c.frame, "the length");
+  if (!n)
+    return Value::poison();
+  std::optional<std::vector<float>> w = constantTable(c, "hann", {*n});
+  if (!w)
+    return Value::poison();
+  for (int64_t t = 0; t < *n; ++t)
+    (*w)[t] = float(0.5 - 0.5 * std::cos(2 * M_PI * double(t) / double(*n)));
+  return constantOf(c, {*n}, *w);
+}
+
+/// fourier(n, bins): the real DFT of a frame of n samples as a matrix,
+/// f32[2 * bins, n]: row k < bins is cos(2 pi k t / n), row bins + k is
+/// -sin(2 pi k t / n), so rows k and bins + k of W @ frame are the real and
+/// imaginary parts of frequency bin k (n / 2 + 1 bins hold a whole
+/// spectrum).
+Value elaborateFourier(BuiltinCall &c) {
+  std::optional<int64_t> n = c.e.evalInt(*c.arg(0), c.frame, "the length");
+  std::optional<int64_t> bins =
+      n ? c.e.evalInt(*c.arg(1), c.frame, "the number of bins")
+        : std::nullopt;
+  if (!bins)
+    return Value::poison();
+  std::optional<std::vector<float>> w =
+      constantTable(c, "fourier", {2 * *bins, *n});
+  if (!w)
+    return Value::poison();
+  for (int64_t k = 0; k < *bins; ++k)
+    for (int64_t t = 0; t < *n; ++t) {
+      // The angle's multiple of 2 pi reduced exactly, so large k * t keep
+      // their precision.
+      double angle = 2 * M_PI * double((k * t) % *n) / double(*n);
+      (*w)[k * *n + t] = float(std::cos(angle));
+      (*w)[(*bins + k) * *n + t] = float(-std::sin(angle));
+    }
+  return constantOf(c, {2 * *bins, *n}, *w);
+}
+
+/// mel_filterbank(bins, mels, rate, low = 0, high = rate / 2): triangular
+/// filters on the mel scale (HTK's: 2595 log10(1 + f / 700)), f32[bins,
+/// mels], for a power spectrum of `bins` frequencies evenly spaced from 0 to
+/// rate / 2 (an n-point DFT's n / 2 + 1): column m rises from mel point m to
+/// m + 1 and falls to m + 2 of mels + 2 points evenly spaced from `low` to
+/// `high` (torchaudio's melscale_fbanks, norm None).
+Value elaborateMelFilterbank(BuiltinCall &c) {
+  std::optional<int64_t> bins =
+      c.e.evalInt(*c.arg(0), c.frame, "the number of frequency bins");
+  std::optional<int64_t> mels =
+      bins ? c.e.evalInt(*c.arg(1), c.frame, "the number of mel filters")
+           : std::nullopt;
+  std::optional<double> rate = mels ? c.numberArg(2, 0) : std::nullopt;
+  std::optional<double> low = rate ? c.numberArg(3, 0) : std::nullopt;
+  std::optional<double> high = low ? c.numberArg(4, *rate / 2) : std::nullopt;
+  if (!high)
+    return Value::poison();
+  if (!(*rate > 0) || !(*low >= 0) || !(*low < *high) ||
+      !(*high <= *rate / 2) || *bins < 2) {
+    c.error(llvm::formatv("'mel_filterbank' needs at least 2 bins, a positive "
+                          "rate and 0 <= low < high <= rate / 2, got {0} bins, "
+                          "rate {1}, low {2}, high {3}",
+                          *bins, *rate, *low, *high)
+                .str());
+    return Value::poison();
+  }
+  std::optional<std::vector<float>> fb =
+      constantTable(c, "mel_filterbank", {*bins, *mels});
+  if (!fb)
+    return Value::poison();
+  auto toMel = [](double f) { return 2595.0 * std::log10(1.0 + f / 700.0); };
+  auto toHz = [](double m) { return 700.0 * (std::pow(10.0, m / 2595.0) - 1); };
+  std::vector<double> points(size_t(*mels + 2));
+  for (int64_t p = 0; p < *mels + 2; ++p)
+    points[p] = toHz(toMel(*low) + (toMel(*high) - toMel(*low)) * double(p) /
+                                       double(*mels + 1));
+  for (int64_t f = 0; f < *bins; ++f) {
+    double hz = *rate / 2 * double(f) / double(*bins - 1);
+    for (int64_t m = 0; m < *mels; ++m) {
+      double up = (hz - points[m]) / (points[m + 1] - points[m]);
+      double down = (points[m + 2] - hz) / (points[m + 2] - points[m + 1]);
+      (*fb)[f * *mels + m] = float(std::max(0.0, std::min(up, down)));
+    }
+  }
+  return constantOf(c, {*bins, *mels}, *fb);
+}
+
 /// context(n) in a generate or translate block: the step reads at most n
 /// positions (a Transformer's, whose caches and position table hold n):
 /// `generate` refuses a prompt and length that need more, `translate` stops
@@ -1023,6 +1139,10 @@ const std::vector<Builtin> &sema::getBuiltins() {
         variadicOp("concat", "x, axis?", elaborateConcat),
         variadicOp("full", "value?", elaborateFull),
         op("sinusoidal", "positions, width", elaborateSinusoidal),
+        op("hann", "n", elaborateHann),
+        op("fourier", "n, bins", elaborateFourier),
+        op("mel_filterbank", "bins, mels, rate, low?, high?",
+           elaborateMelFilterbank),
         op("range", "n", elaborateRange),
         op("context", "n", elaborateContext),
         variadicOp("random_normal", "", elaborateRandom<RandomNormalOp>),
@@ -1057,6 +1177,7 @@ const std::vector<Builtin> &sema::getBuiltins() {
     b.push_back(dataFormat("text", "path, held_out?"));
     b.push_back(dataFormat("lines", "path, held_out?"));
     b.push_back(dataFormat("pairs", "path, column?"));
+    b.push_back(dataFormat("wav", "path, column?, rate?"));
     return b;
   }();
   return builtins;

@@ -185,8 +185,8 @@ void Elaborator::elaborateTrain(const TrainDecl &decl) {
       if (name)
         diag << " '" << name->name << "'";
       diag << (isData ? "; expected idx(\"path\"), npy(\"path\"), "
-                        "csv(\"path\"), text(\"path\"), lines(\"path\") or "
-                        "pairs(\"path\")"
+                        "csv(\"path\"), text(\"path\"), lines(\"path\"), "
+                        "pairs(\"path\") or wav(\"path\")"
                       : "; expected " + optimizerNames());
       continue;
     }

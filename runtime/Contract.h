@@ -532,6 +532,7 @@ enum class DataFormat : uint8_t {
   Text,  ///< UTF-8 text cut into windows of character ids
   Lines, ///< UTF-8 text, one example a line
   Pairs, ///< tab-separated columns (sentence pairs), one example a line
+  Wav,   ///< 16-bit PCM mono WAV audio: one file, or a tab-separated list
 };
 
 struct DataFormatInfo {
@@ -543,7 +544,7 @@ inline constexpr DataFormatInfo kDataFormats[] = {
     {DataFormat::Idx, "idx"},     {DataFormat::Npy, "npy"},
     {DataFormat::Npz, "npz"},     {DataFormat::Csv, "csv"},
     {DataFormat::Text, "text"},   {DataFormat::Lines, "lines"},
-    {DataFormat::Pairs, "pairs"},
+    {DataFormat::Pairs, "pairs"},   {DataFormat::Wav, "wav"},
 };
 
 constexpr const DataFormatInfo &info(DataFormat format) {

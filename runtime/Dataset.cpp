@@ -3,6 +3,7 @@
 #include "runtime/Dataset.h"
 
 #include "runtime/Files.h"
+#include "runtime/Wav.h"
 
 #include <algorithm>
 #include <cmath>
@@ -25,6 +26,8 @@ contract::DataFormat formatFromPath(const std::string &path) {
     return DataFormat::Text;
   if (endsWith(p, ".tsv"))
     return DataFormat::Pairs;
+  if (endsWith(path, ".wav"))
+    return DataFormat::Wav;
   return DataFormat::Idx;
 }
 
@@ -61,6 +64,15 @@ DataSource sourceFromSpec(const DataSpec &spec) {
   if (s.format == contract::DataFormat::Npy && endsWith(s.path, ".npz"))
     s.format = contract::DataFormat::Npz;
   return s;
+}
+
+void adoptSpec(DataSource &source, const DataSpec &spec) {
+  using contract::DataFormat;
+  if ((spec.format == DataFormat::Lines && source.format == DataFormat::Text) ||
+      (spec.format == DataFormat::Wav && source.format == DataFormat::Pairs))
+    source.format = spec.format;
+  if (sourceFromSpec(spec).format == source.format)
+    source.options = spec.options;
 }
 
 Expected<InputData> convertArray(const Array &array, const TensorSpec &input,
@@ -423,6 +435,82 @@ Expected<InputData> loadPairs(const Manifest &manifest,
   return d;
 }
 
+/// A `wav` source for a float input [B, N]: one WAV file (a .wav path), or
+/// the files column `column` of a tab-separated list names (relative to the
+/// list's directory), each an example: its first N samples, zeros after a
+/// shorter clip. Option rate=R: every file must have R samples a second.
+Expected<InputData> loadWav(const DataSource &source, const TensorSpec &input,
+                            const std::string &path, const std::string &split,
+                            const std::string &what, Dataset &ds) {
+  if (input.type == DType::I32 || input.shape.size() != 2)
+    return makeError("{}: WAV audio feeds a float input [batch, samples], "
+                     "but '{}' is {}",
+                     what, input.name, input.describe());
+  std::optional<int64_t> rate;
+  for (const auto &[key, value] : source.options)
+    if (key == "rate") {
+      std::optional<double> r = parseDouble(value);
+      if (!r || *r < 1 || *r != std::floor(*r) || *r > 1e7)
+        return makeError("{}: rate={} is not a number of samples a second",
+                         what, value);
+      rate = int64_t(*r);
+    }
+  std::vector<std::string> files;
+  if (endsWith(path, ".wav")) {
+    files.push_back(path);
+  } else {
+    Expected<size_t> column = columnOption(source, what);
+    if (!column)
+      return column.takeError();
+    Expected<PairsFile> list = readPairs(path);
+    if (!list)
+      return makeError("{}: {}", what, list.error().message());
+    if (*column >= list->columns)
+      return makeError("{}: '{}' has {} columns; there is no column {} (they "
+                       "count from 0)",
+                       what, path, list->columns, *column);
+    size_t slash = path.rfind('/');
+    std::string dir =
+        slash == std::string::npos ? std::string() : path.substr(0, slash + 1);
+    for (const std::vector<std::u32string> &row : list->rows) {
+      std::string file = encodeUtf8(row[*column]);
+      files.push_back(!file.empty() && file[0] == '/' ? file : dir + file);
+    }
+  }
+  int64_t length = input.shape[1];
+  InputData d;
+  d.spec = &input;
+  d.file = path;
+  d.exampleElements = length;
+  d.exampleBytes = size_t(length) * dtypeSize(input.type);
+  d.bytes.resize(files.size() * d.exampleBytes);
+  size_t cropped = 0;
+  for (size_t i = 0; i < files.size(); ++i) {
+    Expected<Audio> audio = readWav(files[i]);
+    if (!audio)
+      return makeError("{}: {}", what, audio.error().message());
+    if (rate && audio->rate != *rate)
+      return makeError("{}: '{}' has {} samples a second; the model reads "
+                       "{} (resample it first, e.g. sox IN.wav -r {} OUT.wav)",
+                       what, files[i], audio->rate, *rate, *rate);
+    size_t n = std::min(audio->samples.size(), size_t(length));
+    cropped += audio->samples.size() > size_t(length);
+    char *out = d.bytes.data() + i * d.exampleBytes;
+    for (size_t k = 0; k < n; ++k) {
+      if (input.type == DType::F32)
+        reinterpret_cast<float *>(out)[k] = audio->samples[k];
+      else
+        reinterpret_cast<double *>(out)[k] = audio->samples[k];
+    }
+  }
+  if (cropped)
+    ds.notes.push_back(fmt::format(
+        "{} data: {} of the {} clips are longer than the {} samples input "
+        "'{}' reads; their first {} are read",
+        split, cropped, files.size(), length, input.name, length));
+  return d;
+}
+
 /// An array file (IDX, .npy, .npz, CSV) for `input`, with its options.
 Expected<InputData> loadArray(const DataSource &source, const TensorSpec &input,
                               const std::string &path,
@@ -490,6 +578,8 @@ Expected<Dataset> loadDataset(const Manifest &manifest,
         : source.format == contract::DataFormat::Pairs
             ? loadPairs(manifest, source, *input, sources, *path, split, what,
                         vocab, classes, ds)
+        : source.format == contract::DataFormat::Wav
+            ? loadWav(source, *input, *path, split, what, ds)
             : loadArray(source, *input, *path, what);
     if (!data)
       return data.takeError();

@@ -35,6 +35,11 @@ contract::DataFormat formatFromPath(const std::string &path);
 DataSource sourceFromPath(const std::string &input, const std::string &path);
 /// A source from a manifest `data` record.
 DataSource sourceFromSpec(const DataSpec &spec);
+/// A command-line source for an input the manifest feeds from SPEC: where its
+/// path's extension is ambiguous it is read in SPEC's format (a .txt as
+/// lines, a .tsv as a list of WAV files), and with SPEC's options (scale=,
+/// rate=, ...) when the formats then agree.
+void adoptSpec(DataSource &source, const DataSpec &spec);
 
 /// One input's examples in its element type.
 struct InputData {

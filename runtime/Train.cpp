@@ -128,12 +128,8 @@ selectSources(const Manifest &manifest, const std::string &split,
           spec ? spec
                : (split == "test" ? manifest.findData("train", input.name)
                                   : nullptr);
-      // A .txt file for a model that reads lines is read as lines.
-      if (optionsFrom && optionsFrom->format == contract::DataFormat::Lines &&
-          s.format == contract::DataFormat::Text)
-        s.format = contract::DataFormat::Lines;
-      if (optionsFrom && sourceFromSpec(*optionsFrom).format == s.format)
-        s.options = optionsFrom->options;
+      if (optionsFrom)
+        adoptSpec(s, *optionsFrom);
       sources.push_back(std::move(s));
     } else if (spec) {
       sources.push_back(sourceFromSpec(*spec));
@@ -838,13 +834,13 @@ Error runPredict(Model &model, const PredictOptions &options,
         return Error::usage(
             fmt::format("--input is given twice for '{}'", s.input));
     // Files of the format the model was trained on get the same options
-    // (e.g. the scale of IDX images).
+    // (e.g. the scale of IDX images, the rate of WAV audio).
     DataSource source = s;
     const DataSpec *spec = m.findData("test", s.input);
     if (!spec)
       spec = m.findData("train", s.input);
-    if (spec && sourceFromSpec(*spec).format == source.format)
-      source.options = spec->options;
+    if (spec)
+      adoptSpec(source, *spec);
     sources.push_back(std::move(source));
   }
   for (const std::string &name : predictInputs) {
