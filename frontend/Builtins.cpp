@@ -32,6 +32,7 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
+#include <sstream>
 
 using namespace kiln;
 using namespace kiln::ast;
@@ -760,10 +761,15 @@ Value elaborateMelFilterbank(BuiltinCall &c) {
     return Value::poison();
   if (!(*rate > 0) || !(*low >= 0) || !(*low < *high) ||
       !(*high <= *rate / 2) || *bins < 2) {
+    auto number = [](double v) {
+      std::ostringstream os;
+      os << v;
+      return os.str();
+    };
     c.error(llvm::formatv("'mel_filterbank' needs at least 2 bins, a positive "
                           "rate and 0 <= low < high <= rate / 2, got {0} bins, "
                           "rate {1}, low {2}, high {3}",
-                          *bins, *rate, *low, *high)
+                          *bins, number(*rate), number(*low), number(*high))
                 .str());
     return Value::poison();
   }
