@@ -723,8 +723,7 @@ Value elaborateHann(BuiltinCall &c) {
 Value elaborateFourier(BuiltinCall &c) {
   std::optional<int64_t> n = c.e.evalInt(*c.arg(0), c.frame, "the length");
   std::optional<int64_t> bins =
-      n ? c.e.evalInt(*c.arg(1), c.frame, "the number of bins")
-        : std::nullopt;
+      n ? c.e.evalInt(*c.arg(1), c.frame, "the number of bins") : std::nullopt;
   if (!bins)
     return Value::poison();
   std::optional<std::vector<float>> w =

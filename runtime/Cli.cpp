@@ -77,14 +77,16 @@ const std::vector<CommandDef> &commands() {
             "cores)"},
        }},
       {"predict",
-       "run the model on inputs and write each output as DIR/NAME.npy, or "
-       "on texts and print its outputs",
+       "run the model on inputs (or texts) and print its outputs, or write "
+       "them as DIR/NAME.npy",
        {
            {"--checkpoint", "FILE", "the parameters to use (required)"},
            {"--input", "NAME=FILE.npy",
-            "data for a predict input (one for each; .npz, .csv and IDX "
-            "work too)"},
-           {"--output", "DIR", "where to write the outputs (with --input)"},
+            "data for a predict input (one for each; .npz, .csv, .wav and "
+            "IDX work too; FILE alone for a model with one)"},
+           {"--output", "DIR",
+            "write each output as DIR/NAME.npy (default: print the class "
+            "labels and top scores of each example)"},
            {"--text", "TEXT",
             "run a model that reads text on TEXT (repeatable) and print "
             "its class labels and top scores"},
@@ -296,11 +298,18 @@ Expected<uint64_t> seedFlag(const std::string &value) {
   return *seed;
 }
 
-Expected<std::vector<DataSource>> dataSources(const ParsedFlags &flags,
-                                              const std::string &flag) {
+/// The INPUT=PATH values of FLAG; a bare PATH feeds `defaultInput` when
+/// that is not empty (a predict entry's only input).
+Expected<std::vector<DataSource>>
+dataSources(const ParsedFlags &flags, const std::string &flag,
+            const std::string &defaultInput = {}) {
   std::vector<DataSource> sources;
   for (const std::string &v : flags.all(flag)) {
     size_t eq = v.find('=');
+    if (eq == std::string::npos && !defaultInput.empty() && !v.empty()) {
+      sources.push_back(sourceFromPath(defaultInput, v));
+      continue;
+    }
     if (eq == std::string::npos || eq == 0 || eq + 1 == v.size())
       return Error::usage(
           fmt::format("{} expects INPUT=PATH, got '{}'", flag, v));
@@ -618,20 +627,23 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
     options.checkpoint = *checkpoint;
     options.texts = flags.all("--text");
     const std::string *output = flags.last("--output");
-    Expected<std::vector<DataSource>> inputs = dataSources(flags, "--input");
+    // `--input FILE` feeds a predict entry's only input.
+    const EntrySpec *entry =
+        model->manifest().findEntry(contract::kPredictEntry);
+    std::vector<std::string> names =
+        entry ? entry->inputNames() : std::vector<std::string>();
+    Expected<std::vector<DataSource>> inputs =
+        dataSources(flags, "--input", names.size() == 1 ? names[0] : "");
     if (!inputs)
       return fail(console, inputs.error());
     options.inputs = std::move(*inputs);
     if (!options.texts.empty()) {
       if (output || !options.inputs.empty())
-        return fail(console, Error::usage("predict takes --text or --input "
-                                          "and --output, not both"));
+        return fail(console, Error::usage("predict takes --text or --input, "
+                                          "not both"));
       result = runPredictText(*model, options, console);
     } else {
-      if (!output)
-        return fail(console,
-                    Error::usage("predict needs --output DIR (or --text)"));
-      options.outputDir = *output;
+      options.outputDir = output ? *output : std::string();
       result = runPredict(*model, options, console);
     }
   } else if (name == "generate") {

@@ -438,7 +438,7 @@ Expected<InputData> loadPairs(const Manifest &manifest,
 /// A `wav` source for a float input [B, N]: one WAV file (a .wav path), or
 /// the files column `column` of a tab-separated list names (relative to the
 /// list's directory), each an example: its first N samples, zeros after a
-/// shorter clip. Option rate=R: every file must have R samples a second.
+/// shorter clip. Option rate=R: clips of another rate are resampled to R.
 Expected<InputData> loadWav(const DataSource &source, const TensorSpec &input,
                             const std::string &path, const std::string &split,
                             const std::string &what, Dataset &ds) {
@@ -484,15 +484,20 @@ Expected<InputData> loadWav(const DataSource &source, const TensorSpec &input,
   d.exampleElements = length;
   d.exampleBytes = size_t(length) * dtypeSize(input.type);
   d.bytes.resize(files.size() * d.exampleBytes);
-  size_t cropped = 0;
+  size_t cropped = 0, resampled = 0;
   for (size_t i = 0; i < files.size(); ++i) {
     Expected<Audio> audio = readWav(files[i]);
     if (!audio)
       return makeError("{}: {}", what, audio.error().message());
-    if (rate && audio->rate != *rate)
-      return makeError("{}: '{}' has {} samples a second; the model reads "
-                       "{} (resample it first, e.g. sox IN.wav -r {} OUT.wav)",
-                       what, files[i], audio->rate, *rate, *rate);
+    if (rate && audio->rate != *rate) {
+      if (resampled++ == 0)
+        ds.notes.push_back(fmt::format(
+            "{} data: '{}' has {} samples a second; the model reads {}, so "
+            "it is resampled{}",
+            split, files[i], audio->rate, *rate,
+            files.size() > 1 ? " (and any other clip of another rate)" : ""));
+      audio->samples = resample(audio->samples, audio->rate, *rate);
+    }
     size_t n = std::min(audio->samples.size(), size_t(length));
     cropped += audio->samples.size() > size_t(length);
     char *out = d.bytes.data() + i * d.exampleBytes;

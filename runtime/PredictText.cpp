@@ -1,10 +1,11 @@
-//===- PredictText.cpp - predict --text: the model on sentences ---------===//
+//===- PredictText.cpp - predict's console output; predict --text -------===//
 //
-// `./model predict --checkpoint F --text "Datei nicht gefunden"` runs the
-// predict entry of a model that reads one text input (an i32 [B, L] row of
-// character ids, as `lines` and `pairs` write it) on the given texts and
-// prints its outputs per text: a class label by its name, the largest
-// entries of a row of scores (a softmax's probabilities) with their classes.
+// Without --output, predict prints its outputs per example: a class label by
+// its name, the largest entries of a row of scores (a softmax's
+// probabilities) with their classes. `./model predict --checkpoint F --text
+// "Datei nicht gefunden"` runs the predict entry of a model that reads one
+// text input (an i32 [B, L] row of character ids, as `lines` and `pairs`
+// write it) on the given texts.
 //
 //===----------------------------------------------------------------------===//
 
@@ -70,8 +71,8 @@ std::string describeRow(const Tensor &t, int64_t row,
   return out;
 }
 
-/// Whether predict --text shows output `t`: a label per example, or a row of
-/// float scores per example.
+/// Whether predict prints output `t` on the console: a label per example, or
+/// a row of float scores per example.
 bool shown(const Tensor &t, int64_t batch) {
   if (t.shape.empty() || t.shape[0] != batch)
     return false;
@@ -80,6 +81,33 @@ bool shown(const Tensor &t, int64_t batch) {
 }
 
 } // namespace
+
+std::vector<const Tensor *> printedOutputs(Model &model, const EntrySpec &entry,
+                                           const Console &console) {
+  std::vector<const Tensor *> outs;
+  for (const Tensor &t : model.outputs) {
+    if (!entry.takes(contract::Role::Output, t.name))
+      continue;
+    if (shown(t, model.batchSize()))
+      outs.push_back(&t);
+    else
+      console.note("output '{}' ({} {}) is not shown; predict --input ... "
+                   "--output DIR writes it",
+                   t.name, dtypeName(t.type), formatShape(t.shape));
+  }
+  return outs;
+}
+
+void printPredictions(const std::vector<const Tensor *> &outs,
+                      const std::vector<std::string> &headers,
+                      const ClassNames &classes, const Console &console) {
+  for (size_t r = 0; r < headers.size(); ++r) {
+    fmt::print(console.out, "{}\n", headers[r]);
+    for (const Tensor *t : outs)
+      fmt::print(console.out, "  {}: {}\n", t->name,
+                 describeRow(*t, int64_t(r), classes));
+  }
+}
 
 Error runPredictText(Model &model, const PredictOptions &options,
                      const Console &console) {
@@ -91,17 +119,7 @@ Error runPredictText(Model &model, const PredictOptions &options,
   if (!input)
     return input.takeError();
   int64_t batch = model.batchSize(), length = (*input)->shape[1];
-  std::vector<Tensor *> outs;
-  for (Tensor &t : model.outputs) {
-    if (!entry->takes(contract::Role::Output, t.name))
-      continue;
-    if (shown(t, batch))
-      outs.push_back(&t);
-    else
-      console.note("output '{}' ({} {}) is not shown; predict --input ... "
-                   "--output DIR writes it",
-                   t.name, dtypeName(t.type), formatShape(t.shape));
-  }
+  std::vector<const Tensor *> outs = printedOutputs(model, *entry, console);
   Expected<CheckpointInfo> info = loadParameters(model, options.checkpoint);
   if (!info)
     return info.takeError();
@@ -142,12 +160,11 @@ Error runPredictText(Model &model, const PredictOptions &options,
                 in + r * size_t(length));
     model.setNoise(first / size_t(batch) + 1, m.seed);
     model.predict();
-    for (size_t r = 0; r < count; ++r) {
-      fmt::print(console.out, "{}\n", options.texts[first + r]);
-      for (const Tensor *t : outs)
-        fmt::print(console.out, "  {}: {}\n", t->name,
-                   describeRow(*t, int64_t(r), *classes));
-    }
+    printPredictions(
+        outs,
+        std::vector<std::string>(options.texts.begin() + first,
+                                 options.texts.begin() + first + count),
+        *classes, console);
   }
   std::fflush(console.out);
   return Error::success();

@@ -852,8 +852,10 @@ Error runPredict(Model &model, const PredictOptions &options,
           fmt::format("predict needs --input {}=FILE.npy", name));
   }
   // Validate the output location before the (possibly long) run.
+  bool print = options.outputDir.empty();
   struct stat st;
-  if (::stat(options.outputDir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
+  if (!print && ::stat(options.outputDir.c_str(), &st) == 0 &&
+      !S_ISDIR(st.st_mode))
     return makeError("--output '{}' exists and is not a directory",
                      options.outputDir);
   Expected<CheckpointInfo> info =
@@ -865,8 +867,32 @@ Error runPredict(Model &model, const PredictOptions &options,
     return data.takeError();
   if (data->examples == 0)
     return makeError("the predict inputs hold no examples");
+  for (const std::string &note : data->notes)
+    console.note("{}", note);
 
   int64_t batch = model.batchSize();
+  if (print) {
+    Expected<ClassNames> classes = checkpointClasses(options.checkpoint, *info);
+    if (!classes)
+      return classes.takeError();
+    std::vector<const Tensor *> outs = printedOutputs(model, *entry, console);
+    std::vector<void *> dest = inputBuffers(model, *data);
+    std::vector<int64_t> indices(static_cast<size_t>(batch));
+    for (int64_t start = 0; start < data->examples; start += batch) {
+      int64_t count = std::min(batch, data->examples - start);
+      std::iota(indices.begin(), indices.begin() + count, start);
+      data->gather(indices.data(), count, dest);
+      model.setNoise(uint64_t(start / batch) + 1, m.seed);
+      model.predict();
+      std::vector<std::string> headers;
+      for (int64_t i = start; i < start + count; ++i)
+        headers.push_back(data->examples == 1 ? data->inputs.front().file
+                                              : fmt::format("example {}", i));
+      printPredictions(outs, headers, *classes, console);
+    }
+    std::fflush(console.out);
+    return Error::success();
+  }
   int64_t n = data->examples;
   std::vector<Tensor *> outs;
   std::vector<std::string> results;

@@ -44,6 +44,7 @@ struct PredictOptions {
   /// One per predict input; like --data, a file of the format the manifest
   /// names for the input gets the manifest's options (scale=...).
   std::vector<DataSource> inputs;
+  /// Where the outputs go as .npy files; empty: printed on the console.
   std::string outputDir;
   /// Texts to run the model on instead (--text): printed with the outputs.
   std::vector<std::string> texts;
@@ -84,6 +85,16 @@ Error runPredict(Model &model, const PredictOptions &options,
 /// predict --text (runtime/PredictText.cpp).
 Error runPredictText(Model &model, const PredictOptions &options,
                      const Console &console);
+/// The outputs of ENTRY that predict prints on the console (a class label or
+/// a row of scores per example); a note names each other one.
+std::vector<const Tensor *> printedOutputs(Model &model, const EntrySpec &entry,
+                                           const Console &console);
+/// Prints rows [0, headers.size()) of OUTS (the current batch's): each
+/// header, then each output by name: a label by its class name, the three
+/// largest scores with their classes.
+void printPredictions(const std::vector<const Tensor *> &outs,
+                      const std::vector<std::string> &headers,
+                      const ClassNames &classes, const Console &console);
 
 } // namespace kiln::rt
 

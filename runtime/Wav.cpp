@@ -13,7 +13,8 @@ namespace {
 
 uint32_t readU32(std::string_view b, size_t at) {
   return uint32_t(uint8_t(b[at])) | uint32_t(uint8_t(b[at + 1])) << 8 |
-         uint32_t(uint8_t(b[at + 2])) << 16 | uint32_t(uint8_t(b[at + 3])) << 24;
+         uint32_t(uint8_t(b[at + 2])) << 16 |
+         uint32_t(uint8_t(b[at + 3])) << 24;
 }
 uint16_t readU16(std::string_view b, size_t at) {
   return uint16_t(uint8_t(b[at]) | uint8_t(b[at + 1]) << 8);
@@ -44,8 +45,7 @@ Expected<Audio> parseWav(std::string_view bytes, std::string_view name) {
     size_t body = at + 8;
     if (id == "fmt ") {
       if (size < 16 || body + size > bytes.size())
-        return makeError("'{}' is truncated: its fmt chunk is cut short",
-                         name);
+        return makeError("'{}' is truncated: its fmt chunk is cut short", name);
       uint16_t format = readU16(bytes, body);
       channels = readU16(bytes, body + 2);
       rate = readU32(bytes, body + 4);
@@ -66,8 +66,8 @@ Expected<Audio> parseWav(std::string_view bytes, std::string_view name) {
                          "it down first, e.g. sox IN.wav -c 1 OUT.wav)",
                          name, channels);
       if (bits != 16)
-        return makeError("'{}' has {}-bit samples; Kiln reads 16-bit PCM",
-                         name, bits);
+        return makeError("'{}' has {}-bit samples; Kiln reads 16-bit PCM", name,
+                         bits);
       if (rate == 0)
         return makeError("'{}' says its rate is 0 samples a second", name);
       if (size == 0xFFFFFFFFu)
@@ -102,6 +102,31 @@ Expected<Audio> readWav(const std::string &path) {
   if (!bytes)
     return bytes.takeError();
   return parseWav(*bytes, path);
+}
+
+std::vector<float> resample(const std::vector<float> &samples, int64_t from,
+                            int64_t to) {
+  constexpr double kZeroCrossings = 16;
+  double ratio = double(to) / double(from);
+  double cutoff = std::min(1.0, ratio); // of the input's Nyquist frequency
+  double halfWidth = kZeroCrossings / cutoff;
+  auto n = int64_t(std::floor(double(samples.size()) * ratio));
+  std::vector<float> out(size_t(std::max<int64_t>(n, 1)));
+  for (size_t j = 0; j < out.size(); ++j) {
+    double t = double(j) / ratio; // the output sample's input position
+    auto first = int64_t(std::ceil(t - halfWidth));
+    auto last = int64_t(std::floor(t + halfWidth));
+    double sum = 0;
+    for (int64_t i = std::max<int64_t>(first, 0);
+         i <= std::min<int64_t>(last, int64_t(samples.size()) - 1); ++i) {
+      double x = (t - double(i)) * cutoff;
+      double sinc = x == 0 ? 1 : std::sin(M_PI * x) / (M_PI * x);
+      double window = 0.5 + 0.5 * std::cos(M_PI * x / kZeroCrossings);
+      sum += double(samples[size_t(i)]) * cutoff * sinc * window;
+    }
+    out[j] = float(sum);
+  }
+  return out;
 }
 
 Error writeWav(const std::string &path, const Audio &audio) {

@@ -2,7 +2,8 @@
 //
 // The `wav(...)` data source reads 16-bit PCM mono WAV files (a single file,
 // or a tab-separated list of them) into an f32 input [B, N]: samples scaled
-// to [-1, 1), the first N of a longer clip, zeros after a shorter one.
+// to [-1, 1), resampled to the model's rate, the first N of a longer clip,
+// zeros after a shorter one.
 //
 //===----------------------------------------------------------------------===//
 
@@ -31,6 +32,12 @@ struct Audio {
 /// truncated, no samples.
 Expected<Audio> parseWav(std::string_view bytes, std::string_view name);
 Expected<Audio> readWav(const std::string &path);
+
+/// `samples` at `from` samples a second resampled to `to` (band-limited
+/// interpolation: a Hann-windowed sinc of 16 zero crossings, its cutoff the
+/// lower of the two Nyquist frequencies, so downsampling does not alias).
+std::vector<float> resample(const std::vector<float> &samples, int64_t from,
+                            int64_t to);
 
 /// Writes 16-bit PCM mono (samples clamped to [-1, 1)) atomically.
 Error writeWav(const std::string &path, const Audio &audio);

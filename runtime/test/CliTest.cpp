@@ -120,7 +120,10 @@ TEST(CliTest, RequiredFlags) {
   EXPECT_USAGE_ERROR(runCli({"predict", "--checkpoint", "c", "--output", "o"}),
                      "predict needs --input image=FILE.npy");
   EXPECT_USAGE_ERROR(runCli({"predict", "--checkpoint", "c"}),
-                     "predict needs --output DIR");
+                     "predict needs --input image=FILE.npy");
+  EXPECT_USAGE_ERROR(
+      runCli({"predict", "--checkpoint", "c", "--text", "a", "--input", "x"}),
+      "predict takes --text or --input, not both");
   // A model without data records needs them on the command line (without an
   // lr it trains with its optimizer's default).
   EXPECT_USAGE_ERROR(runCli({"train"}, noDataAbi()),

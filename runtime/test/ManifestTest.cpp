@@ -167,7 +167,7 @@ TEST(ManifestTest, RejectsBadRecords) {
             std::string::npos);
   EXPECT_NE(manifestError("data train x hdf5 p\n")
                 .find("unknown data format 'hdf5' (expected one of idx, npy, "
-                      "npz, csv, text, lines, pairs)"),
+                      "npz, csv, text, lines, pairs, wav)"),
             std::string::npos);
   EXPECT_NE(manifestError("optimizer adam lr=-1\n").find("lr=-1"),
             std::string::npos);
