@@ -871,29 +871,35 @@ Error runPredict(Model &model, const PredictOptions &options,
     console.note("{}", note);
 
   int64_t batch = model.batchSize();
+  int64_t n = data->examples;
+  // Runs predict on each batch of the examples, then `use(start, count)`.
+  auto forEachBatch = [&](auto use) {
+    std::vector<void *> dest = inputBuffers(model, *data);
+    std::vector<int64_t> indices(static_cast<size_t>(batch));
+    for (int64_t start = 0; start < n; start += batch) {
+      int64_t count = std::min(batch, n - start);
+      std::iota(indices.begin(), indices.begin() + count, start);
+      data->gather(indices.data(), count, dest);
+      model.setNoise(uint64_t(start / batch) + 1, m.seed);
+      model.predict();
+      use(start, count);
+    }
+  };
   if (print) {
     Expected<ClassNames> classes = checkpointClasses(options.checkpoint, *info);
     if (!classes)
       return classes.takeError();
     std::vector<const Tensor *> outs = printedOutputs(model, *entry, console);
-    std::vector<void *> dest = inputBuffers(model, *data);
-    std::vector<int64_t> indices(static_cast<size_t>(batch));
-    for (int64_t start = 0; start < data->examples; start += batch) {
-      int64_t count = std::min(batch, data->examples - start);
-      std::iota(indices.begin(), indices.begin() + count, start);
-      data->gather(indices.data(), count, dest);
-      model.setNoise(uint64_t(start / batch) + 1, m.seed);
-      model.predict();
+    forEachBatch([&](int64_t start, int64_t count) {
       std::vector<std::string> headers;
       for (int64_t i = start; i < start + count; ++i)
-        headers.push_back(data->examples == 1 ? data->inputs.front().file
-                                              : fmt::format("example {}", i));
+        headers.push_back(n == 1 ? data->inputs.front().file
+                                 : fmt::format("example {}", i));
       printPredictions(outs, headers, *classes, console);
-    }
+    });
     std::fflush(console.out);
     return Error::success();
   }
-  int64_t n = data->examples;
   std::vector<Tensor *> outs;
   std::vector<std::string> results;
   for (Tensor &t : model.outputs) {
@@ -908,20 +914,13 @@ Error runPredict(Model &model, const PredictOptions &options,
     outs.push_back(&t);
   }
   std::vector<std::string> collected(outs.size());
-  std::vector<void *> dest = inputBuffers(model, *data);
-  std::vector<int64_t> indices(static_cast<size_t>(batch));
-  for (int64_t start = 0; start < n; start += batch) {
-    int64_t count = std::min(batch, n - start);
-    std::iota(indices.begin(), indices.begin() + count, start);
-    data->gather(indices.data(), count, dest);
-    model.setNoise(uint64_t(start / batch) + 1, m.seed);
-    model.predict();
+  forEachBatch([&](int64_t, int64_t count) {
     for (size_t k = 0; k < outs.size(); ++k) {
       size_t rowBytes = outs[k]->numBytes() / size_t(batch);
       collected[k].append(static_cast<const char *>(outs[k]->data()),
                           rowBytes * size_t(count));
     }
-  }
+  });
   if (::stat(options.outputDir.c_str(), &st) != 0 &&
       ::mkdir(options.outputDir.c_str(), 0777) != 0)
     return makeError("cannot create output directory '{}': {}",
