@@ -2,6 +2,8 @@
 
 #include "runtime/Cli.h"
 
+#include "runtime/Chat.h"
+
 #include "runtime/Bench.h"
 #include "runtime/Generate.h"
 #include "runtime/Manifest.h"
@@ -108,6 +110,30 @@ const std::vector<CommandDef> &commands() {
            {"--top-k", "K", "sample among the K likeliest characters"},
            {"--greedy", nullptr, "always take the likeliest character"},
            {"--seed", "N", "seed of the sampling (default: 0)"},
+           {"--threads", "N",
+            "threads for large matmuls (default: OMP_NUM_THREADS, else all "
+            "cores)"},
+       }},
+      {"chat",
+       "hold a conversation: each line of standard input is a user turn, "
+       "the model writes the system's reply (models with a generate block "
+       "trained on conversations)",
+       {
+           {"--checkpoint", "FILE",
+            "trained parameters and vocabulary (required)"},
+           {"--temperature", "X",
+            "0 (default): always the likeliest character; else sample from "
+            "the softmax of the scores / X"},
+           {"--seed", "N", "seed of the sampling (default: 0)"},
+           {"--input", "FILE",
+            "score the system turns of recorded conversations instead "
+            "(lines \"U: ...\" and \"S: ...\", an empty line between "
+            "conversations)"},
+           {"--limit", "N", "score only the first N conversations"},
+           {"--json", nullptr,
+            "print the scores as one JSON object: {\"conversations\":..,"
+            "\"turns\":..,\"turn_exact\":..,\"success\":..,"
+            "\"perplexity\":..,\"bits_per_char\":..}"},
            {"--threads", "N",
             "threads for large matmuls (default: OMP_NUM_THREADS, else all "
             "cores)"},
@@ -520,14 +546,15 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
     return ExitSuccess;
   }
   const CommandDef *command = findCommand(name);
-  if (!command)
-    return fail(
-        console,
-        Error::usage(fmt::format(
-            "unknown {} '{}' (commands: train, eval, predict, generate, "
-            "sample, reconstruct, translate, info, bench; "
-            "see '{} --help')",
-            name.rfind("-", 0) == 0 ? "flag" : "command", name, progName)));
+  if (!command) {
+    std::vector<std::string> names;
+    for (const CommandDef &c : commands())
+      names.push_back(c.name);
+    return fail(console, Error::usage(fmt::format(
+                             "unknown {} '{}' (commands: {}; see '{} --help')",
+                             name.rfind("-", 0) == 0 ? "flag" : "command", name,
+                             fmt::join(names, ", "), progName)));
+  }
 
   ParsedFlags flags;
   for (size_t i = 2; i < args.size(); ++i) {
@@ -685,6 +712,40 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
       options.seed = *seed;
     }
     result = runGenerate(*model, options, console);
+  } else if (name == "chat") {
+    ChatOptions options;
+    const std::string *checkpoint = flags.last("--checkpoint");
+    if (!checkpoint)
+      return fail(console, Error::usage("chat needs --checkpoint FILE"));
+    options.checkpoint = *checkpoint;
+    if (const std::string *v = flags.last("--temperature")) {
+      std::optional<double> t = parseDouble(*v);
+      if (!t || !(*t >= 0) || !std::isfinite(*t))
+        return fail(console, Error::usage(fmt::format(
+                                 "--temperature must be 0 (greedy) or a "
+                                 "positive number, got '{}'",
+                                 *v)));
+      options.temperature = *t;
+    }
+    if (const std::string *v = flags.last("--seed")) {
+      Expected<uint64_t> seed = seedFlag(*v);
+      if (!seed)
+        return fail(console, seed.error());
+      options.seed = *seed;
+    }
+    if (const std::string *v = flags.last("--limit")) {
+      Expected<int64_t> n = positiveInt("--limit", *v);
+      if (!n)
+        return fail(console, n.error());
+      options.limit = *n;
+    }
+    if (const std::string *v = flags.last("--input"))
+      options.input = *v;
+    if ((options.limit || flags.has("--json")) && options.input.empty())
+      return fail(console, Error::usage("--limit and --json score a file of "
+                                        "conversations given with --input"));
+    options.json = flags.has("--json");
+    result = runChat(*model, options, console);
   } else if (name == "sample" || name == "reconstruct") {
     const std::string *checkpoint = flags.last("--checkpoint");
     if (!checkpoint)

@@ -13,16 +13,6 @@
 
 namespace kiln::rt {
 
-namespace {
-
-/// The step entry and the buffers generation drives: its one i32 input (a
-/// character id) and its first float output (the next character's scores).
-struct Stepper {
-  const EntrySpec *entry = nullptr;
-  Tensor *input = nullptr;
-  Tensor *scores = nullptr;
-};
-
 Expected<Stepper> findStepper(Model &model) {
   const Manifest &m = model.manifest();
   Stepper s;
@@ -54,10 +44,29 @@ Expected<Stepper> findStepper(Model &model) {
   return s;
 }
 
-/// The index drawn from `scores` (the first `n`): the largest when `greedy`,
-/// else from softmax(scores / temperature) among the `topK` largest.
-int32_t draw(const float *scores, size_t n, const GenerateOptions &options,
-             Rng &rng) {
+Expected<Vocabulary> loadStepper(Model &model, const Stepper &stepper,
+                                 const std::string &checkpoint) {
+  Expected<CheckpointInfo> info = loadCheckpoint(
+      checkpoint, model.manifest(), model.params, model.state, false);
+  if (!info)
+    return info.takeError();
+  if (info->vocab.empty())
+    return makeError("'{}' holds no vocabulary (kiln.vocab): it was not "
+                     "written by training on a text source",
+                     checkpoint);
+  Expected<Vocabulary> vocab = Vocabulary::fromUtf8(info->vocab);
+  if (!vocab)
+    return makeError("'{}': {}", checkpoint, vocab.error().message());
+  size_t classes = size_t(stepper.scores->numElements());
+  if (vocab->size() > classes)
+    return makeError("'{}' has a vocabulary of {} characters but the step "
+                     "entry scores {}",
+                     checkpoint, vocab->size(), classes);
+  return vocab;
+}
+
+int32_t drawCharacter(const float *scores, size_t n,
+                      const GenerateOptions &options, Rng &rng) {
   std::vector<int32_t> order(n);
   std::iota(order.begin(), order.end(), 0);
   // Ties go to the lower id, so that the choice does not depend on the sort.
@@ -83,29 +92,14 @@ int32_t draw(const float *scores, size_t n, const GenerateOptions &options,
   return order[k - 1];
 }
 
-} // namespace
-
 Error runGenerate(Model &model, const GenerateOptions &options,
                   const Console &console) {
   Expected<Stepper> stepper = findStepper(model);
   if (!stepper)
     return stepper.takeError();
-  Expected<CheckpointInfo> info = loadCheckpoint(
-      options.checkpoint, model.manifest(), model.params, model.state, false);
-  if (!info)
-    return info.takeError();
-  if (info->vocab.empty())
-    return makeError("'{}' holds no vocabulary (kiln.vocab): it was not "
-                     "written by training on a text source",
-                     options.checkpoint);
-  Expected<Vocabulary> vocab = Vocabulary::fromUtf8(info->vocab);
+  Expected<Vocabulary> vocab = loadStepper(model, *stepper, options.checkpoint);
   if (!vocab)
-    return makeError("'{}': {}", options.checkpoint, vocab.error().message());
-  size_t classes = size_t(stepper->scores->numElements());
-  if (vocab->size() > classes)
-    return makeError("'{}' has a vocabulary of {} characters but the step "
-                     "entry scores {}",
-                     options.checkpoint, vocab->size(), classes);
+    return vocab.takeError();
   Expected<std::u32string> prompt = decodeUtf8(options.prompt, "the prompt");
   if (!prompt)
     return prompt.takeError();
@@ -143,7 +137,7 @@ Error runGenerate(Model &model, const GenerateOptions &options,
   std::fflush(console.out);
   Rng rng(options.seed, "generate");
   for (int64_t i = 0; i < options.length; ++i) {
-    int32_t id = draw(scores, vocab->size(), options, rng);
+    int32_t id = drawCharacter(scores, vocab->size(), options, rng);
     std::string text = encodeUtf8(std::u32string(1, vocab->chars[id]));
     std::fputs(text.c_str(), console.out);
     std::fflush(console.out);

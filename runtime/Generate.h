@@ -5,7 +5,9 @@
 
 #include "runtime/Console.h"
 #include "runtime/Error.h"
+#include "runtime/Init.h"
 #include "runtime/Model.h"
+#include "runtime/Text.h"
 
 #include <cstdint>
 #include <string>
@@ -21,6 +23,26 @@ struct GenerateOptions {
   bool greedy = false;
   uint64_t seed = 0;
 };
+
+/// The step entry that writes text and the buffers it drives: its one i32
+/// input (a character id) and its first float output (the next character's
+/// scores).
+struct Stepper {
+  const EntrySpec *entry = nullptr;
+  Tensor *input = nullptr;
+  Tensor *scores = nullptr;
+};
+/// The model's step entry, or an error saying how to add one.
+Expected<Stepper> findStepper(Model &model);
+/// Loads CHECKPOINT's parameters; returns its vocabulary, checked to fit the
+/// step's scores.
+Expected<Vocabulary> loadStepper(Model &model, const Stepper &stepper,
+                                 const std::string &checkpoint);
+/// The id drawn from `scores` (the first `n`): the largest with `greedy`,
+/// else from softmax(scores / temperature) among the `topK` largest. Ties go
+/// to the lower id.
+int32_t drawCharacter(const float *scores, size_t n,
+                      const GenerateOptions &options, Rng &rng);
 
 /// Loads the checkpoint (its parameters and its kiln.vocab), zeroes the step
 /// entry's carries, runs the step on each character of the prompt and then on
