@@ -341,9 +341,9 @@ Error talk(Conversation &c, const Vocabulary &vocab, int32_t newline,
     }
     c.endTurn(*ids);
     std::vector<int32_t> reply = writeReply(c, newline, sampling, rng);
-    std::vector<int32_t> turnIds(prefix);
-    turnIds.insert(turnIds.end(), reply.begin(), reply.end());
-    c.endTurn(std::move(turnIds));
+    std::vector<int32_t> said(prefix);
+    said.insert(said.end(), reply.begin(), reply.end());
+    c.endTurn(std::move(said));
     reply.pop_back(); // the newline
     fmt::print(console.out, "{}\n", text(reply, vocab));
     std::fflush(console.out);
