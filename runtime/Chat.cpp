@@ -72,10 +72,11 @@ public:
   }
   int64_t room() const { return context_ - int64_t(read_.size()); }
 
-  /// The carries and what was read, to come back to (scoring writes a turn,
-  /// then reads the recorded one instead).
+  /// The carries, the last scores and what was read, to come back to
+  /// (scoring writes a turn, then reads the recorded one instead).
   struct Snapshot {
     std::vector<std::string> carries;
+    std::string scores;
     size_t read = 0;
     uint64_t calls = 0;
   };
@@ -83,6 +84,8 @@ public:
     Snapshot s;
     for (const Tensor &t : model_.carries)
       s.carries.emplace_back(static_cast<const char *>(t.data()), t.numBytes());
+    s.scores.assign(static_cast<const char *>(stepper_.scores->data()),
+                    stepper_.scores->numBytes());
     s.read = read_.size();
     s.calls = calls_;
     return s;
@@ -91,6 +94,7 @@ public:
     for (size_t i = 0; i < s.carries.size(); ++i)
       std::memcpy(model_.carries[i].data(), s.carries[i].data(),
                   s.carries[i].size());
+    std::memcpy(stepper_.scores->data(), s.scores.data(), s.scores.size());
     read_.resize(s.read);
     calls_ = s.calls;
   }
@@ -249,6 +253,9 @@ Error score(Conversation &c, const Vocabulary &vocab, int32_t newline,
       c.restore(before);
       ++turns;
       bool right = wrote == want;
+      if (!right && std::getenv("KILN_CHAT_DEBUG"))
+        fmt::print(stderr, "{}: wanted {:?} wrote {:?}\n", what,
+                   text(want, vocab), text(wrote, vocab));
       exact += right;
       allRight &= right;
       // The recorded turn, read a character at a time: its log-likelihood.

@@ -7,7 +7,9 @@ No package ships real dialogue text, so a simulator writes both sides of
 conversations with a restaurant's table-booking desk, the way task-oriented
 dialogue systems are commonly bootstrapped (Schatzmann et al., 2006):
 
-- The user has a goal: a day, a time, a number of people and a name (and
+- The user has a goal: a day, a time, a number of people and a name (a
+  random pronounceable one, so that the system learns to copy names, not to
+  remember them) and
   sometimes a question about the address, the opening hours or parking). The
   user's side is random: which slots the first message gives, the phrasing
   (several templates for each act), answering a question, changing a slot
@@ -23,12 +25,10 @@ dialogue systems are commonly bootstrapped (Schatzmann et al., 2006):
 
 Each dialogue is written as lines "U: ..." (user) and "S: ..." (system), then
 an empty line. OUT/train.txt holds TRAIN dialogues, OUT/test.txt TEST ones
-whose user names never occur in training (the names are split by a hash), so
-the system must copy a name it has never seen into the confirmation and the
-reference. OUT/SOURCES describes the set. Deterministic (seed 0).
+whose user names never occur in training, so the system must copy a name it
+has never seen into the confirmation and the reference. OUT/SOURCES describes the set. Deterministic (seed 0).
 """
 
-import hashlib
 import os
 import random
 import sys
@@ -36,18 +36,19 @@ import sys
 TRAIN, TEST = 12000, 500
 DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
         "sunday"]
-NAMES = """ada alan alba alice amir ana andre anna arjun aron asha ben bianca
-boris bruno carl carla chen chloe clara dan daria david dina eddie elena eli
-elif emil emma eric eva felix fiona frank freya gabe gina greta hana hans
-harry hugo ida igor ines ivan jack jana jin joan jonas jose julia karl kate
-kemal kim lara lars laura lea leo lily lina liu luca lucy luis maja mara
-marco maria mark marta max mei mia mila nadia nico nina noah nora olga omar
-oscar paul pedro petra quinn rafa raj rita rosa ruby sam sara sean sofia
-sven tara tess theo tina tom uma vera victor wanda wei yara yuki zane zoe
-abel agnes alma aurora bea boaz cleo cyrus dora edwin elsa enzo ezra faye
-gil gwen hal iris ivo jade joel kai keith lena levi lola lorenzo mabel milo
-nell otto pia rex rhea rose ruth saul silas stan tobias ugo ursula vik
-wes xena yusuf zara""".split()
+ONSETS = "b c d f g h j k l m n p r s t v w z br ch dr fr gr kl pr sh st th tr".split()
+VOWELS = "a e i o u a e i o ai ea ia io".split()
+CODAS = ["", "", "", "n", "r", "l", "s", "m", "th", "x"]
+
+
+def make_name(rng):
+    """A pronounceable name of 1 to 3 syllables ("lenko", "brai", "tirus")."""
+    syllables = rng.choice([1, 2, 2, 2, 3])
+    name = "".join(rng.choice(ONSETS) + rng.choice(VOWELS)
+                   for _ in range(syllables))
+    return name + rng.choice(CODAS)
+
+
 QUESTIONS = {
     "address": ("where are you", "what is your address", "where is the restaurant"),
     "hours": ("when are you open", "what are your opening hours", "how late are you open"),
@@ -60,10 +61,6 @@ ANSWERS = {
 }
 NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven",
            "eight", "nine", "ten", "eleven", "twelve"]
-
-
-def sha(s):
-    return int.from_bytes(hashlib.sha256(s.encode()).digest()[:8], "big")
 
 
 def spoken_time(rng, hour, minute):
@@ -82,14 +79,14 @@ def spoken_people(rng, n):
 
 
 class Dialogue:
-    def __init__(self, rng, names):
+    def __init__(self, rng, name):
         self.rng = rng
         self.lines = []
         self.goal = {
             "day": rng.choice(DAYS),
             "time": (rng.choice(range(11, 24)), rng.choice([0, 30])),
             "people": rng.choice([1, 2, 2, 2, 3, 4, 4, 5, 6, 8, 10]),
-            "name": rng.choice(names),
+            "name": name,
         }
         self.known = {}
 
@@ -221,22 +218,28 @@ def main():
         sys.exit("dialogues.py: error: usage: dialogues.py OUT")
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
-    train_names = [n for n in NAMES if sha(n) % 8 != 0]
-    test_names = [n for n in NAMES if sha(n) % 8 == 0]
     rng = random.Random(0)
+    names = {"train": [make_name(rng) for _ in range(TRAIN)]}
+    seen = set(names["train"])
+    names["test"] = []
+    while len(names["test"]) < TEST:
+        name = make_name(rng)
+        if name not in seen:
+            names["test"].append(name)
     texts = {}
-    for part, count, names in (("train", TRAIN, train_names), ("test", TEST, test_names)):
-        dialogues = [Dialogue(rng, names).run() for _ in range(count)]
+    for part in ("train", "test"):
+        dialogues = [Dialogue(rng, name).run() for name in names[part]]
         texts[part] = "".join("\n".join(d) + "\n\n" for d in dialogues)
         write_atomically(os.path.join(out, f"{part}.txt"), texts[part])
+    distinct = {part: len(set(names[part])) for part in names}
     write_atomically(os.path.join(out, "SOURCES"),
                      f"# scripts/dialogues.py: {TRAIN} training dialogues"
-                     f" ({len(texts['train'])} characters, names:"
-                     f" {' '.join(train_names)}), {TEST} test dialogues"
-                     f" ({len(texts['test'])} characters, names:"
-                     f" {' '.join(test_names)})\n")
+                     f" ({len(texts['train'])} characters, {distinct['train']}"
+                     f" distinct user names), {TEST} test dialogues"
+                     f" ({len(texts['test'])} characters, {distinct['test']}"
+                     f" distinct names, none in training)\n")
     print(f"setup-data: {TRAIN} training and {TEST} test dialogues in {out}"
-          f" ({len(train_names)} and {len(test_names)} user names)")
+          f" (test users' names never in training)")
 
 
 if __name__ == "__main__":
