@@ -253,9 +253,11 @@ Error score(Conversation &c, const Vocabulary &vocab, int32_t newline,
       c.restore(before);
       ++turns;
       bool right = wrote == want;
-      if (!right && std::getenv("KILN_CHAT_DEBUG"))
-        fmt::print(stderr, "{}: wanted {:?} wrote {:?}\n", what,
-                   text(want, vocab), text(wrote, vocab));
+      if (!right && options.mistakes)
+        fmt::print(console.out,
+                   "{}: the recorded turn is {:?}, the model "
+                   "wrote {:?}\n",
+                   what, text(want, vocab), text(wrote, vocab));
       exact += right;
       allRight &= right;
       // The recorded turn, read a character at a time: its log-likelihood.

@@ -40,6 +40,8 @@ struct ChatOptions {
   std::string input;
   int64_t limit = 0; ///< score only the first N conversations (0: all)
   bool json = false;
+  /// With --input: print each system turn the model writes differently.
+  bool mistakes = false;
   /// Where the user's lines come from (standard input).
   FILE *in = stdin;
 };

@@ -130,6 +130,9 @@ const std::vector<CommandDef> &commands() {
             "(lines \"U: ...\" and \"S: ...\", an empty line between "
             "conversations)"},
            {"--limit", "N", "score only the first N conversations"},
+           {"--mistakes", nullptr,
+            "print each system turn the model writes differently from the "
+            "recorded one"},
            {"--json", nullptr,
             "print the scores as one JSON object: {\"conversations\":..,"
             "\"turns\":..,\"turn_exact\":..,\"success\":..,"
@@ -741,10 +744,13 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
     }
     if (const std::string *v = flags.last("--input"))
       options.input = *v;
-    if ((options.limit || flags.has("--json")) && options.input.empty())
-      return fail(console, Error::usage("--limit and --json score a file of "
-                                        "conversations given with --input"));
     options.json = flags.has("--json");
+    options.mistakes = flags.has("--mistakes");
+    if ((options.limit || options.json || options.mistakes) &&
+        options.input.empty())
+      return fail(console,
+                  Error::usage("--limit, --json and --mistakes score a file "
+                               "of conversations given with --input"));
     result = runChat(*model, options, console);
   } else if (name == "sample" || name == "reconstruct") {
     const std::string *checkpoint = flags.last("--checkpoint");
