@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstring>
 #include <numeric>
 #include <sys/stat.h>
@@ -377,6 +378,35 @@ std::optional<double> mainAccuracy(const Manifest &m, const EvalResult &r) {
   return r.metrics[0];
 }
 
+/// The signal (SIGINT, SIGTERM) that asked training to stop, or 0.
+volatile std::sig_atomic_t gStopSignal = 0;
+
+void onStopSignal(int signo) { gStopSignal = signo; }
+
+/// While alive, SIGINT and SIGTERM ask the training loop to stop after the
+/// current step (a second one, back at the default action, ends the process
+/// at once).
+class StopSignals {
+public:
+  StopSignals() {
+    gStopSignal = 0;
+    struct sigaction action {};
+    action.sa_handler = onStopSignal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESETHAND;
+    ::sigaction(SIGINT, &action, &oldInt_);
+    ::sigaction(SIGTERM, &action, &oldTerm_);
+  }
+  ~StopSignals() {
+    ::sigaction(SIGINT, &oldInt_, nullptr);
+    ::sigaction(SIGTERM, &oldTerm_, nullptr);
+  }
+
+private:
+  struct sigaction oldInt_ {
+  }, oldTerm_{};
+};
+
 class Trainer {
 public:
   Trainer(Model &model, const TrainOptions &options, const Console &console)
@@ -387,6 +417,9 @@ private:
   Error prepare();
   Error endEpoch(int64_t epoch, int64_t stepsDone, double lossSum,
                  int64_t lossCount, Clock::time_point epochStart);
+  /// After a stop signal: the checkpoint (if asked for) at the current step,
+  /// and the error (exit code 128 + the signal) that says where it stopped.
+  Error interrupted(int64_t epoch, int64_t stepInEpoch);
   void progress(int64_t epoch, int64_t stepInEpoch, double lossSum,
                 int64_t lossCount, Clock::time_point epochStart);
   /// The learning rate of 1-based step `s`: the schedule's, else `lr`.
@@ -586,6 +619,36 @@ void Trainer::progress(int64_t epoch, int64_t stepInEpoch, double lossSum,
   }
 }
 
+Error Trainer::interrupted(int64_t epoch, int64_t stepInEpoch) {
+  int signo = gStopSignal;
+  const char *name = signo == SIGINT ? "SIGINT" : "SIGTERM";
+  if (progressShown) {
+    console.print("\n");
+    progressShown = false;
+  }
+  std::string saved;
+  if (!options.checkpoint.empty()) {
+    std::string bad = model.firstNonFinite();
+    if (!bad.empty())
+      return Error::failure(
+          fmt::format("stopped by {} at epoch {} step {}; parameters are NaN "
+                      "or infinite (tensor '{}'), so no checkpoint was written",
+                      name, epoch + 1, step, bad),
+          128 + signo);
+    if (Error e = writeCheckpoint(options.checkpoint, m, model.params,
+                                  model.state, uint64_t(step),
+                                  train.vocab.utf8(), train.classes.utf8()))
+      return e;
+    saved = fmt::format("; checkpoint '{}' holds step {} (continue with "
+                        "--resume {})",
+                        options.checkpoint, step, options.checkpoint);
+  }
+  return Error::failure(fmt::format("stopped by {} at epoch {} step {}/{}{}",
+                                    name, epoch + 1, stepInEpoch, stepsPerEpoch,
+                                    saved),
+                        128 + signo);
+}
+
 Error Trainer::endEpoch(int64_t epoch, int64_t stepsDone, double lossSum,
                         int64_t lossCount, Clock::time_point epochStart) {
   if (progressShown) {
@@ -663,6 +726,7 @@ Error Trainer::run() {
   notePartialBatch(console, train.examples, batch, stateful);
 
   runStart = Clock::now();
+  StopSignals stopSignals;
   std::vector<void *> dest = inputBuffers(model, train);
   std::vector<int64_t> order(size_t(train.examples));
   for (int64_t epoch = startStep / stepsPerEpoch; epoch < epochs; ++epoch) {
@@ -700,6 +764,8 @@ Error Trainer::run() {
         termSums[i] += model.term(i);
       if ((s + 1) % logEvery == 0 && s + 1 < stepsPerEpoch)
         progress(epoch, s + 1, lossSum, lossCount, epochStart);
+      if (gStopSignal)
+        return interrupted(epoch, s + 1);
     }
     if (Error e = endEpoch(epoch, s, lossSum, lossCount, epochStart))
       return e;
