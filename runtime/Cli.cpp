@@ -61,6 +61,9 @@ const std::vector<CommandDef> &commands() {
            {"--log-every", "N",
             "a progress line every N steps (default: 10 an epoch)"},
            {"--quiet", nullptr, "print only errors"},
+           {"--check-numerics", nullptr,
+            "after every step, check every parameter and optimizer state "
+            "and name the first that turns NaN or infinite (slower)"},
            {"--threads", "N",
             "threads for large matmuls (default: OMP_NUM_THREADS, else all "
             "cores)"},
@@ -386,6 +389,7 @@ Expected<TrainOptions> trainOptions(const ParsedFlags &flags) {
         std::pair{"--resume", &o.resume}, std::pair{"--metrics", &o.metrics}})
     if (const std::string *v = flags.last(name))
       *field = *v;
+  o.checkNumerics = flags.has("--check-numerics");
   return o;
 }
 

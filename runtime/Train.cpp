@@ -751,6 +751,17 @@ Error Trainer::run() {
       ++step;
       ++stepsRun;
       double loss = model.trainStep(lrAt(step), uint64_t(step), seed);
+      if (options.checkNumerics) {
+        std::string bad = model.firstNonFinite();
+        if (!bad.empty()) {
+          if (progressShown)
+            console.print("\n");
+          return makeError("step {} (epoch {}) made tensor '{}' NaN or "
+                           "infinite (the step's loss: {}); no checkpoint "
+                           "written for this epoch (try a smaller --lr)",
+                           step, epoch + 1, bad, formatLoss(loss));
+        }
+      }
       if (!std::isfinite(loss)) {
         if (progressShown)
           console.print("\n");

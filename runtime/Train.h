@@ -31,6 +31,9 @@ struct TrainOptions {
   std::vector<DataSource> data;    ///< --data overrides
   std::vector<DataSource> test;    ///< --test overrides
   std::string checkpoint, resume, metrics;
+  /// Check every parameter and optimizer state after every step, naming the
+  /// first tensor that becomes NaN or infinite (slower).
+  bool checkNumerics = false;
 };
 
 struct EvalOptions {

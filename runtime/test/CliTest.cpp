@@ -365,6 +365,22 @@ TEST(TrainTest, NanLossStopsWithoutOverwritingTheCheckpoint) {
   EXPECT_FALSE(fileExists(data.file("m.csv")));
 }
 
+TEST(TrainTest, CheckNumericsNamesTheFirstNonFiniteTensor) {
+  TinyData data;
+  ASSERT_EQ(
+      runCli({"train", "--quiet", "--checkpoint", data.file("c.st")}).code, 0);
+  std::string good = readBytes(data.file("c.st"));
+  std::vector<float> images(24 * 3, 0.5f);
+  images[17 * 3 + 1] = std::numeric_limits<float>::max();
+  writeBytes(data.file("bad-x.npy"), f32Npy(images, "(24, 3)"));
+  CliResult r = runCli({"train", "--data", "image=" + data.file("bad-x.npy"),
+                        "--checkpoint", data.file("c.st"), "--check-numerics"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "(epoch 1) made tensor '")) << r.err;
+  EXPECT_TRUE(contains(r.err, "NaN or infinite (the step's loss: ")) << r.err;
+  EXPECT_EQ(readBytes(data.file("c.st")), good);
+}
+
 TEST(TrainTest, StepsLrAndUnwritableCheckpoint) {
   TinyData data;
   CliResult r = runCli({"train", "--steps", "3", "--lr", "0.5", "--checkpoint",
