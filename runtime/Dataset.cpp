@@ -496,7 +496,8 @@ Expected<InputData> loadWav(const DataSource &source, const TensorSpec &input,
             "it is resampled{}",
             split, files[i], audio->rate, *rate,
             files.size() > 1 ? " (and any other clip of another rate)" : ""));
-      audio->samples = resample(audio->samples, audio->rate, *rate);
+      audio->samples =
+          resample(audio->samples, audio->rate, *rate, size_t(length));
     }
     size_t n = std::min(audio->samples.size(), size_t(length));
     cropped += audio->samples.size() > size_t(length);

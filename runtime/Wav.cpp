@@ -29,6 +29,8 @@ void appendU16(std::string &out, uint16_t v) {
 }
 
 constexpr uint16_t kFormatPcm = 1, kFormatExtensible = 0xFFFE;
+/// The rates a WAV file may claim (telephone speech to studio recordings).
+constexpr uint32_t kMinRate = 1000, kMaxRate = 768000;
 
 } // namespace
 
@@ -68,8 +70,10 @@ Expected<Audio> parseWav(std::string_view bytes, std::string_view name) {
       if (bits != 16)
         return makeError("'{}' has {}-bit samples; Kiln reads 16-bit PCM", name,
                          bits);
-      if (rate == 0)
-        return makeError("'{}' says its rate is 0 samples a second", name);
+      if (rate < kMinRate || rate > kMaxRate)
+        return makeError("'{}' says its rate is {} samples a second; audio "
+                         "has {} to {}",
+                         name, rate, kMinRate, kMaxRate);
       if (size == 0xFFFFFFFFu)
         size = bytes.size() - body;
       if (body + size > bytes.size())
@@ -105,13 +109,13 @@ Expected<Audio> readWav(const std::string &path) {
 }
 
 std::vector<float> resample(const std::vector<float> &samples, int64_t from,
-                            int64_t to) {
+                            int64_t to, size_t limit) {
   constexpr double kZeroCrossings = 16;
   double ratio = double(to) / double(from);
   double cutoff = std::min(1.0, ratio); // of the input's Nyquist frequency
   double halfWidth = kZeroCrossings / cutoff;
-  auto n = int64_t(std::floor(double(samples.size()) * ratio));
-  std::vector<float> out(size_t(std::max<int64_t>(n, 1)));
+  double n = std::floor(double(samples.size()) * ratio);
+  std::vector<float> out(std::min(size_t(std::max(n, 1.0)), limit));
   for (size_t j = 0; j < out.size(); ++j) {
     double t = double(j) / ratio; // the output sample's input position
     auto first = int64_t(std::ceil(t - halfWidth));

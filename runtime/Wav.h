@@ -28,16 +28,18 @@ struct Audio {
 /// WAVE_FORMAT_EXTENSIBLE with the PCM subformat), one channel, 16 bits, and
 /// a `data` chunk (one whose size says 0xFFFFFFFF, as streaming writers
 /// leave it, runs to the end of the file). Errors name `name` and what is
-/// wrong: not a WAV file, stereo, 8-bit, compressed or float audio,
-/// truncated, no samples.
+/// wrong: not a WAV file, stereo, 8-bit, compressed or float audio, a rate
+/// outside 1,000 to 768,000 samples a second, truncated, no samples.
 Expected<Audio> parseWav(std::string_view bytes, std::string_view name);
 Expected<Audio> readWav(const std::string &path);
 
 /// `samples` at `from` samples a second resampled to `to` (band-limited
 /// interpolation: a Hann-windowed sinc of 16 zero crossings, its cutoff the
-/// lower of the two Nyquist frequencies, so downsampling does not alias).
+/// lower of the two Nyquist frequencies, so downsampling does not alias);
+/// at most the first `limit` samples of the result (a file claiming 1 sample
+/// a second must not become billions of samples).
 std::vector<float> resample(const std::vector<float> &samples, int64_t from,
-                            int64_t to);
+                            int64_t to, size_t limit);
 
 /// Writes 16-bit PCM mono (samples clamped to [-1, 1)) atomically.
 Error writeWav(const std::string &path, const Audio &audio);

@@ -83,6 +83,9 @@ TEST(WavTest, BadFilesGetOneLineErrors) {
   EXPECT_TRUE(contains(error(wavBytes({1, 2}, 3)),
                        "compressed or floating-point audio (format 3)"));
   EXPECT_TRUE(contains(error(wavBytes({})), "'x.wav' holds no samples"));
+  EXPECT_TRUE(contains(error(wavBytes({1, 2}, 1, 1, 1)),
+                       "'x.wav' says its rate is 1 samples a second; audio "
+                       "has 1000 to 768000"));
   EXPECT_TRUE(contains(error(wavBytes({1, 2}, 1, 1, 8000, 16, 400)),
                        "'x.wav' is truncated: its data chunk says 400 bytes, "
                        "4 follow"));
@@ -103,7 +106,8 @@ TEST(WavTest, ResamplesBandLimited) {
   };
   for (auto [hz, from, to] :
        {std::tuple{440.0, 22050, 8000}, std::tuple{3000.0, 8000, 16000}}) {
-    std::vector<float> y = resample(tone(hz, from, size_t(from)), from, to);
+    std::vector<float> y =
+        resample(tone(hz, from, size_t(from)), from, to, size_t(to));
     ASSERT_EQ(y.size(), size_t(to));
     std::vector<float> want = tone(hz, to, size_t(to));
     double worst = 0;
@@ -113,11 +117,17 @@ TEST(WavTest, ResamplesBandLimited) {
   }
   // What lies above the new Nyquist frequency is filtered out, not aliased:
   // a 6,000 Hz tone resampled from 22,050 to 8,000 Hz all but vanishes.
-  std::vector<float> high = resample(tone(6000, 22050, 22050), 22050, 8000);
+  std::vector<float> high =
+      resample(tone(6000, 22050, 22050), 22050, 8000, 8000);
   double peak = 0;
   for (size_t i = 100; i + 100 < high.size(); ++i)
     peak = std::max(peak, std::abs(double(high[i])));
   EXPECT_LT(peak, 0.02);
+  // Found by fuzzing: a header claiming 1 sample a second upsampled to 8 kHz
+  // made 8,000 samples of each one; only the samples asked for are made.
+  std::vector<float> slow =
+      resample(std::vector<float>(100000, 0.5f), 1, 8000, 16);
+  EXPECT_EQ(slow.size(), 16u);
 }
 
 TEST(WavTest, ListsFeedAFloatInputCroppedOrPadded) {
