@@ -14,8 +14,8 @@ namespace kiln::rt {
 namespace {
 
 /// A conversation held in a step entry's carries: the turns so far (each
-/// ending with a newline) and the ids the step has read since its caches
-/// were last zeroed (the kept turns, then what is being written).
+/// ending with a newline) and how many ids the step has read since its
+/// caches were last zeroed (the kept turns, then what is being written).
 class Conversation {
 public:
   Conversation(Model &model, const Stepper &stepper, const Vocabulary &vocab,
@@ -42,7 +42,7 @@ public:
   /// overflow, the oldest turns are dropped and the rest read again. False
   /// if `text` and `reserve` alone do not fit.
   bool read(const std::vector<int32_t> &text, int64_t reserve) {
-    if (int64_t(read_.size() + text.size()) + reserve > context_) {
+    if (int64_t(read_ + text.size()) + reserve > context_) {
       size_t kept = 0, first = turns_.size();
       while (first > 0 &&
              int64_t(kept + turns_[first - 1].size() + text.size()) + reserve <=
@@ -68,9 +68,9 @@ public:
     *static_cast<int32_t *>(stepper_.input->data()) = id;
     model_.setNoise(++calls_, seed_);
     model_.run(stepper_.entry->name);
-    read_.push_back(id);
+    ++read_;
   }
-  int64_t room() const { return context_ - int64_t(read_.size()); }
+  int64_t room() const { return context_ - int64_t(read_); }
 
   /// The carries, the last scores and what was read, to come back to
   /// (scoring writes a turn, then reads the recorded one instead).
@@ -86,7 +86,7 @@ public:
       s.carries.emplace_back(static_cast<const char *>(t.data()), t.numBytes());
     s.scores.assign(static_cast<const char *>(stepper_.scores->data()),
                     stepper_.scores->numBytes());
-    s.read = read_.size();
+    s.read = read_;
     s.calls = calls_;
     return s;
   }
@@ -95,14 +95,14 @@ public:
       std::memcpy(model_.carries[i].data(), s.carries[i].data(),
                   s.carries[i].size());
     std::memcpy(stepper_.scores->data(), s.scores.data(), s.scores.size());
-    read_.resize(s.read);
+    read_ = s.read;
     calls_ = s.calls;
   }
 
 private:
   void restart() {
     model_.resetCarries();
-    read_.clear();
+    read_ = 0;
   }
 
   Model &model_;
@@ -112,7 +112,8 @@ private:
   uint64_t seed_;
   uint64_t calls_ = 0;
   std::vector<std::vector<int32_t>> turns_;
-  std::vector<int32_t> read_;
+  /// How many ids the step has read since its caches were last zeroed.
+  size_t read_ = 0;
 };
 
 /// Writes a system turn after the "S: " just read: characters drawn from
