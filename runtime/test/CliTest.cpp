@@ -343,15 +343,24 @@ TEST(TrainTest, ResumeRejectsAnotherModelsCheckpoint) {
   EXPECT_TRUE(contains(j.err, "junk.st' is not a checkpoint")) << j.err;
 }
 
+namespace {
+
+/// Images with one huge (finite) pixel, which overflows the logits: the loss
+/// becomes NaN. Written to DATA's bad-x.npy.
+void writeOverflowingImages(TinyData &data) {
+  std::vector<float> images(24 * 3, 0.5f);
+  images[17 * 3 + 1] = std::numeric_limits<float>::max();
+  writeBytes(data.file("bad-x.npy"), f32Npy(images, "(24, 3)"));
+}
+
+} // namespace
+
 TEST(TrainTest, NanLossStopsWithoutOverwritingTheCheckpoint) {
   TinyData data;
   ASSERT_EQ(
       runCli({"train", "--quiet", "--checkpoint", data.file("c.st")}).code, 0);
   std::string good = readBytes(data.file("c.st"));
-  // A huge (finite) pixel overflows the logits: the loss becomes NaN.
-  std::vector<float> images(24 * 3, 0.5f);
-  images[17 * 3 + 1] = std::numeric_limits<float>::max();
-  writeBytes(data.file("bad-x.npy"), f32Npy(images, "(24, 3)"));
+  writeOverflowingImages(data);
   CliResult r = runCli({"train", "--data", "image=" + data.file("bad-x.npy"),
                         "--checkpoint", data.file("c.st"), "--metrics",
                         data.file("m.csv")});
@@ -370,9 +379,7 @@ TEST(TrainTest, CheckNumericsNamesTheFirstNonFiniteTensor) {
   ASSERT_EQ(
       runCli({"train", "--quiet", "--checkpoint", data.file("c.st")}).code, 0);
   std::string good = readBytes(data.file("c.st"));
-  std::vector<float> images(24 * 3, 0.5f);
-  images[17 * 3 + 1] = std::numeric_limits<float>::max();
-  writeBytes(data.file("bad-x.npy"), f32Npy(images, "(24, 3)"));
+  writeOverflowingImages(data);
   CliResult r = runCli({"train", "--data", "image=" + data.file("bad-x.npy"),
                         "--checkpoint", data.file("c.st"), "--check-numerics"});
   EXPECT_EQ(r.code, 1);
