@@ -136,13 +136,6 @@ std::vector<int32_t> writeReply(Conversation &c, int32_t newline,
   }
 }
 
-std::string text(const std::vector<int32_t> &ids, const Vocabulary &vocab) {
-  std::u32string s;
-  for (int32_t id : ids)
-    s += vocab.chars[size_t(id)];
-  return encodeUtf8(s);
-}
-
 /// `prefix` + `line` + newline as ids (the prefix's and the newline's are
 /// in the vocabulary: runChat checks); an error names a character of `line`
 /// outside it.
@@ -258,7 +251,7 @@ Error score(Conversation &c, const Vocabulary &vocab, int32_t newline,
         fmt::print(console.out,
                    "{}: the recorded turn is {:?}, the model "
                    "wrote {:?}\n",
-                   what, text(want, vocab), text(wrote, vocab));
+                   what, vocab.decode(want), vocab.decode(wrote));
       exact += right;
       allRight &= right;
       // The recorded turn, read a character at a time: its log-likelihood.
@@ -355,7 +348,7 @@ Error talk(Conversation &c, const Vocabulary &vocab, int32_t newline,
     said.insert(said.end(), reply.begin(), reply.end());
     c.endTurn(std::move(said));
     reply.pop_back(); // the newline
-    fmt::print(console.out, "{}\n", text(reply, vocab));
+    fmt::print(console.out, "{}\n", vocab.decode(reply));
     std::fflush(console.out);
     if (ch == EOF)
       break;

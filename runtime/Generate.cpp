@@ -50,13 +50,9 @@ Expected<Vocabulary> loadStepper(Model &model, const Stepper &stepper,
       checkpoint, model.manifest(), model.params, model.state, false);
   if (!info)
     return info.takeError();
-  if (info->vocab.empty())
-    return makeError("'{}' holds no vocabulary (kiln.vocab): it was not "
-                     "written by training on a text source",
-                     checkpoint);
-  Expected<Vocabulary> vocab = Vocabulary::fromUtf8(info->vocab);
+  Expected<Vocabulary> vocab = checkpointVocabulary(checkpoint, *info);
   if (!vocab)
-    return makeError("'{}': {}", checkpoint, vocab.error().message());
+    return vocab.takeError();
   size_t classes = size_t(stepper.scores->numElements());
   if (vocab->size() > classes)
     return makeError("'{}' has a vocabulary of {} characters but the step "

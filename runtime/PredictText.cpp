@@ -120,13 +120,13 @@ Error runPredictText(Model &model, const PredictOptions &options,
     return input.takeError();
   int64_t batch = model.batchSize(), length = (*input)->shape[1];
   std::vector<const Tensor *> outs = printedOutputs(model, *entry, console);
-  Expected<CheckpointInfo> info = loadParameters(model, options.checkpoint);
-  if (!info)
-    return info.takeError();
-  Expected<Vocabulary> vocab = checkpointVocabulary(options.checkpoint, *info);
-  if (!vocab)
-    return vocab.takeError();
-  Expected<ClassNames> classes = checkpointClasses(options.checkpoint, *info);
+  Expected<TextParameters> loaded =
+      loadTextParameters(model, options.checkpoint);
+  if (!loaded)
+    return loaded.takeError();
+  const Vocabulary &vocab = loaded->vocab;
+  Expected<ClassNames> classes =
+      checkpointClasses(options.checkpoint, loaded->info);
   if (!classes)
     return classes.takeError();
 
@@ -145,7 +145,7 @@ Error runPredictText(Model &model, const PredictOptions &options,
       text->resize(size_t(length - 2));
     }
     std::vector<int32_t> row(static_cast<size_t>(length));
-    Expected<bool> fits = encodeLine(*text, *vocab, what, row.data(), length);
+    Expected<bool> fits = encodeLine(*text, vocab, what, row.data(), length);
     if (!fits)
       return Error::usage(fits.error().message());
     rows.push_back(std::move(row));

@@ -147,6 +147,17 @@ Expected<CheckpointInfo> loadParameters(Model &model,
   return info;
 }
 
+Expected<TextParameters> loadTextParameters(Model &model,
+                                            const std::string &checkpoint) {
+  Expected<CheckpointInfo> info = loadParameters(model, checkpoint);
+  if (!info)
+    return info.takeError();
+  Expected<Vocabulary> vocab = checkpointVocabulary(checkpoint, *info);
+  if (!vocab)
+    return vocab.takeError();
+  return TextParameters{std::move(*info), std::move(*vocab)};
+}
+
 Error runSample(Model &model, const SampleOptions &options,
                 const Console &console) {
   const Manifest &m = model.manifest();
@@ -271,14 +282,13 @@ Error reconstructLines(Model &model, const EntrySpec &entry,
       entrySources(m, entry, options.inputs);
   if (!sources)
     return sources.takeError();
-  Expected<CheckpointInfo> info = loadParameters(model, options.checkpoint);
-  if (!info)
-    return info.takeError();
-  Expected<Vocabulary> vocab = checkpointVocabulary(options.checkpoint, *info);
-  if (!vocab)
-    return vocab.takeError();
+  Expected<TextParameters> loaded =
+      loadTextParameters(model, options.checkpoint);
+  if (!loaded)
+    return loaded.takeError();
+  const Vocabulary &vocab = loaded->vocab;
   // The test split: of a lines or text file, its held-out part.
-  Expected<Dataset> data = loadDataset(m, *sources, "test", &*vocab);
+  Expected<Dataset> data = loadDataset(m, *sources, "test", &vocab);
   if (!data)
     return data.takeError();
   for (const std::string &note : data->notes)
@@ -296,8 +306,8 @@ Error reconstructLines(Model &model, const EntrySpec &entry,
     return writeArray(options.output, decoded, n, console);
   std::string text;
   for (int64_t i = 0; i < n; ++i)
-    text += fmt::format("  {}\n> {}\n", decodeLine(lines, i, *vocab, 1),
-                        decodeLine(decoded, i, *vocab));
+    text += fmt::format("  {}\n> {}\n", decodeLine(lines, i, vocab, 1),
+                        decodeLine(decoded, i, vocab));
   if (options.output.empty()) {
     std::fputs(text.c_str(), console.out);
     std::fflush(console.out);

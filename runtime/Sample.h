@@ -32,6 +32,14 @@ inline constexpr int64_t kMaxImageScale = 16;
 /// ones are an error.
 Expected<CheckpointInfo> loadParameters(Model &model,
                                         const std::string &checkpoint);
+/// loadParameters, and the vocabulary the checkpoint's character ids mean
+/// (checkpointVocabulary): what the commands that read or write text need.
+struct TextParameters {
+  CheckpointInfo info;
+  Vocabulary vocab;
+};
+Expected<TextParameters> loadTextParameters(Model &model,
+                                            const std::string &checkpoint);
 struct SampleOptions {
   std::string checkpoint;
   /// FILE.png (an image grid), FILE.npy (the examples as an array),

@@ -131,6 +131,13 @@ int32_t Vocabulary::id(char32_t c) const {
   return it != chars.end() && *it == c ? int32_t(it - chars.begin()) : -1;
 }
 
+std::string Vocabulary::decode(const std::vector<int32_t> &ids) const {
+  std::u32string text;
+  for (int32_t id : ids)
+    text += chars[size_t(id)];
+  return encodeUtf8(text);
+}
+
 Vocabulary Vocabulary::of(std::u32string_view text) {
   std::vector<bool> seen(0x110000);
   for (char32_t c : text)

@@ -44,6 +44,8 @@ struct Vocabulary {
   int32_t id(char32_t c) const;
   /// Builds the vocabulary of `text`.
   static Vocabulary of(std::u32string_view text);
+  /// The text of `ids` (each in [0, size())) as UTF-8.
+  std::string decode(const std::vector<int32_t> &ids) const;
   /// Stored as UTF-8 (in checkpoints).
   std::string utf8() const { return encodeUtf8(chars); }
   static Expected<Vocabulary> fromUtf8(std::string_view bytes);

@@ -295,14 +295,6 @@ decode(Translator &tr, const std::vector<std::vector<int32_t>> &sources,
   return results;
 }
 
-std::string toText(const std::vector<int32_t> &tokens,
-                   const Vocabulary &vocab) {
-  std::u32string text;
-  for (int32_t id : tokens)
-    text += vocab.chars[size_t(id)];
-  return encodeUtf8(text);
-}
-
 /// `text` as a source row; an error if it does not fit or holds a character
 /// outside the vocabulary.
 Expected<std::vector<int32_t>> encodeSource(const Translator &tr,
@@ -340,17 +332,16 @@ Error runTranslate(Model &model, const TranslateOptions &options,
     return Error::usage(fmt::format("--beam {} needs more rows than the "
                                     "translate block's batch of {}",
                                     options.beam, tr->batch));
-  Expected<CheckpointInfo> info = loadParameters(model, options.checkpoint);
-  if (!info)
-    return info.takeError();
-  Expected<Vocabulary> vocab = checkpointVocabulary(options.checkpoint, *info);
-  if (!vocab)
-    return vocab.takeError();
-  if (int64_t(vocab->size()) > tr->classes)
+  Expected<TextParameters> loaded =
+      loadTextParameters(model, options.checkpoint);
+  if (!loaded)
+    return loaded.takeError();
+  const Vocabulary &vocab = loaded->vocab;
+  if (int64_t(vocab.size()) > tr->classes)
     return makeError("the checkpoint's vocabulary has {} tokens but the "
                      "translate entry scores {}",
-                     vocab->size(), tr->classes);
-  tr->vocab = &*vocab;
+                     vocab.size(), tr->classes);
+  tr->vocab = &vocab;
 
   if (!options.sentences.empty()) {
     std::vector<std::vector<int32_t>> sources;
@@ -370,7 +361,7 @@ Error runTranslate(Model &model, const TranslateOptions &options,
     }
     for (const std::vector<int32_t> &tokens :
          decode(*tr, sources, options.beam))
-      fmt::print(console.out, "{}\n", toText(tokens, *vocab));
+      fmt::print(console.out, "{}\n", vocab.decode(tokens));
     std::fflush(console.out);
     return Error::success();
   }
@@ -423,7 +414,7 @@ Error runTranslate(Model &model, const TranslateOptions &options,
         sources.begin() + long(start),
         sources.begin() + long(std::min(sources.size(), start + chunk)));
     for (const std::vector<int32_t> &tokens : decode(*tr, part, options.beam))
-      translations.push_back(toText(tokens, *vocab));
+      translations.push_back(vocab.decode(tokens));
     if (progress)
       console.print("translated {}/{}\n", translations.size(), sources.size());
   }
