@@ -169,22 +169,16 @@ Expected<std::vector<Recorded>> readConversations(const std::string &path) {
     return all.takeError();
   std::vector<Recorded> out;
   Recorded current;
-  size_t lineNo = 0;
   auto flush = [&] {
     if (!current.lines.empty())
       out.push_back(std::move(current));
     current = Recorded();
   };
   std::u32string_view user(kUserPrefix), system(kSystemPrefix);
-  for (size_t start = 0; start < all->size();) {
-    size_t end = all->find(U'\n', start);
-    if (end == std::u32string::npos)
-      end = all->size();
-    std::u32string line = all->substr(start, end - start);
-    start = end + 1;
-    ++lineNo;
-    if (!line.empty() && line.back() == U'\r')
-      line.pop_back();
+  std::vector<std::u32string_view> lines = splitLines(*all);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::u32string_view line = lines[i];
+    size_t lineNo = i + 1;
     if (line.empty()) {
       flush();
       continue;
@@ -196,7 +190,7 @@ Expected<std::vector<Recorded>> readConversations(const std::string &path) {
                        path, lineNo);
     if (current.lines.empty())
       current.firstLine = lineNo;
-    current.lines.push_back(std::move(line));
+    current.lines.emplace_back(line);
   }
   flush();
   if (out.empty())

@@ -126,6 +126,19 @@ std::string describeChar(char32_t c) {
   return code + " '" + encodeUtf8(std::u32string(1, c)) + "'";
 }
 
+std::vector<std::u32string_view> splitLines(std::u32string_view text) {
+  std::vector<std::u32string_view> lines;
+  for (size_t start = 0; start < text.size();) {
+    size_t end = std::min(text.find(U'\n', start), text.size());
+    std::u32string_view line = text.substr(start, end - start);
+    if (!line.empty() && line.back() == U'\r')
+      line.remove_suffix(1);
+    lines.push_back(line);
+    start = end + 1;
+  }
+  return lines;
+}
+
 int32_t Vocabulary::id(char32_t c) const {
   auto it = std::lower_bound(chars.begin(), chars.end(), c);
   return it != chars.end() && *it == c ? int32_t(it - chars.begin()) : -1;
@@ -196,22 +209,15 @@ Expected<LineSplit> readLineSplit(const std::string &path, double heldOut) {
   if (!text)
     return text.takeError();
   std::vector<std::u32string> lines;
-  size_t start = 0;
-  while (start < text->size()) {
-    size_t end = text->find(U'\n', start);
-    if (end == std::u32string::npos)
-      end = text->size();
-    std::u32string line = text->substr(start, end - start);
-    if (!line.empty() && line.back() == U'\r')
-      line.pop_back();
-    for (char32_t c : line)
+  std::vector<std::u32string_view> fileLines = splitLines(*text);
+  for (size_t i = 0; i < fileLines.size(); ++i) {
+    for (char32_t c : fileLines[i])
       if (c == kPaddingChar || c == kBoundaryChar)
         return makeError("'{}' line {}: character {} is reserved (padding "
                          "and line boundaries)",
-                         path, lines.size() + 1, describeChar(c));
-    if (!line.empty())
-      lines.push_back(std::move(line));
-    start = end + 1;
+                         path, i + 1, describeChar(c));
+    if (!fileLines[i].empty())
+      lines.emplace_back(fileLines[i]);
   }
   if (lines.size() < 2)
     return makeError("'{}' holds {} non-empty lines; lines to learn from "
@@ -245,16 +251,10 @@ Expected<PairsFile> readPairs(const std::string &path) {
   if (!text)
     return text.takeError();
   PairsFile file;
-  size_t start = 0, lineNo = 0;
-  while (start < text->size()) {
-    size_t end = text->find(U'\n', start);
-    if (end == std::u32string::npos)
-      end = text->size();
-    std::u32string_view line(text->data() + start, end - start);
-    start = end + 1;
-    ++lineNo;
-    if (!line.empty() && line.back() == U'\r')
-      line.remove_suffix(1);
+  std::vector<std::u32string_view> lines = splitLines(*text);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::u32string_view line = lines[i];
+    size_t lineNo = i + 1;
     if (line.empty())
       continue;
     std::vector<std::u32string> row;

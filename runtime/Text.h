@@ -32,6 +32,10 @@ std::string encodeUtf8(std::u32string_view text);
 /// those bytes back.
 std::u32string decodeUtf8Lenient(std::string_view bytes);
 std::string encodeUtf8Lenient(std::u32string_view text);
+/// The lines of `text`: split at each newline, a trailing carriage return
+/// dropped, empty lines kept (element k is line k + 1); no line after a final
+/// newline.
+std::vector<std::u32string_view> splitLines(std::u32string_view text);
 /// `U+00E9 'é'`, or `U+000A (a newline)`, for messages.
 std::string describeChar(char32_t c);
 

@@ -358,3 +358,17 @@ TEST(TextTest, ClassNamesRoundTripAsLines) {
   EXPECT_FALSE(ClassNames::fromUtf8("de\nfr"));
   EXPECT_FALSE(ClassNames::fromUtf8("d\xff\n"));
 }
+
+TEST(TextTest, SplitLinesKeepsEmptyLinesAndDropsCarriageReturns) {
+  std::vector<std::u32string_view> lines = splitLines(U"a\r\n\nb\r\nc");
+  EXPECT_EQ(lines, (std::vector<std::u32string_view>{U"a", U"", U"b", U"c"}));
+  EXPECT_TRUE(splitLines(U"").empty());
+  EXPECT_EQ(splitLines(U"x\n").size(), 1u);
+  // A lines file's errors count every line of the file, empty ones too.
+  TempDir dir;
+  writeBytes(dir.file("blank.txt"), "first\n\nthird \x03\n");
+  Expected<LineSplit> split = readLineSplit(dir.file("blank.txt"), 0.5);
+  ASSERT_FALSE(split);
+  EXPECT_TRUE(contains(split.error().message(), "line 3: character U+0003"))
+      << split.error().message();
+}
