@@ -32,7 +32,8 @@ import os
 import sys
 
 from catalogs import (catalogs, clean, die, english_hash, entries, is_test,
-                      read_packages, write_atomically)
+                      read_packages)
+from datafiles import write_lines_atomically
 
 # Label -> the locale directories read for it (Portuguese: Portugal and
 # Brazil). Twelve languages in the Latin alphabet, among them close pairs
@@ -121,9 +122,9 @@ def main():
                 sorted((sha(line), line) for line in (f"{l}\t{t}" for l, t in rows))]
 
     os.makedirs(out, exist_ok=True)
-    write_atomically(os.path.join(out, "train.tsv"), lines(train_rows))
-    write_atomically(os.path.join(out, "test.tsv"), lines(kept_test))
-    write_atomically(
+    write_lines_atomically(os.path.join(out, "train.tsv"), lines(train_rows))
+    write_lines_atomically(os.path.join(out, "test.tsv"), lines(kept_test))
+    write_lines_atomically(
         os.path.join(out, "SOURCES"),
         ["# package\tversion\tmessages taken per language (from the .deb)"]
         + sources

@@ -24,8 +24,9 @@ import collections
 import os
 import sys
 
-from catalogs import (catalogs, clean, die, english_hash, entries,
-                      is_test, read_packages, write_atomically)
+from catalogs import (catalogs, clean, die, english_hash, entries, is_test,
+                      read_packages)
+from datafiles import write_lines_atomically
 
 MAX_LEN = 120
 TEST_MODULUS = 20
@@ -78,11 +79,11 @@ def main():
         die(f"too few pairs ({len(train)} train, {len(kept_test)} test)")
 
     os.makedirs(out, exist_ok=True)
-    write_atomically(os.path.join(out, "train.tsv"),
+    write_lines_atomically(os.path.join(out, "train.tsv"),
                      (f"{en}\t{de}" for en, de in train))
-    write_atomically(os.path.join(out, "test.tsv"),
+    write_lines_atomically(os.path.join(out, "test.tsv"),
                      (f"{en}\t{de}" for en, de in kept_test))
-    write_atomically(
+    write_lines_atomically(
         os.path.join(out, "SOURCES"),
         ["# package\tversion\tmessages\ttaken\tcatalogs (German, from the .deb)"]
         + sources

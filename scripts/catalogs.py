@@ -134,11 +134,3 @@ def is_test(en, modulus):
     """Whether the messages of English sentence EN are held out: the first 8
     bytes of its SHA-256 as a big-endian number, modulo MODULUS, are 0."""
     return int.from_bytes(english_hash(en)[:8], "big") % modulus == 0
-
-
-def write_atomically(path, lines):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        for line in lines:
-            f.write(line + "\n")
-    os.replace(tmp, path)

@@ -33,6 +33,8 @@ import os
 import random
 import sys
 
+from datafiles import write_text_atomically
+
 TRAIN, TEST = 12000, 500
 DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
         "sunday"]
@@ -206,13 +208,6 @@ class Dialogue:
             return self.lines
 
 
-def write_atomically(path, text):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def main():
     if len(sys.argv) != 2:
         sys.exit("dialogues.py: error: usage: dialogues.py OUT")
@@ -230,9 +225,9 @@ def main():
     for part in ("train", "test"):
         dialogues = [Dialogue(rng, name).run() for name in names[part]]
         texts[part] = "".join("\n".join(d) + "\n\n" for d in dialogues)
-        write_atomically(os.path.join(out, f"{part}.txt"), texts[part])
+        write_text_atomically(os.path.join(out, f"{part}.txt"), texts[part])
     distinct = {part: len(set(names[part])) for part in names}
-    write_atomically(os.path.join(out, "SOURCES"),
+    write_text_atomically(os.path.join(out, "SOURCES"),
                      f"# scripts/dialogues.py: {TRAIN} training dialogues"
                      f" ({len(texts['train'])} characters, {distinct['train']}"
                      f" distinct user names), {TEST} test dialogues"

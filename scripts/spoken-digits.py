@@ -27,6 +27,8 @@ import wave
 
 import numpy as np
 
+from datafiles import write_lines_atomically
+
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven",
           "eight", "nine"]
 ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan",
@@ -88,14 +90,6 @@ def speak(voice, speed, pitch, word, path):
     return len(y)
 
 
-def write_atomically(path, lines):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        for line in lines:
-            f.write(line + "\n")
-    os.replace(tmp, path)
-
-
 def main():
     if len(sys.argv) != 2:
         die("usage: spoken-digits.py OUT")
@@ -121,12 +115,12 @@ def main():
                                                       "wav/" + name))
     if len(train) < 2000 or len(test) < 500:
         die(f"too few clips ({len(train)} train, {len(test)} test)")
-    write_atomically(os.path.join(out, "train.tsv"),
+    write_lines_atomically(os.path.join(out, "train.tsv"),
                      [f"{d}\t{p}" for _, d, p in sorted(train)])
-    write_atomically(os.path.join(out, "test.tsv"),
+    write_lines_atomically(os.path.join(out, "test.tsv"),
                      [f"{d}\t{p}" for _, d, p in sorted(test)])
     lengths = np.array(lengths) / RATE
-    write_atomically(os.path.join(out, "SOURCES"),
+    write_lines_atomically(os.path.join(out, "SOURCES"),
                      [f"# {version}",
                       f"# {RATE} Hz 16-bit mono; clip seconds: min"
                       f" {lengths.min():.2f}, median {np.median(lengths):.2f},"
