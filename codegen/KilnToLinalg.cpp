@@ -57,7 +57,8 @@ struct KilnToLinalgPass : kiln::impl::KilnToLinalgBase<KilnToLinalgPass> {
 
     unsigned count = 0;
     module.walk([&](Operation *op) {
-      if (isa<kiln::KilnDialect>(op->getDialect()) && !isa<kiln::ParamOp>(op))
+      if (isa<kiln::KilnDialect>(op->getDialect()) &&
+          !isa<kiln::ParamOp, kiln::AllReduceOp>(op))
         ++count;
     });
 
@@ -68,7 +69,9 @@ struct KilnToLinalgPass : kiln::impl::KilnToLinalgBase<KilnToLinalgPass> {
                            memref::MemRefDialect, func::FuncDialect,
                            scf::SCFDialect, vector::VectorDialect>();
     target.addIllegalDialect<kiln::KilnDialect>();
-    target.addLegalOp<kiln::ParamOp>();
+    // A data-parallel step's all-reduce becomes a runtime call during
+    // bufferization (codegen/AllReduce.cpp).
+    target.addLegalOp<kiln::ParamOp, kiln::AllReduceOp>();
 
     RewritePatternSet patterns(ctx);
     lowering::populateElementwisePatterns(patterns);

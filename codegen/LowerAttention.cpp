@@ -78,10 +78,12 @@ public:
     vectorType = VectorType::get({lanes}, element);
   }
 
-  /// Drops probabilities with `rate` under the i32 key `key` (ir/Random.h).
-  void setDropout(Value key, double rate) {
+  /// Drops probabilities with `rate` under the i32 key `key` (ir/Random.h),
+  /// numbering them from the i32 `base` (buildShardBase).
+  void setDropout(Value key, double rate, Value base) {
     dropKey = key;
     dropRate = rate;
+    dropBase = base;
   }
 
   /// out [N, Tq, Dv] and lse [N, Tq] from q [N, Tq, D], k [N, Tk, D] and
@@ -343,7 +345,10 @@ private:
         loc, b.create<arith::AddIOp>(loc, mul(n, tq), i0), r);
     Value first =
         b.create<arith::AddIOp>(loc, mul(query, tk), add(j0, v * lanes));
-    Value counter = laneIndices(first, b.getI32Type());
+    Value counter = b.create<arith::AddIOp>(
+        loc, laneIndices(first, b.getI32Type()),
+        b.create<vector::BroadcastOp>(
+            loc, VectorType::get({lanes}, b.getI32Type()), dropBase));
     Value bits = randomBits24(b, loc, dropKey, counter);
     Value kept = b.create<arith::CmpIOp>(
         loc, arith::CmpIPredicate::uge, bits,
@@ -593,8 +598,9 @@ private:
   int64_t tile, chunks, perChunk;
   /// The key mask [N, Tk] (0 hides a key), or null.
   Value keyMask;
-  /// Dropout's key (an i32) and rate; no dropout without a key.
-  Value dropKey;
+  /// Dropout's key and first counter (i32s) and rate; no dropout without a
+  /// key.
+  Value dropKey, dropBase;
   double dropRate = 0;
   /// Elements per vector (the host's widest), and that vector type.
   int64_t lanes;
@@ -711,7 +717,8 @@ kernelFor(OpTy op, typename OpTy::Adaptor adaptor, OpBuilder &b, Location loc,
   if (adaptor.getHyper() && rate > 0)
     kernel.setDropout(
         buildRandomKey(b, loc, adaptor.getHyper(), op.getSalt(), Value()),
-        rate);
+        rate,
+        buildShardBase(b, loc, adaptor.getHyper(), s.batch * s.tq * s.tk));
   Value mask =
       keyMaskBuffer(b, loc, adaptor.getKeyMask(), op.getQuery().getType(), s);
   return {kernel, mask};

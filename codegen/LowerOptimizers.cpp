@@ -26,9 +26,11 @@ namespace {
 // Dropout
 //===----------------------------------------------------------------------===//
 
-/// The row-major index of the current element of a generic over `shape`, as
-/// an i32 counter (ir/Random.h numbers elements modulo 2^32).
-Value flatCounter(OpBuilder &b, Location loc, ArrayRef<int64_t> shape) {
+/// The counter of the current element of a generic over `shape`: `base`
+/// (buildShardBase) plus its row-major index, as an i32 (ir/Random.h numbers
+/// elements modulo 2^32).
+Value flatCounter(OpBuilder &b, Location loc, ArrayRef<int64_t> shape,
+                  Value base) {
   Index ix{b, loc};
   Value flat = ix.cst(0);
   int64_t stride = 1;
@@ -36,7 +38,8 @@ Value flatCounter(OpBuilder &b, Location loc, ArrayRef<int64_t> shape) {
     flat = ix.add(flat, ix.mul(ix.dim(d), stride));
     stride *= shape[d];
   }
-  return b.create<arith::IndexCastOp>(loc, b.getI32Type(), flat);
+  return b.create<arith::AddIOp>(
+      loc, b.create<arith::IndexCastOp>(loc, b.getI32Type(), flat), base);
 }
 
 /// Inverted dropout with the counter-based mask of ir/Random.h: element
@@ -60,10 +63,13 @@ struct DropoutLowering : OpConversionPattern<kiln::DropoutOp> {
     uint32_t threshold = dropThreshold(rate);
     RankedTensorType type = op.getType();
     Type element = type.getElementType();
+    Value base = buildShardBase(rewriter, loc, adaptor.getHyper(),
+                                type.getNumElements());
     Value result = buildElementwise(
         rewriter, loc, type, x, [&](OpBuilder &b, Location l, ValueRange args) {
           Scalar s{b, l};
-          Value u = randomBits24(b, l, key, flatCounter(b, l, type.getShape()));
+          Value u = randomBits24(b, l, key,
+                                 flatCounter(b, l, type.getShape(), base));
           Value drop = b.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, u,
                                                constU32(b, l, threshold));
           Value kept = s.div(args[0], s.cst(element, 1.0 - rate));
@@ -98,6 +104,8 @@ template <typename OpTy> struct RandomLowering : OpConversionPattern<OpTy> {
     RankedTensorType type = op.getType();
     Type element = type.getElementType();
     Type f32 = rewriter.getF32Type();
+    Value base = buildShardBase(rewriter, loc, adaptor.getHyper(),
+                                type.getNumElements());
     Value result = buildElementwise(
         rewriter, loc, type, ValueRange(),
         [&](OpBuilder &b, Location l, ValueRange) -> Value {
@@ -107,7 +115,7 @@ template <typename OpTy> struct RandomLowering : OpConversionPattern<OpTy> {
             return s.mul(b.create<arith::UIToFPOp>(l, f32, bits),
                          s.cst(f32, 1.0 / 16777216.0));
           };
-          Value counter = flatCounter(b, l, type.getShape());
+          Value counter = flatCounter(b, l, type.getShape(), base);
           Value v;
           if constexpr (kNormal) {
             Value two = constU32(b, l, 2);

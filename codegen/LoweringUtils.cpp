@@ -344,6 +344,16 @@ Value mix32(OpBuilder &b, Location loc, Value h) {
   return xorShift(h, 16);
 }
 
+Value buildShardBase(OpBuilder &b, Location loc, Value hyper,
+                     int64_t numElements) {
+  Value i = b.create<arith::ConstantIndexOp>(loc, KILN_HYPER_SHARD);
+  Value shard = b.create<arith::FPToUIOp>(
+      loc, b.getI32Type(), b.create<tensor::ExtractOp>(loc, hyper, i));
+  // ir/Random.h numbers elements modulo 2^32.
+  return b.create<arith::MulIOp>(
+      loc, shard, constU32(b, loc, static_cast<uint32_t>(numElements)));
+}
+
 Value buildRandomKey(OpBuilder &b, Location loc, Value hyper, int64_t salt,
                      Value stepTensor) {
   auto readU32 = [&](int64_t index) -> Value {

@@ -275,6 +275,13 @@ mlir::Value buildRandomKey(mlir::OpBuilder &b, mlir::Location loc,
                            mlir::Value hyper, int64_t salt,
                            mlir::Value stepTensor);
 
+/// The first counter of a random op over a tensor of `numElements` in this
+/// process's part of a data-parallel job's global batch: the hyper vector's
+/// shard times `numElements` (KILN_HYPER_SHARD; 0 alone), an i32 scalar that
+/// the op adds to each element's row-major index.
+mlir::Value buildShardBase(mlir::OpBuilder &b, mlir::Location loc,
+                           mlir::Value hyper, int64_t numElements);
+
 /// The bound under which randomBits24 drops an element with probability
 /// `rate` (dropped when bits / 2^24 < rate, compared exactly in integers):
 /// ceil(rate * 2^24).

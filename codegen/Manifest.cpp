@@ -468,6 +468,9 @@ std::string renderManifest(ModuleOp module, const AbiLayout &layout) {
     settings(os, opt, {"name"});
     os << "\n";
   }
+  for (const AbiEntry &entry : layout.entries)
+    if (entry.func->hasAttr(contract::kDataParallelAttr))
+      os << record::kParallel << " data\n";
   if (train) {
     os << record::kTrain;
     for (StringRef key : {"batch", "epochs", "seed"})

@@ -35,7 +35,10 @@ def KilnToLinalg : Pass<"kiln-to-linalg", "mlir::ModuleOp"> {
     "mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",
     "mlir::math::MathDialect", "mlir::scf::SCFDialect",
     "mlir::tensor::TensorDialect", "mlir::bufferization::BufferizationDialect",
-    "mlir::memref::MemRefDialect", "mlir::vector::VectorDialect"
+    "mlir::memref::MemRefDialect", "mlir::vector::VectorDialect",
+    // kiln.all_reduce, left for bufferization, becomes a call that passes
+    // an !llvm.ptr (codegen/AllReduce.cpp).
+    "mlir::func::FuncDialect", "mlir::LLVM::LLVMDialect"
   ];
   let options = [
     Option<"namedMatmul", "named-matmul", "bool", /*default=*/"true",

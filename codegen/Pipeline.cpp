@@ -86,6 +86,7 @@ void registerCodegenDialects(DialectRegistry &registry) {
   scf::registerBufferDeallocationOpInterfaceExternalModels(registry);
   tensor::registerBufferizableOpInterfaceExternalModels(registry);
   tensor::registerSubsetOpInterfaceExternalModels(registry);
+  registerAllReduceBufferization(registry);
   // The inliner (for @dealloc_helper, below) needs func's inliner interface.
   func::registerInlinerExtension(registry);
 }

@@ -84,6 +84,8 @@ void buildLoweringPipeline(mlir::OpPassManager &pm,
 /// buffer view flow). Contexts that run the pipeline must be created from a
 /// registry that went through this.
 void registerCodegenDialects(mlir::DialectRegistry &registry);
+/// kiln.all_reduce's bufferization into a runtime call (codegen/AllReduce.cpp).
+void registerAllReduceBufferization(mlir::DialectRegistry &registry);
 
 /// linalg elementwise fusion (with reshape propagation) that leaves
 /// contractions such as linalg.matmul named, so that they keep the vectorized

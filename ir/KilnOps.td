@@ -950,4 +950,32 @@ def Kiln_AdamUpdateOp : Kiln_Op<"adam_update",
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Data parallelism
+//===----------------------------------------------------------------------===//
+
+def Kiln_AllReduceOp : Kiln_Op<"all_reduce", [SameOperandsAndResultType,
+    MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "the mean of a tensor over the processes of a data-parallel job";
+  let description = [{
+    Every process of the job (the ranks of `mpirun -np N`) passes its own
+    `input`; each gets back the elementwise mean over all of them. The
+    runtime's `kiln_all_reduce_f32` / `kiln_all_reduce_f64`
+    (runtime/KilnABI.h) do the communication; a process that runs alone gets
+    its input back. `kiln-autodiff{data-parallel}` averages a training step's
+    gradients (and its loss, named loss terms and buffer updates) with one
+    such op over all of them, concatenated into one flat tensor, between the
+    backward pass and the optimizer update. Bufferization makes it one call
+    on the operand's buffer, updated in place. It communicates, so it is never
+    moved, merged or erased.
+
+    ```mlir
+    %mean = kiln.all_reduce %flat : tensor<101770xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
 #endif // KILN_OPS_TD

@@ -44,6 +44,15 @@ inline uint32_t randomStepKey(uint32_t key, uint32_t step) {
   return randomMix(key ^ (step + 1) * 0x165667b1u);
 }
 
+/// The counter of element 0 of a random op's tensor of `numElements` in part
+/// `shard` of a data-parallel job's global batch (the hyper vector's
+/// KILN_HYPER_SHARD; 0 alone): element i draws counter base + i, so with the
+/// batch as the tensor's outermost dimension each example draws what it would
+/// in one process holding the whole global batch.
+inline uint32_t randomShardBase(uint32_t shard, int64_t numElements) {
+  return shard * static_cast<uint32_t>(numElements);
+}
+
 /// The 24 random bits of counter `index` under `key`.
 inline uint32_t randomBits24(uint32_t key, uint32_t index) {
   return randomMix(key ^ index * 0x27d4eb2fu) >> 8;

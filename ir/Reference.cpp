@@ -91,7 +91,7 @@ struct AttentionRef {
   }
   /// With dropout: the key of the mask and the rate (ir/Random.h).
   bool dropping = false;
-  uint32_t dropKey = 0;
+  uint32_t dropKey = 0, dropBase = 0;
   double rate = 0;
 
   void setDropout(const RefTensor *hyper, double dropout, int64_t salt) {
@@ -101,12 +101,15 @@ struct AttentionRef {
     rate = dropout;
     dropKey = randomKey(uint32_t(hyper->data[KILN_HYPER_STEP]),
                         uint32_t(hyper->data[KILN_HYPER_SEED]), uint32_t(salt));
+    dropBase = randomShardBase(uint32_t(hyper->data[KILN_HYPER_SHARD]),
+                               batch * tq * tk);
   }
   /// The factor dropout puts on probability (n, i, j): 0 or 1 / (1 - rate).
   double keep(int64_t n, int64_t i, int64_t j) const {
     if (!dropping)
       return 1.0;
-    uint32_t index = uint32_t(((n * tq + i) * tk + j) & 0xffffffffu);
+    uint32_t index =
+        dropBase + uint32_t(((n * tq + i) * tk + j) & 0xffffffffu);
     return randomUniform(dropKey, index) < rate ? 0.0 : 1.0 / (1.0 - rate);
   }
   /// Whether query i of batch element n sees key j.
@@ -905,8 +908,10 @@ evaluateBlock(Block &block, ArrayRef<RefTensor> args,
             if (d.getStep())
               key = randomStepKey(key,
                                   uint32_t(int32_t(env[d.getStep()].data[0])));
+            uint32_t base = randomShardBase(
+                uint32_t(h.data[KILN_HYPER_SHARD]), r.size());
             for (int64_t i = 0; i < r.size(); ++i)
-              r.data[i] = randomUniform(key, uint32_t(i)) < rate
+              r.data[i] = randomUniform(key, base + uint32_t(i)) < rate
                               ? 0.0
                               : r.data[i] / (1 - rate);
           }
@@ -914,18 +919,20 @@ evaluateBlock(Block &block, ArrayRef<RefTensor> args,
         })
         .Case<RandomUniformOp, RandomNormalOp>([&](auto op) {
           // Without a hyper vector (in @forward), step and seed are 0.
-          uint32_t step = 0, seed = 0;
+          uint32_t step = 0, seed = 0, shard = 0;
           if (op.getHyper()) {
             const RefTensor &h = in(0);
             step = uint32_t(h.data[KILN_HYPER_STEP]);
             seed = uint32_t(h.data[KILN_HYPER_SEED]);
+            shard = uint32_t(h.data[KILN_HYPER_SHARD]);
           }
           uint32_t key = randomKey(step, seed, uint32_t(op.getSalt()));
           RefTensor r(op.getType().getShape());
+          uint32_t base = randomShardBase(shard, r.size());
           constexpr bool normal = std::is_same_v<decltype(op), RandomNormalOp>;
           for (int64_t i = 0; i < r.size(); ++i)
-            r.data[i] = normal ? randomNormal(key, uint32_t(i))
-                               : double(randomUniform(key, uint32_t(i)));
+            r.data[i] = normal ? randomNormal(key, base + uint32_t(i))
+                               : double(randomUniform(key, base + uint32_t(i)));
           results.push_back(std::move(r));
         })
         .Case([&](WarmupOp w) {

@@ -121,8 +121,58 @@ struct OptimizerConfig {
   }
 };
 
+/// Replaces every value VALUES point to by its mean over the processes of a
+/// data-parallel job: the values of each element type are flattened,
+/// concatenated and averaged by one kiln.all_reduce (one message per step
+/// instead of one per tensor), then cut back into their shapes.
+void averageOverProcesses(OpBuilder &b, Location loc,
+                          ArrayRef<Value *> values) {
+  SmallVector<Type> elementTypes;
+  for (Value *v : values) {
+    Type e = cast<RankedTensorType>(v->getType()).getElementType();
+    if (!llvm::is_contained(elementTypes, e))
+      elementTypes.push_back(e);
+  }
+  for (Type element : elementTypes) {
+    SmallVector<Value *> group;
+    SmallVector<Value> flat;
+    SmallVector<int64_t> sizes;
+    int64_t total = 0;
+    for (Value *v : values) {
+      auto type = cast<RankedTensorType>(v->getType());
+      if (type.getElementType() != element)
+        continue;
+      group.push_back(v);
+      sizes.push_back(type.getNumElements());
+      total += sizes.back();
+      auto flatType = RankedTensorType::get({sizes.back()}, element);
+      flat.push_back(type == flatType
+                         ? *v
+                         : b.create<ReshapeOp>(loc, flatType, *v).getResult());
+    }
+    auto flatType = RankedTensorType::get({total}, element);
+    Value all = flat.size() == 1
+                    ? flat.front()
+                    : b.create<ConcatOp>(loc, flat, /*axis=*/0).getResult();
+    Value mean = b.create<AllReduceOp>(loc, flatType, all);
+    SmallVector<Value> parts{mean};
+    if (group.size() > 1) {
+      SmallVector<Type> partTypes;
+      for (int64_t size : sizes)
+        partTypes.push_back(RankedTensorType::get({size}, element));
+      parts = b.create<SplitOp>(loc, partTypes, mean, /*axis=*/0, sizes)
+                  .getResults();
+    }
+    for (auto [v, part] : llvm::zip(group, parts))
+      *v = part.getType() == v->getType()
+               ? part
+               : b.create<ReshapeOp>(loc, v->getType(), part).getResult();
+  }
+}
+
 struct KilnAutodiffPass
     : public kiln::impl::KilnAutodiffBase<KilnAutodiffPass> {
+  using KilnAutodiffBase::KilnAutodiffBase;
   void runOnOperation() override;
 };
 
@@ -246,6 +296,33 @@ void KilnAutodiffPass::runOnOperation() {
   numGradientOps += built;
   numDifferentiated += params.size();
 
+  // The loss's named terms and stateful scans' carries pass through.
+  SmallVector<Value> passed;
+  for (unsigned r : passedResults)
+    passed.push_back((*returned)[r]);
+
+  // Data parallelism: each process has differentiated the mean loss of its
+  // part of the global batch (parts of equal size), so the mean of their
+  // gradients is the gradient of the global batch's mean loss. The loss,
+  // its terms and the buffers' new values (running statistics) are averaged
+  // with them in the same message, so every process reports the global
+  // batch's loss and keeps the same buffers; carries stay each process's own.
+  Value reportedLoss = loss;
+  if (dataParallel) {
+    SmallVector<Value *> averaged;
+    for (Value &g : *grads)
+      averaged.push_back(&g);
+    for (ParamOp p : params)
+      if (p.getBuffer() && assigned.count(p.getSymName()))
+        averaged.push_back(&assigned[p.getSymName()]);
+    averaged.push_back(&reportedLoss);
+    for (auto [i, r] : llvm::enumerate(passedResults))
+      if (forward.getResultAttr(r, contract::info(contract::Role::Term).attr))
+        averaged.push_back(&passed[i]);
+    averageOverProcesses(b, loc, averaged);
+    step->setAttr(contract::kDataParallelAttr, b.getUnitAttr());
+  }
+
   // Gradient-norm clipping, as torch.nn.utils.clip_grad_norm_.
   double clip = config->hyper.lookup("clip_norm");
   if (clip > 0 && !grads->empty()) {
@@ -319,8 +396,7 @@ void KilnAutodiffPass::runOnOperation() {
   }
   SmallVector<Value> results(newParams);
   llvm::append_range(results, newState);
-  results.push_back(loss);
-  for (unsigned r : passedResults)
-    results.push_back((*returned)[r]);
+  results.push_back(reportedLoss);
+  llvm::append_range(results, passed);
   b.create<func::ReturnOp>(loc, results);
 }

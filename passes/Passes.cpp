@@ -15,7 +15,7 @@ void kiln::buildKilnPipeline(mlir::OpPassManager &pm,
   if (options.fuse)
     pm.addPass(createKilnFuseAttention(KilnFuseAttentionOptions{
         options.reportMissedFusions, options.reportStats}));
-  pm.addPass(createKilnAutodiff());
+  pm.addPass(createKilnAutodiff(KilnAutodiffOptions{options.dataParallel}));
   pm.addPass(createKilnEntryPoints());
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());

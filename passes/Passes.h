@@ -26,6 +26,9 @@ struct KilnPipelineOptions {
   bool reportMissedFusions = false;
   /// One remark with the fusion counts.
   bool reportStats = false;
+  /// Average the training step's gradients over a data-parallel job's
+  /// processes (kiln-autodiff{data-parallel}; kilnc --mpi).
+  bool dataParallel = false;
 };
 
 /// Adds Kiln's graph-level pipeline (autodiff, entry points, cleanups, fusion)

@@ -15,7 +15,18 @@ def KilnAutodiff : Pass<"kiln-autodiff", "mlir::ModuleOp"> {
     the model inputs and the `hyper` vector, and returns the updated parameters
     and state and the loss (see runtime/KilnABI.h for the buffer conventions).
     The gradient rules are the ops' DifferentiableOpInterface implementations.
+
+    With `data-parallel`, each process of a data-parallel job runs the step on
+    its own part of the global batch: one `kiln.all_reduce` averages the
+    gradients, the loss, its named terms and the buffer updates over the
+    processes (concatenated into one flat tensor per element type) before
+    clipping and the optimizer, so every process applies the same update.
   }];
+  let options = [
+    Option<"dataParallel", "data-parallel", "bool", "false",
+           "Average the step's gradients over a data-parallel job's "
+           "processes before the optimizer update">,
+  ];
   let dependentDialects = ["mlir::func::FuncDialect", "kiln::KilnDialect"];
   let statistics = [
     Statistic<"numGradientOps", "gradient-ops", "Ops built by gradient rules">,

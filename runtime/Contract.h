@@ -496,6 +496,14 @@ inline constexpr char kManifestAttr[] = "kiln.manifest";
 /// On @train_step: the resolved optimizer ({name, hyper...}, every default
 /// filled) that kiln-autodiff built, which the manifest records.
 inline constexpr char kOptimizerAttr[] = "kiln.optimizer";
+/// On @train_step: it averages its gradients over the processes of a
+/// data-parallel job (kiln-autodiff{data-parallel}); the manifest says so with
+/// `parallel data`.
+inline constexpr char kDataParallelAttr[] = "kiln.data_parallel";
+/// The runtime functions a data-parallel train step calls
+/// (runtime/KilnABI.h), by element type.
+inline constexpr char kAllReduceF32[] = "kiln_all_reduce_f32";
+inline constexpr char kAllReduceF64[] = "kiln_all_reduce_f64";
 
 /// Manifest record kinds (the first field of a line).
 namespace record {
@@ -516,6 +524,7 @@ inline constexpr const char *kData = "data";
 inline constexpr const char *kEntry = "entry";
 inline constexpr const char *kArg = "arg";
 inline constexpr const char *kContext = "context";
+inline constexpr const char *kParallel = "parallel";
 } // namespace record
 
 //===----------------------------------------------------------------------===//

@@ -55,6 +55,9 @@
  *   data SPLIT INPUT FORMAT PATH [KEY=VALUE...]
  *       SPLIT: train | test; FORMAT: idx | npy | csv; PATH has no spaces
  *       (percent-encoded %20, %25)
+ *   parallel data                    the train entry averages its gradients
+ *                                    over a data-parallel job's processes
+ *                                    (kiln_all_reduce_*, below)
  *   entry NAME KIND                  KIND: train | eval | infer
  *   arg ROLE [NAME]                  the entry's next buffer; ROLE: param,
  *                                    state, input, output (named after their
@@ -71,6 +74,8 @@
 #ifndef KILN_RUNTIME_KILNABI_H
 #define KILN_RUNTIME_KILNABI_H
 
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -80,7 +85,13 @@ enum {
   KILN_HYPER_LR = 0,   /* learning rate for this step */
   KILN_HYPER_STEP = 1, /* 1-based step number (Adam's bias correction) */
   KILN_HYPER_SEED = 2, /* the seed mod 2^24 (dropout's masks, random ops) */
-  KILN_HYPER_COUNT = 4 /* the buffer's length; the rest is reserved, zero */
+  /* Which part of the global batch this process holds in a data-parallel
+   * job (its rank; 0 alone): a random op over a tensor of E elements numbers
+   * its elements from SHARD * E, so that with the batch as the tensor's
+   * outermost dimension every example draws the numbers it would draw in one
+   * process training on the whole global batch. */
+  KILN_HYPER_SHARD = 3,
+  KILN_HYPER_COUNT = 4 /* the buffer's length */
 };
 
 /* An entry point: takes the array of its buffers. */
@@ -94,6 +105,17 @@ const kiln_entry_fn *kiln_entries(void);
 void kiln_train_step(void **buffers);
 void kiln_eval_step(void **buffers);
 void kiln_predict(void **buffers);
+
+/* Data parallelism. The train entry of a model compiled with `kilnc --mpi`
+ * (manifest record `parallel data`) calls one of these once per step, after
+ * the backward pass and before the optimizer update, on one buffer holding
+ * the step's gradients, loss, loss terms and buffer updates: it must replace
+ * the COUNT values at DATA with their mean over the processes of the job
+ * (every process calling it with its own values). libkiln_runtime defines
+ * them; a program embedding the model (`--emit=lib`) that trains alone can
+ * leave the values as they are. */
+void kiln_all_reduce_f32(float *data, int64_t count);
+void kiln_all_reduce_f64(double *data, int64_t count);
 
 #ifdef __cplusplus
 }

@@ -6,9 +6,13 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/Cli.h"
+#include "runtime/Comm.h"
 #include "runtime/KilnABI.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <string>
+#include <thread>
 
 int main(int argc, char **argv) {
   // Large loops run on all cores through libomp, whose threads by default
@@ -22,8 +26,22 @@ int main(int argc, char **argv) {
   // delays no one. libomp reads this when it starts, at the first loop.
   if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("KMP_BLOCKTIME"))
     setenv("KMP_BLOCKTIME", "200us", /*overwrite=*/0);
+  // Several processes of a data-parallel job on one machine share its cores:
+  // unless the user chose, each runs cores / processes threads.
+  if (std::optional<int> local = kiln::rt::launcherLocalSize();
+      local && *local > 1 && !std::getenv("OMP_NUM_THREADS")) {
+    int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+    setenv("OMP_NUM_THREADS", std::to_string(std::max(1, cores / *local)).c_str(),
+           /*overwrite=*/0);
+  }
+  if (kiln::rt::Error e = kiln::rt::startCommunicator(&argc, &argv)) {
+    fmt::print(stderr, "error: {}\n", e.message());
+    return e.exitCode();
+  }
   kiln::rt::ModelAbi abi;
   abi.manifest = kiln_manifest();
   abi.entries = kiln_entries();
-  return kiln::rt::runMain(std::vector<std::string>(argv, argv + argc), abi);
+  int code = kiln::rt::runMain(std::vector<std::string>(argv, argv + argc), abi);
+  kiln::rt::stopCommunicator();
+  return code;
 }

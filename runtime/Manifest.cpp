@@ -235,6 +235,12 @@ Error Parser::parseRecord(const std::vector<std::string_view> &f) {
     m.generateContext = *n;
     return Error::success();
   }
+  if (kind == contract::record::kParallel) {
+    // `parallel data`; other kinds of parallelism would be other words.
+    if (f.size() == 2 && f[1] == "data")
+      m.dataParallel = true;
+    return Error::success();
+  }
   if (kind == contract::record::kLabels) {
     if (f.size() < 3 || f.size() > 5)
       return error("expected 'labels INPUT CLASSES [ignore=VALUE] [target]'");

@@ -134,6 +134,9 @@ struct Manifest {
   std::vector<LabelSpec> labels;
   /// The most positions the generate step reads (`context` record), or 0.
   int64_t generateContext = 0;
+  /// The train entry averages its gradients over a data-parallel job's
+  /// processes (`parallel data`; kilnc --mpi).
+  bool dataParallel = false;
   std::optional<OptimizerSpec> optimizer;
   /// The `train` record's batch: the batch of the train entry (else of the
   /// eval entry, else of the first entry that takes inputs).

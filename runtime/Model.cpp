@@ -157,18 +157,21 @@ void Model::run(std::string_view name) {
   call(size_t(entry));
 }
 
-void Model::setHyper(double lr, uint64_t step, uint64_t seed) {
+void Model::setHyper(double lr, uint64_t step, uint64_t seed,
+                     uint64_t shard) {
   float *hyper = hyper_.as<float>();
   std::memset(hyper, 0, contract::kHyperCount * sizeof(float));
   hyper[KILN_HYPER_LR] = float(lr);
   hyper[KILN_HYPER_STEP] = float(step);
   hyper[KILN_HYPER_SEED] = float(seed % (uint64_t(1) << 24));
+  hyper[KILN_HYPER_SHARD] = float(shard);
 }
 
 void Model::setNoise(uint64_t call, uint64_t seed) { setHyper(0, call, seed); }
 
-double Model::trainStep(double lr, uint64_t step, uint64_t seed) {
-  setHyper(lr, step, seed);
+double Model::trainStep(double lr, uint64_t step, uint64_t seed,
+                        uint64_t shard) {
+  setHyper(lr, step, seed, shard);
   run(contract::kTrainStepEntry);
   return readLoss();
 }

@@ -60,7 +60,10 @@ public:
   void setNoise(uint64_t call, uint64_t seed);
 
   /// Runs the train_step entry on the current input batch; returns the loss.
-  double trainStep(double lr, uint64_t step, uint64_t seed);
+  /// SHARD is the batch's part of a data-parallel job's global batch (the
+  /// process's rank; KILN_HYPER_SHARD).
+  double trainStep(double lr, uint64_t step, uint64_t seed,
+                   uint64_t shard = 0);
   /// Runs the eval_step entry on the current input batch; returns the loss
   /// and fills the outputs.
   double evalStep();
@@ -87,7 +90,7 @@ private:
   void call(size_t entry);
   /// Fills the hyper vector (KILN_HYPER_*; the seed mod 2^24, which f32
   /// holds exactly).
-  void setHyper(double lr, uint64_t step, uint64_t seed);
+  void setHyper(double lr, uint64_t step, uint64_t seed, uint64_t shard = 0);
 
   ModelAbi abi_;
   /// Per entry, its buffers in ABI order.

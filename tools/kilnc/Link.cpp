@@ -116,6 +116,12 @@ static LogicalResult beginOutput(StringRef outputPath,
 #define KILN_OPENMP_LIB_DIR "/usr/lib/llvm-19/lib"
 #endif
 
+#ifndef KILN_MPI_LINK_LIBRARIES
+#define KILN_MPI_LINK_LIBRARIES ""
+#endif
+
+bool kiln::canLinkMpi() { return StringRef(KILN_MPI_LINK_LIBRARIES) != ""; }
+
 LogicalResult kiln::linkExecutable(StringRef objectPath, StringRef outputPath,
                                    const LinkOptions &options) {
   std::string cxx = findCompiler(options);
@@ -128,6 +134,27 @@ LogicalResult kiln::linkExecutable(StringRef objectPath, StringRef outputPath,
     return fail("cannot find the Kiln runtime library '" + runtime +
                 "'; build Kiln first or set KILN_RUNTIME_DIR");
 
+  // libkiln_mpi whole: libkiln_runtime refers to its startMpi weakly, which
+  // would not pull it out of the archive.
+  std::vector<std::string> mpiArgs, mpiLibraries;
+  if (options.mpi) {
+    if (!canLinkMpi())
+      return fail("--mpi: this Kiln was built without MPI (install "
+                  "libopenmpi-dev, then configure and build Kiln again)");
+    SmallString<256> mpiRuntime(sys::path::parent_path(runtime));
+    sys::path::append(mpiRuntime, "libkiln_mpi.a");
+    if (!sys::fs::exists(mpiRuntime))
+      return fail("cannot find the Kiln MPI runtime library '" + mpiRuntime +
+                  "'; build Kiln first or set KILN_RUNTIME_DIR");
+    mpiArgs = {"-Wl,--whole-archive", mpiRuntime.str().str(),
+               "-Wl,--no-whole-archive"};
+    SmallVector<StringRef> libraries;
+    StringRef(KILN_MPI_LINK_LIBRARIES)
+        .split(libraries, ';', -1, /*KeepEmpty=*/false);
+    for (StringRef library : libraries)
+      mpiLibraries.push_back(library.str());
+  }
+
   // Link to a temporary file, then rename (or copy) it into place.
   OutputTarget target;
   SmallString<256> temp;
@@ -136,17 +163,17 @@ LogicalResult kiln::linkExecutable(StringRef objectPath, StringRef outputPath,
   // LLVM's OpenMP runtime for the parallel matmul loops (the __kmpc_* entry
   // points; GCC's libgomp lacks some of them). Debian ships no static libomp:
   // the rpath finds the shared one at run time.
-  std::vector<std::string> args = {cxx,
-                                   objectPath.str(),
-                                   runtime.str().str(),
-                                   "-lfmt",
+  std::vector<std::string> args = {cxx, objectPath.str()};
+  llvm::append_range(args, mpiArgs);
+  args.push_back(runtime.str().str());
+  llvm::append_range(args, mpiLibraries);
+  args.insert(args.end(), {"-lfmt",
                                    "-lz",
                                    "-lm",
                                    "-L" KILN_OPENMP_LIB_DIR,
                                    "-lomp",
-                                   "-Wl,-rpath," KILN_OPENMP_LIB_DIR,
-                                   "-o",
-                                   temp.str().str()};
+                           "-Wl,-rpath," KILN_OPENMP_LIB_DIR, "-o",
+                           temp.str().str()});
   if (options.verbose) {
     errs() << "kilnc: linking:";
     for (const std::string &a : args)

@@ -40,7 +40,13 @@ struct LinkOptions {
   /// `argv0` of kilnc, to find its own directory.
   std::string argv0;
   bool verbose = false;
+  /// Link libkiln_mpi and MPI (kilnc --mpi): the executable joins the job of
+  /// the MPI launcher that starts it (runtime/Comm.h).
+  bool mpi = false;
 };
+
+/// Whether this kilnc can link --mpi executables (Kiln was built with MPI).
+bool canLinkMpi();
 
 /// Links `objectPath` with libkiln_runtime into the executable `outputPath`,
 /// through the system's compiler driver. The executable appears atomically (it

@@ -117,6 +117,13 @@ cl::opt<bool> fuse("fuse",
                             "(kiln-fuse-conv; default: on)"),
                    cl::init(true), cl::cat(kilncCategory));
 
+cl::opt<bool> mpi(
+    "mpi",
+    cl::desc("Data-parallel training with MPI: the train step averages its "
+             "gradients over the processes `mpirun -np N` starts, and the "
+             "executable links MPI (default: off)"),
+    cl::init(false), cl::cat(kilncCategory));
+
 cl::opt<bool>
     stats("print-stats",
           cl::desc("Report what the optimizations did (fusions, memory "
@@ -268,6 +275,7 @@ LogicalResult compile(SourceMgr &srcMgr, mlir::MLIRContext &ctx, Emit emit) {
   kilnOptions.fuse = fuse;
   kilnOptions.reportStats = stats;
   kilnOptions.reportMissedFusions = remarksMissed;
+  kilnOptions.dataParallel = mpi;
   if (failed(runPipeline([&](mlir::OpPassManager &pm) {
         buildKilnPipeline(pm, kilnOptions);
         if (lineInfo == LineInfo::KilnOpt)
@@ -345,6 +353,7 @@ LogicalResult compile(SourceMgr &srcMgr, mlir::MLIRContext &ctx, Emit emit) {
   link.argv0 = argv0;
   link.runtimeDir = runtimeDir;
   link.verbose = verbose;
+  link.mpi = mpi;
   return linkExecutable(*object, outputFilename, link);
 }
 

@@ -1,0 +1,97 @@
+//===- Comm.cpp - The processes of a data-parallel job --------------------===//
+
+#include "runtime/Comm.h"
+
+#include "runtime/KilnABI.h"
+
+#include <cstdlib>
+
+namespace kiln::rt {
+
+/// Defined by libkiln_mpi (runtime/Mpi.cpp) when the executable links it
+/// (`kilnc --mpi`): MPI's world, started. A weak reference: null otherwise.
+Communicator *startMpi(int *argc, char ***argv) __attribute__((weak));
+void stopMpi() __attribute__((weak));
+
+namespace {
+
+Communicator gAlone;
+Communicator *gCurrent = &gAlone;
+
+std::optional<int> positiveEnv(const char *name) {
+  const char *v = std::getenv(name);
+  if (!v || !*v)
+    return std::nullopt;
+  char *end = nullptr;
+  long n = std::strtol(v, &end, 10);
+  if (*end || n <= 0 || n > (1 << 24))
+    return std::nullopt;
+  return int(n);
+}
+
+template <typename T> void averageInPlace(T *data, int64_t count) {
+  Communicator &comm = communicator();
+  if (comm.size() == 1)
+    return;
+  comm.sum(data, count);
+  T scale = T(1) / T(comm.size());
+  for (int64_t i = 0; i < count; ++i)
+    data[i] *= scale;
+}
+
+} // namespace
+
+void Communicator::abort(int exitCode) { std::_Exit(exitCode); }
+
+Communicator &communicator() { return *gCurrent; }
+
+std::optional<int> launcherWorldSize() {
+  // Open MPI's mpirun; MPICH's (Hydra) and Slurm's PMI; PMIx launchers.
+  for (const char *name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"})
+    if (std::optional<int> n = positiveEnv(name))
+      return n;
+  if (std::getenv("PMIX_RANK"))
+    return positiveEnv("SLURM_NTASKS");
+  return std::nullopt;
+}
+
+std::optional<int> launcherLocalSize() {
+  for (const char *name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS",
+                           "SLURM_NTASKS_PER_NODE"})
+    if (std::optional<int> n = positiveEnv(name))
+      return n;
+  return std::nullopt;
+}
+
+Error startCommunicator(int *argc, char ***argv) {
+  std::optional<int> world = launcherWorldSize();
+  if (!world)
+    return Error::success();
+  if (!startMpi) {
+    if (*world > 1)
+      return Error::usage(fmt::format(
+          "started as one of {} processes by an MPI launcher, but this "
+          "executable was compiled without --mpi: each process would train "
+          "alone (compile the model with `kilnc --mpi`)",
+          *world));
+    return Error::success();
+  }
+  gCurrent = startMpi(argc, argv);
+  return Error::success();
+}
+
+void stopCommunicator() {
+  if (gCurrent != &gAlone && stopMpi)
+    stopMpi();
+  gCurrent = &gAlone;
+}
+
+} // namespace kiln::rt
+
+extern "C" void kiln_all_reduce_f32(float *data, int64_t count) {
+  kiln::rt::averageInPlace(data, count);
+}
+
+extern "C" void kiln_all_reduce_f64(double *data, int64_t count) {
+  kiln::rt::averageInPlace(data, count);
+}

@@ -1,0 +1,83 @@
+//===- Mpi.cpp - The communicator of a job started by an MPI launcher -----===//
+//
+// libkiln_mpi: linked (whole) into executables compiled with `kilnc --mpi`,
+// beside libkiln_runtime, whose startCommunicator finds startMpi through a
+// weak reference. MPI's default error handler (MPI_ERRORS_ARE_FATAL) stays:
+// a process that dies, or a failed message, ends the whole job instead of
+// leaving the others waiting.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/Comm.h"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <climits>
+
+namespace kiln::rt {
+
+namespace {
+
+class MpiCommunicator final : public Communicator {
+public:
+  MpiCommunicator() {
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+  }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  void sum(float *data, int64_t count) override {
+    reduce(data, count, MPI_FLOAT, MPI_SUM);
+  }
+  void sum(double *data, int64_t count) override {
+    reduce(data, count, MPI_DOUBLE, MPI_SUM);
+  }
+  void max(int64_t *data, int64_t count) override {
+    reduce(data, count, MPI_INT64_T, MPI_MAX);
+  }
+  [[noreturn]] void abort(int exitCode) override {
+    MPI_Abort(MPI_COMM_WORLD, exitCode);
+    std::_Exit(exitCode);
+  }
+  std::string transport() const override {
+    char version[MPI_MAX_LIBRARY_VERSION_STRING];
+    int length = 0;
+    MPI_Get_library_version(version, &length);
+    std::string text(version, size_t(std::max(length, 0)));
+    // The first line, up to its first comma: `Open MPI v4.1.4`.
+    return text.substr(0, std::min(text.find(','), text.find('\n')));
+  }
+
+private:
+  /// In place, in pieces of at most INT_MAX elements (MPI's count is an int).
+  template <typename T>
+  void reduce(T *data, int64_t count, MPI_Datatype type, MPI_Op op) {
+    for (int64_t done = 0; done < count;) {
+      int n = int(std::min<int64_t>(count - done, INT_MAX));
+      MPI_Allreduce(MPI_IN_PLACE, data + done, n, type, op, MPI_COMM_WORLD);
+      done += n;
+    }
+  }
+
+  int rank_ = 0, size_ = 1;
+};
+
+} // namespace
+
+Communicator *startMpi(int *argc, char ***argv) {
+  // The generated code's threads (OpenMP) never call MPI.
+  int provided = 0;
+  MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+  static MpiCommunicator world;
+  return &world;
+}
+
+void stopMpi() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized)
+    MPI_Finalize();
+}
+
+} // namespace kiln::rt
