@@ -30,15 +30,14 @@ namespace {
 /// the module on first use: `(!llvm.ptr, i64) -> ()`.
 func::FuncOp allReduceFunction(Operation *op, Type element) {
   auto module = op->getParentOfType<ModuleOp>();
-  StringRef name =
-      element.isF64() ? kiln::contract::kAllReduceF64
-                      : kiln::contract::kAllReduceF32;
+  StringRef name = element.isF64() ? kiln::contract::kAllReduceF64
+                                   : kiln::contract::kAllReduceF32;
   if (auto existing = module.lookupSymbol<func::FuncOp>(name))
     return existing;
   MLIRContext *ctx = op->getContext();
   OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
-  auto type = b.getFunctionType(
-      {LLVM::LLVMPointerType::get(ctx), b.getI64Type()}, {});
+  auto type =
+      b.getFunctionType({LLVM::LLVMPointerType::get(ctx), b.getI64Type()}, {});
   auto func = b.create<func::FuncOp>(op->getLoc(), name, type);
   func.setPrivate();
   return func;
@@ -78,17 +77,17 @@ struct AllReduceBufferization
       if (failed(options.createMemCpy(rewriter, loc, *buffer, contiguous)))
         return failure();
     }
-    Value address =
-        rewriter.create<memref::ExtractAlignedPointerAsIndexOp>(loc, contiguous);
+    Value address = rewriter.create<memref::ExtractAlignedPointerAsIndexOp>(
+        loc, contiguous);
     Value pointer = rewriter.create<LLVM::IntToPtrOp>(
         loc, LLVM::LLVMPointerType::get(op->getContext()),
         rewriter.create<arith::IndexCastOp>(loc, rewriter.getI64Type(),
                                             address));
     Value count = rewriter.create<arith::ConstantIntOp>(
         loc, type.getNumElements(), rewriter.getI64Type());
-    rewriter.create<func::CallOp>(
-        loc, allReduceFunction(op, type.getElementType()),
-        ValueRange{pointer, count});
+    rewriter.create<func::CallOp>(loc,
+                                  allReduceFunction(op, type.getElementType()),
+                                  ValueRange{pointer, count});
     if (contiguous != *buffer &&
         failed(options.createMemCpy(rewriter, loc, contiguous, *buffer)))
       return failure();

@@ -716,8 +716,7 @@ kernelFor(OpTy op, typename OpTy::Adaptor adaptor, OpBuilder &b, Location loc,
   double rate = op.getDropout().convertToDouble();
   if (adaptor.getHyper() && rate > 0)
     kernel.setDropout(
-        buildRandomKey(b, loc, adaptor.getHyper(), op.getSalt(), Value()),
-        rate,
+        buildRandomKey(b, loc, adaptor.getHyper(), op.getSalt(), Value()), rate,
         buildShardBase(b, loc, adaptor.getHyper(), s.batch * s.tq * s.tk));
   Value mask =
       keyMaskBuffer(b, loc, adaptor.getKeyMask(), op.getQuery().getType(), s);

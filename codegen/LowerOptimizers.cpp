@@ -68,8 +68,8 @@ struct DropoutLowering : OpConversionPattern<kiln::DropoutOp> {
     Value result = buildElementwise(
         rewriter, loc, type, x, [&](OpBuilder &b, Location l, ValueRange args) {
           Scalar s{b, l};
-          Value u = randomBits24(b, l, key,
-                                 flatCounter(b, l, type.getShape(), base));
+          Value u =
+              randomBits24(b, l, key, flatCounter(b, l, type.getShape(), base));
           Value drop = b.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, u,
                                                constU32(b, l, threshold));
           Value kept = s.div(args[0], s.cst(element, 1.0 - rate));

@@ -108,8 +108,7 @@ struct AttentionRef {
   double keep(int64_t n, int64_t i, int64_t j) const {
     if (!dropping)
       return 1.0;
-    uint32_t index =
-        dropBase + uint32_t(((n * tq + i) * tk + j) & 0xffffffffu);
+    uint32_t index = dropBase + uint32_t(((n * tq + i) * tk + j) & 0xffffffffu);
     return randomUniform(dropKey, index) < rate ? 0.0 : 1.0 / (1.0 - rate);
   }
   /// Whether query i of batch element n sees key j.
@@ -908,8 +907,8 @@ evaluateBlock(Block &block, ArrayRef<RefTensor> args,
             if (d.getStep())
               key = randomStepKey(key,
                                   uint32_t(int32_t(env[d.getStep()].data[0])));
-            uint32_t base = randomShardBase(
-                uint32_t(h.data[KILN_HYPER_SHARD]), r.size());
+            uint32_t base =
+                randomShardBase(uint32_t(h.data[KILN_HYPER_SHARD]), r.size());
             for (int64_t i = 0; i < r.size(); ++i)
               r.data[i] = randomUniform(key, base + uint32_t(i)) < rate
                               ? 0.0

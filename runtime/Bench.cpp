@@ -1,6 +1,7 @@
 //===- Bench.cpp - The bench command ------------------------------------===//
 
 #include "runtime/Bench.h"
+#include "runtime/Comm.h"
 
 #include "runtime/Init.h"
 #include "runtime/Json.h"
@@ -85,6 +86,7 @@ BenchResult benchmarkTrainStep(Model &model, const BenchOptions &options) {
   for (int64_t i = 0; i < options.warmup; ++i)
     r.lastLoss = model.trainStep(lr, ++step, seed);
   r.stepMs.reserve(size_t(std::max<int64_t>(options.steps, 0)));
+  AllReduceStats before = allReduceStats();
   for (int64_t i = 0; i < options.steps; ++i) {
     Clock::time_point start = Clock::now();
     r.lastLoss = model.trainStep(lr, ++step, seed);
@@ -99,6 +101,15 @@ BenchResult benchmarkTrainStep(Model &model, const BenchOptions &options) {
     r.meanMs = total / double(r.stepMs.size());
     r.medianMs = median(r.stepMs);
     r.stepsPerSecond = total > 0 ? 1000.0 * double(r.stepMs.size()) / total : 0;
+    const AllReduceStats &after = allReduceStats();
+    if (after.calls > before.calls) {
+      r.allReduceMs =
+          1e3 * (after.seconds - before.seconds) / double(r.stepMs.size());
+      r.allReduceBytes =
+          (after.bytes - before.bytes) / (after.calls - before.calls);
+      r.allReduceShare =
+          total > 0 ? r.allReduceMs * double(r.stepMs.size()) / total : 0;
+    }
   }
   r.maxRssKb = peakRssKb();
   return r;
@@ -116,27 +127,45 @@ Error runBench(Model &model, const BenchOptions &options,
         fmt::format("--warmup must be at least 0, got {}", options.warmup));
   const Manifest &m = model.manifest();
   BenchResult r = benchmarkTrainStep(model, options);
+  // In a data-parallel job every process runs the steps (each its part of
+  // the global batch); process 0 reports its timings.
+  Communicator &comm = communicator();
+  if (comm.rank() != 0)
+    return Error::success();
+  int64_t batch = m.batch * comm.size();
   if (options.json) {
     fmt::print(console.out,
                "{{\"model\":{},\"batch\":{},\"warmup\":{},\"steps\":{},"
                "\"min_ms\":{},\"median_ms\":{},\"mean_ms\":{},\"max_ms\":{},"
-               "\"steps_per_s\":{},\"max_rss_kb\":{},\"loss\":{}}}\n",
-               jsonQuote(m.model), m.batch, options.warmup, options.steps,
+               "\"steps_per_s\":{},\"max_rss_kb\":{},\"loss\":{},"
+               "\"processes\":{},\"allreduce_ms\":{},\"allreduce_bytes\":{},"
+               "\"allreduce_share\":{}}}\n",
+               jsonQuote(m.model), batch, options.warmup, options.steps,
                jsonNumber(r.minMs), jsonNumber(r.medianMs),
                jsonNumber(r.meanMs), jsonNumber(r.maxMs),
-               jsonNumber(r.stepsPerSecond), r.maxRssKb,
-               jsonNumber(r.lastLoss));
+               jsonNumber(r.stepsPerSecond), r.maxRssKb, jsonNumber(r.lastLoss),
+               comm.size(), jsonNumber(r.allReduceMs), r.allReduceBytes,
+               jsonNumber(r.allReduceShare));
   } else {
     fmt::print(console.out,
                "model {}: {} timed train steps after {} warm-up (batch {}, "
                "one synthetic batch)\n",
-               m.model, options.steps, options.warmup, m.batch);
+               m.model, options.steps, options.warmup,
+               comm.size() == 1 ? fmt::format("{}", batch)
+                                : fmt::format("{} = {} processes x {}", batch,
+                                              comm.size(), m.batch));
     fmt::print(console.out,
                "step time: min {:.3f} ms  median {:.3f} ms  mean {:.3f} ms  "
                "max {:.3f} ms\n",
                r.minMs, r.medianMs, r.meanMs, r.maxMs);
     fmt::print(console.out, "throughput: {:.1f} steps/s ({:.0f} examples/s)\n",
-               r.stepsPerSecond, r.stepsPerSecond * double(m.batch));
+               r.stepsPerSecond, r.stepsPerSecond * double(batch));
+    if (comm.size() > 1)
+      fmt::print(console.out,
+                 "all-reduce ({}): {:.3f} ms a step ({:.1f}% of it), {:.2f} "
+                 "MB\n",
+                 comm.transport(), r.allReduceMs, 100 * r.allReduceShare,
+                 double(r.allReduceBytes) / 1e6);
     fmt::print(console.out, "peak RSS: {} KiB\n", groupDigits(r.maxRssKb));
   }
   if (!std::isfinite(r.lastLoss))

@@ -36,6 +36,11 @@ struct BenchResult {
   double stepsPerSecond = 0; ///< steps / total timed seconds
   double lastLoss = 0;       ///< the loss of the last step
   int64_t maxRssKb = 0;      ///< peak resident set size (getrusage)
+  /// In a data-parallel job: the gradients' all-reduce per timed step (wall
+  /// time, including waiting for the slowest process), its share of the
+  /// step time, and the bytes it averages.
+  double allReduceMs = 0, allReduceShare = 0;
+  int64_t allReduceBytes = 0;
 };
 
 /// Fills the model's input buffers with the synthetic batch described above,

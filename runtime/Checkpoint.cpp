@@ -215,7 +215,8 @@ Error writeSafetensors(
 Error writeCheckpoint(const std::string &path, const Manifest &manifest,
                       const std::vector<Tensor> &params,
                       const std::vector<Tensor> &state, uint64_t step,
-                      const std::string &vocab, const std::string &classes) {
+                      const std::string &vocab, const std::string &classes,
+                      uint64_t batch) {
   std::vector<const Tensor *> tensors;
   for (const Tensor &t : params)
     tensors.push_back(&t);
@@ -225,6 +226,8 @@ Error writeCheckpoint(const std::string &path, const Manifest &manifest,
       {"kiln.format", "1"},
       {"kiln.model", manifest.model},
       {"kiln.step", fmt::format("{}", step)}};
+  if (batch)
+    metadata.push_back({"kiln.batch", fmt::format("{}", batch)});
   if (!vocab.empty())
     metadata.push_back({"kiln.vocab", vocab});
   if (!classes.empty())
@@ -257,6 +260,13 @@ Expected<CheckpointInfo> loadCheckpoint(const std::string &path,
     if (!s || *s > uint64_t(INT64_MAX))
       return makeError("'{}': bad kiln.step '{}' in the metadata", path, *step);
     info.step = *s;
+  }
+  if (const std::string *batch = file->findMetadata("kiln.batch")) {
+    std::optional<uint64_t> b = parseUInt(*batch);
+    if (!b || *b == 0 || *b > uint64_t(INT32_MAX))
+      return makeError("'{}': bad kiln.batch '{}' in the metadata", path,
+                       *batch);
+    info.batch = *b;
   }
   std::string origin =
       info.model.empty()

@@ -4,7 +4,8 @@
 // JSON header naming each tensor's dtype, shape and byte range, then the raw
 // little-endian data), readable by Python's safetensors and similar tools.
 // Parameters and optimizer state are stored under their manifest names; the
-// header's __metadata__ records kiln.model, kiln.step and kiln.format ("1").
+// header's __metadata__ records kiln.model, kiln.step, kiln.batch and
+// kiln.format ("1").
 //
 //===----------------------------------------------------------------------===//
 
@@ -57,16 +58,19 @@ Error writeSafetensors(
 /// Writes a training checkpoint: params, then state, and kiln.* metadata;
 /// VOCAB (the characters of a text source, UTF-8) as kiln.vocab and CLASSES
 /// (the class names of labels read from text, UTF-8 lines) as kiln.classes
-/// if not empty.
+/// if not empty; BATCH (the global batch of the steps STEP counts: the
+/// model's batch times a data-parallel job's processes) as kiln.batch if not
+/// 0.
 Error writeCheckpoint(const std::string &path, const Manifest &manifest,
                       const std::vector<Tensor> &params,
                       const std::vector<Tensor> &state, uint64_t step,
                       const std::string &vocab = {},
-                      const std::string &classes = {});
+                      const std::string &classes = {}, uint64_t batch = 0);
 
 struct CheckpointInfo {
-  std::string model; ///< kiln.model, or empty
-  uint64_t step = 0; ///< kiln.step, or 0
+  std::string model;  ///< kiln.model, or empty
+  uint64_t step = 0;  ///< kiln.step, or 0
+  uint64_t batch = 0; ///< kiln.batch (the global batch of a step), or 0
   bool hasState = false;
   std::string vocab;   ///< kiln.vocab, or empty
   std::string classes; ///< kiln.classes, or empty

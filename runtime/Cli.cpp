@@ -3,6 +3,7 @@
 #include "runtime/Cli.h"
 
 #include "runtime/Chat.h"
+#include "runtime/Comm.h"
 
 #include "runtime/Bench.h"
 #include "runtime/Generate.h"
@@ -510,7 +511,15 @@ void printInfoImpl(const Manifest &m, FILE *out) {
 }
 
 int fail(const Console &console, const Error &e) {
-  fmt::print(console.err, "error: {}\n", e.message());
+  // Another process of a data-parallel job reports an error that all share;
+  // one that is this process's own names the process.
+  if (!e.message().empty()) {
+    std::fflush(console.out);
+    int rank = communicator().rank();
+    fmt::print(console.err, "{}error: {}\n",
+               rank ? fmt::format("process {}: ", rank) : std::string(),
+               e.message());
+  }
   std::fflush(console.out);
   return e.exitCode();
 }
@@ -610,7 +619,18 @@ int runMain(const std::vector<std::string> &args, const ModelAbi &abi,
     }
     flags.values.emplace_back(arg, *inlineValue);
   }
-  console.quiet = flags.has("--quiet");
+  // In a data-parallel job, process 0 speaks for all.
+  Communicator &comm = communicator();
+  console.quiet = flags.has("--quiet") || comm.rank() != 0;
+  console.warnings = comm.rank() == 0;
+  if (comm.size() > 1 && name != "train" && name != "eval" && name != "bench")
+    return fail(console, comm.rank()
+                             ? Error::silent(ExitUsage)
+                             : Error::usage(fmt::format(
+                                   "'{}' runs as one process; only train, "
+                                   "eval and bench run as the {} processes "
+                                   "of a data-parallel job",
+                                   name, comm.size())));
   // Read by libomp when the first parallel matmul starts its threads, which
   // is after this.
   if (const std::string *v = flags.last("--threads")) {

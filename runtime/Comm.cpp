@@ -4,6 +4,7 @@
 
 #include "runtime/KilnABI.h"
 
+#include <chrono>
 #include <cstdlib>
 
 namespace kiln::rt {
@@ -29,11 +30,19 @@ std::optional<int> positiveEnv(const char *name) {
   return int(n);
 }
 
+AllReduceStats gAllReduce;
+
 template <typename T> void averageInPlace(T *data, int64_t count) {
   Communicator &comm = communicator();
   if (comm.size() == 1)
     return;
+  auto start = std::chrono::steady_clock::now();
   comm.sum(data, count);
+  gAllReduce.seconds +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  ++gAllReduce.calls;
+  gAllReduce.bytes += count * int64_t(sizeof(T));
   T scale = T(1) / T(comm.size());
   for (int64_t i = 0; i < count; ++i)
     data[i] *= scale;
@@ -44,6 +53,29 @@ template <typename T> void averageInPlace(T *data, int64_t count) {
 void Communicator::abort(int exitCode) { std::_Exit(exitCode); }
 
 Communicator &communicator() { return *gCurrent; }
+
+const AllReduceStats &allReduceStats() { return gAllReduce; }
+
+Error agree(Error error) {
+  Communicator &comm = communicator();
+  if (comm.size() == 1)
+    return error;
+  // Whether any failed, whether process 0 did, the largest exit code.
+  int64_t flags[3] = {error ? 1 : 0, error && comm.rank() == 0 ? 1 : 0,
+                      error ? error.exitCode() : 0};
+  comm.max(flags, 3);
+  if (!flags[0])
+    return Error::success();
+  int exitCode = int(flags[2]);
+  if (comm.rank() == 0)
+    return error ? std::move(error)
+                 : Error::failure("another process of the job failed (its "
+                                  "error is above)",
+                                  exitCode);
+  if (flags[1] || !error)
+    return Error::silent(exitCode);
+  return error;
+}
 
 std::optional<int> launcherWorldSize() {
   // Open MPI's mpirun; MPICH's (Hydra) and Slurm's PMI; PMIx launchers.

@@ -56,6 +56,23 @@ Error startCommunicator(int *argc, char ***argv);
 /// Called last by main: leaves the job (MPI_Finalize).
 void stopCommunicator();
 
+/// What this process's kiln_all_reduce_* calls (the train step's averaging
+/// of its gradients) cost so far: their number, bytes and wall time, which
+/// includes waiting for the slowest process to get there.
+struct AllReduceStats {
+  int64_t calls = 0, bytes = 0;
+  double seconds = 0;
+};
+const AllReduceStats &allReduceStats();
+
+/// Makes the processes of a data-parallel job agree on the outcome of a
+/// phase they all went through (ERROR: this process's), so that none goes on
+/// while another has stopped: success if all succeeded. Process 0 returns its
+/// own error, or one saying that another process failed; the others return
+/// their own errors (printed naming the process) unless process 0 failed too,
+/// which then speaks for all (Error::silent). Alone: ERROR.
+Error agree(Error error);
+
 /// How many processes an MPI launcher (mpirun, mpiexec, srun) started with
 /// this one, read from its environment; nullopt if none started it.
 std::optional<int> launcherWorldSize();

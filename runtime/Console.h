@@ -29,9 +29,10 @@ inline std::string groupDigits(int64_t n) {
 }
 
 struct Console {
-  FILE *out = stdout; ///< results and progress
-  FILE *err = stderr; ///< errors, warnings and notes
-  bool quiet = false; ///< progress, notes and summaries off
+  FILE *out = stdout;   ///< results and progress
+  FILE *err = stderr;   ///< errors, warnings and notes
+  bool quiet = false;   ///< progress, notes and summaries off
+  bool warnings = true; ///< warnings on (all but one process of a job: off)
 
   /// Whether OUT is a terminal (progress lines are then redrawn with \r).
   bool outIsTerminal() const { return isatty(fileno(out)) == 1; }
@@ -51,6 +52,8 @@ struct Console {
   }
   template <typename... Args>
   void warning(fmt::format_string<Args...> format, Args &&...args) const {
+    if (!warnings)
+      return;
     std::fflush(out);
     fmt::print(err, "warning: {}\n",
                fmt::format(format, std::forward<Args>(args)...));

@@ -553,7 +553,7 @@ inline constexpr DataFormatInfo kDataFormats[] = {
     {DataFormat::Idx, "idx"},     {DataFormat::Npy, "npy"},
     {DataFormat::Npz, "npz"},     {DataFormat::Csv, "csv"},
     {DataFormat::Text, "text"},   {DataFormat::Lines, "lines"},
-    {DataFormat::Pairs, "pairs"},   {DataFormat::Wav, "wav"},
+    {DataFormat::Pairs, "pairs"}, {DataFormat::Wav, "wav"},
 };
 
 constexpr const DataFormatInfo &info(DataFormat format) {

@@ -43,6 +43,9 @@ public:
   static Error usage(std::string message) {
     return failure(std::move(message), ExitUsage);
   }
+  /// A failure that another process of a data-parallel job reports
+  /// (runtime/Comm.h): this one exits with EXITCODE and prints nothing.
+  static Error silent(int exitCode) { return failure(std::string(), exitCode); }
 
   /// True for a failure (as llvm::Error).
   explicit operator bool() const { return message_.has_value(); }

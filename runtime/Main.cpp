@@ -31,7 +31,8 @@ int main(int argc, char **argv) {
   if (std::optional<int> local = kiln::rt::launcherLocalSize();
       local && *local > 1 && !std::getenv("OMP_NUM_THREADS")) {
     int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-    setenv("OMP_NUM_THREADS", std::to_string(std::max(1, cores / *local)).c_str(),
+    setenv("OMP_NUM_THREADS",
+           std::to_string(std::max(1, cores / *local)).c_str(),
            /*overwrite=*/0);
   }
   if (kiln::rt::Error e = kiln::rt::startCommunicator(&argc, &argv)) {
@@ -41,7 +42,8 @@ int main(int argc, char **argv) {
   kiln::rt::ModelAbi abi;
   abi.manifest = kiln_manifest();
   abi.entries = kiln_entries();
-  int code = kiln::rt::runMain(std::vector<std::string>(argv, argv + argc), abi);
+  int code =
+      kiln::rt::runMain(std::vector<std::string>(argv, argv + argc), abi);
   kiln::rt::stopCommunicator();
   return code;
 }

@@ -157,8 +157,7 @@ void Model::run(std::string_view name) {
   call(size_t(entry));
 }
 
-void Model::setHyper(double lr, uint64_t step, uint64_t seed,
-                     uint64_t shard) {
+void Model::setHyper(double lr, uint64_t step, uint64_t seed, uint64_t shard) {
   float *hyper = hyper_.as<float>();
   std::memset(hyper, 0, contract::kHyperCount * sizeof(float));
   hyper[KILN_HYPER_LR] = float(lr);

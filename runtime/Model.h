@@ -62,8 +62,7 @@ public:
   /// Runs the train_step entry on the current input batch; returns the loss.
   /// SHARD is the batch's part of a data-parallel job's global batch (the
   /// process's rank; KILN_HYPER_SHARD).
-  double trainStep(double lr, uint64_t step, uint64_t seed,
-                   uint64_t shard = 0);
+  double trainStep(double lr, uint64_t step, uint64_t seed, uint64_t shard = 0);
   /// Runs the eval_step entry on the current input batch; returns the loss
   /// and fills the outputs.
   double evalStep();

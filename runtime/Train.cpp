@@ -3,6 +3,7 @@
 #include "runtime/Train.h"
 
 #include "runtime/Checkpoint.h"
+#include "runtime/Comm.h"
 #include "runtime/Files.h"
 #include "runtime/Init.h"
 #include "runtime/Json.h"
@@ -181,12 +182,12 @@ EvalResult evaluate(Model &model, const Dataset &data) {
         ignored[k] = l.ignore;
   // Scores the batch of `indices` whose first `count` rows are examples.
   // A model that draws random numbers (a VAE's noise) draws the same ones
-  // in every evaluation: batch b is keyed by step b and the model's seed.
-  auto score = [&](int64_t count) {
+  // in every evaluation: batch b (0-based) is keyed by step b + 1 and the
+  // model's seed.
+  auto score = [&](int64_t count, int64_t b) {
     data.gather(indices.data(), batch, dest);
-    model.setNoise(uint64_t(r.batches) + 1, m.seed);
+    model.setNoise(uint64_t(b) + 1, m.seed);
     double loss = model.evalStep();
-    ++r.batches;
     for (size_t k = 0; k < m.metrics.size(); ++k) {
       const Tensor *out = model.findOutput(m.metrics[k].output);
       const Tensor *in = model.findInput(m.metrics[k].input);
@@ -216,24 +217,31 @@ EvalResult evaluate(Model &model, const Dataset &data) {
     }
     return loss;
   };
-  // A stateful model reads the examples as `batch` streams from zero states;
-  // those left over after whole streams are scored below from zero states.
+  // The processes of a data-parallel job share the work: process p scores
+  // batches p, p + N, ...; the sums are added up at the end.
+  Communicator &comm = communicator();
+  // A stateful model reads the examples as `batch` streams from zero states
+  // (process 0 alone: each batch continues the last); those left over after
+  // whole streams are scored below from zero states.
   bool stateful = isStateful(m, contract::kEvalStepEntry);
   int64_t streamSteps = stateful ? data.examples / batch : 0;
   model.resetCarries();
-  if (streamSteps) {
+  if (streamSteps && comm.rank() == 0) {
     std::vector<int64_t> order(size_t(streamSteps * batch));
     streamOrder(order, streamSteps, batch);
     for (int64_t s = 0; s < streamSteps; ++s) {
       std::copy_n(order.begin() + s * batch, batch, indices.begin());
-      lossSum += score(batch) * double(batch);
+      lossSum += score(batch, s) * double(batch);
       std::vector<double> terms = readTerms();
       for (size_t i = 0; i < terms.size(); ++i)
         termSums[i] += terms[i] * double(batch);
     }
   }
+  r.batches = streamSteps;
   for (int64_t first = streamSteps * batch; first < data.examples;
-       first += batch) {
+       first += batch, ++r.batches) {
+    if ((r.batches - streamSteps) % comm.size() != comm.rank())
+      continue;
     int64_t count = std::min(batch, data.examples - first);
     // The last batch is padded with copies of its first example. Its loss is
     // then (S + (B - k) l0) / B + c for the k real examples' per-example
@@ -246,7 +254,7 @@ EvalResult evaluate(Model &model, const Dataset &data) {
     std::iota(indices.begin(), indices.begin() + count, first);
     std::fill(indices.begin() + count, indices.end(), first);
     model.resetCarries();
-    double loss = score(count);
+    double loss = score(count, r.batches);
     std::vector<double> terms = readTerms();
     if (count < batch) {
       std::fill(indices.begin(), indices.end(), first);
@@ -254,7 +262,7 @@ EvalResult evaluate(Model &model, const Dataset &data) {
       data.gather(indices.data(), batch, dest);
       // The same numbers as the padded batch: for a model that draws random
       // numbers the correction is exact in expectation only.
-      model.setNoise(uint64_t(r.batches), m.seed);
+      model.setNoise(uint64_t(r.batches) + 1, m.seed);
       double copies = model.evalStep();
       auto correct = [&](double padded, double ofCopies) {
         return (double(batch) * padded - double(batch - count) * ofCopies) /
@@ -268,6 +276,21 @@ EvalResult evaluate(Model &model, const Dataset &data) {
     lossSum += loss * double(count);
     for (size_t i = 0; i < terms.size(); ++i)
       termSums[i] += terms[i] * double(count);
+  }
+  if (comm.size() > 1) {
+    std::vector<double> sums{lossSum};
+    sums.insert(sums.end(), termSums.begin(), termSums.end());
+    sums.insert(sums.end(), sum.begin(), sum.end());
+    sums.insert(sums.end(), total.begin(), total.end());
+    comm.sum(sums.data(), int64_t(sums.size()));
+    auto next = sums.begin();
+    lossSum = *next++;
+    for (double &t : termSums)
+      t = *next++;
+    for (double &k : sum)
+      k = *next++;
+    for (int64_t &k : total)
+      k = int64_t(*next++);
   }
   r.loss = r.examples ? lossSum / double(r.examples) : NAN;
   for (double t : termSums)
@@ -417,6 +440,8 @@ private:
   Error prepare();
   Error endEpoch(int64_t epoch, int64_t stepsDone, double lossSum,
                  int64_t lossCount, Clock::time_point epochStart);
+  /// The metrics file and the checkpoint at the end of EPOCH (process 0).
+  Error writeEpochFiles(int64_t epoch);
   /// After a stop signal: the checkpoint (if asked for) at the current step,
   /// and the error (exit code 128 + the signal) that says where it stopped.
   Error interrupted(int64_t epoch, int64_t stepInEpoch);
@@ -433,12 +458,25 @@ private:
   /// ", cosine schedule to 0 at step 2552 after 100 warm-up steps", or "".
   std::string describeSchedule() const;
 
+  /// Checks that every process of a data-parallel job holds the same
+  /// parameters and optimizer state (a hash of their bytes) after EPOCH.
+  Error checkInStep(int64_t epoch);
+  /// `64`, or `64 (2 processes x 32)`.
+  std::string describeBatch() const;
+  /// The training loop, after prepare().
+  Error loop();
+
   Model &model;
   const Manifest &m;
   const TrainOptions &options;
   const Console &console;
+  /// The processes of a data-parallel job (runtime/Comm.h): each trains on
+  /// its own `batch` of every global batch of `globalBatch` = processes x
+  /// batch examples; process 0 prints and writes files.
+  Communicator &comm = communicator();
 
-  int64_t epochs = 0, batch = 0, stepsPerEpoch = 0, totalSteps = 0;
+  int64_t epochs = 0, batch = 0, globalBatch = 0, stepsPerEpoch = 0,
+          totalSteps = 0;
   int64_t startStep = 0, step = 0, stepsRun = 0, logEvery = 1;
   int64_t lastStep = 0; // where this run stops
   /// This epoch's sums of the loss's named terms, one per train step.
@@ -454,19 +492,28 @@ private:
   std::vector<std::string> metricsRows;
   std::optional<EvalResult> lastTest;
   double lastTrainLoss = NAN;
+  /// The wall time of this run's train steps.
+  double stepSeconds = 0;
 };
 
 Error Trainer::prepare() {
   epochs = options.epochs.value_or(m.epochs);
   seed = options.seed.value_or(m.seed);
   batch = m.batch;
+  globalBatch = batch * comm.size();
+  if (comm.size() > 1 && !m.dataParallel)
+    return Error::usage(fmt::format(
+        "started as one of {} processes, but this model's train step does "
+        "not average its gradients over them (compile it with `kilnc --mpi`)",
+        comm.size()));
   lr = options.lr.value_or(m.learningRate());
-  if (!options.checkpoint.empty()) {
+  // Process 0 writes the checkpoint and the metrics.
+  if (!options.checkpoint.empty() && comm.rank() == 0) {
     if (Error e = checkWritableLocation(options.checkpoint, "checkpoint"))
       return e;
     removeStaleTemps(options.checkpoint);
   }
-  if (!options.metrics.empty())
+  if (!options.metrics.empty() && comm.rank() == 0)
     if (Error e = checkWritableLocation(options.metrics, "metrics file"))
       return e;
 
@@ -484,12 +531,12 @@ Error Trainer::prepare() {
   train = std::move(*trainData);
   for (const std::string &note : train.notes)
     console.note("{}", note);
-  if (train.examples < batch)
+  if (train.examples < globalBatch)
     return makeError("the training data has {} examples, fewer than one "
                      "batch of {} (the batch size is fixed when the model is "
                      "compiled)",
-                     train.examples, batch);
-  stepsPerEpoch = train.examples / batch;
+                     train.examples, describeBatch());
+  stepsPerEpoch = train.examples / globalBatch;
   stateful = isStateful(m, contract::kTrainStepEntry);
   if (!checkedMul(epochs, stepsPerEpoch, totalSteps))
     return Error::usage(fmt::format("{} epochs of {} steps are too many",
@@ -511,6 +558,22 @@ Error Trainer::prepare() {
     if (Error e = checkFinite(model, options.resume))
       return e;
     startStep = int64_t(info->step);
+    // A checkpoint of a job with another number of processes counts steps
+    // of another global batch: resume at the same point of the same epoch.
+    if (info->batch && int64_t(info->batch) != globalBatch) {
+      int64_t theirSteps = train.examples / int64_t(info->batch);
+      if (theirSteps > 0) {
+        int64_t epoch = startStep / theirSteps;
+        int64_t within = startStep % theirSteps;
+        int64_t ours =
+            epoch * stepsPerEpoch + within * int64_t(info->batch) / globalBatch;
+        console.note("'{}' counts steps of a global batch of {}, this run "
+                     "of {}: its step {} (epoch {}) is step {} here",
+                     options.resume, info->batch, globalBatch, startStep,
+                     epoch + (within ? 1 : 0), ours);
+        startStep = ours;
+      }
+    }
   } else {
     model.initialize(seed);
   }
@@ -594,11 +657,43 @@ std::string Trainer::describeSchedule() const {
   return text;
 }
 
+std::string Trainer::describeBatch() const {
+  if (comm.size() == 1)
+    return fmt::format("{}", batch);
+  return fmt::format("{} ({} processes x {})", globalBatch, comm.size(), batch);
+}
+
+Error Trainer::checkInStep(int64_t epoch) {
+  if (comm.size() == 1)
+    return Error::success();
+  // FNV-1a over every byte; 63 bits so that its negation fits an int64.
+  uint64_t hash = 0xcbf29ce484222325ull;
+  auto add = [&](const std::vector<Tensor> &tensors) {
+    for (const Tensor &t : tensors) {
+      auto *bytes = static_cast<const unsigned char *>(t.data());
+      for (size_t i = 0; i < t.numBytes(); ++i)
+        hash = (hash ^ bytes[i]) * 0x100000001b3ull;
+    }
+  };
+  add(model.params);
+  add(model.state);
+  int64_t mine = int64_t(hash >> 1);
+  int64_t extremes[2] = {mine, -mine};
+  comm.max(extremes, 2);
+  if (extremes[0] == -extremes[1])
+    return Error::success();
+  return makeError("after epoch {} the {} processes hold different parameters: "
+                   "the data-parallel job is out of step (a bug; please "
+                   "report it)",
+                   epoch + 1, comm.size());
+}
+
 void Trainer::progress(int64_t epoch, int64_t stepInEpoch, double lossSum,
                        int64_t lossCount, Clock::time_point epochStart) {
   double elapsed = secondsSince(epochStart);
   double runElapsed = secondsSince(runStart);
-  double perSecond = elapsed > 0 ? double(lossCount * batch) / elapsed : 0;
+  double perSecond =
+      elapsed > 0 ? double(lossCount * globalBatch) / elapsed : 0;
   double eta =
       stepsRun ? runElapsed / double(stepsRun) * double(lastStep - step) : 0;
   std::string line = fmt::format(
@@ -635,9 +730,13 @@ Error Trainer::interrupted(int64_t epoch, int64_t stepInEpoch) {
                       "or infinite (tensor '{}'), so no checkpoint was written",
                       name, epoch + 1, step, bad),
           128 + signo);
-    if (Error e = writeCheckpoint(options.checkpoint, m, model.params,
-                                  model.state, uint64_t(step),
-                                  train.vocab.utf8(), train.classes.utf8()))
+    if (Error e =
+            agree(comm.rank() == 0
+                      ? writeCheckpoint(
+                            options.checkpoint, m, model.params, model.state,
+                            uint64_t(step), train.vocab.utf8(),
+                            train.classes.utf8(), uint64_t(globalBatch))
+                      : Error::success()))
       return e;
     saved = fmt::format("; checkpoint '{}' holds step {} (continue with "
                         "--resume {})",
@@ -680,6 +779,12 @@ Error Trainer::endEpoch(int64_t epoch, int64_t stepsDone, double lossSum,
   console.print("{}\n", line);
   std::fflush(console.out);
 
+  if (Error e = checkInStep(epoch))
+    return e;
+  return agree(comm.rank() == 0 ? writeEpochFiles(epoch) : Error::success());
+}
+
+Error Trainer::writeEpochFiles(int64_t epoch) {
   if (!options.metrics.empty()) {
     std::string row = fmt::format("{},{},{},", epoch + 1, step,
                                   fmt::format("{:.6g}", lastTrainLoss));
@@ -700,17 +805,29 @@ Error Trainer::endEpoch(int64_t epoch, int64_t stepsDone, double lossSum,
       return e;
   }
   if (!options.checkpoint.empty())
-    if (Error e = writeCheckpoint(options.checkpoint, m, model.params,
-                                  model.state, uint64_t(step),
-                                  train.vocab.utf8(), train.classes.utf8()))
+    if (Error e = writeCheckpoint(
+            options.checkpoint, m, model.params, model.state, uint64_t(step),
+            train.vocab.utf8(), train.classes.utf8(), uint64_t(globalBatch)))
       return e;
   return Error::success();
 }
 
 Error Trainer::run() {
-  if (Error e = prepare())
+  // Every process must be ready before any starts to train (or all stop).
+  if (Error e = agree(prepare()))
     return e;
-  tty = console.outIsTerminal();
+  // The loop's errors are the same in every process (the loss and the
+  // parameters are; process 0's writes are agreed on): process 0 reports.
+  Error e = loop();
+  if (e && comm.rank() != 0)
+    return Error::silent(e.exitCode());
+  return e;
+}
+
+Error Trainer::loop() {
+  // An MPI launcher gives its processes a terminal even when its own output
+  // goes to a log: a data-parallel job prints a line at a time.
+  tty = console.outIsTerminal() && comm.size() == 1;
   if (startStep >= totalSteps) {
     console.print("nothing to train: '{}' is at step {}, and {} epoch(s) of "
                   "{} steps end at step {} (raise --epochs to train on)\n",
@@ -720,10 +837,11 @@ Error Trainer::run() {
   console.print("training {} ({} parameters) on {} examples: {} epoch(s) of "
                 "{} steps, batch {}, lr {}{}, seed {}{}\n",
                 m.model, groupDigits(m.numParamElements()), train.examples,
-                epochs, stepsPerEpoch, batch, lr, describeSchedule(), seed,
+                epochs, stepsPerEpoch, describeBatch(), lr, describeSchedule(),
+                seed,
                 startStep ? fmt::format(", resuming at step {}", startStep)
                           : std::string());
-  notePartialBatch(console, train.examples, batch, stateful);
+  notePartialBatch(console, train.examples, globalBatch, stateful);
 
   runStart = Clock::now();
   StopSignals stopSignals;
@@ -735,7 +853,7 @@ Error Trainer::run() {
     Clock::time_point epochStart = Clock::now();
     if (stateful) {
       // Streams from zero states (a run resumed mid-epoch, too).
-      streamOrder(order, stepsPerEpoch, batch);
+      streamOrder(order, stepsPerEpoch, globalBatch);
       model.resetCarries();
     } else {
       std::iota(order.begin(), order.end(), 0);
@@ -747,10 +865,15 @@ Error Trainer::run() {
     int64_t lossCount = 0;
     termSums.assign(model.terms.size(), 0);
     for (; s < stepsPerEpoch && step < lastStep; ++s) {
-      train.gather(order.data() + s * batch, batch, dest);
+      // This process's part of the global batch.
+      train.gather(order.data() + s * globalBatch + comm.rank() * batch, batch,
+                   dest);
       ++step;
       ++stepsRun;
-      double loss = model.trainStep(lrAt(step), uint64_t(step), seed);
+      Clock::time_point stepStart = Clock::now();
+      double loss = model.trainStep(lrAt(step), uint64_t(step), seed,
+                                    uint64_t(comm.rank()));
+      stepSeconds += secondsSince(stepStart);
       if (options.checkNumerics) {
         std::string bad = model.firstNonFinite();
         if (!bad.empty()) {
@@ -775,6 +898,13 @@ Error Trainer::run() {
         termSums[i] += model.term(i);
       if ((s + 1) % logEvery == 0 && s + 1 < stepsPerEpoch)
         progress(epoch, s + 1, lossSum, lossCount, epochStart);
+      // A signal to any process stops all after the same step (mpirun
+      // passes SIGINT and SIGTERM on to every process, not at once).
+      if (comm.size() > 1) {
+        int64_t signo = gStopSignal;
+        comm.max(&signo, 1);
+        gStopSignal = std::sig_atomic_t(signo);
+      }
       if (gStopSignal)
         return interrupted(epoch, s + 1);
     }
@@ -797,6 +927,14 @@ Error Trainer::run() {
   else
     summary += fmt::format("; final train loss {}", formatLoss(lastTrainLoss));
   console.print("{}\n", summary);
+  const AllReduceStats &reduced = allReduceStats();
+  if (comm.size() > 1 && reduced.calls && stepSeconds > 0)
+    console.print("{} processes ({}): averaging the gradients ({:.2f} MB a "
+                  "step) took {:.1f}% of the steps' time, {:.2f} ms a step\n",
+                  comm.size(), comm.transport(),
+                  double(reduced.bytes) / double(reduced.calls) / 1e6,
+                  100 * reduced.seconds / stepSeconds,
+                  1e3 * reduced.seconds / double(reduced.calls));
   if (!options.checkpoint.empty())
     console.print("checkpoint: {} (step {})\n", options.checkpoint, step);
   return Error::success();
@@ -811,8 +949,16 @@ Error runTrain(Model &model, const TrainOptions &options,
   return Trainer(model, options, console).run();
 }
 
-Error runEval(Model &model, const EvalOptions &options,
-              const Console &console) {
+namespace {
+
+/// What eval reads: the checkpoint (loaded into the model) and the data.
+struct EvalInput {
+  CheckpointInfo info;
+  Dataset data;
+};
+
+Expected<EvalInput> prepareEval(Model &model, const EvalOptions &options,
+                                const Console &console) {
   if (Error e = model.requireEntry(contract::kEvalStepEntry))
     return e;
   const Manifest &m = model.manifest();
@@ -852,7 +998,23 @@ Error runEval(Model &model, const EvalOptions &options,
     console.note("{}", note);
   if (data->examples == 0)
     return makeError("the test data holds no examples");
+  return EvalInput{std::move(*info), std::move(*data)};
+}
+
+} // namespace
+
+Error runEval(Model &model, const EvalOptions &options,
+              const Console &console) {
+  const Manifest &m = model.manifest();
+  Expected<EvalInput> input = prepareEval(model, options, console);
+  // The processes of a data-parallel job evaluate together, or none does.
+  if (Error e = agree(input ? Error::success() : input.takeError()))
+    return e;
+  const CheckpointInfo *info = &input->info;
+  const Dataset *data = &input->data;
   EvalResult r = evaluate(model, *data);
+  if (communicator().rank() != 0)
+    return Error::success();
   if (options.json) {
     std::string json = fmt::format("{{\"loss\":{}", jsonNumber(r.loss));
     for (size_t k = 0; k < r.metrics.size(); ++k) {

@@ -167,13 +167,9 @@ LogicalResult kiln::linkExecutable(StringRef objectPath, StringRef outputPath,
   llvm::append_range(args, mpiArgs);
   args.push_back(runtime.str().str());
   llvm::append_range(args, mpiLibraries);
-  args.insert(args.end(), {"-lfmt",
-                                   "-lz",
-                                   "-lm",
-                                   "-L" KILN_OPENMP_LIB_DIR,
-                                   "-lomp",
-                           "-Wl,-rpath," KILN_OPENMP_LIB_DIR, "-o",
-                           temp.str().str()});
+  args.insert(args.end(),
+              {"-lfmt", "-lz", "-lm", "-L" KILN_OPENMP_LIB_DIR, "-lomp",
+               "-Wl,-rpath," KILN_OPENMP_LIB_DIR, "-o", temp.str().str()});
   if (options.verbose) {
     errs() << "kilnc: linking:";
     for (const std::string &a : args)

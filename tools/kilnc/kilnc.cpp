@@ -117,12 +117,12 @@ cl::opt<bool> fuse("fuse",
                             "(kiln-fuse-conv; default: on)"),
                    cl::init(true), cl::cat(kilncCategory));
 
-cl::opt<bool> mpi(
-    "mpi",
-    cl::desc("Data-parallel training with MPI: the train step averages its "
-             "gradients over the processes `mpirun -np N` starts, and the "
-             "executable links MPI (default: off)"),
-    cl::init(false), cl::cat(kilncCategory));
+cl::opt<bool>
+    mpi("mpi",
+        cl::desc("Data-parallel training with MPI: the train step averages its "
+                 "gradients over the processes `mpirun -np N` starts, and the "
+                 "executable links MPI (default: off)"),
+        cl::init(false), cl::cat(kilncCategory));
 
 cl::opt<bool>
     stats("print-stats",
