@@ -9,9 +9,10 @@ the same optimizer state within 1e-4: the sums over the batch are added in
 another order, nothing else differs.
 `same-eval A B`: checks that two `eval --json` outputs report the same
 examples and accuracy, and losses within 1e-6 relative.
-`kill LOG CKPT -- MPIRUN...`: starts the job, waits for its first checkpoint,
-kills process 1 with SIGKILL, and checks that the job ends within 60 s with
-a non-zero exit code; its output goes to LOG."""
+`signal SIG LOG CKPT -- MPIRUN...`: starts the job, waits for its first
+checkpoint, sends process 1 SIGSIG (KILL: it dies; STOP: it hangs), and
+checks that the job ends within 60 s with a non-zero exit code; its output
+goes to LOG."""
 import os
 import re
 import signal
@@ -86,8 +87,9 @@ elif sys.argv[1] == "same-eval":
     assert abs(a["loss"] - b["loss"]) <= 1e-6 * abs(a["loss"]), (a, b)
     print(f"same evaluation: {a['examples']} examples, accuracy "
           f"{100 * a['accuracy']:.2f}%")
-elif sys.argv[1] == "kill":
-    log, ckpt, command = sys.argv[2], sys.argv[3], sys.argv[5:]
+elif sys.argv[1] == "signal":
+    sig = getattr(signal, "SIG" + sys.argv[2])
+    log, ckpt, command = sys.argv[3], sys.argv[4], sys.argv[6:]
     with open(log, "w") as out:
         job = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.time() + 300
@@ -97,13 +99,13 @@ elif sys.argv[1] == "kill":
             time.sleep(0.05)
         victims = [p for p in processes_with(ckpt) if rank_of(p) == 1]
         assert len(victims) == 1, victims
-        os.kill(victims[0], signal.SIGKILL)
+        os.kill(victims[0], sig)
         killed = time.time()
         try:
             rc = job.wait(timeout=60)
         except subprocess.TimeoutExpired:
             job.kill()
-            raise AssertionError("the job still runs 60 s after process 1 died")
-    assert rc != 0, "the job succeeded although process 1 was killed"
-    print(f"process 1 killed: the job ended with exit code {rc} after "
-          f"{time.time() - killed:.0f} s")
+            raise AssertionError(f"the job still runs 60 s after {sig.name}")
+    assert rc != 0, f"the job succeeded despite {sig.name}"
+    print(f"process 1 got {sig.name}: the job ended with exit code {rc} "
+          f"after {time.time() - killed:.0f} s")
