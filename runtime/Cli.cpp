@@ -511,15 +511,18 @@ void printInfoImpl(const Manifest &m, FILE *out) {
 }
 
 int fail(const Console &console, const Error &e) {
-  // Another process of a data-parallel job reports an error that all share;
-  // one that is this process's own names the process.
-  if (!e.message().empty()) {
-    std::fflush(console.out);
-    int rank = communicator().rank();
-    fmt::print(console.err, "{}error: {}\n",
-               rank ? fmt::format("process {}: ", rank) : std::string(),
-               e.message());
-  }
+  // An error all processes of a data-parallel job share is process 0's to
+  // report, with its exit code: the others end quietly, since a launcher ends
+  // the whole job (and may drop what process 0 still prints) as soon as one
+  // process exits with an error.
+  if (e.message().empty())
+    return ExitSuccess;
+  // One that is this process's own names the process.
+  std::fflush(console.out);
+  int rank = communicator().rank();
+  fmt::print(console.err, "{}error: {}\n",
+             rank ? fmt::format("process {}: ", rank) : std::string(),
+             e.message());
   std::fflush(console.out);
   return e.exitCode();
 }

@@ -43,8 +43,9 @@ public:
   static Error usage(std::string message) {
     return failure(std::move(message), ExitUsage);
   }
-  /// A failure that another process of a data-parallel job reports
-  /// (runtime/Comm.h): this one exits with EXITCODE and prints nothing.
+  /// A failure that process 0 of a data-parallel job reports for all, with
+  /// EXITCODE (runtime/Comm.h): this process prints nothing and exits
+  /// quietly.
   static Error silent(int exitCode) { return failure(std::string(), exitCode); }
 
   /// True for a failure (as llvm::Error).

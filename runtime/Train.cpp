@@ -401,12 +401,14 @@ std::optional<double> mainAccuracy(const Manifest &m, const EvalResult &r) {
   return r.metrics[0];
 }
 
-/// The signal (SIGINT, SIGTERM) that asked training to stop, or 0.
+/// The signal (SIGINT, SIGTERM, SIGUSR1) that asked training to stop, or 0.
 volatile std::sig_atomic_t gStopSignal = 0;
 
 void onStopSignal(int signo) { gStopSignal = signo; }
 
-/// While alive, SIGINT and SIGTERM ask the training loop to stop after the
+/// While alive, SIGINT, SIGTERM and SIGUSR1 (which mpirun passes on to its
+/// processes; on Ctrl-C it ends them at once) ask the training loop to stop
+/// after the
 /// current step (a second one, back at the default action, ends the process
 /// at once).
 class StopSignals {
@@ -419,15 +421,17 @@ public:
     action.sa_flags = SA_RESETHAND;
     ::sigaction(SIGINT, &action, &oldInt_);
     ::sigaction(SIGTERM, &action, &oldTerm_);
+    ::sigaction(SIGUSR1, &action, &oldUsr1_);
   }
   ~StopSignals() {
     ::sigaction(SIGINT, &oldInt_, nullptr);
     ::sigaction(SIGTERM, &oldTerm_, nullptr);
+    ::sigaction(SIGUSR1, &oldUsr1_, nullptr);
   }
 
 private:
   struct sigaction oldInt_ {
-  }, oldTerm_{};
+  }, oldTerm_{}, oldUsr1_{};
 };
 
 class Trainer {
@@ -716,7 +720,9 @@ void Trainer::progress(int64_t epoch, int64_t stepInEpoch, double lossSum,
 
 Error Trainer::interrupted(int64_t epoch, int64_t stepInEpoch) {
   int signo = gStopSignal;
-  const char *name = signo == SIGINT ? "SIGINT" : "SIGTERM";
+  const char *name = signo == SIGINT    ? "SIGINT"
+                     : signo == SIGTERM ? "SIGTERM"
+                                        : "SIGUSR1";
   if (progressShown) {
     console.print("\n");
     progressShown = false;
@@ -899,7 +905,7 @@ Error Trainer::loop() {
       if ((s + 1) % logEvery == 0 && s + 1 < stepsPerEpoch)
         progress(epoch, s + 1, lossSum, lossCount, epochStart);
       // A signal to any process stops all after the same step (mpirun
-      // passes SIGINT and SIGTERM on to every process, not at once).
+      // passes SIGUSR1 on to every process, not at once).
       if (comm.size() > 1) {
         int64_t signo = gStopSignal;
         comm.max(&signo, 1);
