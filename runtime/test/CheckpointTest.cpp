@@ -85,6 +85,45 @@ TEST(CheckpointTest, RoundTripsParamsAndState) {
   EXPECT_EQ(listDir(dir.path()), (std::vector<std::string>{"c.st"}));
 }
 
+TEST(CheckpointTest, RecordsTheGlobalBatch) {
+  TempDir dir;
+  Model a = tinyModel();
+  a.initialize(3);
+  // Written by a data-parallel job of global batch 64: kiln.batch.
+  ASSERT_FALSE(writeCheckpoint(dir.file("c.st"), a.manifest(), a.params,
+                               a.state, 9, {}, {}, 64));
+  Model b = tinyModel();
+  Expected<CheckpointInfo> info =
+      loadCheckpoint(dir.file("c.st"), b.manifest(), b.params, b.state, true);
+  ASSERT_TRUE(info) << info.error().message();
+  EXPECT_EQ(info->step, 9u);
+  EXPECT_EQ(info->batch, 64u);
+  // Without it (older checkpoints), 0.
+  ASSERT_FALSE(
+      writeCheckpoint(dir.file("d.st"), a.manifest(), a.params, a.state, 9));
+  info =
+      loadCheckpoint(dir.file("d.st"), b.manifest(), b.params, b.state, true);
+  ASSERT_TRUE(info) << info.error().message();
+  EXPECT_EQ(info->batch, 0u);
+  // A batch of 0 or garbage is an error naming the file and the field.
+  std::vector<const Tensor *> tensors;
+  for (const Tensor &t : a.params)
+    tensors.push_back(&t);
+  for (const Tensor &t : a.state)
+    tensors.push_back(&t);
+  for (const char *bad : {"0", "-3", "x64"}) {
+    ASSERT_FALSE(writeSafetensors(dir.file("e.st"), tensors,
+                                  {{"kiln.step", "1"}, {"kiln.batch", bad}}));
+    info =
+        loadCheckpoint(dir.file("e.st"), b.manifest(), b.params, b.state, true);
+    ASSERT_FALSE(info) << bad;
+    EXPECT_NE(info.error().message().find(
+                  fmt::format("bad kiln.batch '{}' in the metadata", bad)),
+              std::string::npos)
+        << info.error().message();
+  }
+}
+
 TEST(CheckpointTest, FileIsStandardSafetensors) {
   TempDir dir;
   Model a = tinyModel();

@@ -90,6 +90,22 @@ TEST(ManifestTest, IgnoresUnknownRecordsAndMetricKinds) {
   EXPECT_TRUE(m->metrics.empty());
 }
 
+TEST(ManifestTest, ParsesDataParallelism) {
+  Expected<Manifest> alone =
+      parseManifest(std::string(header) + "input x f32 4x2\n" + entry);
+  ASSERT_TRUE(alone) << alone.error().message();
+  EXPECT_FALSE(alone->dataParallel);
+  Expected<Manifest> parallel = parseManifest(
+      std::string(header) + "input x f32 4x2\nparallel data\n" + entry);
+  ASSERT_TRUE(parallel) << parallel.error().message();
+  EXPECT_TRUE(parallel->dataParallel);
+  // Another kind of parallelism is a newer compiler's: ignored.
+  Expected<Manifest> other = parseManifest(
+      std::string(header) + "input x f32 4x2\nparallel pipeline\n" + entry);
+  ASSERT_TRUE(other) << other.error().message();
+  EXPECT_FALSE(other->dataParallel);
+}
+
 TEST(ManifestTest, ParsesOptionsAndScalarShapes) {
   Expected<Manifest> m = parseManifest(
       std::string(header) +

@@ -423,12 +423,19 @@ func.func @pools(%x: tensor<1x2x8x8xf32>, %g: tensor<1x2x4x4xf32>, %g3: tensor<1
 
 // -----
 
-// Dropout: the key from hyper's step and seed, a hash of the element index,
-// an integer threshold ceil(0.25 * 2^24) = 4194304; without hyper, identity.
+// Dropout: the key from hyper's step and seed, a hash of the element index
+// counted from hyper's shard times the 32 elements (a data-parallel job's
+// process numbers its examples after those of the processes before it), an
+// integer threshold ceil(0.25 * 2^24) = 4194304; without hyper, identity.
 // CHECK-LABEL: func.func @dropout
 // CHECK: %[[STEP:.+]] = arith.fptoui %{{.+}} : f32 to i32
 // CHECK: %[[SEED:.+]] = arith.fptoui %{{.+}} : f32 to i32
+// CHECK: %[[SHARD:.+]] = tensor.extract %arg1[%c3] : tensor<4xf32>
+// CHECK: %[[SHARDI:.+]] = arith.fptoui %[[SHARD]] : f32 to i32
+// CHECK: %[[BASE:.+]] = arith.muli %[[SHARDI]], %c32_i32 : i32
 // CHECK: linalg.generic
+// CHECK: %[[INDEX:.+]] = arith.index_cast %{{.+}} : index to i32
+// CHECK: arith.addi %[[INDEX]], %[[BASE]] : i32
 // CHECK: arith.shrui
 // CHECK: arith.cmpi ult, %{{.+}}, %c4194304_i32
 // CHECK: arith.select
