@@ -50,8 +50,6 @@ template <typename T> void averageInPlace(T *data, int64_t count) {
 
 } // namespace
 
-void Communicator::abort(int exitCode) { std::_Exit(exitCode); }
-
 Communicator &communicator() { return *gCurrent; }
 
 const AllReduceStats &allReduceStats() { return gAllReduce; }
@@ -78,8 +76,8 @@ Error agree(Error error) {
 }
 
 std::optional<int> launcherWorldSize() {
-  // Open MPI's mpirun; MPICH's (Hydra) and Slurm's PMI; PMIx launchers.
-  for (const char *name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"})
+  // Open MPI's mpirun; MPICH's (Hydra) and Slurm's PMI; Slurm's PMIx.
+  for (const char *name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
     if (std::optional<int> n = positiveEnv(name))
       return n;
   if (std::getenv("PMIX_RANK"))

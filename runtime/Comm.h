@@ -39,8 +39,6 @@ public:
   virtual void sum(float *data, int64_t count) { (void)data, (void)count; }
   virtual void sum(double *data, int64_t count) { (void)data, (void)count; }
   virtual void max(int64_t *data, int64_t count) { (void)data, (void)count; }
-  /// Ends every process of the job now, with EXITCODE.
-  [[noreturn]] virtual void abort(int exitCode);
   /// What carries the messages, for the training header: `Open MPI v4.1.4`.
   virtual std::string transport() const { return "none"; }
 };

@@ -52,8 +52,8 @@ void watch(int rank, double timeout) {
                  "died; ending the job\n",
                  rank, waited);
     std::fflush(stderr);
-    // MPI_Abort may not be called from this thread; the launcher ends the
-    // others when this process exits.
+    // MPI may not be called from this thread (MPI_THREAD_FUNNELED): the
+    // launcher ends the others when this process exits.
     std::_Exit(1);
   }
 }
@@ -84,10 +84,6 @@ public:
   }
   void max(int64_t *data, int64_t count) override {
     reduce(data, count, MPI_INT64_T, MPI_MAX);
-  }
-  [[noreturn]] void abort(int exitCode) override {
-    MPI_Abort(MPI_COMM_WORLD, exitCode);
-    std::_Exit(exitCode);
   }
   std::string transport() const override {
     char version[MPI_MAX_LIBRARY_VERSION_STRING];

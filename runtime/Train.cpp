@@ -406,11 +406,10 @@ volatile std::sig_atomic_t gStopSignal = 0;
 
 void onStopSignal(int signo) { gStopSignal = signo; }
 
-/// While alive, SIGINT, SIGTERM and SIGUSR1 (which mpirun passes on to its
-/// processes; on Ctrl-C it ends them at once) ask the training loop to stop
-/// after the
-/// current step (a second one, back at the default action, ends the process
-/// at once).
+/// While alive, SIGINT, SIGTERM and SIGUSR1 ask the training loop to stop
+/// after the current step (a second one, back at the default action, ends the
+/// process at once). mpirun passes SIGUSR1 on to its processes, and on Ctrl-C
+/// sends them SIGTERM.
 class StopSignals {
 public:
   StopSignals() {
@@ -904,8 +903,8 @@ Error Trainer::loop() {
         termSums[i] += model.term(i);
       if ((s + 1) % logEvery == 0 && s + 1 < stepsPerEpoch)
         progress(epoch, s + 1, lossSum, lossCount, epochStart);
-      // A signal to any process stops all after the same step (mpirun
-      // passes SIGUSR1 on to every process, not at once).
+      // A signal to any process stops all after the same step (one may get
+      // it a step before the others, or alone).
       if (comm.size() > 1) {
         int64_t signo = gStopSignal;
         comm.max(&signo, 1);
