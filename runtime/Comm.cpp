@@ -54,6 +54,12 @@ Communicator &communicator() { return *gCurrent; }
 
 const AllReduceStats &allReduceStats() { return gAllReduce; }
 
+Communicator *replaceCommunicator(Communicator *comm) {
+  Communicator *previous = gCurrent == &gAlone ? nullptr : gCurrent;
+  gCurrent = comm ? comm : &gAlone;
+  return previous;
+}
+
 Error agree(Error error) {
   Communicator &comm = communicator();
   if (comm.size() == 1)

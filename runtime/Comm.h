@@ -46,6 +46,10 @@ public:
 /// The process's communicator (alone until startCommunicator picks MPI's).
 Communicator &communicator();
 
+/// Makes COMM (null: none, alone) the process's communicator and returns the
+/// previous one: for tests, which stand in for the other processes.
+Communicator *replaceCommunicator(Communicator *comm);
+
 /// Called first by main: joins the job of the MPI launcher that started this
 /// process, if one did and the executable links libkiln_mpi. An error if a
 /// launcher started several processes of an executable without it: each would
