@@ -167,6 +167,9 @@ LogicalResult kiln::linkExecutable(StringRef objectPath, StringRef outputPath,
   llvm::append_range(args, mpiArgs);
   args.push_back(runtime.str().str());
   llvm::append_range(args, mpiLibraries);
+#ifdef KILN_SANITIZE_LINK_FLAGS
+  args.push_back(KILN_SANITIZE_LINK_FLAGS);
+#endif
   args.insert(args.end(),
               {"-lfmt", "-lz", "-lm", "-L" KILN_OPENMP_LIB_DIR, "-lomp",
                "-Wl,-rpath," KILN_OPENMP_LIB_DIR, "-o", temp.str().str()});
