@@ -19,8 +19,10 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <pthread.h>
 #include <thread>
 
 namespace kiln::rt {

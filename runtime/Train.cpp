@@ -445,9 +445,10 @@ private:
                  int64_t lossCount, Clock::time_point epochStart);
   /// The metrics file and the checkpoint at the end of EPOCH (process 0).
   Error writeEpochFiles(int64_t epoch);
-  /// After a stop signal: the checkpoint (if asked for) at the current step,
-  /// and the error (exit code 128 + the signal) that says where it stopped.
-  Error interrupted(int64_t epoch, int64_t stepInEpoch);
+  /// After stop signal SIGNO: the checkpoint (if asked for) at the current
+  /// step, and the error (exit code 128 + the signal) that says where it
+  /// stopped.
+  Error interrupted(int signo, int64_t epoch, int64_t stepInEpoch);
   void progress(int64_t epoch, int64_t stepInEpoch, double lossSum,
                 int64_t lossCount, Clock::time_point epochStart);
   /// The learning rate of 1-based step `s`: the schedule's, else `lr`.
@@ -717,8 +718,7 @@ void Trainer::progress(int64_t epoch, int64_t stepInEpoch, double lossSum,
   }
 }
 
-Error Trainer::interrupted(int64_t epoch, int64_t stepInEpoch) {
-  int signo = gStopSignal;
+Error Trainer::interrupted(int signo, int64_t epoch, int64_t stepInEpoch) {
   const char *name = signo == SIGINT    ? "SIGINT"
                      : signo == SIGTERM ? "SIGTERM"
                                         : "SIGUSR1";
@@ -904,14 +904,14 @@ Error Trainer::loop() {
       if ((s + 1) % logEvery == 0 && s + 1 < stepsPerEpoch)
         progress(epoch, s + 1, lossSum, lossCount, epochStart);
       // A signal to any process stops all after the same step (one may get
-      // it a step before the others, or alone).
-      if (comm.size() > 1) {
-        int64_t signo = gStopSignal;
+      // it a step before the others, or alone): every process decides on
+      // the value they agree on, never on its own flag, which a signal may
+      // set after the all-reduce (it is sent at the next step).
+      int64_t signo = gStopSignal;
+      if (comm.size() > 1)
         comm.max(&signo, 1);
-        gStopSignal = std::sig_atomic_t(signo);
-      }
-      if (gStopSignal)
-        return interrupted(epoch, s + 1);
+      if (signo)
+        return interrupted(int(signo), epoch, s + 1);
     }
     if (Error e = endEpoch(epoch, s, lossSum, lossCount, epochStart))
       return e;
