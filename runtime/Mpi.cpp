@@ -19,10 +19,8 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <pthread.h>
 #include <thread>
 
 namespace kiln::rt {
