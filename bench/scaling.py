@@ -26,10 +26,12 @@ import datetime
 import glob
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import describe_machine, machine_info  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -78,13 +80,6 @@ def with_batch(src, n, out):
     open(out, "w").write(text)
 
 
-def cpu_name():
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
 def measure_cnn(steps):
     src = os.path.join(ROOT, "models", "cnn.kiln")
     half = os.path.join(WORK, "cnn32.kiln")
@@ -118,9 +113,9 @@ def ring(bytes_, machines, bandwidth):
 
 
 def report(cnn, projected, steps):
-    lines = [f"Measured {datetime.date.today()} on {cpu_name()} "
-             f"({os.cpu_count()} cores), {steps} timed steps per run, "
-             f"`bench/scaling.py`.", ""]
+    lines = [f"Measured {datetime.date.today()} on "
+             f"{describe_machine(machine_info())}, {steps} timed steps per "
+             f"run, `bench/scaling.py`.", ""]
     lines += ["**The CNN on this machine** (global batch 64; median step "
               "time of three alternating runs each):", "",
               "| layout | median step | samples/s | all-reduce share |",
